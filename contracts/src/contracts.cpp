@@ -1,0 +1,162 @@
+#include "plugvisor/contracts.hpp"
+
+#include <algorithm>
+#include <array>
+#include <charconv>
+
+namespace plugvisor {
+
+namespace {
+
+struct CodeName {
+  ErrorCode code;
+  std::string_view name;
+  int status;
+};
+
+constexpr std::array<CodeName, 12> code_names{{
+    {ErrorCode::invalid_input, "invalid_input", 400},
+    {ErrorCode::unauthorized, "unauthorized", 401},
+    {ErrorCode::not_found, "not_found", 404},
+    {ErrorCode::too_large, "too_large", 413},
+    {ErrorCode::internal, "internal", 500},
+    {ErrorCode::unavailable, "unavailable", 503},
+    {ErrorCode::timeout, "timeout", 504},
+    {ErrorCode::crashed, "crashed", 502},
+    {ErrorCode::bad_reply, "bad_reply", 502},
+    {ErrorCode::start_failed, "start_failed", 503},
+    {ErrorCode::conflict, "conflict", 409},
+    {ErrorCode::config, "config", 400},
+}};
+
+thread_local std::optional<std::chrono::steady_clock::time_point> current_deadline;
+
+template <class C>
+std::vector<MethodInfo> method_infos() {
+  std::vector<MethodInfo> out;
+  std::apply(
+      [&](const auto&... spec) {
+        (out.push_back(MethodInfo{spec.name, detail::input_encoding<std::decay_t<decltype(spec)>>(),
+                                  detail::output_encoding<std::decay_t<decltype(spec)>>()}),
+         ...);
+      },
+      ContractTraits<C>::methods);
+  return out;
+}
+
+template <class C>
+ContractInfo contract_info() {
+  return ContractInfo{
+      ContractTraits<C>::name,
+      method_infos<C>(),
+      [](std::shared_ptr<Channel> channel) -> std::shared_ptr<void> {
+        return std::make_shared<Remote<C>>(std::move(channel));
+      },
+      [](std::shared_ptr<void> impl) -> std::shared_ptr<Channel> {
+        return std::make_shared<LocalChannel<C>>(std::static_pointer_cast<C>(std::move(impl)));
+      },
+  };
+}
+
+}  // namespace
+
+std::string_view to_string(ErrorCode code) noexcept {
+  for (const auto& entry : code_names) {
+    if (entry.code == code) return entry.name;
+  }
+  return "internal";
+}
+
+std::optional<ErrorCode> error_code_from_string(std::string_view name) noexcept {
+  for (const auto& entry : code_names) {
+    if (entry.name == name) return entry.code;
+  }
+  return std::nullopt;
+}
+
+int http_status(ErrorCode code) noexcept {
+  for (const auto& entry : code_names) {
+    if (entry.code == code) return entry.status;
+  }
+  return 500;
+}
+
+Error::Error(ErrorCode code, const std::string& message) : std::runtime_error(message), code_(code) {}
+
+std::string_view content_type(Encoding encoding) noexcept {
+  return encoding == Encoding::bytes ? "application/octet-stream" : "application/json";
+}
+
+namespace protocol {
+
+bool is_valid_name(std::string_view name) noexcept {
+  auto alnum = [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+  };
+  if (name.empty() || name.size() > 64 || !alnum(name.front())) return false;
+  for (char c : name) {
+    if (!alnum(c) && c != '.' && c != '_' && c != '-') return false;
+  }
+  return true;
+}
+
+std::chrono::milliseconds parse_duration(std::string_view text) {
+  auto fail = [&]() -> Error {
+    return Error(ErrorCode::config, "invalid duration '" + std::string(text) +
+                                        "': use a whole number with a unit, e.g. 250ms, 10s, 5m, 1h, or 0");
+  };
+  std::int64_t value = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec != std::errc() || end == text.data() || value < 0) throw fail();
+  std::string_view unit(end, static_cast<std::size_t>(text.data() + text.size() - end));
+  constexpr std::int64_t limit = std::int64_t{1} << 40;  // ~35 years in ms: no overflow below
+  if (value > limit) throw fail();
+  if (unit == "ms") return std::chrono::milliseconds(value);
+  if (unit == "s" || unit.empty()) return std::chrono::seconds(value);
+  if (unit == "m") return std::chrono::minutes(value);
+  if (unit == "h") return std::chrono::hours(value);
+  throw fail();
+}
+
+std::string format_duration(std::chrono::milliseconds duration) {
+  auto ms = duration.count();
+  if (ms == 0) return "0";
+  if (ms % 3'600'000 == 0) return std::to_string(ms / 3'600'000) + "h";
+  if (ms % 60'000 == 0) return std::to_string(ms / 60'000) + "m";
+  if (ms % 1000 == 0) return std::to_string(ms / 1000) + "s";
+  return std::to_string(ms) + "ms";
+}
+
+Json error_body(ErrorCode code, std::string_view message) {
+  return Json{{"error", {{"code", std::string(to_string(code))}, {"message", std::string(message)}}}};
+}
+
+}  // namespace protocol
+
+DeadlineScope::DeadlineScope(std::chrono::milliseconds budget) : previous_(current_deadline) {
+  auto deadline = std::chrono::steady_clock::now() + budget;
+  current_deadline = previous_ ? std::min(*previous_, deadline) : deadline;
+}
+
+DeadlineScope::~DeadlineScope() { current_deadline = previous_; }
+
+std::optional<std::chrono::steady_clock::time_point> DeadlineScope::current() noexcept {
+  return current_deadline;
+}
+
+const std::vector<ContractInfo>& known_contracts() {
+  static const std::vector<ContractInfo> contracts{
+      contract_info<PluginBase>(),
+      contract_info<DataProcessor>(),
+  };
+  return contracts;
+}
+
+const ContractInfo* find_contract(std::string_view name) noexcept {
+  for (const auto& contract : known_contracts()) {
+    if (contract.name == name) return &contract;
+  }
+  return nullptr;
+}
+
+}  // namespace plugvisor

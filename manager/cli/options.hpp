@@ -1,0 +1,21 @@
+// Manager options shared by the commands that run plugins.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include <spdlog/spdlog.h>
+
+#include "plugvisor/manager.hpp"
+
+namespace plugvisor::cli {
+
+/// Options for a short-lived manager over `dirs`, logging to the CLI's logger.
+inline ManagerOptions manager_options(const std::vector<std::string>& dirs) {
+  ManagerOptions options;
+  for (const auto& dir : dirs) options.plugin_dirs.emplace_back(dir);
+  options.logger = spdlog::default_logger();
+  return options;
+}
+
+}  // namespace plugvisor::cli

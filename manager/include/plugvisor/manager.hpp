@@ -1,0 +1,169 @@
+// plugvisor manager: finds plugins, probes their capabilities, registers a
+// typed wrapper for every type they provide, and supervises their processes
+// (launch on first use, handshake, health, idle exit and relaunch, shutdown).
+//
+//   plugvisor::Manager manager({.plugin_dirs = {"build/plugins"}});
+//   auto upper = manager.registry().get<plugvisor::DataProcessor>("uppercase");
+//   std::string out = upper->process_data("hello");   // starts the plugin if needed
+//
+// Errors are thrown as plugvisor::Error (see contracts.hpp).
+#pragma once
+
+#include <chrono>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <spdlog/fwd.h>
+
+#include "plugvisor/contracts.hpp"
+#include "plugvisor/registry.hpp"
+
+namespace plugvisor {
+
+using namespace std::chrono_literals;
+
+/// How the manager reaches a plugin.
+enum class Transport { unix_socket, tcp };
+
+/// Settings that apply to one plugin (ManagerOptions::defaults for all).
+struct PluginSettings {
+  Transport transport = Transport::unix_socket;
+  /// The plugin exits by itself after this long without calls (0: never).
+  std::chrono::milliseconds idle_timeout = 5min;
+  /// Limit for `capabilities` to answer.
+  std::chrono::milliseconds capabilities_timeout = 5s;
+  /// Limit for launch: handshake plus the first healthy /healthz.
+  std::chrono::milliseconds start_timeout = 10s;
+  /// Deadline of a call when the caller sets none (DeadlineScope).
+  std::chrono::milliseconds call_timeout = 30s;
+  /// Each step of a stop (ask, then SIGTERM) waits this long before the next.
+  std::chrono::milliseconds stop_grace = 5s;
+  /// Largest request body the plugin accepts (it answers 413 above).
+  std::size_t max_body_bytes = 64 * 1024 * 1024;
+  /// Variables added to the plugin's scrubbed environment.
+  std::map<std::string, std::string> env;
+};
+
+/// What a Manager is built from.
+struct ManagerOptions {
+  /// Directories searched for plugin executables, in order.
+  std::vector<std::filesystem::path> plugin_dirs;
+  PluginSettings defaults;
+  /// Per-plugin settings (by plugin id, the file name), replacing `defaults`.
+  std::map<std::string, PluginSettings> per_plugin;
+  /// Config-type data by config-type name; each plugin receives only the
+  /// types it declares in its capabilities.
+  std::map<std::string, Json> config_types;
+  /// Where the manager and the plugins' output log (default: spdlog's default logger).
+  std::shared_ptr<spdlog::logger> logger;
+  /// Parent of the private socket directory (default: $XDG_RUNTIME_DIR, else the temp dir).
+  std::filesystem::path runtime_parent;
+};
+
+/// The life of an external plugin (see docs/architecture.md).
+enum class PluginState { registered, starting, ready, idle, stopping, stopped, crashed };
+
+/// Wire-style name of a state ("ready", "idle", ...).
+std::string_view to_string(PluginState state) noexcept;
+
+/// A plugin file that discovery or the capabilities probe turned down.
+struct Rejection {
+  std::filesystem::path path;
+  /// What was wrong and what to do, e.g. "capabilities exited with code 1: ...".
+  std::string reason;
+};
+
+/// One contract type a plugin declares.
+struct DeclaredType {
+  std::string contract;
+  std::string type;
+  std::string description;
+  Json json_schema;
+};
+
+/// What a plugin's `capabilities` said.
+struct Capabilities {
+  std::string name;
+  std::string version;
+  std::string description;
+  std::vector<DeclaredType> types;
+  std::vector<std::string> config_types;
+};
+
+/// A snapshot of one registered plugin, for inspection.
+struct PluginStatus {
+  std::string id;
+  std::filesystem::path path;
+  Capabilities capabilities;
+  PluginState state = PluginState::registered;
+  /// The running process, 0 if none.
+  int pid = 0;
+  /// Launches so far.
+  int starts = 0;
+  /// Why the last process ended ("idle", "asked", "exited with code 1", ...), empty if none did.
+  std::string last_exit;
+  /// The last error (start failure, crash), empty if none.
+  std::string last_error;
+};
+
+/// Called on every state change of a plugin, from a manager thread; must not block.
+using StateListener = std::function<void(const std::string& plugin_id, PluginState from, PluginState to)>;
+
+/// Discovers, registers and supervises plugins. Constructing it discovers and
+/// probes (plugins are launched lazily, on first use); destroying it stops
+/// every plugin and removes its private socket directory. Thread-safe.
+class Manager {
+ public:
+  /// Discovers the plugins in options.plugin_dirs and registers their types.
+  /// Plugins that fail discovery or the probe are listed in rejections() and
+  /// skipped. Throws Error(config) if the socket directory cannot be made.
+  explicit Manager(ManagerOptions options);
+  /// Stops every plugin (see shutdown()).
+  ~Manager();
+  Manager(const Manager&) = delete;
+  Manager& operator=(const Manager&) = delete;
+
+  /// The registry: external providers registered by this manager, and any
+  /// internal ones the host adds.
+  Registry& registry() noexcept;
+
+  /// Every registered plugin, in discovery order.
+  std::vector<PluginStatus> plugins() const;
+  /// One plugin by id; nullopt if unknown.
+  std::optional<PluginStatus> plugin(const std::string& id) const;
+  /// Files that were turned down, with the reason.
+  std::vector<Rejection> rejections() const;
+
+  /// Starts a plugin now instead of on first use. Throws Error(start_failed)
+  /// with the reason, Error(not_found) for an unknown id.
+  void start(const std::string& id);
+  /// Stops a plugin (ask, SIGTERM, SIGKILL, each after the grace); it starts
+  /// again on the next call. Safe to call on a stopped plugin.
+  void stop(const std::string& id);
+
+  /// Adds a listener for state changes; listeners live as long as the manager.
+  void on_state_change(StateListener listener);
+
+  /// The private directory holding the plugins' sockets.
+  const std::filesystem::path& runtime_dir() const noexcept;
+
+  /// Stops every plugin, in parallel, and unregisters them. Calls made
+  /// afterwards fail with Error(unavailable). Safe to call twice.
+  void shutdown();
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+/// Runs `path capabilities` and parses the answer (what `plugvisor list`
+/// and the manager do for each plugin). Throws Error(start_failed) saying
+/// what was wrong.
+Capabilities probe_capabilities(const std::filesystem::path& path, std::chrono::milliseconds timeout);
+
+}  // namespace plugvisor

@@ -1,0 +1,133 @@
+#include "capabilities.hpp"
+
+#include <chrono>
+#include <signal.h>
+
+#include "process_reactor.hpp"
+
+namespace plugvisor {
+
+namespace detail {
+
+namespace {
+
+[[noreturn]] void fail(const std::string& what) { throw Error(ErrorCode::start_failed, what); }
+
+std::string quote(const std::string& text, std::size_t max = 200) {
+  std::string cut = text.size() > max ? text.substr(0, max) + "..." : text;
+  return Json(cut).dump();
+}
+
+std::string string_field(const Json& doc, const char* key, bool required) {
+  auto it = doc.find(key);
+  if (it == doc.end() || it->is_null()) {
+    if (required) fail(std::string("capabilities has no \"") + key + "\"");
+    return {};
+  }
+  if (!it->is_string()) fail(std::string("capabilities \"") + key + "\" must be a string, not " + it->dump());
+  return it->get<std::string>();
+}
+
+}  // namespace
+
+Capabilities parse_capabilities(const std::string& text) {
+  Json doc;
+  try {
+    doc = Json::parse(text);
+  } catch (const Json::exception&) {
+    fail("capabilities printed invalid JSON: " + quote(text) +
+         " (it must print one JSON document on stdout and log only to stderr)");
+  }
+  if (!doc.is_object()) fail("capabilities must print a JSON object, not " + quote(doc.dump()));
+  auto version = doc.find("protocolVersion");
+  if (version == doc.end()) fail("capabilities has no \"protocolVersion\" (this manager speaks version 1)");
+  if (!version->is_number_integer() || version->get<long long>() != protocol::version) {
+    fail("capabilities names protocolVersion " + version->dump() +
+         ", but this manager speaks version 1: update the plugin or the manager");
+  }
+  Capabilities out;
+  out.name = string_field(doc, "name", true);
+  out.version = string_field(doc, "version", true);
+  out.description = string_field(doc, "description", false);
+
+  auto types = doc.find("types");
+  if (types == doc.end() || !types->is_object()) {
+    fail("capabilities needs \"types\": an object from contract name to a list of {\"type\": ...}");
+  }
+  for (const auto& [contract, list] : types->items()) {
+    if (!protocol::is_valid_name(contract)) fail("capabilities names an invalid contract " + quote(contract));
+    if (!list.is_array()) fail("capabilities types." + contract + " must be an array");
+    for (const auto& entry : list) {
+      if (!entry.is_object() || !entry.contains("type") || !entry["type"].is_string()) {
+        fail("each entry of types." + contract + " must be an object with a string \"type\", not " +
+             quote(entry.dump()));
+      }
+      DeclaredType declared{contract, entry["type"].get<std::string>(), "", nullptr};
+      if (!protocol::is_valid_name(declared.type)) {
+        fail("capabilities names an invalid type " + quote(declared.type) + " of " + contract +
+             " (names are 1-64 of [A-Za-z0-9._-])");
+      }
+      for (const auto& other : out.types) {
+        if (other.contract == contract && other.type == declared.type) {
+          fail("capabilities declares " + contract + " type " + quote(declared.type) + " twice");
+        }
+      }
+      if (auto d = entry.find("description"); d != entry.end() && d->is_string()) declared.description = *d;
+      if (auto schema = entry.find("jsonSchema"); schema != entry.end() && !schema->is_null()) {
+        // A string holding JSON is accepted for plugins written against older descriptions.
+        if (schema->is_string()) {
+          try {
+            declared.json_schema = Json::parse(schema->get<std::string>());
+          } catch (const Json::exception&) {
+            fail("jsonSchema of " + contract + "/" + declared.type + " is a string that is not JSON");
+          }
+        } else {
+          declared.json_schema = *schema;
+        }
+        if (!declared.json_schema.is_object() && !declared.json_schema.is_boolean()) {
+          fail("jsonSchema of " + contract + "/" + declared.type + " must be a JSON object");
+        }
+      }
+      out.types.push_back(std::move(declared));
+    }
+  }
+  if (auto config = doc.find("configTypes"); config != doc.end() && !config->is_null()) {
+    if (!config->is_array()) fail("capabilities \"configTypes\" must be an array of strings");
+    for (const auto& name : *config) {
+      if (!name.is_string()) fail("capabilities \"configTypes\" must be an array of strings");
+      out.config_types.push_back(name.get<std::string>());
+    }
+  }
+  return out;
+}
+
+}  // namespace detail
+
+Capabilities probe_capabilities(const std::filesystem::path& path, std::chrono::milliseconds timeout) {
+  detail::ProcessReactor reactor;
+  detail::SpawnSpec spec;
+  spec.path = path.string();
+  spec.args = {"capabilities"};
+  spec.env = {"PATH=/usr/local/bin:/usr/bin:/bin", std::string(protocol::env_protocol) + "=1"};
+  spec.stdout_mode = detail::StdoutMode::capture;
+  auto child = reactor.spawn(std::move(spec));
+  auto status = child->wait_until(std::chrono::steady_clock::now() + timeout);
+  if (!status) {
+    child->signal(SIGKILL);
+    child->wait_until(std::chrono::steady_clock::now() + std::chrono::seconds(5));
+    throw Error(ErrorCode::start_failed, "capabilities did not finish within " +
+                                             protocol::format_duration(timeout) + " and was killed");
+  }
+  auto [output, overflowed] = child->captured();
+  std::string tail = child->stderr_tail();
+  std::string stderr_note = tail.empty() ? "" : "; its stderr: " + tail;
+  if (!status->clean()) {
+    throw Error(ErrorCode::start_failed, "capabilities " + status->describe() + stderr_note);
+  }
+  if (overflowed) {
+    throw Error(ErrorCode::start_failed, "capabilities printed more than 1 MiB");
+  }
+  return detail::parse_capabilities(output);
+}
+
+}  // namespace plugvisor

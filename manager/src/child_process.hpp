@@ -1,0 +1,109 @@
+// A child process launched by the ProcessReactor, as its owner sees it.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "line_buffer.hpp"
+
+namespace plugvisor::detail {
+
+/// How a child ended.
+struct ExitStatus {
+  int code = 0;    ///< exit code, when signal == 0
+  int signal = 0;  ///< the terminating signal, or 0
+  bool clean() const { return signal == 0 && code == 0; }
+  /// "exited with code 1", "killed by SIGKILL", "exited normally".
+  std::string describe() const;
+};
+
+/// What to do with the child's stdout.
+enum class StdoutMode {
+  capture,    ///< keep every byte (up to a cap), for `capabilities`
+  handshake,  ///< the first line is the handshake, every later line is log
+};
+
+/// Where the child's log lines go: (is_stderr, line).
+using LineSink = std::function<void(bool is_stderr, std::string_view line)>;
+
+/// What to launch. No shell is involved: `args` go straight to execve.
+struct SpawnSpec {
+  std::string path;
+  std::vector<std::string> args;  ///< argv[1..]
+  std::vector<std::string> env;   ///< the whole environment, "NAME=value"
+  bool pipe_stdin = false;        ///< a pipe the owner writes to; else /dev/null
+  StdoutMode stdout_mode = StdoutMode::handshake;
+  LineSink log;                   ///< called on the reactor thread; must not block
+  std::function<void(const ExitStatus&)> on_exit;  ///< called on the reactor thread after reaping
+};
+
+/// A launched child. Its pipes are read and it is reaped by the reactor
+/// thread; every method here is thread-safe. The process group is the
+/// child's own, so signals reach any children it forked.
+class ChildProcess {
+ public:
+  static constexpr std::size_t capture_cap = 1024 * 1024;
+  static constexpr std::size_t stderr_tail_lines = 20;
+
+  ChildProcess(pid_t pid, int pidfd, int stdin_fd, SpawnSpec spec);
+  ~ChildProcess();
+  ChildProcess(const ChildProcess&) = delete;
+  ChildProcess& operator=(const ChildProcess&) = delete;
+
+  pid_t pid() const { return pid_; }
+
+  /// Writes `data` to the child's stdin, giving up at `deadline`. Returns
+  /// false if the pipe is closed, the child gone, or the deadline passed.
+  bool write_stdin(std::string_view data, std::chrono::steady_clock::time_point deadline);
+  /// Closes the child's stdin (it sees EOF). Safe to call twice.
+  void close_stdin();
+
+  /// Sends `sig` to the child's process group, unless it has been reaped.
+  void signal(int sig);
+
+  /// Waits until the child has exited and been reaped, or the deadline.
+  std::optional<ExitStatus> wait_until(std::chrono::steady_clock::time_point deadline);
+  /// The exit status if the child has been reaped.
+  std::optional<ExitStatus> exit_status() const;
+
+  /// Waits for the first stdout line (handshake mode). nullopt if the
+  /// deadline passed or the child exited first.
+  std::optional<std::string> wait_first_line(std::chrono::steady_clock::time_point deadline);
+  /// Everything written to stdout (capture mode), and whether it overflowed the cap.
+  std::pair<std::string, bool> captured() const;
+  /// The last lines the child wrote to stderr, oldest first, joined by " | ".
+  std::string stderr_tail() const;
+
+ private:
+  friend class ProcessReactor;
+
+  // Called by the reactor thread only.
+  void on_output(bool is_stderr, std::string_view data);
+  // Reaps the child if it has exited; returns whether it has.
+  bool reap();
+
+  const pid_t pid_;
+  const int pidfd_;
+  SpawnSpec spec_;
+
+  mutable std::mutex mutex_;
+  std::condition_variable changed_;
+  int stdin_fd_;
+  std::optional<ExitStatus> exit_;
+  std::optional<std::string> first_line_;
+  std::string captured_;
+  bool overflowed_ = false;
+  std::deque<std::string> stderr_tail_;
+  LineBuffer stdout_lines_;
+  LineBuffer stderr_lines_;
+};
+
+}  // namespace plugvisor::detail

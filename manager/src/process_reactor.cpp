@@ -1,0 +1,258 @@
+#include "process_reactor.hpp"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/eventfd.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "plugvisor/contracts.hpp"
+
+namespace plugvisor::detail {
+
+namespace {
+
+constexpr int exec_failed_code = 127;
+
+void set_nonblocking(int fd) { ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK); }
+
+// Everything between fork and exec must be async-signal-safe: the argv and
+// envp arrays are built before the fork.
+[[noreturn]] void exec_child(const char* path, char* const* argv, char* const* envp, int stdin_fd, int stdout_fd,
+                             int stderr_fd, int error_fd, pid_t parent) {
+  ::prctl(PR_SET_PDEATHSIG, SIGTERM);
+  if (::getppid() != parent) ::_exit(exec_failed_code);  // the parent died before prctl
+  ::setpgid(0, 0);
+  sigset_t none;
+  sigemptyset(&none);
+  ::sigprocmask(SIG_SETMASK, &none, nullptr);
+  for (int sig : {SIGPIPE, SIGTERM, SIGINT, SIGHUP, SIGCHLD}) ::signal(sig, SIG_DFL);
+  // Move the error pipe out of the way, then set up stdio.
+  int err = ::fcntl(error_fd, F_DUPFD_CLOEXEC, 10);
+  if (err < 0 || ::dup2(stdin_fd, 0) < 0 || ::dup2(stdout_fd, 1) < 0 || ::dup2(stderr_fd, 2) < 0) {
+    ::_exit(exec_failed_code);
+  }
+  ::dup2(err, 3);
+  ::fcntl(3, F_SETFD, FD_CLOEXEC);
+  // Nothing else the manager holds (sockets to other plugins, their pipes)
+  // may leak into the plugin.
+  ::syscall(SYS_close_range, 4U, ~0U, 0U);
+  ::execve(path, argv, envp);
+  int code = errno;
+  [[maybe_unused]] auto n = ::write(3, &code, sizeof code);
+  ::_exit(exec_failed_code);
+}
+
+}  // namespace
+
+ProcessReactor::ProcessReactor() {
+  wake_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (wake_fd_ < 0) throw Error(ErrorCode::internal, std::string("eventfd: ") + std::strerror(errno));
+  thread_ = std::thread([this] { run(); });
+}
+
+ProcessReactor::~ProcessReactor() {
+  {
+    std::lock_guard lock(mutex_);
+    stopping_ = true;
+  }
+  wake();
+  thread_.join();
+  ::close(wake_fd_);
+}
+
+void ProcessReactor::wake() {
+  std::uint64_t one = 1;
+  [[maybe_unused]] auto n = ::write(wake_fd_, &one, sizeof one);
+}
+
+std::shared_ptr<ChildProcess> ProcessReactor::spawn(SpawnSpec spec) {
+  std::future<std::shared_ptr<ChildProcess>> result;
+  {
+    std::lock_guard lock(mutex_);
+    if (stopping_) throw Error(ErrorCode::unavailable, "the manager is shutting down");
+    requests_.push_back(Request{std::move(spec), {}});
+    result = requests_.back().result.get_future();
+  }
+  wake();
+  return result.get();
+}
+
+void ProcessReactor::launch(Request& request) {
+  const SpawnSpec& spec = request.spec;
+  std::vector<std::string> argv_strings{spec.path};
+  argv_strings.insert(argv_strings.end(), spec.args.begin(), spec.args.end());
+  std::vector<char*> argv, envp;
+  for (auto& s : argv_strings) argv.push_back(s.data());
+  argv.push_back(nullptr);
+  std::vector<std::string> env = spec.env;
+  for (auto& s : env) envp.push_back(s.data());
+  envp.push_back(nullptr);
+
+  int in[2] = {-1, -1}, out[2] = {-1, -1}, err[2] = {-1, -1}, status[2] = {-1, -1};
+  auto close_all = [&] {
+    for (int fd : {in[0], in[1], out[0], out[1], err[0], err[1], status[0], status[1]}) {
+      if (fd >= 0) ::close(fd);
+    }
+  };
+  bool pipes_ok = ::pipe2(out, O_CLOEXEC) == 0 && ::pipe2(err, O_CLOEXEC) == 0 && ::pipe2(status, O_CLOEXEC) == 0;
+  if (pipes_ok) {
+    if (spec.pipe_stdin) {
+      pipes_ok = ::pipe2(in, O_CLOEXEC) == 0;
+    } else {
+      in[0] = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+      pipes_ok = in[0] >= 0;
+    }
+  }
+  if (!pipes_ok) {
+    int code = errno;
+    close_all();
+    throw Error(ErrorCode::start_failed, "cannot launch " + spec.path + ": " + std::strerror(code));
+  }
+
+  const pid_t parent = ::getpid();
+  pid_t pid = ::fork();
+  if (pid == 0) exec_child(spec.path.c_str(), argv.data(), envp.data(), in[0], out[1], err[1], status[1], parent);
+  if (pid < 0) {
+    int code = errno;
+    close_all();
+    throw Error(ErrorCode::start_failed, "cannot fork for " + spec.path + ": " + std::strerror(code));
+  }
+  // Also set the group from this side, so a signal sent right away reaches it.
+  ::setpgid(pid, pid);
+  for (int* fd : {&in[0], &out[1], &err[1], &status[1]}) {
+    ::close(*fd);
+    *fd = -1;
+  }
+  int exec_errno = 0;
+  ssize_t got;
+  do {
+    got = ::read(status[0], &exec_errno, sizeof exec_errno);
+  } while (got < 0 && errno == EINTR);
+  ::close(status[0]);
+  status[0] = -1;
+  if (got > 0) {
+    ::waitpid(pid, nullptr, 0);
+    close_all();
+    throw Error(ErrorCode::start_failed, "cannot execute " + spec.path + ": " + std::strerror(exec_errno));
+  }
+
+  int pidfd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
+  if (pidfd < 0) {
+    ::kill(pid, SIGKILL);
+    ::waitpid(pid, nullptr, 0);
+    close_all();
+    throw Error(ErrorCode::start_failed, std::string("pidfd_open: ") + std::strerror(errno));
+  }
+  ::fcntl(pidfd, F_SETFD, FD_CLOEXEC);
+  set_nonblocking(out[0]);
+  set_nonblocking(err[0]);
+  if (in[1] >= 0) set_nonblocking(in[1]);
+  auto child = std::make_shared<ChildProcess>(pid, pidfd, in[1], request.spec);
+  watched_.push_back(Watched{child, out[0], err[0]});
+  request.result.set_value(std::move(child));
+}
+
+bool ProcessReactor::drain(Watched& watched, bool is_stderr) {
+  int& fd = is_stderr ? watched.err_fd : watched.out_fd;
+  if (fd < 0) return false;
+  char buffer[16384];
+  while (true) {
+    ssize_t n = ::read(fd, buffer, sizeof buffer);
+    if (n > 0) {
+      watched.child->on_output(is_stderr, std::string_view(buffer, static_cast<std::size_t>(n)));
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && errno == EAGAIN) return true;
+    watched.child->on_output(is_stderr, {});  // end of stream: flush the last partial line
+    ::close(fd);
+    fd = -1;
+    return false;
+  }
+}
+
+void ProcessReactor::finish(Watched& watched) {
+  // The child has exited: take what it wrote, then close our ends even if a
+  // grandchild still holds the pipes.
+  drain(watched, false);
+  drain(watched, true);
+  for (int* fd : {&watched.out_fd, &watched.err_fd}) {
+    if (*fd >= 0) {
+      watched.child->on_output(fd == &watched.err_fd, {});
+      ::close(*fd);
+      *fd = -1;
+    }
+  }
+}
+
+void ProcessReactor::run() {
+  std::vector<pollfd> fds;
+  while (true) {
+    std::deque<Request> requests;
+    bool stopping;
+    {
+      std::lock_guard lock(mutex_);
+      requests.swap(requests_);
+      stopping = stopping_;
+    }
+    for (auto& request : requests) {
+      if (stopping) {
+        request.result.set_exception(
+            std::make_exception_ptr(Error(ErrorCode::unavailable, "the manager is shutting down")));
+        continue;
+      }
+      try {
+        launch(request);
+      } catch (...) {
+        request.result.set_exception(std::current_exception());
+      }
+    }
+    if (stopping) break;
+
+    fds.clear();
+    fds.push_back({wake_fd_, POLLIN, 0});
+    for (auto& w : watched_) {
+      fds.push_back({w.child->pidfd_, POLLIN, 0});
+      fds.push_back({w.out_fd, POLLIN, 0});  // a negative fd is ignored by poll
+      fds.push_back({w.err_fd, POLLIN, 0});
+    }
+    if (::poll(fds.data(), fds.size(), -1) < 0 && errno != EINTR) break;
+    if (fds[0].revents) {
+      std::uint64_t count;
+      [[maybe_unused]] auto n = ::read(wake_fd_, &count, sizeof count);
+    }
+    for (std::size_t i = 0; i < watched_.size(); ++i) {
+      auto& w = watched_[i];
+      const pollfd* p = &fds[1 + 3 * i];
+      if (p[1].revents) drain(w, false);
+      if (p[2].revents) drain(w, true);
+      if (p[0].revents) {
+        finish(w);
+        w.child->reap();
+      }
+    }
+    std::erase_if(watched_, [](const Watched& w) { return w.child->exit_status().has_value(); });
+  }
+
+  // Shutting down: nothing may outlive the manager.
+  for (auto& w : watched_) {
+    w.child->close_stdin();
+    w.child->signal(SIGKILL);
+  }
+  for (auto& w : watched_) {
+    pollfd p{w.child->pidfd_, POLLIN, 0};
+    ::poll(&p, 1, 5000);
+    finish(w);
+    w.child->reap();
+  }
+  watched_.clear();
+}
+
+}  // namespace plugvisor::detail

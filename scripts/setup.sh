@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Installs the Debian packages plugvisor needs to build and test.
+# Idempotent and quiet when everything is already there.
+set -euo pipefail
+
+packages=(
+  build-essential cmake pkg-config
+  libcpp-httplib-dev nlohmann-json3-dev libspdlog-dev libfmt-dev
+  catch2 libcli11-dev
+  python3 curl
+)
+if [ "${PLUGVISOR_SETUP_EXTRA:-}" != "" ]; then
+  # shellcheck disable=SC2206
+  packages+=(${PLUGVISOR_SETUP_EXTRA})
+fi
+
+missing=()
+for p in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+    missing+=("$p")
+  fi
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+echo "setup: installing ${missing[*]}" >&2
+sudo=""
+[ "$(id -u)" -ne 0 ] && sudo="sudo"
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq
+$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

@@ -1,0 +1,122 @@
+// plugvisor C++ SDK: everything a plugin process needs besides its contract
+// implementations. A plugin's main() is a few lines:
+//
+//   int main(int argc, char** argv) {
+//     plugvisor::sdk::Plugin plugin({.name = "text-tools", .version = "1.0.0"});
+//     plugin.provide<plugvisor::DataProcessor>("uppercase", std::make_shared<Uppercase>());
+//     return plugin.run(argc, argv);
+//   }
+//
+// run() implements protocol v1 (docs/protocol.md): `capabilities`, `--config`,
+// the socket and its lock file, the handshake line, /healthz, bearer auth,
+// dispatch, the error body, /shutdown, SIGTERM/SIGINT, stdin EOF, the idle
+// timer, and cleanup on every exit path it controls.
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "plugvisor/contracts.hpp"
+
+namespace plugvisor::sdk {
+
+/// The identity a plugin reports in `capabilities`.
+struct PluginInfo {
+  std::string name;
+  std::string version;
+  std::string description = {};
+};
+
+/// Per-type options reported in `capabilities`.
+struct TypeOptions {
+  /// The JSON schema of the type's input or configuration (null: none).
+  Json json_schema = nullptr;
+  std::string description = {};
+};
+
+/// The launch configuration, as the manager (or a person) passed it.
+struct Config {
+  /// The id the manager gave this plugin instance.
+  std::string id;
+  /// The idle timeout (zero: never idle out).
+  std::chrono::milliseconds idle_timeout{0};
+  /// The data of each declared config type the manager handed over.
+  std::map<std::string, Json> config_types;
+
+  /// The data of config type `name`, or null if the manager gave none.
+  const Json& data(const std::string& name) const;
+};
+
+/// The deadline of the request this thread is handling, from the caller's
+/// X-Plugvisor-Deadline-Ms header; nullopt if the caller sent none.
+std::optional<std::chrono::steady_clock::time_point> deadline() noexcept;
+
+/// A plugin process. Build it, declare what it provides, then run() it once
+/// from main(). Not thread-safe before run(); run() owns the process.
+class Plugin {
+ public:
+  /// Turns a wire call into a result; thrown Errors become their wire code,
+  /// anything else thrown becomes 500 internal.
+  using Handler = std::function<Payload(std::string_view method, const Payload& input)>;
+  /// Makes a type's handler once the configuration is known.
+  using HandlerFactory = std::function<Handler(const Config&)>;
+
+  explicit Plugin(PluginInfo info);
+  ~Plugin();
+  Plugin(const Plugin&) = delete;
+  Plugin& operator=(const Plugin&) = delete;
+
+  /// Provides contract C under `type` with an implementation made up front.
+  template <class C>
+  Plugin& provide(std::string type, std::shared_ptr<C> impl, TypeOptions options = {}) {
+    return provide<C>(std::move(type), [impl](const Config&) { return impl; }, std::move(options));
+  }
+
+  /// Provides contract C under `type` with an implementation made from the
+  /// configuration (e.g. from a config type's data). If the factory throws,
+  /// run() exits with code 2 and the reason on stderr.
+  template <class C, class Factory>
+    requires std::is_invocable_r_v<std::shared_ptr<C>, Factory, const Config&>
+  Plugin& provide(std::string type, Factory factory, TypeOptions options = {}) {
+    return add_handler(std::string(ContractTraits<C>::name), std::move(type), std::move(options),
+                       [factory = std::move(factory)](const Config& config) -> Handler {
+                         std::shared_ptr<C> impl = factory(config);
+                         return [impl](std::string_view method, const Payload& input) {
+                           return dispatch<C>(*impl, method, input);
+                         };
+                       });
+  }
+
+  /// Provides a type of a contract this build does not declare, by handler.
+  Plugin& add_handler(std::string contract, std::string type, TypeOptions options, HandlerFactory factory);
+
+  /// Declares a config type: the manager hands its data to this plugin.
+  Plugin& config_type(std::string name);
+
+  /// The `capabilities` document.
+  Json capabilities() const;
+
+  /// Runs the plugin as protocol v1 says, returning the process exit code:
+  /// 0 after a normal shutdown (asked, signalled, stdin EOF or idle),
+  /// 2 for bad usage or configuration, 3 if the address cannot be bound.
+  int run(int argc, char** argv);
+
+ private:
+  struct Provision {
+    std::string contract;
+    std::string type;
+    TypeOptions options;
+    HandlerFactory factory;
+  };
+
+  PluginInfo info_;
+  std::vector<Provision> provisions_;
+  std::vector<std::string> config_types_;
+};
+
+}  // namespace plugvisor::sdk

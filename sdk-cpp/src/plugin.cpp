@@ -1,0 +1,140 @@
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <iostream>
+#include <string_view>
+
+#include "launch_config.hpp"
+#include "lifecycle.hpp"
+#include "plugvisor/sdk.hpp"
+#include "server.hpp"
+
+namespace plugvisor::sdk {
+
+namespace {
+
+// Reads one line from stdin without stdio buffering, so that nothing after
+// the line is consumed from the manager's pipe.
+std::optional<std::string> read_stdin_line() {
+  std::string line;
+  char c = 0;
+  while (true) {
+    ssize_t got = ::read(STDIN_FILENO, &c, 1);
+    if (got == 1) {
+      if (c == '\n') return line;
+      line.push_back(c);
+      if (line.size() > 16 * 1024 * 1024) return std::nullopt;
+    } else if (got == 0 || errno != EINTR) {
+      return line.empty() ? std::nullopt : std::optional(line);
+    }
+  }
+}
+
+void print_usage(const PluginInfo& info, const char* argv0) {
+  std::fprintf(stderr,
+               "%s %s: a plugvisor plugin (protocol v1).\n"
+               "It is normally started by a plugvisor manager. To run it by hand:\n"
+               "  %s capabilities                 print what it provides (JSON)\n"
+               "  %s --config '<json>'            serve with an inline launch configuration\n"
+               "  %s --config -                   read the configuration as one JSON line on stdin\n"
+               "The configuration is described in docs/protocol.md (section Launch).\n",
+               info.name.c_str(), info.version.c_str(), argv0, argv0, argv0);
+}
+
+int fail(int code, const std::string& message) {
+  std::fprintf(stderr, "{\"level\":\"error\",\"msg\":%s}\n", Json(message).dump().c_str());
+  return code;
+}
+
+}  // namespace
+
+const Json& Config::data(const std::string& name) const {
+  static const Json null_json;
+  auto it = config_types.find(name);
+  return it == config_types.end() ? null_json : it->second;
+}
+
+Plugin::Plugin(PluginInfo info) : info_(std::move(info)) {}
+
+Plugin::~Plugin() = default;
+
+Plugin& Plugin::add_handler(std::string contract, std::string type, TypeOptions options, HandlerFactory factory) {
+  provisions_.push_back(Provision{std::move(contract), std::move(type), std::move(options), std::move(factory)});
+  return *this;
+}
+
+Plugin& Plugin::config_type(std::string name) {
+  config_types_.push_back(std::move(name));
+  return *this;
+}
+
+Json Plugin::capabilities() const {
+  Json types = Json::object();
+  for (const auto& p : provisions_) {
+    Json entry{{"type", p.type}};
+    if (!p.options.json_schema.is_null()) entry["jsonSchema"] = p.options.json_schema;
+    if (!p.options.description.empty()) entry["description"] = p.options.description;
+    types[p.contract].push_back(std::move(entry));
+  }
+  return Json{{"protocolVersion", protocol::version}, {"name", info_.name},
+              {"version", info_.version},               {"description", info_.description},
+              {"types", std::move(types)},               {"configTypes", config_types_}};
+}
+
+int Plugin::run(int argc, char** argv) {
+  const char* argv0 = argc > 0 ? argv[0] : "plugin";
+  std::string_view command = argc > 1 ? argv[1] : "";
+  if (command == "capabilities" && argc == 2) {
+    std::cout << capabilities().dump() << std::endl;
+    return protocol::exit_ok;
+  }
+  if (command == "--help" || command == "-h") {
+    print_usage(info_, argv0);
+    return protocol::exit_ok;
+  }
+  if (command != "--config" || argc != 3) {
+    if (argc == 1 && std::getenv(std::string(protocol::env_protocol).c_str()) == nullptr) {
+      print_usage(info_, argv0);
+    } else {
+      std::fprintf(stderr, "%s: unexpected arguments; see %s --help\n", argv0, argv0);
+    }
+    return protocol::exit_usage;
+  }
+
+  detail::LaunchConfig launch;
+  std::map<std::string, Handler> handlers;
+  try {
+    std::string text = argv[2];
+    if (text == "-") {
+      auto line = read_stdin_line();
+      if (!line) return fail(protocol::exit_usage, "--config -: no configuration line on stdin");
+      text = *line;
+    }
+    launch = detail::parse_launch_config(text);
+    for (const auto& p : provisions_) {
+      handlers[p.contract + "/" + p.type] = p.factory(launch.config);
+    }
+  } catch (const std::exception& e) {
+    return fail(protocol::exit_usage, e.what());
+  }
+
+  detail::block_shutdown_signals();
+  detail::Server server(launch, std::move(handlers));
+  std::string address;
+  try {
+    address = server.bind();
+  } catch (const Error& e) {
+    return fail(e.code() == ErrorCode::config ? protocol::exit_usage : protocol::exit_bind, e.what());
+  }
+
+  Json handshake{{"protocolVersion", protocol::version}, {"type", launch.transport},
+                 {"address", address},                   {"pid", ::getpid()}};
+  std::cout << handshake.dump() << std::endl;
+
+  detail::Lifecycle lifecycle(server, launch.config.idle_timeout);
+  server.serve();
+  return protocol::exit_ok;
+}
+
+}  // namespace plugvisor::sdk
