@@ -14,7 +14,7 @@ $(BUILD)/CMakeCache.txt: | setup
 	@cmake -S . -B $(BUILD) $(CMAKE_FLAGS) >/dev/null
 
 build: setup $(BUILD)/CMakeCache.txt
-	@cmake --build $(BUILD) -j $(JOBS)
+	@cmake --build $(BUILD) -j $(JOBS) -- --no-print-directory
 
 demo: build
 	@$(BUILD)/bin/host-demo $(BUILD)/plugins

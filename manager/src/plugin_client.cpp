@@ -21,8 +21,12 @@ void set_timeouts(httplib::Client& client, std::chrono::milliseconds budget) {
 
 }  // namespace
 
-PluginClient::PluginClient(bool unix_socket, std::string address, std::string token)
-    : unix_socket_(unix_socket), address_(std::move(address)), token_(std::move(token)) {}
+PluginClient::PluginClient(bool unix_socket, std::string address, std::string token,
+                           std::shared_ptr<std::atomic<std::uint64_t>> connections)
+    : unix_socket_(unix_socket),
+      address_(std::move(address)),
+      token_(std::move(token)),
+      connections_(std::move(connections)) {}
 
 PluginClient::~PluginClient() = default;
 
@@ -49,6 +53,10 @@ std::unique_ptr<httplib::Client> PluginClient::acquire() {
       return client;
     }
   }
+  // A pooled Client lives as long as its connection: a reply with
+  // "Connection: close" discards it (see post()), so each one made here is
+  // one connection to the plugin.
+  ++*connections_;
   return connect();
 }
 

@@ -1,7 +1,9 @@
 // HTTP to one running plugin instance, with kept-alive connections reused.
 #pragma once
 
+#include <atomic>
 #include <chrono>
+#include <cstdint>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -40,7 +42,9 @@ struct TransportError {
 /// concurrent request on its own connection.
 class PluginClient {
  public:
-  PluginClient(bool unix_socket, std::string address, std::string token);
+  /// `connections` counts every connection opened (shared with the owner).
+  PluginClient(bool unix_socket, std::string address, std::string token,
+               std::shared_ptr<std::atomic<std::uint64_t>> connections);
   ~PluginClient();
   PluginClient(const PluginClient&) = delete;
   PluginClient& operator=(const PluginClient&) = delete;
@@ -65,6 +69,7 @@ class PluginClient {
   const bool unix_socket_;
   const std::string address_;
   const std::string token_;
+  const std::shared_ptr<std::atomic<std::uint64_t>> connections_;
   std::mutex mutex_;
   std::vector<std::unique_ptr<httplib::Client>> idle_;
 };

@@ -89,6 +89,7 @@ PluginStatus SupervisedPlugin::status() const {
   out.starts = starts_;
   out.last_exit = last_exit_;
   out.last_error = last_error_;
+  out.connections = *connections_;
   return out;
 }
 
@@ -146,7 +147,7 @@ std::shared_ptr<SupervisedPlugin::Instance> SupervisedPlugin::launch() {
                   exit ? exit->describe() + " before reading its configuration" : "did not read its configuration");
     }
     std::string reported = await_handshake(*instance, deadline, address);
-    instance->client = std::make_unique<PluginClient>(unix_socket, reported, token);
+    instance->client = std::make_unique<PluginClient>(unix_socket, reported, token, connections_);
     await_health(*instance, deadline);
   } catch (const Error& e) {
     terminate(*instance);

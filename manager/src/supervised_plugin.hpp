@@ -91,6 +91,7 @@ class SupervisedPlugin : public std::enable_shared_from_this<SupervisedPlugin> {
   int starts_ = 0;
   std::string last_exit_;
   std::string last_error_;
+  std::shared_ptr<std::atomic<std::uint64_t>> connections_ = std::make_shared<std::atomic<std::uint64_t>>(0);
 };
 
 }  // namespace plugvisor::detail

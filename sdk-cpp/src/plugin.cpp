@@ -58,6 +58,8 @@ const Json& Config::data(const std::string& name) const {
 Plugin::Plugin(PluginInfo info) : info_(std::move(info)) {}
 
 Plugin::~Plugin() = default;
+Plugin::Plugin(Plugin&&) noexcept = default;
+Plugin& Plugin::operator=(Plugin&&) noexcept = default;
 
 Plugin& Plugin::add_handler(std::string contract, std::string type, TypeOptions options, HandlerFactory factory) {
   provisions_.push_back(Provision{std::move(contract), std::move(type), std::move(options), std::move(factory)});

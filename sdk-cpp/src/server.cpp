@@ -115,6 +115,18 @@ struct Server::Impl {
     http.set_tcp_nodelay(true);
     http.set_payload_max_length(launch.max_body_bytes);
 
+    // cpp-httplib reads a POST body without Content-Length until the client
+    // closes; answer at once instead of hanging a worker.
+    http.set_pre_routing_handler([](const httplib::Request& req, httplib::Response& res) {
+      if (req.method == "POST" && !req.has_header("Content-Length") && !req.has_header("Transfer-Encoding")) {
+        res.set_header("Connection", "close");
+        set_error(res, ErrorCode::invalid_input, "POST needs a Content-Length header (send 0 for no body)");
+        res.status = 411;
+        return httplib::Server::HandlerResponse::Handled;
+      }
+      return httplib::Server::HandlerResponse::Unhandled;
+    });
+
     http.Get("/healthz", [](const httplib::Request&, httplib::Response& res) {
       res.set_content(R"({"status":"ok"})", "application/json");
     });

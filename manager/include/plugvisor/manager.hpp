@@ -10,6 +10,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <filesystem>
 #include <functional>
 #include <map>
@@ -109,6 +110,8 @@ struct PluginStatus {
   std::string last_exit;
   /// The last error (start failure, crash), empty if none.
   std::string last_error;
+  /// Connections opened to the plugin over all launches (reuse keeps this low).
+  std::uint64_t connections = 0;
 };
 
 /// Called on every state change of a plugin, from a manager thread; must not block.

@@ -68,8 +68,8 @@ class Plugin {
 
   explicit Plugin(PluginInfo info);
   ~Plugin();
-  Plugin(const Plugin&) = delete;
-  Plugin& operator=(const Plugin&) = delete;
+  Plugin(Plugin&&) noexcept;
+  Plugin& operator=(Plugin&&) noexcept;
 
   /// Provides contract C under `type` with an implementation made up front.
   template <class C>

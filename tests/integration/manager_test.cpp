@@ -1,0 +1,412 @@
+// The manager end to end: real plugin processes over real sockets.
+#include <signal.h>
+
+#include <atomic>
+#include <sstream>
+#include <thread>
+
+#include <catch2/catch.hpp>
+#include <spdlog/sinks/ostream_sink.h>
+#include <spdlog/spdlog.h>
+
+#include "plugvisor/manager.hpp"
+#include "test_support.hpp"
+
+using namespace std::chrono_literals;
+using plugvisor::DataProcessor;
+using plugvisor::Error;
+using plugvisor::ErrorCode;
+using plugvisor::PluginState;
+using plugvisor::test::TempDir;
+
+namespace {
+
+std::string rejection_for(const plugvisor::Manager& manager, const std::string& name) {
+  for (const auto& r : manager.rejections()) {
+    if (r.path.filename() == name) return r.reason;
+  }
+  return "(not rejected)";
+}
+
+// Runs `fn`, which must throw plugvisor::Error; returns it.
+template <class Fn>
+Error error_of(Fn&& fn) {
+  try {
+    fn();
+  } catch (const Error& e) {
+    return e;
+  }
+  FAIL("expected a plugvisor::Error");
+  throw std::logic_error("unreachable");
+}
+
+bool wait_for_state(const plugvisor::Manager& manager, const std::string& id, PluginState state,
+                    std::chrono::milliseconds limit = 5s) {
+  auto deadline = std::chrono::steady_clock::now() + limit;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (manager.plugin(id)->state == state) return true;
+    std::this_thread::sleep_for(10ms);
+  }
+  return false;
+}
+
+}  // namespace
+
+TEST_CASE("discovery lists every plugin and says why each other file was rejected", "[manager][discovery]") {
+  TempDir dir;
+  dir.add_text_tools();
+  dir.add_file("notes.txt", "not a plugin", 0644);
+  dir.add_file("open-door", "#!/bin/sh\n", 0777);
+  dir.add_file("bad name!", "#!/bin/sh\n", 0755);
+  dir.add_file(".hidden", "#!/bin/sh\n", 0755);
+  TempDir missing_parent;
+  auto options = plugvisor::test::test_options(dir.path());
+  options.plugin_dirs.push_back(missing_parent.path() / "nowhere");
+  plugvisor::Manager manager(options);
+
+  auto plugins = manager.plugins();
+  REQUIRE(plugins.size() == 1);
+  CHECK(plugins[0].id == "plugin-text-tools");
+  CHECK(plugins[0].capabilities.version == "1.0.0");
+  CHECK(plugins[0].state == PluginState::registered);
+  CHECK(plugins[0].pid == 0);  // lazy: nothing runs until the first call
+  CHECK_THAT(rejection_for(manager, "notes.txt"), Catch::Contains("not executable"));
+  CHECK_THAT(rejection_for(manager, "open-door"), Catch::Contains("world-writable"));
+  CHECK_THAT(rejection_for(manager, "bad name!"), Catch::Contains("not a valid plugin name"));
+  CHECK_THAT(rejection_for(manager, "nowhere"), Catch::Contains("does not exist"));
+  CHECK(rejection_for(manager, ".hidden") == "(not rejected)");
+  CHECK(manager.rejections().size() == 4);
+}
+
+TEST_CASE("a bad capabilities probe rejects that plugin with the reason, and the others still work",
+          "[manager][discovery]") {
+  TempDir dir;
+  dir.add_text_tools();
+  dir.add_fixture("caps-exit", "caps-exit");
+  dir.add_fixture("caps-garbage", "caps-garbage");
+  dir.add_fixture("caps-version", "caps-version");
+  dir.add_fixture("caps-hang", "caps-hang");
+  auto started = std::chrono::steady_clock::now();
+  {
+    plugvisor::Manager manager(plugvisor::test::test_options(dir.path()));
+    auto took = std::chrono::steady_clock::now() - started;
+    CHECK(took < 10s);  // the hanging probe is killed at its 2 s timeout, not waited for
+
+    CHECK_THAT(rejection_for(manager, "caps-exit"), Catch::Contains("exited with code 1") &&
+                                                        Catch::Contains("capabilities exploded on purpose"));
+    CHECK_THAT(rejection_for(manager, "caps-garbage"),
+               Catch::Contains("invalid JSON") && Catch::Contains("this is not json"));
+    CHECK_THAT(rejection_for(manager, "caps-version"), Catch::Contains("protocolVersion 99"));
+    CHECK_THAT(rejection_for(manager, "caps-hang"), Catch::Contains("did not finish within 2s"));
+    REQUIRE(manager.plugins().size() == 1);
+    CHECK(manager.registry().get<DataProcessor>("uppercase")->process_data("still works") == "STILL WORKS");
+  }
+  CHECK(plugvisor::test::wait_for_no_children().empty());
+}
+
+TEST_CASE("a plugin that fails to start gets an error naming it and the reason; the others keep working",
+          "[manager][start]") {
+  TempDir dir;
+  dir.add_text_tools();
+  dir.add_fixture("hs-garbage", "hs-garbage");
+  dir.add_fixture("hs-never", "hs-never");
+  dir.add_fixture("exit-early", "exit-early");
+  dir.add_fixture("health-500", "health-500");
+  {
+    plugvisor::Manager manager(plugvisor::test::test_options(dir.path()));
+    REQUIRE(manager.plugins().size() == 5);
+    auto upper = manager.registry().get<DataProcessor>("uppercase");
+
+    auto garbage = error_of([&] { manager.start("hs-garbage"); });
+    CHECK(garbage.code() == ErrorCode::start_failed);
+    CHECK_THAT(garbage.what(), Catch::Contains("plugin hs-garbage") && Catch::Contains("Starting fixture v0.0.1") &&
+                                   Catch::Contains("handshake"));
+
+    auto never = error_of([&] { manager.start("hs-never"); });
+    CHECK_THAT(never.what(), Catch::Contains("plugin hs-never") && Catch::Contains("no handshake line within 2s"));
+
+    auto early = error_of([&] { manager.start("exit-early"); });
+    CHECK_THAT(early.what(), Catch::Contains("plugin exit-early") && Catch::Contains("exited with code 1"));
+
+    auto unhealthy = error_of([&] { manager.start("health-500"); });
+    CHECK_THAT(unhealthy.what(), Catch::Contains("plugin health-500") && Catch::Contains("/healthz") &&
+                                     Catch::Contains("HTTP 500") && Catch::Contains("database not ready"));
+
+    for (const char* id : {"hs-garbage", "hs-never", "exit-early", "health-500"}) {
+      auto status = manager.plugin(id);
+      CHECK(status->state == PluginState::crashed);
+      CHECK(status->pid == 0);
+      CHECK_THAT(status->last_error, Catch::Contains("could not start"));
+    }
+    // Only the healthy plugin's process is running now.
+    CHECK(upper->process_data("fine") == "FINE");
+    auto children = plugvisor::test::child_pids();
+    CHECK(children.size() == 1);
+  }
+  CHECK(plugvisor::test::wait_for_no_children().empty());
+}
+
+TEST_CASE("calls reach the plugin through the typed wrapper, bytes and JSON both", "[manager][calls]") {
+  TempDir dir;
+  dir.add_text_tools();
+  auto options = plugvisor::test::test_options(dir.path());
+  options.config_types["text-tools.prefix"] = {{"prefix", "~ "}};
+  plugvisor::Manager manager(options);
+  auto& registry = manager.registry();
+
+  CHECK(registry.get<DataProcessor>("uppercase")->process_data("abc") == "ABC");
+  CHECK(registry.get<DataProcessor>("prefix")->process_data("a\nb") == "~ a\n~ b");
+  CHECK(registry.get<DataProcessor>("json-pretty")->supported_formats() == std::vector<std::string>{"application/json"});
+  std::string binary("\0\x01\xff\n", 4);
+  CHECK(registry.get<DataProcessor>("uppercase")->process_data(binary) == binary);
+  registry.get<DataProcessor>("uppercase")->ping();
+
+  auto all = registry.all<DataProcessor>();
+  REQUIRE(all.size() == 4);
+  CHECK(all[0].type == "json-pretty");
+  CHECK(all[0].provider == "plugin-text-tools");
+}
+
+TEST_CASE("an unknown type or method fails with not_found naming what exists", "[manager][calls]") {
+  TempDir dir;
+  dir.add_fixture("fixture", "good");
+  plugvisor::Manager manager(plugvisor::test::test_options(dir.path()));
+
+  auto no_type = error_of([&] { manager.registry().get<DataProcessor>("nope"); });
+  CHECK(no_type.code() == ErrorCode::not_found);
+  CHECK_THAT(no_type.what(), Catch::Contains("known types: config, crash, echo, fail, pid, slow"));
+
+  auto no_method = error_of([&] { manager.registry().channel("dataProcessor", "echo")->call("nope", {}); });
+  CHECK(no_method.code() == ErrorCode::not_found);
+  CHECK_THAT(no_method.what(), Catch::Contains("plugin fixture") && Catch::Contains("no method 'nope'"));
+}
+
+TEST_CASE("a handler that throws answers internal, and the plugin keeps serving", "[manager][calls]") {
+  TempDir dir;
+  dir.add_fixture("fixture", "good");
+  plugvisor::Manager manager(plugvisor::test::test_options(dir.path()));
+  auto error = error_of([&] { manager.registry().get<DataProcessor>("fail")->process_data("x"); });
+  CHECK(error.code() == ErrorCode::internal);
+  CHECK_THAT(error.what(), Catch::Contains("plugin fixture") && Catch::Contains("the fixture failed on purpose"));
+  CHECK(manager.registry().get<DataProcessor>("echo")->process_data("ok") == "ok");
+  CHECK(manager.plugin("fixture")->starts == 1);
+}
+
+TEST_CASE("an oversized body is refused with too_large, and the plugin keeps serving", "[manager][calls]") {
+  TempDir dir;
+  dir.add_fixture("fixture", "good");
+  auto options = plugvisor::test::test_options(dir.path());
+  options.defaults.max_body_bytes = 1024;
+  plugvisor::Manager manager(options);
+  auto echo = manager.registry().get<DataProcessor>("echo");
+  auto error = error_of([&] { echo->process_data(std::string(4096, 'x')); });
+  CHECK(error.code() == ErrorCode::too_large);
+  CHECK_THAT(error.what(), Catch::Contains("1024"));
+  CHECK(echo->process_data(std::string(1000, 'y')) == std::string(1000, 'y'));
+}
+
+TEST_CASE("a call past its deadline fails with timeout", "[manager][calls]") {
+  TempDir dir;
+  dir.add_fixture("fixture", "good");
+  plugvisor::Manager manager(plugvisor::test::test_options(dir.path()));
+  auto slow = manager.registry().get<DataProcessor>("slow");
+  slow->ping();  // started
+  auto began = std::chrono::steady_clock::now();
+  auto error = error_of([&] {
+    plugvisor::DeadlineScope deadline(300ms);
+    slow->process_data("3000");
+  });
+  CHECK(error.code() == ErrorCode::timeout);
+  CHECK_THAT(error.what(), Catch::Contains("plugin fixture"));
+  CHECK(std::chrono::steady_clock::now() - began < 2500ms);  // liveness: well before the 3 s handler ends
+}
+
+TEST_CASE("a plugin that crashes mid-call fails that call with crashed; the next call relaunches it",
+          "[manager][calls]") {
+  TempDir dir;
+  dir.add_fixture("fixture", "good");
+  plugvisor::Manager manager(plugvisor::test::test_options(dir.path()));
+  auto error = error_of([&] { manager.registry().get<DataProcessor>("crash")->process_data("x"); });
+  CHECK(error.code() == ErrorCode::crashed);
+  CHECK_THAT(error.what(), Catch::Contains("plugin fixture") && Catch::Contains("SIGABRT"));
+  CHECK(wait_for_state(manager, "fixture", PluginState::crashed));
+  CHECK(manager.registry().get<DataProcessor>("echo")->process_data("again") == "again");
+  auto status = manager.plugin("fixture");
+  CHECK(status->starts == 2);
+  CHECK(status->state == PluginState::ready);
+  CHECK_THAT(status->last_exit, Catch::Contains("SIGABRT"));
+}
+
+TEST_CASE("an idle plugin exits by itself and is relaunched by the next call", "[manager][idle]") {
+  TempDir dir;
+  dir.add_fixture("fixture", "good");
+  auto options = plugvisor::test::test_options(dir.path());
+  options.defaults.idle_timeout = 300ms;
+  plugvisor::Manager manager(options);
+  auto pid = manager.registry().get<DataProcessor>("pid");
+  std::string first = pid->process_data("");
+  REQUIRE(wait_for_state(manager, "fixture", PluginState::idle));
+  auto idle = manager.plugin("fixture");
+  CHECK(idle->pid == 0);
+  CHECK(idle->last_exit == "idle");
+  CHECK(plugvisor::test::wait_for_no_children().empty());
+  // The socket file went with it.
+  CHECK(std::filesystem::is_empty(manager.runtime_dir()));
+
+  std::string second = pid->process_data("");
+  CHECK(second != first);
+  CHECK(manager.plugin("fixture")->state == PluginState::ready);
+  CHECK(manager.plugin("fixture")->starts == 2);
+}
+
+TEST_CASE("calls that race the idle exit are relaunched, never failed", "[manager][idle]") {
+  TempDir dir;
+  dir.add_fixture("fixture", "good");
+  auto options = plugvisor::test::test_options(dir.path());
+  options.defaults.idle_timeout = 50ms;
+  plugvisor::Manager manager(options);
+  auto echo = manager.registry().get<DataProcessor>("echo");
+  // Space the calls around the idle timeout (the plugin checks every 10 ms),
+  // so that many of them arrive just as the plugin decides to exit.
+  int failures = 0;
+  for (int i = 0; i < 60; ++i) {
+    try {
+      if (echo->process_data(std::to_string(i)) != std::to_string(i)) ++failures;
+    } catch (const Error& e) {
+      ++failures;
+      WARN(e.what());
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(40 + (i % 7) * 5));
+  }
+  CHECK(failures == 0);
+  CHECK(manager.plugin("fixture")->starts > 1);  // the idle exits did happen
+}
+
+TEST_CASE("connections are kept alive and reused across many calls", "[manager][calls]") {
+  TempDir dir;
+  dir.add_fixture("fixture", "good");
+  plugvisor::Manager manager(plugvisor::test::test_options(dir.path()));
+  auto echo = manager.registry().get<DataProcessor>("echo");
+  for (int i = 0; i < 50; ++i) REQUIRE(echo->process_data("x") == "x");
+  // cpp-httplib's default would reconnect every 5 calls (10 connections).
+  CHECK(manager.plugin("fixture")->connections == 1);
+}
+
+TEST_CASE("each plugin receives only the config types it declared", "[manager][config]") {
+  TempDir dir;
+  dir.add_fixture("fixture", "good");
+  auto options = plugvisor::test::test_options(dir.path());
+  options.config_types["fixture.settings"] = {{"level", 3}};
+  options.config_types["text-tools.prefix"] = {{"prefix", "secret"}};
+  plugvisor::Manager manager(options);
+  auto seen = plugvisor::Json::parse(manager.registry().get<DataProcessor>("config")->process_data(""));
+  CHECK(seen == plugvisor::Json{{"fixture.settings", {{"level", 3}}}});
+}
+
+TEST_CASE("many threads can call one plugin at once", "[manager][calls]") {
+  TempDir dir;
+  dir.add_fixture("fixture", "good");
+  plugvisor::Manager manager(plugvisor::test::test_options(dir.path()));
+  auto echo = manager.registry().get<DataProcessor>("echo");
+  std::atomic<int> wrong{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 8; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 50; ++i) {
+        std::string payload = std::to_string(t) + ":" + std::to_string(i);
+        try {
+          if (echo->process_data(payload) != payload) ++wrong;
+        } catch (const Error&) {
+          ++wrong;
+        }
+      }
+    });
+  }
+  for (auto& thread : threads) thread.join();
+  CHECK(wrong == 0);
+  CHECK(manager.plugin("fixture")->starts == 1);  // concurrent first calls share one launch
+}
+
+TEST_CASE("plugins can be reached over loopback TCP", "[manager][tcp]") {
+  TempDir dir;
+  dir.add_fixture("fixture", "good");
+  auto options = plugvisor::test::test_options(dir.path());
+  options.defaults.transport = plugvisor::Transport::tcp;
+  plugvisor::Manager manager(options);
+  auto echo = manager.registry().get<DataProcessor>("echo");
+  for (int i = 0; i < 20; ++i) REQUIRE(echo->process_data("tcp") == "tcp");
+  CHECK(manager.plugin("fixture")->connections == 1);
+}
+
+TEST_CASE("stopping a plugin reaps it, and the next call starts it again", "[manager][stop]") {
+  TempDir dir;
+  dir.add_fixture("fixture", "good");
+  plugvisor::Manager manager(plugvisor::test::test_options(dir.path()));
+  auto echo = manager.registry().get<DataProcessor>("echo");
+  echo->ping();
+  manager.stop("fixture");
+  CHECK(manager.plugin("fixture")->state == PluginState::stopped);
+  CHECK(plugvisor::test::child_pids().empty());
+  CHECK(echo->process_data("back") == "back");
+  CHECK(manager.plugin("fixture")->starts == 2);
+}
+
+TEST_CASE("shutdown leaves no process, socket or directory behind, and later calls fail cleanly",
+          "[manager][stop]") {
+  TempDir dir;
+  dir.add_fixture("fixture", "good");
+  dir.add_text_tools();
+  std::filesystem::path runtime;
+  std::shared_ptr<DataProcessor> echo;
+  {
+    plugvisor::Manager manager(plugvisor::test::test_options(dir.path()));
+    runtime = manager.runtime_dir();
+    echo = manager.registry().get<DataProcessor>("echo");
+    echo->ping();
+    manager.registry().get<DataProcessor>("uppercase")->ping();
+    CHECK(plugvisor::test::child_pids().size() == 2);
+    auto mode = std::filesystem::status(runtime).permissions();
+    CHECK(mode == std::filesystem::perms::owner_all);
+  }
+  CHECK(plugvisor::test::child_pids().empty());
+  CHECK_FALSE(std::filesystem::exists(runtime));
+  auto error = error_of([&] { echo->process_data("late"); });
+  CHECK(error.code() == ErrorCode::unavailable);
+}
+
+TEST_CASE("plugin output is forwarded to the log under the plugin's id", "[manager][log]") {
+  TempDir dir;
+  dir.add_fixture("fixture", "good");
+  std::ostringstream captured;
+  auto sink = std::make_shared<spdlog::sinks::ostream_sink_mt>(captured);
+  auto logger = std::make_shared<spdlog::logger>("host", sink);
+  logger->set_pattern("%n %l %v");
+  logger->set_level(spdlog::level::info);
+  {
+    auto options = plugvisor::test::test_options(dir.path());
+    options.logger = logger;
+    plugvisor::Manager manager(options);
+    manager.registry().get<DataProcessor>("echo")->ping();
+  }
+  // The SDK logs its shutdown as a JSON line {"level":"info","msg":...} on stderr.
+  CHECK_THAT(captured.str(), Catch::Contains("fixture info shutting down: asked through /shutdown"));
+}
+
+TEST_CASE("the manager's state listener sees every transition", "[manager][state]") {
+  TempDir dir;
+  dir.add_fixture("fixture", "good");
+  auto options = plugvisor::test::test_options(dir.path());
+  options.defaults.idle_timeout = 200ms;
+  plugvisor::Manager manager(options);
+  std::mutex mutex;
+  std::vector<std::string> seen;
+  manager.on_state_change([&](const std::string& id, PluginState from, PluginState to) {
+    std::lock_guard lock(mutex);
+    seen.push_back(id + ":" + std::string(to_string(from)) + "->" + std::string(to_string(to)));
+  });
+  manager.registry().get<DataProcessor>("echo")->ping();
+  REQUIRE(wait_for_state(manager, "fixture", PluginState::idle));
+  std::lock_guard lock(mutex);
+  CHECK(seen == std::vector<std::string>{"fixture:registered->starting", "fixture:starting->ready",
+                                         "fixture:ready->idle"});
+}

@@ -1,0 +1,307 @@
+// The C++ SDK speaks protocol v1 (docs/protocol.md): a plugin run by hand,
+// reached with a plain HTTP client, as a plugin author in any language would.
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <fstream>
+#include <future>
+#include <thread>
+
+#include <catch2/catch.hpp>
+#include <httplib.h>
+
+#include "process_reactor.hpp"
+#include "test_support.hpp"
+
+using namespace std::chrono_literals;
+using plugvisor::Json;
+using plugvisor::detail::ChildProcess;
+using plugvisor::detail::ExitStatus;
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr const char* token = "secret-token";
+
+/// The fixture plugin in "good" mode, launched by hand with a configuration.
+class HandRun {
+ public:
+  explicit HandRun(Json overrides = Json::object()) {
+    socket_ = (dir_.path() / "p.sock").string();
+    Json config{{"protocolVersion", 1}, {"id", "fixture"}, {"type", "unix"},
+                {"address", socket_},   {"idleTimeout", "0"}, {"token", token}};
+    config.update(overrides);
+    plugvisor::detail::SpawnSpec spec;
+    spec.path = PLUGVISOR_FIXTURE_PATH;
+    spec.args = {"--mode", "good", "--config", "-"};
+    spec.env = {"PATH=/usr/bin:/bin", "PLUGVISOR_PROTOCOL=1"};
+    spec.pipe_stdin = true;
+    child_ = reactor_.spawn(spec);
+    REQUIRE(child_->write_stdin(config.dump() + "\n", std::chrono::steady_clock::now() + 2s));
+    auto line = child_->wait_first_line(std::chrono::steady_clock::now() + 5s);
+    if (line) handshake_ = Json::parse(*line, nullptr, false);
+  }
+
+  const Json& handshake() const { return handshake_; }
+  const std::string& socket() const { return socket_; }
+  ChildProcess& child() { return *child_; }
+
+  std::unique_ptr<httplib::Client> client() const {
+    std::unique_ptr<httplib::Client> c;
+    if (handshake_.value("type", "") == "tcp") {
+      std::string address = handshake_["address"];
+      auto colon = address.rfind(':');
+      c = std::make_unique<httplib::Client>(address.substr(0, colon), std::stoi(address.substr(colon + 1)));
+    } else {
+      c = std::make_unique<httplib::Client>(socket_, 80);
+      c->set_address_family(AF_UNIX);
+    }
+    c->set_read_timeout(5, 0);
+    return c;
+  }
+
+  std::optional<ExitStatus> wait_exit(std::chrono::milliseconds limit = 5s) {
+    return child_->wait_until(std::chrono::steady_clock::now() + limit);
+  }
+
+ private:
+  plugvisor::test::TempDir dir_;
+  std::string socket_;
+  plugvisor::detail::ProcessReactor reactor_;
+  std::shared_ptr<ChildProcess> child_;
+  Json handshake_;
+};
+
+httplib::Headers auth(const std::string& value = std::string("Bearer ") + token) {
+  return {{"Authorization", value}};
+}
+
+std::string error_code(const httplib::Result& result) {
+  auto doc = Json::parse(result->body, nullptr, false);
+  return doc.is_object() ? doc["error"].value("code", "") : "(no error body: " + result->body + ")";
+}
+
+}  // namespace
+
+TEST_CASE("the handshake names the bound socket, which is 0600 with a pid lock beside it", "[sdk][handshake]") {
+  HandRun run;
+  REQUIRE(run.handshake().is_object());
+  CHECK(run.handshake()["protocolVersion"] == 1);
+  CHECK(run.handshake()["type"] == "unix");
+  CHECK(run.handshake()["address"] == run.socket());
+  CHECK(run.handshake()["pid"] == run.child().pid());
+  CHECK((fs::status(run.socket()).permissions() & fs::perms::all) ==
+        (fs::perms::owner_read | fs::perms::owner_write));
+  std::ifstream lock(run.socket() + ".lock");
+  int pid = 0;
+  lock >> pid;
+  CHECK(pid == run.child().pid());
+}
+
+TEST_CASE("health needs no token; everything else needs the right one", "[sdk][auth]") {
+  HandRun run;
+  auto client = run.client();
+  auto health = client->Get("/healthz");
+  REQUIRE(health);
+  CHECK(health->status == 200);
+  CHECK(Json::parse(health->body) == Json{{"status", "ok"}});
+
+  auto none = client->Post("/v1/dataProcessor/echo/processData", "x", "application/octet-stream");
+  REQUIRE(none);
+  CHECK(none->status == 401);
+  CHECK(error_code(none) == "unauthorized");
+  auto wrong = client->Post("/v1/dataProcessor/echo/processData", auth("Bearer nope"), "x", "application/octet-stream");
+  CHECK(wrong->status == 401);
+  auto shutdown = client->Post("/shutdown", auth("Bearer nope"), "", "application/json");
+  CHECK(shutdown->status == 401);
+  auto right = client->Post("/v1/dataProcessor/echo/processData", auth(), "x", "application/octet-stream");
+  CHECK(right->status == 200);
+  CHECK(right->body == "x");
+  CHECK(right->get_header_value("Content-Type") == "application/octet-stream");
+}
+
+TEST_CASE("unknown types, methods and paths answer 404 with the error body", "[sdk][calls]") {
+  HandRun run;
+  auto client = run.client();
+  auto type = client->Post("/v1/dataProcessor/nope/processData", auth(), "x", "application/octet-stream");
+  CHECK(type->status == 404);
+  CHECK(error_code(type) == "not_found");
+  auto method = client->Post("/v1/dataProcessor/echo/nope", auth(), "{}", "application/json");
+  CHECK(method->status == 404);
+  CHECK(error_code(method) == "not_found");
+  auto contract = client->Post("/v1/otherContract/echo/processData", auth(), "{}", "application/json");
+  CHECK(contract->status == 404);
+  auto path = client->Get("/nowhere", auth());
+  CHECK(path->status == 404);
+  CHECK(error_code(path) == "not_found");
+}
+
+TEST_CASE("JSON methods answer JSON, and a failing handler answers 500 while the plugin keeps serving",
+          "[sdk][calls]") {
+  HandRun run;
+  auto client = run.client();
+  auto formats = client->Post("/v1/dataProcessor/echo/supportedFormats", auth(), "{}", "application/json");
+  CHECK(formats->status == 200);
+  CHECK(formats->get_header_value("Content-Type") == "application/json");
+  CHECK(Json::parse(formats->body) == Json{"any"});
+  auto ping = client->Post("/v1/dataProcessor/echo/ping", auth(), "{}", "application/json");
+  CHECK(ping->status == 200);
+  CHECK(ping->body == "{}");
+  auto fail = client->Post("/v1/dataProcessor/fail/processData", auth(), "x", "application/octet-stream");
+  CHECK(fail->status == 500);
+  CHECK(error_code(fail) == "internal");
+  CHECK_THAT(fail->body, Catch::Contains("the fixture failed on purpose"));
+  CHECK(client->Get("/healthz")->status == 200);
+}
+
+TEST_CASE("a body over maxBodyBytes answers 413 too_large", "[sdk][calls]") {
+  HandRun run(Json{{"maxBodyBytes", 100}});
+  auto client = run.client();
+  auto big = client->Post("/v1/dataProcessor/echo/processData", auth(), std::string(1000, 'x'),
+                          "application/octet-stream");
+  REQUIRE(big);
+  CHECK(big->status == 413);
+  CHECK(error_code(big) == "too_large");
+  auto small = client->Post("/v1/dataProcessor/echo/processData", auth(), "ok", "application/octet-stream");
+  CHECK(small->status == 200);
+}
+
+TEST_CASE("a POST without Content-Length is answered 411 at once instead of hanging", "[sdk][calls]") {
+  HandRun run;
+  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::strncpy(addr.sun_path, run.socket().c_str(), sizeof addr.sun_path - 1);
+  REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+  std::string request = std::string("POST /v1/dataProcessor/echo/ping HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ") +
+                        token + "\r\n\r\n";
+  REQUIRE(::write(fd, request.data(), request.size()) == static_cast<ssize_t>(request.size()));
+  timeval timeout{5, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+  char buffer[512] = {};
+  ssize_t got = ::read(fd, buffer, sizeof buffer - 1);
+  ::close(fd);
+  REQUIRE(got > 0);
+  CHECK_THAT(std::string(buffer), Catch::StartsWith("HTTP/1.1 411"));
+}
+
+TEST_CASE("health checks are not activity: a polled plugin still idles out on time", "[sdk][idle]") {
+  HandRun run(Json{{"idleTimeout", "500ms"}});
+  auto client = run.client();
+  auto started = std::chrono::steady_clock::now();
+  std::optional<ExitStatus> exit;
+  while (!(exit = run.child().exit_status()) && std::chrono::steady_clock::now() - started < 5s) {
+    client->Get("/healthz");
+    std::this_thread::sleep_for(50ms);
+  }
+  REQUIRE(exit);
+  CHECK(exit->clean());
+  CHECK_FALSE(fs::exists(run.socket()));
+  CHECK_FALSE(fs::exists(run.socket() + ".lock"));
+}
+
+TEST_CASE("a call in flight keeps the plugin alive past its idle timeout", "[sdk][idle]") {
+  HandRun run(Json{{"idleTimeout", "200ms"}});
+  auto client = run.client();
+  auto slow = client->Post("/v1/dataProcessor/slow/processData", auth(), "600", "application/octet-stream");
+  REQUIRE(slow);
+  CHECK(slow->status == 200);
+  CHECK(slow->body == "done");
+  auto exit = run.wait_exit();
+  REQUIRE(exit);
+  CHECK(exit->clean());
+}
+
+TEST_CASE("closing stdin makes the plugin exit cleanly and remove its files", "[sdk][shutdown]") {
+  HandRun run;
+  run.child().close_stdin();
+  auto exit = run.wait_exit();
+  REQUIRE(exit);
+  CHECK(exit->clean());
+  CHECK_FALSE(fs::exists(run.socket()));
+  CHECK_FALSE(fs::exists(run.socket() + ".lock"));
+}
+
+TEST_CASE("SIGTERM lets the call in flight finish, then the plugin exits 0", "[sdk][shutdown]") {
+  HandRun run;
+  auto client = run.client();
+  auto call = std::async(std::launch::async, [&] {
+    return client->Post("/v1/dataProcessor/slow/processData", auth(), "500", "application/octet-stream");
+  });
+  std::this_thread::sleep_for(150ms);
+  ::kill(run.child().pid(), SIGTERM);
+  auto result = call.get();
+  REQUIRE(result);
+  CHECK(result->status == 200);
+  CHECK(result->body == "done");
+  auto exit = run.wait_exit();
+  REQUIRE(exit);
+  CHECK(exit->clean());
+  CHECK_FALSE(fs::exists(run.socket()));
+}
+
+TEST_CASE("/shutdown answers 202 and the plugin exits 0", "[sdk][shutdown]") {
+  HandRun run;
+  auto client = run.client();
+  auto result = client->Post("/shutdown", auth(), "", "application/json");
+  REQUIRE(result);
+  CHECK(result->status == 202);
+  auto exit = run.wait_exit();
+  REQUIRE(exit);
+  CHECK(exit->clean());
+}
+
+TEST_CASE("a socket held by a live plugin is refused with exit code 3", "[sdk][lock]") {
+  HandRun first;
+  REQUIRE(first.handshake().is_object());
+  HandRun second(Json{{"address", first.socket()}});
+  auto exit = second.wait_exit();
+  REQUIRE(exit);
+  CHECK(exit->code == 3);
+  CHECK_THAT(second.child().stderr_tail(), Catch::Contains("in use by live process"));
+  CHECK(first.client()->Get("/healthz")->status == 200);  // the first one is untouched
+}
+
+TEST_CASE("a stale socket and lock left by a dead plugin are cleared", "[sdk][lock]") {
+  plugvisor::test::TempDir dir;
+  auto socket = (dir.path() / "stale.sock").string();
+  std::ofstream(socket) << "";
+  std::ofstream(socket + ".lock") << "999999\n";
+  HandRun run(Json{{"address", socket}});
+  REQUIRE(run.handshake().is_object());
+  auto client = std::make_unique<httplib::Client>(socket, 80);
+  client->set_address_family(AF_UNIX);
+  CHECK(client->Get("/healthz")->status == 200);
+}
+
+TEST_CASE("over TCP the plugin binds loopback and reports the port", "[sdk][tcp]") {
+  HandRun run(Json{{"type", "tcp"}, {"address", "127.0.0.1:0"}});
+  REQUIRE(run.handshake().is_object());
+  std::string address = run.handshake()["address"];
+  CHECK_THAT(address, Catch::StartsWith("127.0.0.1:"));
+  CHECK(std::stoi(address.substr(10)) > 0);
+  auto result = run.client()->Post("/v1/dataProcessor/echo/processData", auth(), "tcp", "application/octet-stream");
+  CHECK(result->body == "tcp");
+}
+
+TEST_CASE("a bad configuration exits 2 with the reason", "[sdk][config]") {
+  HandRun bad_type(Json{{"type", "carrier-pigeon"}});
+  auto exit = bad_type.wait_exit();
+  REQUIRE(exit);
+  CHECK(exit->code == 2);
+  CHECK_THAT(bad_type.child().stderr_tail(), Catch::Contains("\\\"type\\\" must be \\\"unix\\\" or \\\"tcp\\\""));
+
+  HandRun no_token(Json{{"token", ""}});
+  exit = no_token.wait_exit();
+  REQUIRE(exit);
+  CHECK(exit->code == 2);
+
+  HandRun remote(Json{{"type", "tcp"}, {"address", "0.0.0.0:0"}});
+  exit = remote.wait_exit();
+  REQUIRE(exit);
+  CHECK(exit->code == 2);
+  CHECK_THAT(remote.child().stderr_tail(), Catch::Contains("not on loopback"));
+}

@@ -1,0 +1,91 @@
+#include "test_support.hpp"
+
+#include <dirent.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+namespace plugvisor::test {
+
+namespace fs = std::filesystem;
+
+TempDir::TempDir() {
+  std::string pattern = (fs::temp_directory_path() / "plugvisor-test-XXXXXX").string();
+  if (!::mkdtemp(pattern.data())) throw std::runtime_error("mkdtemp failed");
+  path_ = pattern;
+}
+
+TempDir::~TempDir() {
+  std::error_code ec;
+  fs::remove_all(path_, ec);
+}
+
+fs::path TempDir::add_file(const std::string& name, const std::string& content, unsigned mode) {
+  auto path = path_ / name;
+  {
+    std::ofstream out(path);
+    out << content;
+  }
+  fs::permissions(path, static_cast<fs::perms>(mode), fs::perm_options::replace);
+  return path;
+}
+
+fs::path TempDir::add_fixture(const std::string& name, const std::string& mode) {
+  return add_file(name, "#!/bin/sh\nexec '" PLUGVISOR_FIXTURE_PATH "' --mode " + mode + " \"$@\"\n");
+}
+
+fs::path TempDir::add_text_tools() {
+  auto path = path_ / "plugin-text-tools";
+  fs::create_symlink(text_tools_path(), path);
+  return path;
+}
+
+fs::path text_tools_path() { return fs::path(PLUGVISOR_PLUGIN_DIR) / "plugin-text-tools"; }
+
+ManagerOptions test_options(const fs::path& dir) {
+  ManagerOptions options;
+  options.plugin_dirs = {dir};
+  options.defaults.capabilities_timeout = std::chrono::seconds(2);
+  options.defaults.start_timeout = std::chrono::seconds(2);
+  options.defaults.call_timeout = std::chrono::seconds(10);
+  options.defaults.stop_grace = std::chrono::seconds(2);
+  return options;
+}
+
+std::vector<pid_t> child_pids() {
+  std::vector<pid_t> out;
+  const pid_t self = ::getpid();
+  DIR* proc = ::opendir("/proc");
+  if (!proc) return out;
+  while (dirent* entry = ::readdir(proc)) {
+    char* end = nullptr;
+    long pid = std::strtol(entry->d_name, &end, 10);
+    if (*end != '\0' || pid <= 0) continue;
+    std::ifstream stat("/proc/" + std::string(entry->d_name) + "/stat");
+    std::string line;
+    std::getline(stat, line);
+    auto close = line.rfind(')');
+    if (close == std::string::npos) continue;
+    std::istringstream rest(line.substr(close + 2));
+    char state = 0;
+    long ppid = 0;
+    rest >> state >> ppid;
+    if (ppid == self) out.push_back(static_cast<pid_t>(pid));
+  }
+  ::closedir(proc);
+  return out;
+}
+
+std::vector<pid_t> wait_for_no_children(std::chrono::milliseconds limit) {
+  auto deadline = std::chrono::steady_clock::now() + limit;
+  while (true) {
+    auto pids = child_pids();
+    if (pids.empty() || std::chrono::steady_clock::now() > deadline) return pids;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+}
+
+}  // namespace plugvisor::test

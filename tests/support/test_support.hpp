@@ -1,0 +1,49 @@
+// Helpers shared by the integration tests: temporary plugin directories made
+// of wrapper scripts around the fixture plugin, and process accounting.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <filesystem>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "plugvisor/manager.hpp"
+
+namespace plugvisor::test {
+
+/// A fresh 0700 directory, removed with its contents on destruction.
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const std::filesystem::path& path() const { return path_; }
+
+  /// Writes an executable script `name` that runs the fixture in `mode`.
+  std::filesystem::path add_fixture(const std::string& name, const std::string& mode);
+  /// Links the built example plugin plugin-text-tools into the directory.
+  std::filesystem::path add_text_tools();
+  /// Writes an executable file with `content`.
+  std::filesystem::path add_file(const std::string& name, const std::string& content, unsigned mode = 0755);
+
+ private:
+  std::filesystem::path path_;
+};
+
+/// Options for a manager over `dir`, with short timeouts fit for tests.
+ManagerOptions test_options(const std::filesystem::path& dir);
+
+/// The pids of this process's children, zombies included.
+std::vector<pid_t> child_pids();
+
+/// Waits (up to `limit`) until this process has no children; returns those left.
+std::vector<pid_t> wait_for_no_children(std::chrono::milliseconds limit = std::chrono::seconds(5));
+
+/// The path of the built example plugin.
+std::filesystem::path text_tools_path();
+
+}  // namespace plugvisor::test

@@ -1,0 +1,145 @@
+// Contracts: the wire vocabulary, the method tables, and the typed wrappers.
+#include <catch2/catch.hpp>
+
+#include "plugvisor/contracts.hpp"
+
+using namespace std::chrono_literals;
+using plugvisor::Encoding;
+using plugvisor::Error;
+using plugvisor::ErrorCode;
+using plugvisor::Payload;
+
+namespace {
+
+class Shout final : public plugvisor::DataProcessor {
+ public:
+  plugvisor::Bytes process_data(plugvisor::BytesView input) override { return std::string(input) + "!"; }
+  std::vector<std::string> supported_formats() override { return {"text/plain", "text/markdown"}; }
+};
+
+/// A channel that records what a typed wrapper sends and answers by dispatch.
+class RecordingChannel final : public plugvisor::Channel {
+ public:
+  Payload call(std::string_view method, Payload input) override {
+    methods.emplace_back(method);
+    inputs.push_back(input);
+    return plugvisor::dispatch<plugvisor::DataProcessor>(impl, method, input);
+  }
+  Shout impl;
+  std::vector<std::string> methods;
+  std::vector<Payload> inputs;
+};
+
+}  // namespace
+
+TEST_CASE("error codes map to their wire names and HTTP statuses", "[contracts][errors]") {
+  CHECK(plugvisor::to_string(ErrorCode::invalid_input) == "invalid_input");
+  CHECK(plugvisor::http_status(ErrorCode::unauthorized) == 401);
+  CHECK(plugvisor::http_status(ErrorCode::not_found) == 404);
+  CHECK(plugvisor::http_status(ErrorCode::too_large) == 413);
+  CHECK(plugvisor::http_status(ErrorCode::internal) == 500);
+  CHECK(plugvisor::http_status(ErrorCode::unavailable) == 503);
+  CHECK(plugvisor::error_code_from_string("timeout") == ErrorCode::timeout);
+  CHECK_FALSE(plugvisor::error_code_from_string("nonsense").has_value());
+  auto body = plugvisor::protocol::error_body(ErrorCode::not_found, "no such type");
+  CHECK(body.dump() == R"({"error":{"code":"not_found","message":"no such type"}})");
+}
+
+TEST_CASE("durations parse and format in the protocol's units", "[contracts][duration]") {
+  using plugvisor::protocol::format_duration;
+  using plugvisor::protocol::parse_duration;
+  CHECK(parse_duration("250ms") == 250ms);
+  CHECK(parse_duration("10s") == 10s);
+  CHECK(parse_duration("5m") == 5min);
+  CHECK(parse_duration("1h") == 1h);
+  CHECK(parse_duration("0") == 0ms);
+  CHECK(format_duration(300000ms) == "5m");
+  CHECK(format_duration(1500ms) == "1500ms");
+  CHECK(format_duration(0ms) == "0");
+  for (const char* bad : {"", "5 m", "-1s", "1d", "ms", "1.5s"}) {
+    INFO(bad);
+    CHECK_THROWS_AS(parse_duration(bad), Error);
+  }
+  CHECK_THROWS_WITH(parse_duration("1d"), Catch::Contains("'1d'") && Catch::Contains("250ms"));
+}
+
+TEST_CASE("names follow the protocol's pattern", "[contracts][names]") {
+  using plugvisor::protocol::is_valid_name;
+  CHECK(is_valid_name("plugin-text-tools"));
+  CHECK(is_valid_name("a.b_c-9"));
+  CHECK_FALSE(is_valid_name(""));
+  CHECK_FALSE(is_valid_name(".hidden"));
+  CHECK_FALSE(is_valid_name("-dash"));
+  CHECK_FALSE(is_valid_name("has space"));
+  CHECK_FALSE(is_valid_name("slash/inside"));
+  CHECK_FALSE(is_valid_name(std::string(65, 'a')));
+  CHECK(is_valid_name(std::string(64, 'a')));
+}
+
+TEST_CASE("the typed wrapper encodes each method as the contract declares", "[contracts][wrapper]") {
+  auto channel = std::make_shared<RecordingChannel>();
+  plugvisor::Remote<plugvisor::DataProcessor> remote(channel);
+
+  CHECK(remote.process_data("hi") == "hi!");
+  CHECK(remote.supported_formats() == std::vector<std::string>{"text/plain", "text/markdown"});
+  remote.ping();
+
+  REQUIRE(channel->methods == std::vector<std::string>{"processData", "supportedFormats", "ping"});
+  CHECK(channel->inputs[0].encoding == Encoding::bytes);
+  CHECK(channel->inputs[0].body == "hi");
+  CHECK(channel->inputs[1].encoding == Encoding::none);
+  CHECK(channel->inputs[1].body == "{}");
+}
+
+TEST_CASE("dispatch rejects unknown methods and answers void methods with {}", "[contracts][dispatch]") {
+  Shout impl;
+  auto reply = plugvisor::dispatch<plugvisor::DataProcessor>(impl, "ping", Payload{Encoding::none, "{}"});
+  CHECK(reply.encoding == Encoding::none);
+  CHECK(reply.body == "{}");
+  auto formats = plugvisor::dispatch<plugvisor::DataProcessor>(impl, "supportedFormats", {});
+  CHECK(formats.encoding == Encoding::json);
+  CHECK(formats.body == R"(["text/plain","text/markdown"])");
+  CHECK_THROWS_MATCHES(plugvisor::dispatch<plugvisor::DataProcessor>(impl, "explode", {}), Error,
+                       Catch::Predicate<Error>([](const Error& e) { return e.code() == ErrorCode::not_found; }));
+}
+
+TEST_CASE("a reply that does not decode is a bad_reply error", "[contracts][wrapper]") {
+  struct Liar final : plugvisor::Channel {
+    Payload call(std::string_view, Payload) override { return {Encoding::json, "{not json"}; }
+  };
+  plugvisor::Remote<plugvisor::DataProcessor> remote(std::make_shared<Liar>());
+  CHECK_THROWS_MATCHES(remote.supported_formats(), Error,
+                       Catch::Predicate<Error>([](const Error& e) { return e.code() == ErrorCode::bad_reply; }));
+}
+
+TEST_CASE("known contracts describe their methods' wire encodings", "[contracts][catalog]") {
+  const auto* contract = plugvisor::find_contract("dataProcessor");
+  REQUIRE(contract != nullptr);
+  REQUIRE(contract->methods.size() == 3);
+  CHECK(contract->methods[0].name == "ping");
+  CHECK(contract->methods[1].name == "processData");
+  CHECK(contract->methods[1].input == Encoding::bytes);
+  CHECK(contract->methods[1].output == Encoding::bytes);
+  CHECK(contract->methods[2].input == Encoding::none);
+  CHECK(contract->methods[2].output == Encoding::json);
+  CHECK(plugvisor::find_contract("pluginBase") != nullptr);
+  CHECK(plugvisor::find_contract("nope") == nullptr);
+}
+
+TEST_CASE("deadline scopes nest, and an inner one never extends the outer", "[contracts][deadline]") {
+  CHECK_FALSE(plugvisor::DeadlineScope::current().has_value());
+  {
+    plugvisor::DeadlineScope outer(100ms);
+    auto outer_deadline = *plugvisor::DeadlineScope::current();
+    {
+      plugvisor::DeadlineScope inner(10s);
+      CHECK(*plugvisor::DeadlineScope::current() == outer_deadline);
+    }
+    {
+      plugvisor::DeadlineScope inner(1ms);
+      CHECK(*plugvisor::DeadlineScope::current() < outer_deadline);
+    }
+    CHECK(*plugvisor::DeadlineScope::current() == outer_deadline);
+  }
+  CHECK_FALSE(plugvisor::DeadlineScope::current().has_value());
+}
