@@ -43,13 +43,13 @@ int main(int argc, char** argv) {
   options.defaults.idle_timeout = 1s;  // short, to show an idle exit
   options.config_types["text-tools.prefix"] = {{"prefix", "| "}};
 
+  // State changes arrive on a manager thread; keep a log and wake main.
+  // Declared before the manager, which calls the listener until it is gone.
+  std::mutex mutex;
+  std::condition_variable changed;
+  std::vector<std::string> idled;
   try {
     plugvisor::Manager manager(options);
-
-    // State changes arrive on a manager thread; keep a log and wake main.
-    std::mutex mutex;
-    std::condition_variable changed;
-    std::vector<std::string> idled;
     manager.on_state_change([&](const std::string& id, plugvisor::PluginState from, plugvisor::PluginState to) {
       std::lock_guard lock(mutex);
       std::cout << "   [state] " << id << ": " << to_string(from) << " -> " << to_string(to) << "\n";
@@ -70,14 +70,17 @@ int main(int argc, char** argv) {
 
     heading("The registry, by contract type");
     for (const auto& info : manager.registry().list()) {
-      std::cout << info.contract << "/" << info.type << "  <- " << info.provider
+      std::string name = info.contract + "/" + info.type;
+      name.resize(std::max<std::size_t>(name.size(), 28), ' ');
+      std::cout << name << " <- " << info.provider
                 << (info.kind == plugvisor::ProviderKind::internal ? " (in-process)" : " (plugin process)")
                 << (info.active ? "" : " [shadowed]") << "\n";
     }
 
     heading("Calling every dataProcessor");
-    const std::string input = "Hello, plugvisor!\nsecond line";
     for (const auto& provider : manager.registry().all<plugvisor::DataProcessor>()) {
+      const std::string input = provider.type == "json-pretty" ? R"({"hello":"plugvisor","calls":[1,2]})"
+                                                                : "Hello, plugvisor!\nsecond line";
       std::string result;
       try {
         result = provider.object->process_data(input);
@@ -103,7 +106,8 @@ int main(int argc, char** argv) {
     }
     std::cout << "plugin-text-tools is now " << to_string(manager.plugin("plugin-text-tools")->state)
               << " (no process). Calling uppercase again...\n";
-    std::cout << "uppercase -> " << upper->process_data("relaunched on demand") << "\n";
+    std::string relaunched = upper->process_data("relaunched on demand");
+    std::cout << "uppercase -> " << relaunched << "\n";
     auto after = manager.plugin("plugin-text-tools");
     std::cout << "plugin-text-tools is " << to_string(after->state) << " with pid " << after->pid << " (launch #"
               << after->starts << ")\n";

@@ -397,9 +397,10 @@ TEST_CASE("the manager's state listener sees every transition", "[manager][state
   dir.add_fixture("fixture", "good");
   auto options = plugvisor::test::test_options(dir.path());
   options.defaults.idle_timeout = 200ms;
-  plugvisor::Manager manager(options);
+  // Declared before the manager: the listener runs until the manager is gone.
   std::mutex mutex;
   std::vector<std::string> seen;
+  plugvisor::Manager manager(options);
   manager.on_state_change([&](const std::string& id, PluginState from, PluginState to) {
     std::lock_guard lock(mutex);
     seen.push_back(id + ":" + std::string(to_string(from)) + "->" + std::string(to_string(to)));
