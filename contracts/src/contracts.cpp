@@ -105,14 +105,15 @@ std::chrono::milliseconds parse_duration(std::string_view text) {
     return Error(ErrorCode::config, "invalid duration '" + std::string(text) +
                                         "': use a whole number with a unit, e.g. 250ms, 10s, 5m, 1h, or 0");
   };
+  if (text == "0") return std::chrono::milliseconds(0);
   std::int64_t value = 0;
   auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (ec != std::errc() || end == text.data() || value < 0) throw fail();
+  if (ec != std::errc() || end == text.data() || text.front() == '-') throw fail();
   std::string_view unit(end, static_cast<std::size_t>(text.data() + text.size() - end));
   constexpr std::int64_t limit = std::int64_t{1} << 40;  // ~35 years in ms: no overflow below
   if (value > limit) throw fail();
   if (unit == "ms") return std::chrono::milliseconds(value);
-  if (unit == "s" || unit.empty()) return std::chrono::seconds(value);
+  if (unit == "s") return std::chrono::seconds(value);
   if (unit == "m") return std::chrono::minutes(value);
   if (unit == "h") return std::chrono::hours(value);
   throw fail();

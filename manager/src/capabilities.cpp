@@ -3,6 +3,7 @@
 #include <chrono>
 #include <signal.h>
 
+#include "environment.hpp"
 #include "process_reactor.hpp"
 
 namespace plugvisor {
@@ -85,7 +86,7 @@ Capabilities parse_capabilities(const std::string& text) {
           declared.json_schema = *schema;
         }
         if (!declared.json_schema.is_object() && !declared.json_schema.is_boolean()) {
-          fail("jsonSchema of " + contract + "/" + declared.type + " must be a JSON object");
+          fail("jsonSchema of " + contract + "/" + declared.type + " must be a JSON schema (an object or a boolean)");
         }
       }
       out.types.push_back(std::move(declared));
@@ -94,7 +95,10 @@ Capabilities parse_capabilities(const std::string& text) {
   if (auto config = doc.find("configTypes"); config != doc.end() && !config->is_null()) {
     if (!config->is_array()) fail("capabilities \"configTypes\" must be an array of strings");
     for (const auto& name : *config) {
-      if (!name.is_string()) fail("capabilities \"configTypes\" must be an array of strings");
+      if (!name.is_string() || !protocol::is_valid_name(name.get<std::string>())) {
+        fail("capabilities \"configTypes\" must be an array of names (1-64 of [A-Za-z0-9._-]), not " +
+             quote(config->dump()));
+      }
       out.config_types.push_back(name.get<std::string>());
     }
   }
@@ -103,12 +107,13 @@ Capabilities parse_capabilities(const std::string& text) {
 
 }  // namespace detail
 
-Capabilities probe_capabilities(const std::filesystem::path& path, std::chrono::milliseconds timeout) {
+Capabilities probe_capabilities(const std::filesystem::path& path, std::chrono::milliseconds timeout,
+                                const std::map<std::string, std::string>& env) {
   detail::ProcessReactor reactor;
   detail::SpawnSpec spec;
   spec.path = path.string();
   spec.args = {"capabilities"};
-  spec.env = {"PATH=/usr/local/bin:/usr/bin:/bin", std::string(protocol::env_protocol) + "=1"};
+  spec.env = detail::plugin_environment(env);
   spec.stdout_mode = detail::StdoutMode::capture;
   auto child = reactor.spawn(std::move(spec));
   auto status = child->wait_until(std::chrono::steady_clock::now() + timeout);

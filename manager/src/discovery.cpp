@@ -5,10 +5,28 @@
 
 #include <algorithm>
 #include <map>
+#include <optional>
 
 namespace plugvisor::detail {
 
 namespace fs = std::filesystem;
+
+namespace {
+
+// For a symlink, the directory of the file it resolves to, if anyone may
+// write there (the listed directory itself is checked separately).
+std::optional<std::string> real_parent_writable_by_all(const fs::path& path) {
+  std::error_code ec;
+  if (!fs::is_symlink(path, ec)) return std::nullopt;
+  auto target = fs::canonical(path, ec);
+  if (ec) return std::nullopt;
+  struct stat st{};
+  auto parent = target.parent_path();
+  if (::stat(parent.c_str(), &st) == 0 && (st.st_mode & S_IWOTH)) return parent.string();
+  return std::nullopt;
+}
+
+}  // namespace
 
 Discovery discover(const std::vector<fs::path>& dirs) {
   Discovery out;
@@ -48,6 +66,9 @@ Discovery discover(const std::vector<fs::path>& dirs) {
         out.rejections.push_back({path, "not a regular file"});
       } else if (st.st_mode & S_IWOTH) {
         out.rejections.push_back({path, "file is world-writable, so anyone could replace it: run chmod o-w on it"});
+      } else if (auto parent = real_parent_writable_by_all(path)) {
+        out.rejections.push_back({path, "links to a file in the world-writable directory " + *parent +
+                                            ", where anyone could replace it: move the plugin"});
       } else if (::access(path.c_str(), X_OK) != 0) {
         out.rejections.push_back({path, "not executable: run chmod +x on it if it is a plugin"});
       } else if (auto it = seen.find(name); it != seen.end()) {

@@ -90,7 +90,8 @@ struct Manager::Impl {
     std::vector<std::string> errors(candidates.size());
     parallel_for(candidates.size(), 8, [&](std::size_t i) {
       try {
-        probed[i] = probe_capabilities(candidates[i].path, settings_for(candidates[i].id).capabilities_timeout);
+        const auto& settings = settings_for(candidates[i].id);
+        probed[i] = probe_capabilities(candidates[i].path, settings.capabilities_timeout, settings.env);
       } catch (const Error& e) {
         errors[i] = e.what();
       }

@@ -45,12 +45,15 @@ std::unique_ptr<httplib::Client> PluginClient::connect() const {
 }
 
 std::unique_ptr<httplib::Client> PluginClient::acquire() {
+  std::vector<Pooled> stale;  // closed outside the lock
   {
     std::lock_guard lock(mutex_);
-    if (!idle_.empty()) {
-      auto client = std::move(idle_.back());
+    auto now = Clock::now();
+    while (!idle_.empty()) {
+      Pooled pooled = std::move(idle_.back());
       idle_.pop_back();
-      return client;
+      if (now - pooled.idle_since < max_idle_time) return std::move(pooled.client);
+      stale.push_back(std::move(pooled));
     }
   }
   // A pooled Client lives as long as its connection: a reply with
@@ -62,11 +65,11 @@ std::unique_ptr<httplib::Client> PluginClient::acquire() {
 
 void PluginClient::release(std::unique_ptr<httplib::Client> client) {
   std::lock_guard lock(mutex_);
-  if (idle_.size() < max_idle) idle_.push_back(std::move(client));
+  if (idle_.size() < max_idle) idle_.push_back(Pooled{std::move(client), Clock::now()});
 }
 
 void PluginClient::close_idle() {
-  std::vector<std::unique_ptr<httplib::Client>> closing;
+  std::vector<Pooled> closing;
   std::lock_guard lock(mutex_);
   closing.swap(idle_);
 }

@@ -64,14 +64,23 @@ class PluginClient {
   void release(std::unique_ptr<httplib::Client> client);
   std::unique_ptr<httplib::Client> connect() const;
 
+  struct Pooled {
+    std::unique_ptr<httplib::Client> client;
+    std::chrono::steady_clock::time_point idle_since;
+  };
+
   static constexpr std::size_t max_idle = 8;
+  // Plugins may close a connection idle for 5 s (cpp-httplib's and Node's
+  // default); one idle for longer than this is not reused, so a reuse never
+  // crosses the plugin's close.
+  static constexpr auto max_idle_time = std::chrono::seconds(2);
 
   const bool unix_socket_;
   const std::string address_;
   const std::string token_;
   const std::shared_ptr<std::atomic<std::uint64_t>> connections_;
   std::mutex mutex_;
-  std::vector<std::unique_ptr<httplib::Client>> idle_;
+  std::vector<Pooled> idle_;
 };
 
 }  // namespace plugvisor::detail

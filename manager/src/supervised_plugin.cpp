@@ -3,6 +3,7 @@
 #include <signal.h>
 #include <sys/random.h>
 
+#include <charconv>
 #include <thread>
 
 #include <spdlog/spdlog.h>
@@ -173,7 +174,8 @@ std::string SupervisedPlugin::await_handshake(Instance& instance, Clock::time_po
   };
   Json doc = Json::parse(*line, nullptr, false);
   if (!doc.is_object()) throw bad("not a JSON object");
-  if (doc.value("protocolVersion", Json()) != protocol::version) throw bad("protocolVersion must be 1");
+  auto version = doc.value("protocolVersion", Json());
+  if (!version.is_number_integer() || version != protocol::version) throw bad("protocolVersion must be 1");
   const bool unix_socket = definition_.settings.transport == Transport::unix_socket;
   if (doc.value("type", Json()) != (unix_socket ? "unix" : "tcp")) {
     throw bad(std::string("type must be \"") + (unix_socket ? "unix" : "tcp") + "\" as configured");
@@ -185,11 +187,11 @@ std::string SupervisedPlugin::await_handshake(Instance& instance, Clock::time_po
   if (!unix_socket) {
     auto colon = reported.rfind(':');
     int port = 0;
-    try {
-      port = colon == std::string::npos ? 0 : std::stoi(reported.substr(colon + 1));
-    } catch (const std::exception&) {
-    }
-    if (reported.substr(0, colon) != "127.0.0.1" || port <= 0 || port > 65535) {
+    const char* begin = reported.data() + (colon == std::string::npos ? reported.size() : colon + 1);
+    const char* end = reported.data() + reported.size();
+    auto [stop, ec] = std::from_chars(begin, end, port);
+    bool port_ok = ec == std::errc() && stop == end && port > 0 && port <= 65535;
+    if (colon == std::string::npos || reported.substr(0, colon) != "127.0.0.1" || !port_ok) {
       throw bad("address must be 127.0.0.1:PORT");
     }
   }

@@ -14,6 +14,8 @@ namespace plugvisor::sdk {
 
 namespace {
 
+constexpr std::size_t max_config_line = 16 * 1024 * 1024;
+
 // Reads one line from stdin without stdio buffering, so that nothing after
 // the line is consumed from the manager's pipe.
 std::optional<std::string> read_stdin_line() {
@@ -24,7 +26,7 @@ std::optional<std::string> read_stdin_line() {
     if (got == 1) {
       if (c == '\n') return line;
       line.push_back(c);
-      if (line.size() > 16 * 1024 * 1024) return std::nullopt;
+      if (line.size() > max_config_line) return std::nullopt;
     } else if (got == 0 || errno != EINTR) {
       return line.empty() ? std::nullopt : std::optional(line);
     }
@@ -110,7 +112,10 @@ int Plugin::run(int argc, char** argv) {
     std::string text = argv[2];
     if (text == "-") {
       auto line = read_stdin_line();
-      if (!line) return fail(protocol::exit_usage, "--config -: no configuration line on stdin");
+      if (!line) {
+        return fail(protocol::exit_usage,
+                    "--config -: expected one JSON line (under 16 MiB) on stdin, got end of input or a longer line");
+      }
       text = *line;
     }
     launch = detail::parse_launch_config(text);
@@ -135,8 +140,7 @@ int Plugin::run(int argc, char** argv) {
   std::cout << handshake.dump() << std::endl;
 
   detail::Lifecycle lifecycle(server, launch.config.idle_timeout);
-  server.serve();
-  return protocol::exit_ok;
+  return server.serve();
 }
 
 }  // namespace plugvisor::sdk

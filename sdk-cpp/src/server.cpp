@@ -4,6 +4,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <atomic>
+#include <charconv>
 #include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
@@ -33,8 +35,8 @@ using Clock = std::chrono::steady_clock;
 constexpr std::size_t worker_threads = 32;
 // How long in-flight calls may take to finish once a shutdown has begun.
 constexpr auto drain_grace = std::chrono::seconds(5);
-// How long responses of finished calls get to be written before the exit.
-constexpr auto response_flush_time = std::chrono::milliseconds(250);
+// How long serve() gets to return by itself once every call is done.
+constexpr auto response_flush_time = std::chrono::milliseconds(100);
 
 bool equal_constant_time(std::string_view a, std::string_view b) {
   unsigned char diff = a.size() == b.size() ? 0 : 1;
@@ -67,53 +69,63 @@ struct Server::Impl {
   std::map<std::string, Plugin::Handler> handlers;
   httplib::Server http;
   std::optional<SocketLock> lock;
+  int listen_fd = -1;
 
-  mutable std::mutex mutex;
-  std::condition_variable drained;
-  std::condition_variable served;
+  mutable std::mutex mutex;  // guards the fields below
+  std::condition_variable changed;
+  bool draining = false;
+  int in_flight = 0;
+  Clock::time_point last_activity = Clock::now();
   bool serve_returned = false;
+  int exit_code = protocol::exit_ok;
   std::thread shutdown_thread;
+
+  Impl(const LaunchConfig& l, std::map<std::string, Plugin::Handler> h) : launch(l), handlers(std::move(h)) {}
 
   ~Impl() {
     if (shutdown_thread.joinable()) shutdown_thread.join();
   }
-  bool draining = false;
-  int in_flight = 0;
-  Clock::time_point last_activity = Clock::now();
 
-  Impl(const LaunchConfig& l, std::map<std::string, Plugin::Handler> h) : launch(l), handlers(std::move(h)) {}
+  // A call is either admitted, and counted until its response has been
+  // written, or refused because a shutdown has begun. Admission and the
+  // shutdown decision take the same lock: no call starts after the decision.
+  bool admit() {
+    std::lock_guard guard(mutex);
+    if (draining) return false;
+    ++in_flight;
+    last_activity = Clock::now();
+    return true;
+  }
 
-  // Counts a call in flight for the lifetime of the guard; refuses it if a
-  // shutdown has begun (so a call never starts after the idle decision).
-  class CallGuard {
-   public:
-    explicit CallGuard(Impl& impl) : impl_(impl) {
-      std::lock_guard lock(impl_.mutex);
-      admitted_ = !impl_.draining;
-      if (admitted_) {
-        ++impl_.in_flight;
-        impl_.last_activity = Clock::now();
-      }
-    }
-    ~CallGuard() {
-      if (!admitted_) return;
-      std::lock_guard lock(impl_.mutex);
-      --impl_.in_flight;
-      impl_.last_activity = Clock::now();
-      impl_.drained.notify_all();
-    }
-    bool admitted() const { return admitted_; }
+  void finish() {
+    std::lock_guard guard(mutex);
+    --in_flight;
+    last_activity = Clock::now();
+    changed.notify_all();
+  }
 
-   private:
-    Impl& impl_;
-    bool admitted_;
-  };
+  // Ends the admitted call once `res` has been written: cpp-httplib destroys
+  // the Response after writing it, and its destructor runs the content
+  // provider's releaser (set directly, as there is no provider).
+  void finish_after_write(httplib::Response& res) {
+    auto once = std::make_shared<std::atomic<bool>>(false);
+    res.content_provider_resource_releaser_ = [this, once](bool) {
+      if (!once->exchange(true)) finish();
+    };
+  }
 
   void configure() {
     http.new_task_queue = [] { return new httplib::ThreadPool(worker_threads); };
     http.set_keep_alive_max_count(std::numeric_limits<int>::max());
     http.set_tcp_nodelay(true);
     http.set_payload_max_length(launch.max_body_bytes);
+    // Remember the listening socket: cpp-httplib listens with a backlog of
+    // 5, which a burst of connects overflows; bind() raises it.
+    http.set_socket_options([this](int fd) {
+      int yes = 1;
+      ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+      listen_fd = fd;
+    });
 
     // cpp-httplib reads a POST body without Content-Length until the client
     // closes; answer at once instead of hanging a worker.
@@ -170,12 +182,12 @@ struct Server::Impl {
 
   void handle_call(const httplib::Request& req, httplib::Response& res) {
     if (!authorized(req, res)) return;
-    CallGuard guard(*this);
-    if (!guard.admitted()) {
+    if (!admit()) {
       res.set_header("Connection", "close");
       set_error(res, ErrorCode::unavailable, "the plugin is shutting down; the call was not run");
       return;
     }
+    finish_after_write(res);
     const std::string contract = req.matches[1];
     const std::string type = req.matches[2];
     const std::string method = req.matches[3];
@@ -186,59 +198,85 @@ struct Server::Impl {
     }
     request_deadline.reset();
     if (auto header = req.get_header_value(std::string(protocol::deadline_header)); !header.empty()) {
-      try {
-        request_deadline = Clock::now() + std::chrono::milliseconds(std::stoll(header));
-      } catch (const std::exception&) {
-        set_error(res, ErrorCode::invalid_input, std::string(protocol::deadline_header) + " must be an integer");
+      std::int64_t ms = -1;
+      auto [end, ec] = std::from_chars(header.data(), header.data() + header.size(), ms);
+      if (ec != std::errc() || end != header.data() + header.size() || ms < 0) {
+        set_error(res, ErrorCode::invalid_input,
+                  std::string(protocol::deadline_header) + " must be a whole number of milliseconds");
         return;
       }
+      request_deadline = Clock::now() + std::chrono::milliseconds(ms);
     }
     Payload input{req.get_header_value("Content-Type") == "application/octet-stream" ? Encoding::bytes
                                                                                       : Encoding::json,
                   req.body};
+    const std::string what = contract + "/" + type + " " + method;
     try {
       Payload output = it->second(method, input);
       res.set_content(std::move(output.body), std::string(content_type(output.encoding)));
     } catch (const Error& e) {
-      set_error(res, e.code(), e.what());
+      // Only the codes a handler may answer travel as such: 503 means "not
+      // run" to the manager, and the host-side codes are not HTTP answers.
+      bool wire = e.code() == ErrorCode::invalid_input || e.code() == ErrorCode::not_found ||
+                  e.code() == ErrorCode::too_large || e.code() == ErrorCode::internal;
+      set_error(res, wire ? e.code() : ErrorCode::internal,
+                wire ? std::string(e.what())
+                     : what + " failed (" + std::string(to_string(e.code())) + "): " + e.what());
     } catch (const std::exception& e) {
-      set_error(res, ErrorCode::internal, contract + "/" + type + " " + method + " failed: " + e.what());
+      set_error(res, ErrorCode::internal, what + " failed: " + e.what());
     } catch (...) {
-      set_error(res, ErrorCode::internal, contract + "/" + type + " " + method + " failed");
+      set_error(res, ErrorCode::internal, what + " failed");
     }
     request_deadline.reset();
   }
 
-  void begin_shutdown(const std::string& reason) {
-    {
-      std::lock_guard guard(mutex);
-      if (draining) return;
-      draining = true;
-    }
-    std::fprintf(stderr, "{\"level\":\"info\",\"msg\":\"shutting down: %s\"}\n", reason.c_str());
+  void log(const char* level, const std::string& message) {
+    std::string line = Json{{"level", level}, {"msg", message}}.dump() + "\n";
+    std::fwrite(line.data(), 1, line.size(), stderr);
     std::fflush(stderr);
-    // Remove the socket first: from here a connect fails at once (ENOENT),
-    // which the manager reads as "never delivered" and retries elsewhere.
-    if (lock) lock->unlink_socket();
-    std::lock_guard guard(mutex);
-    shutdown_thread = std::thread([this] { finish_shutdown(); });
   }
 
-  // Waits for in-flight calls (bounded by the grace), then stops listening.
-  // cpp-httplib keeps idle kept-alive connections open until their timeout
-  // even after stop(), so if serve() has not returned shortly after, the
-  // process cleans up and exits here: no call can still be running.
-  void finish_shutdown() {
+  // With `mutex` held and `draining` just set: announces the shutdown,
+  // removes the socket file and starts the drain.
+  void start_drain_locked(const std::string& reason) {
+    shutdown_thread = std::thread([this, reason] { drain_and_exit(reason); });
+  }
+
+  void begin_shutdown(const std::string& reason) {
+    std::lock_guard guard(mutex);
+    if (draining) return;
+    draining = true;
+    start_drain_locked(reason);
+  }
+
+  // Waits for the admitted calls (bounded by the grace), then stops. A call
+  // still running after the grace is abandoned and the exit code says so (1),
+  // so that the manager never takes it for an idle exit.
+  void drain_and_exit(const std::string& reason) {
+    log("info", "shutting down: " + reason);
+    // Remove the socket first: from here a connect fails at once (ENOENT),
+    // which the manager reads as "never delivered".
+    if (lock) lock->unlink_socket();
     std::unique_lock guard(mutex);
-    drained.wait_for(guard, drain_grace, [this] { return in_flight == 0; });
+    bool drained = changed.wait_for(guard, drain_grace, [this] { return in_flight == 0; });
+    if (!drained) {
+      exit_code = 1;
+      guard.unlock();
+      log("error", std::to_string(in_flight) + " call(s) still running after the 5s grace; exiting anyway");
+      guard.lock();
+    }
     guard.unlock();
     http.stop();
+    // cpp-httplib keeps idle kept-alive connections open until their own
+    // timeout even after stop(): every response is written by now, so exit
+    // here rather than wait for them.
     guard.lock();
-    if (served.wait_for(guard, response_flush_time, [this] { return serve_returned; })) return;
+    if (changed.wait_for(guard, response_flush_time, [this] { return serve_returned; })) return;
+    int code = exit_code;
     guard.unlock();
     if (lock) lock->release();
     std::fflush(nullptr);
-    std::_Exit(protocol::exit_ok);
+    std::_Exit(code);
   }
 };
 
@@ -249,9 +287,27 @@ Server::Server(const LaunchConfig& launch, std::map<std::string, Plugin::Handler
 
 Server::~Server() = default;
 
+namespace {
+
+// The port of "127.0.0.1:PORT" (0 for any), or -1 if malformed.
+int parse_port(const std::string& address, std::string& host) {
+  auto colon = address.rfind(':');
+  if (colon == std::string::npos) return -1;
+  host = address.substr(0, colon);
+  int port = -1;
+  const char* begin = address.data() + colon + 1;
+  const char* end = address.data() + address.size();
+  auto [stop, ec] = std::from_chars(begin, end, port);
+  if (ec != std::errc() || stop != end || begin == end || port < 0 || port > 65535) return -1;
+  return port;
+}
+
+}  // namespace
+
 std::string Server::bind() {
   const auto& launch = impl_->launch;
   auto& http = impl_->http;
+  std::string reported;
   if (launch.transport == "unix") {
     impl_->lock.emplace(launch.address);
     http.set_address_family(AF_UNIX);
@@ -263,49 +319,43 @@ std::string Server::bind() {
                                               ": check that its directory exists and is writable");
     }
     ::chmod(launch.address.c_str(), 0600);
-    return launch.address;
+    reported = launch.address;
+  } else {
+    std::string host;
+    int port = parse_port(launch.address, host);
+    if (port < 0) throw Error(ErrorCode::config, "tcp address " + launch.address + " is not HOST:PORT (use 127.0.0.1:0)");
+    if (host != "127.0.0.1" && host != "localhost") {
+      throw Error(ErrorCode::config, "tcp address " + launch.address +
+                                         " is not on loopback: plugins only listen on 127.0.0.1");
+    }
+    if (port == 0) {
+      port = http.bind_to_any_port("127.0.0.1");
+    } else if (!http.bind_to_port("127.0.0.1", port)) {
+      port = -1;
+    }
+    if (port <= 0) throw Error(ErrorCode::unavailable, "cannot bind tcp address " + launch.address);
+    reported = "127.0.0.1:" + std::to_string(port);
   }
-  auto colon = launch.address.rfind(':');
-  std::string host = colon == std::string::npos ? launch.address : launch.address.substr(0, colon);
-  if (host != "127.0.0.1" && host != "localhost") {
-    throw Error(ErrorCode::config, "tcp address " + launch.address +
-                                       " is not on loopback: plugins only listen on 127.0.0.1");
-  }
-  int port = 0;
-  try {
-    port = colon == std::string::npos ? 0 : std::stoi(launch.address.substr(colon + 1));
-  } catch (const std::exception&) {
-    throw Error(ErrorCode::config, "tcp address " + launch.address + " has no valid port (use 127.0.0.1:0)");
-  }
-  if (port == 0) {
-    port = http.bind_to_any_port("127.0.0.1");
-  } else if (!http.bind_to_port("127.0.0.1", port)) {
-    port = -1;
-  }
-  if (port <= 0) throw Error(ErrorCode::unavailable, "cannot bind tcp address " + launch.address);
-  return "127.0.0.1:" + std::to_string(port);
+  if (impl_->listen_fd >= 0) ::listen(impl_->listen_fd, SOMAXCONN);
+  return reported;
 }
 
-void Server::serve() {
+int Server::serve() {
   impl_->http.listen_after_bind();
-  {
-    std::lock_guard guard(impl_->mutex);
-    impl_->serve_returned = true;
-  }
-  impl_->served.notify_all();
+  std::lock_guard guard(impl_->mutex);
+  impl_->serve_returned = true;
+  impl_->changed.notify_all();
   if (impl_->lock) impl_->lock->release();
+  return impl_->exit_code;
 }
 
 void Server::begin_shutdown(const std::string& reason) { impl_->begin_shutdown(reason); }
 
 bool Server::shutdown_if_idle(std::chrono::milliseconds idle_timeout) {
-  {
-    std::lock_guard guard(impl_->mutex);
-    if (impl_->draining || impl_->in_flight > 0 || Clock::now() - impl_->last_activity < idle_timeout) {
-      return false;
-    }
-  }
-  impl_->begin_shutdown("idle for " + protocol::format_duration(idle_timeout));
+  std::lock_guard guard(impl_->mutex);
+  if (impl_->draining || impl_->in_flight > 0 || Clock::now() - impl_->last_activity < idle_timeout) return false;
+  impl_->draining = true;
+  impl_->start_drain_locked("idle for " + protocol::format_duration(idle_timeout));
   return true;
 }
 

@@ -24,8 +24,9 @@ class Server {
   /// the address is not allowed.
   std::string bind();
 
-  /// Serves until a shutdown completes (blocks).
-  void serve();
+  /// Serves until a shutdown completes (blocks); returns the exit code
+  /// (0, or 1 if calls were abandoned after the grace).
+  int serve();
 
   /// Starts a graceful shutdown: new calls get 503, the socket file is
   /// removed at once, in-flight calls finish. Idempotent.

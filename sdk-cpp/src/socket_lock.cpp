@@ -33,23 +33,28 @@ SocketLock::SocketLock(std::string socket_path)
                                        " bytes, over the 107-byte limit of Unix sockets: use a shorter directory: " +
                                        socket_path_);
   }
-  for (int attempt = 0; attempt < 2; ++attempt) {
-    int fd = ::open(lock_path_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-    if (fd >= 0) {
-      std::string pid = std::to_string(::getpid()) + "\n";
-      bool ok = ::write(fd, pid.data(), pid.size()) == static_cast<ssize_t>(pid.size());
-      ::close(fd);
-      if (!ok) break;
+  // The lock is written to a private file first and linked into place, so
+  // it never exists without its pid (link fails if the lock is taken).
+  const std::string temp = lock_path_ + "." + std::to_string(::getpid()) + ".tmp";
+  {
+    int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    std::string pid = std::to_string(::getpid()) + "\n";
+    bool ok = fd >= 0 && ::write(fd, pid.data(), pid.size()) == static_cast<ssize_t>(pid.size());
+    if (fd >= 0) ::close(fd);
+    if (!ok) {
+      ::unlink(temp.c_str());
+      throw Error(ErrorCode::unavailable, "cannot write lock file " + temp + ": " + std::strerror(errno));
+    }
+  }
+  for (int attempt = 0; attempt < 2 && !held_; ++attempt) {
+    if (::link(temp.c_str(), lock_path_.c_str()) == 0) {
       held_ = true;
-      // A socket without a live lock is stale: clear it so bind can succeed.
-      ::unlink(socket_path_.c_str());
-      return;
+      break;
     }
-    if (errno != EEXIST) {
-      throw Error(ErrorCode::unavailable, "cannot create lock file " + lock_path_ + ": " + std::strerror(errno));
-    }
+    if (errno != EEXIST) break;
     pid_t owner = read_pid(lock_path_);
     if (process_alive(owner) && owner != ::getpid()) {
+      ::unlink(temp.c_str());
       throw Error(ErrorCode::unavailable, "socket " + socket_path_ + " is in use by live process " +
                                               std::to_string(owner) + " (lock file " + lock_path_ + ")");
     }
@@ -57,7 +62,13 @@ SocketLock::SocketLock(std::string socket_path)
     ::unlink(socket_path_.c_str());
     ::unlink(lock_path_.c_str());
   }
-  throw Error(ErrorCode::unavailable, "cannot claim lock file " + lock_path_ + ": another process raced for it");
+  int link_errno = errno;
+  ::unlink(temp.c_str());
+  if (!held_) {
+    throw Error(ErrorCode::unavailable, "cannot claim lock file " + lock_path_ + ": " + std::strerror(link_errno));
+  }
+  // A socket without a live lock is stale: clear it so that bind succeeds.
+  ::unlink(socket_path_.c_str());
 }
 
 SocketLock::~SocketLock() { release(); }

@@ -78,6 +78,17 @@ TEST_CASE("discovery lists every plugin and says why each other file was rejecte
   CHECK(manager.rejections().size() == 4);
 }
 
+TEST_CASE("a symlink to a plugin in a world-writable directory is refused", "[manager][discovery]") {
+  TempDir dir;
+  TempDir open_dir;
+  std::filesystem::permissions(open_dir.path(), std::filesystem::perms::all, std::filesystem::perm_options::replace);
+  auto target = open_dir.add_file("planted", "#!/bin/sh\n", 0755);
+  std::filesystem::create_symlink(target, dir.path() / "planted");
+  plugvisor::Manager manager(plugvisor::test::test_options(dir.path()));
+  CHECK(manager.plugins().empty());
+  CHECK_THAT(rejection_for(manager, "planted"), Catch::Contains("world-writable directory"));
+}
+
 TEST_CASE("a bad capabilities probe rejects that plugin with the reason, and the others still work",
           "[manager][discovery]") {
   TempDir dir;
@@ -174,7 +185,7 @@ TEST_CASE("an unknown type or method fails with not_found naming what exists", "
 
   auto no_type = error_of([&] { manager.registry().get<DataProcessor>("nope"); });
   CHECK(no_type.code() == ErrorCode::not_found);
-  CHECK_THAT(no_type.what(), Catch::Contains("known types: config, crash, echo, fail, pid, slow"));
+  CHECK_THAT(no_type.what(), Catch::Contains("known types: busy, config, crash, echo, fail, pid, slow"));
 
   auto no_method = error_of([&] { manager.registry().channel("dataProcessor", "echo")->call("nope", {}); });
   CHECK(no_method.code() == ErrorCode::not_found);

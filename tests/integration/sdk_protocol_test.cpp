@@ -157,6 +157,35 @@ TEST_CASE("JSON methods answer JSON, and a failing handler answers 500 while the
   CHECK(client->Get("/healthz")->status == 200);
 }
 
+TEST_CASE("a handler's host-side error code is answered as 500, never as 503 'not run'", "[sdk][calls]") {
+  HandRun run;
+  auto busy = run.client()->Post("/v1/dataProcessor/busy/processData", auth(), "x", "application/octet-stream");
+  REQUIRE(busy);
+  CHECK(busy->status == 500);
+  CHECK(error_code(busy) == "internal");
+  CHECK_THAT(busy->body, Catch::Contains("unavailable") && Catch::Contains("the backend is busy"));
+}
+
+TEST_CASE("a burst of simultaneous connections is accepted, not refused by a short backlog", "[sdk][calls]") {
+  HandRun run;
+  REQUIRE(run.handshake().is_object());
+  ::kill(run.child().pid(), SIGSTOP);  // nothing is accepted while it is stopped: the backlog must hold them
+  std::vector<int> fds;
+  int refused = 0;
+  for (int i = 0; i < 64; ++i) {
+    int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    std::strncpy(addr.sun_path, run.socket().c_str(), sizeof addr.sun_path - 1);
+    if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) ++refused;
+    fds.push_back(fd);
+  }
+  ::kill(run.child().pid(), SIGCONT);
+  for (int fd : fds) ::close(fd);
+  CHECK(refused == 0);
+  CHECK(run.client()->Get("/healthz")->status == 200);
+}
+
 TEST_CASE("a body over maxBodyBytes answers 413 too_large", "[sdk][calls]") {
   HandRun run(Json{{"maxBodyBytes", 100}});
   auto client = run.client();

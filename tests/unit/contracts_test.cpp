@@ -56,7 +56,7 @@ TEST_CASE("durations parse and format in the protocol's units", "[contracts][dur
   CHECK(format_duration(300000ms) == "5m");
   CHECK(format_duration(1500ms) == "1500ms");
   CHECK(format_duration(0ms) == "0");
-  for (const char* bad : {"", "5 m", "-1s", "1d", "ms", "1.5s"}) {
+  for (const char* bad : {"", "5 m", "-1s", "-0", "1d", "ms", "1.5s", "10"}) {
     INFO(bad);
     CHECK_THROWS_AS(parse_duration(bad), Error);
   }

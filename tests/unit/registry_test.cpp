@@ -105,22 +105,22 @@ TEST_CASE("all<C>() lists every active provider of a contract by type", "[regist
 TEST_CASE("lookups and registrations from many threads are safe", "[registry][threads]") {
   plugvisor::Registry registry;
   registry.add(external("stable", "p"));
-  std::atomic<bool> stop{false};
   std::atomic<int> misses{0};
-  std::vector<std::thread> readers;
-  for (int t = 0; t < 4; ++t) {
-    readers.emplace_back([&] {
-      while (!stop) {
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 3; ++t) {
+    threads.emplace_back([&] {
+      for (int i = 0; i < 20000; ++i) {
         if (!registry.find<DataProcessor>("stable")) ++misses;
-        (void)registry.list();
+        if (i % 100 == 0) (void)registry.list();
       }
     });
   }
-  for (int i = 0; i < 500; ++i) {
-    registry.add(external("t" + std::to_string(i), "writer"));
-    if (i % 10 == 9) registry.remove_provider("writer");
-  }
-  stop = true;
-  for (auto& reader : readers) reader.join();
+  threads.emplace_back([&] {
+    for (int i = 0; i < 500; ++i) {
+      registry.add(external("t" + std::to_string(i), "writer"));
+      if (i % 10 == 9) registry.remove_provider("writer");
+    }
+  });
+  for (auto& thread : threads) thread.join();
   CHECK(misses == 0);
 }

@@ -110,8 +110,8 @@ inline constexpr std::size_t max_socket_path = 107;
 /// [A-Za-z0-9][A-Za-z0-9._-]{0,63}.
 bool is_valid_name(std::string_view name) noexcept;
 
-/// Parses a duration: "0", "250ms", "10s", "5m", "1h" (a bare integer is
-/// seconds). Throws Error(config) naming the text on anything else.
+/// Parses a duration: a whole number with a unit ("250ms", "10s", "5m",
+/// "1h"), or "0". Throws Error(config) naming the text on anything else.
 std::chrono::milliseconds parse_duration(std::string_view text);
 /// Formats a duration the way parse_duration reads it, in the largest exact unit.
 std::string format_duration(std::chrono::milliseconds duration);

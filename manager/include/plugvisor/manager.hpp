@@ -164,9 +164,10 @@ class Manager {
   std::unique_ptr<Impl> impl_;
 };
 
-/// Runs `path capabilities` and parses the answer (what `plugvisor list`
-/// and the manager do for each plugin). Throws Error(start_failed) saying
-/// what was wrong.
-Capabilities probe_capabilities(const std::filesystem::path& path, std::chrono::milliseconds timeout);
+/// Runs `path capabilities` (with the scrubbed environment plus `env`, stdin
+/// at /dev/null) and parses the answer, as the manager does for each plugin.
+/// Throws Error(start_failed) saying what was wrong.
+Capabilities probe_capabilities(const std::filesystem::path& path, std::chrono::milliseconds timeout,
+                                const std::map<std::string, std::string>& env = {});
 
 }  // namespace plugvisor
