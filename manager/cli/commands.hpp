@@ -12,9 +12,9 @@ enum ExitCode : int {
   exit_usage = 2,   ///< bad flags or arguments
 };
 
-/// Adds `list` to `app`; the returned callback result is the exit code.
+// Each add_* adds one subcommand to `app`; its callback sets `exit_code`.
 void add_list(CLI::App& app, int& exit_code);
-/// Adds `call` to `app`.
 void add_call(CLI::App& app, int& exit_code);
+void add_validate(CLI::App& app, int& exit_code);
 
 }  // namespace plugvisor::cli

@@ -13,6 +13,7 @@ int main(int argc, char** argv) {
   int exit_code = plugvisor::cli::exit_ok;
   plugvisor::cli::add_list(app, exit_code);
   plugvisor::cli::add_call(app, exit_code);
+  plugvisor::cli::add_validate(app, exit_code);
 
   app.parse_complete_callback([&] {
     auto logger = spdlog::stderr_color_mt("plugvisor");
@@ -30,6 +31,9 @@ int main(int argc, char** argv) {
   } catch (const plugvisor::Error& e) {
     std::fprintf(stderr, "plugvisor: %s: %s\n", std::string(plugvisor::to_string(e.code())).c_str(), e.what());
     return e.code() == plugvisor::ErrorCode::config ? plugvisor::cli::exit_usage : plugvisor::cli::exit_failed;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "plugvisor: %s\n", e.what());
+    return plugvisor::cli::exit_failed;
   }
   return exit_code;
 }

@@ -1,7 +1,6 @@
 #include "supervised_plugin.hpp"
 
 #include <signal.h>
-#include <sys/random.h>
 
 #include <charconv>
 #include <thread>
@@ -10,6 +9,7 @@
 
 #include "environment.hpp"
 #include "process_reactor.hpp"
+#include "token.hpp"
 
 namespace plugvisor::detail {
 
@@ -19,22 +19,6 @@ namespace {
 // exited (idle: relaunch and retry; crash: fail).
 constexpr auto exit_grace = std::chrono::milliseconds(250);
 constexpr auto kill_wait = std::chrono::seconds(5);
-
-std::string random_token() {
-  unsigned char bytes[32];
-  std::size_t got = 0;
-  while (got < sizeof bytes) {
-    ssize_t n = ::getrandom(bytes + got, sizeof bytes - got, 0);
-    if (n > 0) got += static_cast<std::size_t>(n);
-  }
-  static constexpr char hex[] = "0123456789abcdef";
-  std::string out;
-  for (unsigned char b : bytes) {
-    out.push_back(hex[b >> 4]);
-    out.push_back(hex[b & 15]);
-  }
-  return out;
-}
 
 std::string quote(std::string_view text) {
   std::string cut(text.substr(0, 200));

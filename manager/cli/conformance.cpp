@@ -1,0 +1,551 @@
+#include "conformance.hpp"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <thread>
+
+#include "capabilities.hpp"
+#include "environment.hpp"
+#include "plugin_session.hpp"
+#include "plugvisor/manager.hpp"
+
+namespace plugvisor::cli {
+
+namespace {
+
+using namespace std::chrono_literals;
+using Clock = std::chrono::steady_clock;
+namespace fs = std::filesystem;
+
+std::string quote(const std::string& text, std::size_t max = 160) {
+  std::string cut = text.size() > max ? text.substr(0, max) + "..." : text;
+  return Json(cut).dump(-1, ' ', false, Json::error_handler_t::replace);
+}
+
+std::string describe(const std::optional<RawResponse>& response, const std::string& error) {
+  if (!response) return "no answer (" + error + ")";
+  return "HTTP " + std::to_string(response->status) + " " + quote(response->body);
+}
+
+// The error code of a protocol error body, or "" if the body is not one.
+std::string error_code(const RawResponse& response) {
+  Json doc = Json::parse(response.body, nullptr, false);
+  if (!doc.is_object() || !doc.contains("error") || !doc["error"].is_object()) return "";
+  const Json& error = doc["error"];
+  if (!error.contains("code") || !error["code"].is_string() || !error.contains("message") ||
+      !error["message"].is_string()) {
+    return "";
+  }
+  return error["code"].get<std::string>();
+}
+
+bool is_error(const std::optional<RawResponse>& response, int status, const std::string& code) {
+  return response && response->status == status && error_code(*response) == code;
+}
+
+// A private 0700 directory for one check's sockets, removed afterwards.
+class ScratchDir {
+ public:
+  ScratchDir() {
+    std::string pattern = (fs::temp_directory_path() / "plugvisor-validate-XXXXXX").string();
+    if (::mkdtemp(pattern.data()) == nullptr) throw Error(ErrorCode::config, "cannot create a temporary directory");
+    path_ = pattern;
+  }
+  ~ScratchDir() {
+    std::error_code ec;
+    fs::remove_all(path_, ec);
+  }
+  const fs::path& path() const { return path_; }
+
+ private:
+  fs::path path_;
+};
+
+// A plain process run (no handshake), for capabilities and usage checks.
+struct Run {
+  std::optional<detail::ExitStatus> exit;
+  std::string out;
+  std::string err;
+};
+
+Run run_plain(const fs::path& plugin, std::vector<std::string> args, std::vector<std::string> env,
+              std::chrono::milliseconds limit, bool keep_stdin_open) {
+  detail::ProcessReactor reactor;
+  detail::SpawnSpec spec;
+  spec.path = plugin.string();
+  spec.args = std::move(args);
+  spec.env = std::move(env);
+  spec.pipe_stdin = keep_stdin_open;
+  spec.stdout_mode = detail::StdoutMode::capture;
+  auto child = reactor.spawn(std::move(spec));
+  Run run;
+  run.exit = child->wait_until(Clock::now() + limit);
+  if (!run.exit) {
+    child->signal(SIGKILL);
+    child->wait_until(Clock::now() + 5s);
+  }
+  run.out = child->captured().first;
+  run.err = child->stderr_tail();
+  return run;
+}
+
+class Checker {
+ public:
+  explicit Checker(fs::path plugin) : plugin_(std::move(plugin)) {}
+
+  std::vector<CheckResult> run() {
+    check_capabilities();
+    check_usage();
+    check_live_plugin();
+    check_body_limit();
+    check_shutdown_endpoint();
+    check_stdin_eof(true);
+    check_stdin_eof(false);
+    check_sigterm();
+    check_idle();
+    check_tcp();
+    check_locks();
+    return std::move(results_);
+  }
+
+ private:
+  void record(std::string id, std::string section, std::string rule, bool ok, std::string saw,
+              Weight weight = Weight::must) {
+    results_.push_back(CheckResult{std::move(id), std::move(rule), std::move(section), weight,
+                                   ok ? CheckResult::pass : CheckResult::fail, ok ? "" : std::move(saw)});
+  }
+  void skip(std::string id, std::string section, std::string rule, std::string why) {
+    results_.push_back(
+        CheckResult{std::move(id), std::move(rule), std::move(section), Weight::must, CheckResult::skip, std::move(why)});
+  }
+  // The first declared type, as (contract, type), if capabilities were read.
+  std::optional<std::pair<std::string, std::string>> first_type(const std::string& contract = "") const {
+    for (const auto& t : capabilities_.types) {
+      if (contract.empty() || t.contract == contract) return std::make_pair(t.contract, t.type);
+    }
+    return std::nullopt;
+  }
+
+  // Launches a session; if no handshake comes, records check `id` as failed
+  // (or H1, if something else came first) and returns null.
+  std::unique_ptr<PluginSession> launch(const ScratchDir& dir, SessionOptions options, const std::string& id,
+                                        const std::string& rule) {
+    auto session = std::make_unique<PluginSession>(plugin_, dir.path(), std::move(options));
+    if (session->handshake().is_object()) return session;
+    const auto& line = session->first_line();
+    if (line) {
+      record("H1", "§6", "nothing but the handshake line is written to stdout before it", false,
+             "first line " + quote(*line));
+    } else {
+      record(id, "§6", rule + " (the plugin must print its handshake within 10 s)", false,
+             "no handshake; " +
+                 (session->child().exit_status() ? session->child().exit_status()->describe() + "; " : "") +
+                 "stderr: " + quote(session->child().stderr_tail()));
+    }
+    return nullptr;
+  }
+
+  void check_capabilities() {
+    auto run = run_plain(plugin_, {"capabilities"}, {"PATH=/usr/local/bin:/usr/bin:/bin", "PLUGVISOR_PROTOCOL=1"},
+                         5s, false);
+    record("C3", "§4.1", "`capabilities` exits 0 within 5 s", run.exit && run.exit->clean(),
+           run.exit ? run.exit->describe() + "; stderr: " + quote(run.err) : "still running after 5 s");
+    Json doc = Json::parse(run.out, nullptr, false);
+    record("C2", "§4.1", "`capabilities` writes exactly one JSON object to stdout, at most 1 MiB",
+           doc.is_object() && run.out.size() <= 1024 * 1024, "stdout " + quote(run.out));
+    try {
+      capabilities_ = detail::parse_capabilities(run.out);
+      have_capabilities_ = true;
+      record("C4", "§4.2", "capabilities: protocolVersion 1, name, version, types with valid names", true, "");
+    } catch (const Error& e) {
+      record("C4", "§4.2", "capabilities: protocolVersion 1, name, version, types with valid names", false, e.what());
+    }
+    if (have_capabilities_) {
+      record("C5", "§4.2", "capabilities declares at least one type", !capabilities_.types.empty(),
+             "no types declared");
+    }
+  }
+
+  void check_usage() {
+    auto bare = run_plain(plugin_, {}, {"PATH=/usr/local/bin:/usr/bin:/bin"}, 5s, true);
+    record("L3", "§5.1", "with no arguments and no PLUGVISOR_PROTOCOL: help on stderr, exit 2, stdin not read",
+           bare.exit && bare.exit->code == 2 && bare.exit->signal == 0,
+           bare.exit ? bare.exit->describe() : "still running after 5 s (waiting on stdin?)");
+
+    ScratchDir dir;
+    Json bad{{"protocolVersion", 99}, {"id", "validate"}, {"type", "unix"},
+             {"address", (dir.path() / "p.sock").string()}, {"token", "t"}};
+    auto wrong = run_plain(plugin_, {"--config", bad.dump()}, detail::plugin_environment({}), 5s, true);
+    record("L6", "§5.2", "protocolVersion other than 1: message on stderr, exit 2, nothing on stdout",
+           wrong.exit && wrong.exit->code == 2 && wrong.exit->signal == 0 && wrong.out.empty(),
+           (wrong.exit ? wrong.exit->describe() : "still running after 5 s") + ", stdout " + quote(wrong.out));
+  }
+
+  void check_handshake(PluginSession& session, bool tcp) {
+    const Json& hs = session.handshake();
+    bool version_ok = hs.contains("protocolVersion") && hs["protocolVersion"].is_number_integer() &&
+                      hs["protocolVersion"] == 1;
+    bool type_ok = hs.value("type", Json()) == (tcp ? "tcp" : "unix");
+    record(tcp ? "H2t" : "H2", "§6", "the handshake is one JSON line with protocolVersion 1 and the configured type",
+           version_ok && type_ok, "first line " + quote(*session.first_line()));
+    if (!tcp) {
+      record("H4", "§6", "unix: the handshake address equals the configured socket path",
+             hs.value("address", Json()) == session.socket_path(), "address " + hs.value("address", Json()).dump());
+    } else {
+      std::string address = hs.value("address", "");
+      bool ok = address.rfind("127.0.0.1:", 0) == 0 && std::atoi(address.c_str() + 10) > 0;
+      record("H5", "§6", "tcp: the handshake address is 127.0.0.1:PORT with the bound port", ok,
+             "address " + quote(address));
+    }
+    if (!tcp) {
+      record("H2p", "§6", "the handshake carries the plugin's pid",
+             hs.contains("pid") && hs["pid"].is_number_integer(), "no integer pid in " + quote(*session.first_line()),
+             Weight::should);
+    }
+  }
+
+  void check_live_plugin() {
+    ScratchDir dir;
+    auto session = launch(dir, {}, "H6", "launched with --config -, the plugin starts");
+    if (!session) return;
+    record("H6", "§6", "launched with --config -, the plugin prints its handshake within 10 s", true, "");
+    check_handshake(*session, false);
+    const std::string token = session->token();
+    std::string error;
+
+    struct stat st{};
+    bool is_socket = ::stat(session->socket_path().c_str(), &st) == 0 && S_ISSOCK(st.st_mode);
+    record("A5", "§9", "the Unix socket file has mode 0600", is_socket && (st.st_mode & 0777) == 0600,
+           is_socket ? "mode " + std::to_string(st.st_mode & 0777) + " (octal " +
+                           [&] { char b[8]; std::snprintf(b, sizeof b, "%o", st.st_mode & 0777); return std::string(b); }() +
+                           ")"
+                     : "no socket at the configured path");
+    std::ifstream lock(session->socket_path() + ".lock");
+    long lock_pid = 0;
+    lock >> lock_pid;
+    record("F1", "§15", "the lock file <socket>.lock holds the plugin's pid", lock && lock_pid == session->child().pid(),
+           lock ? "lock holds " + std::to_string(lock_pid) + ", pid is " + std::to_string(session->child().pid())
+                : "no lock file");
+
+    auto health = session->request("GET", "/healthz", "", "", "", error);
+    bool health_ok = health && health->status == 200 &&
+                     Json::parse(health->body, nullptr, false) == Json{{"status", "ok"}};
+    record("A1", "§8", "GET /healthz without a token answers 200 {\"status\":\"ok\"}", health_ok,
+           describe(health, error));
+
+    auto target = first_type();
+    std::string probe_path = target ? "/v1/" + target->first + "/" + target->second + "/ping" : "/v1/pluginBase/x/ping";
+    auto none = session->request("POST", probe_path, "{}", "application/json", "", error);
+    auto wrong = session->request("POST", probe_path, "{}", "application/json", "not-the-token", error);
+    record("A3", "§9", "a call without a token, or with a wrong one, gets 401 with the error body code unauthorized",
+           is_error(none, 401, "unauthorized") && is_error(wrong, 401, "unauthorized"),
+           "without: " + describe(none, error) + "; wrong: " + describe(wrong, error));
+
+    if (target) {
+      auto no_type = session->request("POST", "/v1/" + target->first + "/no-such-type-42/ping", "{}",
+                                      "application/json", token, error);
+      auto no_method = session->request("POST", "/v1/" + target->first + "/" + target->second + "/noSuchMethod42",
+                                        "{}", "application/json", token, error);
+      record("K6", "§10.6", "an unknown type or method gets 404 with the error body code not_found",
+             is_error(no_type, 404, "not_found") && is_error(no_method, 404, "not_found"),
+             "type: " + describe(no_type, error) + "; method: " + describe(no_method, error));
+    }
+    auto nowhere = session->request("GET", "/no-such-endpoint", "", "", token, error);
+    record("K6e", "§10.6", "an unknown endpoint gets 404 with the error body", is_error(nowhere, 404, "not_found"),
+           describe(nowhere, error), Weight::should);
+
+    check_types(*session);
+    check_keep_alive(*session);
+    check_length_required(*session);
+    check_backlog(*session);
+  }
+
+  void check_types(PluginSession& session) {
+    if (!have_capabilities_ || capabilities_.types.empty()) {
+      skip("K12", "§11", "every declared type answers a call", "no types to call");
+      return;
+    }
+    std::string error;
+    for (const auto& t : capabilities_.types) {
+      const std::string base = "/v1/" + t.contract + "/" + t.type + "/";
+      auto ping = session.request("POST", base + "ping", "{}", "application/json", session.token(), error);
+      bool ok = ping && ping->status == 200 && Json::accept(ping->body);
+      std::string saw = "ping: " + describe(ping, error);
+      if (t.contract == "dataProcessor") {
+        auto formats = session.request("POST", base + "supportedFormats", "{}", "application/json", session.token(), error);
+        Json list = formats ? Json::parse(formats->body, nullptr, false) : Json();
+        bool formats_ok = formats && formats->status == 200 && list.is_array();
+        for (const auto& f : list) formats_ok = formats_ok && f.is_string();
+        auto data = session.request("POST", base + "processData", "plugvisor validate\n", "application/octet-stream",
+                                    session.token(), error);
+        // The sample input may be refused (400 and the error body); a method must not fail on it.
+        bool data_ok = data && ((data->status == 200 &&
+                                 data->header("content-type").rfind("application/octet-stream", 0) == 0) ||
+                                (data->status >= 400 && data->status < 500 && !error_code(*data).empty()));
+        ok = ok && formats_ok && data_ok;
+        saw += "; supportedFormats: " + describe(formats, error) + "; processData: " + describe(data, error) +
+               (data ? " content-type " + quote(data->header("content-type")) : "");
+      }
+      record("K12", "§11", t.contract + "/" + t.type + " answers ping" +
+                               (t.contract == "dataProcessor" ? ", supportedFormats and processData" : ""),
+             ok, saw);
+    }
+  }
+
+  void check_keep_alive(PluginSession& session) {
+    std::string error;
+    auto connection = RawConnection::open(session.endpoint(), error);
+    int answered = 0;
+    bool closed_early = false;
+    for (int i = 0; connection && i < 20; ++i) {
+      if (!connection->send(http_request("GET", "/healthz", "", "", ""))) break;
+      auto response = connection->receive(5s, error);
+      if (!response || response->status != 200) break;
+      ++answered;
+      if (response->header("connection") == "close") {
+        closed_early = true;
+        break;
+      }
+    }
+    record("N1", "§12", "a connection stays open for request after request (20 on one connection)",
+           answered == 20 && !closed_early,
+           "answered " + std::to_string(answered) + " of 20" + (closed_early ? ", then Connection: close" : "") +
+               (error.empty() ? "" : " (" + error + ")"));
+  }
+
+  void check_length_required(PluginSession& session) {
+    auto target = first_type();
+    if (!target) return;
+    std::string error;
+    auto connection = RawConnection::open(session.endpoint(), error);
+    std::optional<RawResponse> response;
+    if (connection) {
+      connection->send(http_request("POST", "/v1/" + target->first + "/" + target->second + "/ping", "", "",
+                                    session.token(), false));
+      response = connection->receive(2s, error);
+    }
+    record("K8", "§10.5", "a POST without Content-Length is answered 411 at once", response && response->status == 411,
+           describe(response, error), Weight::should);
+  }
+
+  void check_backlog(PluginSession& session) {
+    if (session.endpoint().address.empty()) return;
+    ::kill(session.child().pid(), SIGSTOP);  // nothing is accepted meanwhile: only the backlog holds connects
+    int refused = 0;
+    std::vector<int> fds;
+    for (int i = 0; i < 64; ++i) {
+      int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+      sockaddr_un addr{};
+      addr.sun_family = AF_UNIX;
+      std::strncpy(addr.sun_path, session.socket_path().c_str(), sizeof addr.sun_path - 1);
+      if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) ++refused;
+      fds.push_back(fd);
+    }
+    ::kill(session.child().pid(), SIGCONT);
+    for (int fd : fds) ::close(fd);
+    record("N6", "§12", "a burst of 64 simultaneous connects is accepted (listen backlog of at least 64)",
+           refused == 0, std::to_string(refused) + " of 64 connects refused", Weight::should);
+  }
+
+  void check_body_limit() {
+    auto target = first_type("dataProcessor");
+    if (!target) return;
+    ScratchDir dir;
+    auto session = launch(dir, {.overrides = Json{{"maxBodyBytes", 1024}}}, "K7", "starts with maxBodyBytes 1024");
+    if (!session) return;
+    std::string error;
+    auto big = session->request("POST", "/v1/dataProcessor/" + target->second + "/processData",
+                                std::string(4096, 'x'), "application/octet-stream", session->token(), error);
+    auto after = session->request("GET", "/healthz", "", "", "", error);
+    record("K7", "§10.5", "a body over maxBodyBytes gets 413 too_large, and the plugin keeps serving",
+           is_error(big, 413, "too_large") && after && after->status == 200,
+           "4096 bytes with maxBodyBytes 1024: " + describe(big, error));
+  }
+
+  // Records whether the plugin exited 0 within `limit` and removed its files.
+  void expect_clean_exit(PluginSession& session, const std::string& id, const std::string& section,
+                         const std::string& rule, std::chrono::milliseconds limit) {
+    auto exit = session.wait_exit(limit);
+    bool files_gone = !fs::exists(session.socket_path()) && !fs::exists(session.socket_path() + ".lock");
+    record(id, section, rule, exit && exit->clean() && files_gone,
+           (exit ? exit->describe() : "still running after " + protocol::format_duration(limit)) +
+               (files_gone ? "" : "; socket or lock file left behind"));
+  }
+
+  void check_shutdown_endpoint() {
+    ScratchDir dir;
+    auto session = launch(dir, {}, "S1", "starts (for the /shutdown checks)");
+    if (!session) return;
+    std::string error;
+    // Keep one connection open to see how calls are refused once shutting down.
+    auto kept = RawConnection::open(session->endpoint(), error);
+    if (kept) {
+      kept->send(http_request("GET", "/healthz", "", "", ""));
+      kept->receive(2s, error);
+    }
+    auto refused = session->request("POST", "/shutdown", "", "application/json", "wrong", error);
+    bool still_alive = !session->wait_exit(300ms);
+    record("S1a", "§13.1", "POST /shutdown without the right token gets 401 and changes nothing",
+           is_error(refused, 401, "unauthorized") && still_alive, describe(refused, error));
+    auto accepted = session->request("POST", "/shutdown", "", "application/json", session->token(), error);
+    record("S1", "§13.1", "POST /shutdown with the token answers 202", accepted && accepted->status == 202,
+           describe(accepted, error));
+    auto target = first_type();
+    if (kept && target) {
+      std::optional<RawResponse> late;
+      if (kept->send(http_request("POST", "/v1/" + target->first + "/" + target->second + "/ping", "{}",
+                                  "application/json", session->token()))) {
+        late = kept->receive(5s, error);
+      }
+      // Refused with 503, or the connection closed unanswered: either way not run.
+      bool ok = !late || is_error(late, 503, "unavailable");
+      record("S4", "§13.2", "once shutting down, a new call gets 503 unavailable (or its connection is closed)", ok,
+             describe(late, error));
+    }
+    expect_clean_exit(*session, "S7", "§13.2", "after /shutdown the plugin exits 0 and removes socket and lock",
+                      5s);
+  }
+
+  void check_stdin_eof(bool on_stdin) {
+    ScratchDir dir;
+    auto session = launch(dir, {.config_on_stdin = on_stdin}, on_stdin ? "S3" : "L2",
+                          on_stdin ? "starts (for the stdin check)" : "starts with --config '<json>'");
+    if (!session) return;
+    if (!on_stdin) {
+      std::string error;
+      auto health = session->request("GET", "/healthz", "", "", "", error);
+      record("L2", "§5.1", "--config '<json>' takes the configuration inline", health && health->status == 200,
+             describe(health, error));
+    }
+    session->child().close_stdin();
+    expect_clean_exit(*session, on_stdin ? "S3" : "S3i", "§13.1",
+                      std::string("end of file on stdin shuts the plugin down (exit 0, files removed) with ") +
+                          (on_stdin ? "--config -" : "--config '<json>'"),
+                      5s);
+  }
+
+  void check_sigterm() {
+    auto target = first_type("dataProcessor");
+    ScratchDir dir;
+    auto session = launch(dir, {}, "S2", "starts (for the SIGTERM checks)");
+    if (!session) return;
+    if (!target) {
+      ::kill(session->child().pid(), SIGTERM);
+      expect_clean_exit(*session, "S2", "§13.1", "SIGTERM shuts the plugin down (exit 0, files removed)", 5s);
+      return;
+    }
+    // A call is in flight: its large body has been sent, its answer not yet
+    // read. The plugin must answer it (200), or refuse it as not run (503),
+    // before it exits; it must not drop it.
+    std::string error;
+    auto connection = RawConnection::open(session->endpoint(), error);
+    std::optional<RawResponse> answer;
+    if (connection) {
+      std::string body(16 * 1024 * 1024, 'a');
+      connection->send(http_request("POST", "/v1/dataProcessor/" + target->second + "/processData", body,
+                                    "application/octet-stream", session->token()));
+      ::kill(session->child().pid(), SIGTERM);
+      answer = connection->receive(10s, error);
+    }
+    bool answered = answer && (answer->status == 200 || is_error(answer, 503, "unavailable") ||
+                               (answer->status >= 400 && answer->status < 500 && !error_code(*answer).empty()));
+    record("S6", "§13.2", "SIGTERM during a call: the call in flight is answered before the plugin exits", answered,
+           describe(answer, error));
+    expect_clean_exit(*session, "S2", "§13.1", "SIGTERM shuts the plugin down (exit 0, files removed)", 10s);
+  }
+
+  void check_idle() {
+    ScratchDir dir;
+    auto started = Clock::now();
+    auto session = launch(dir, {.overrides = Json{{"idleTimeout", "1s"}}}, "I1", "starts with idleTimeout 1s");
+    if (!session) return;
+    std::string error;
+    std::optional<detail::ExitStatus> exit;
+    while (!(exit = session->child().exit_status()) && Clock::now() - started < 5s) {
+      session->request("GET", "/healthz", "", "", "", error, 500ms);
+      std::this_thread::sleep_for(100ms);
+    }
+    auto took = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - started);
+    bool on_time = exit && took >= 900ms && took <= 3s;
+    record("I1", "§14.1",
+           "with idleTimeout 1s and /healthz polled every 100 ms, the plugin exits 0 after about 1 s "
+           "(health checks are not activity)",
+           exit && exit->clean() && on_time,
+           exit ? exit->describe() + " after " + std::to_string(took.count()) + " ms"
+                : "still running after 5 s of health polling");
+    bool files_gone = !fs::exists(session->socket_path()) && !fs::exists(session->socket_path() + ".lock");
+    record("I1f", "§14.2", "after its idle exit the plugin has removed its socket and lock file", exit && files_gone,
+           "socket or lock file left behind");
+  }
+
+  void check_tcp() {
+    ScratchDir dir;
+    auto session = launch(dir, {.tcp = true}, "T1", "starts over TCP (type tcp, address 127.0.0.1:0)");
+    if (!session) return;
+    check_handshake(*session, true);
+    std::string error;
+    auto health = session->request("GET", "/healthz", "", "", "", error);
+    std::optional<RawResponse> call;
+    if (auto target = first_type()) {
+      call = session->request("POST", "/v1/" + target->first + "/" + target->second + "/ping", "{}",
+                              "application/json", session->token(), error);
+    }
+    record("T1", "§6, §12", "over TCP the plugin answers /healthz and calls", health && health->status == 200 &&
+                                                                                  (!first_type() || (call && call->status == 200)),
+           "health: " + describe(health, error) + "; call: " + describe(call, error));
+    auto accepted = session->request("POST", "/shutdown", "", "application/json", session->token(), error);
+    auto exit = session->wait_exit(5s);
+    record("T2", "§13", "over TCP, /shutdown ends the plugin with exit 0", accepted && accepted->status == 202 &&
+                                                                               exit && exit->clean(),
+           describe(accepted, error) + "; " + (exit ? exit->describe() : "still running after 5 s"));
+  }
+
+  void check_locks() {
+    {
+      ScratchDir dir;
+      auto socket = (dir.path() / "plugin.sock").string();
+      std::ofstream(socket + ".lock") << ::getpid() << "\n";  // a live owner: this process
+      PluginSession session(plugin_, dir.path(), {.start_timeout = 5s});
+      auto exit = session.wait_exit(5s);
+      record("F2", "§15", "a socket whose lock names a live process is refused with exit code 3",
+             exit && exit->code == 3 && exit->signal == 0 && !session.first_line(),
+             (exit ? exit->describe() : "still running") +
+                 (session.first_line() ? ", printed " + quote(*session.first_line()) : ""));
+    }
+    {
+      ScratchDir dir;
+      auto socket = (dir.path() / "plugin.sock").string();
+      pid_t dead = ::fork();
+      if (dead == 0) ::_exit(0);
+      ::waitpid(dead, nullptr, 0);
+      std::ofstream(socket) << "";  // a stale file where the socket goes
+      std::ofstream(socket + ".lock") << dead << "\n";
+      PluginSession session(plugin_, dir.path(), {});
+      std::string error;
+      auto health = session.handshake().is_object() ? session.request("GET", "/healthz", "", "", "", error)
+                                                    : std::nullopt;
+      record("F3", "§15", "a stale socket and lock left by a dead process are removed and the plugin starts",
+             health && health->status == 200,
+             session.handshake().is_object() ? describe(health, error)
+                                              : "no handshake; stderr: " + quote(session.child().stderr_tail()));
+    }
+  }
+
+  fs::path plugin_;
+  Capabilities capabilities_;
+  bool have_capabilities_ = false;
+  std::vector<CheckResult> results_;
+};
+
+}  // namespace
+
+std::vector<CheckResult> check_conformance(const fs::path& plugin) { return Checker(plugin).run(); }
+
+}  // namespace plugvisor::cli

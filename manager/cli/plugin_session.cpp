@@ -1,0 +1,65 @@
+#include "plugin_session.hpp"
+
+#include <signal.h>
+
+#include "environment.hpp"
+#include "token.hpp"
+
+namespace plugvisor::cli {
+
+PluginSession::PluginSession(const std::filesystem::path& plugin, const std::filesystem::path& dir,
+                             SessionOptions options)
+    : token_(detail::random_token()), socket_path_((dir / "plugin.sock").string()), tcp_(options.tcp) {
+  Json config{{"protocolVersion", 1},
+              {"id", "validate"},
+              {"type", tcp_ ? "tcp" : "unix"},
+              {"address", tcp_ ? "127.0.0.1:0" : socket_path_},
+              {"idleTimeout", "0"},
+              {"token", token_},
+              {"configTypes", Json::array()}};
+  config.update(options.overrides);
+  detail::SpawnSpec spec;
+  spec.path = plugin.string();
+  spec.args = {"--config", options.config_on_stdin ? "-" : config.dump()};
+  spec.env = detail::plugin_environment({});
+  spec.pipe_stdin = true;
+  spec.stdout_mode = detail::StdoutMode::handshake;
+  child_ = reactor_.spawn(std::move(spec));
+  auto deadline = std::chrono::steady_clock::now() + options.start_timeout;
+  if (options.config_on_stdin) child_->write_stdin(config.dump() + "\n", deadline);
+  first_line_ = child_->wait_first_line(deadline);
+  if (first_line_) {
+    handshake_ = Json::parse(*first_line_, nullptr, false);
+    if (!handshake_.is_object()) handshake_ = nullptr;
+  }
+}
+
+PluginSession::~PluginSession() {
+  child_->close_stdin();
+  child_->signal(SIGKILL);
+  child_->wait_until(std::chrono::steady_clock::now() + std::chrono::seconds(5));
+}
+
+Endpoint PluginSession::endpoint() const {
+  if (!tcp_) return Endpoint{true, socket_path_};
+  return Endpoint{false, handshake_.is_object() ? handshake_.value("address", "") : ""};
+}
+
+std::optional<RawResponse> PluginSession::request(const std::string& method, const std::string& path,
+                                                  const std::string& body, const std::string& content_type,
+                                                  const std::string& token, std::string& error,
+                                                  std::chrono::milliseconds timeout) {
+  auto connection = RawConnection::open(endpoint(), error);
+  if (!connection) return std::nullopt;
+  if (!connection->send(http_request(method, path, body, content_type, token))) {
+    error = "the plugin closed the connection while the request was sent";
+    return std::nullopt;
+  }
+  return connection->receive(timeout, error);
+}
+
+std::optional<detail::ExitStatus> PluginSession::wait_exit(std::chrono::milliseconds limit) {
+  return child_->wait_until(std::chrono::steady_clock::now() + limit);
+}
+
+}  // namespace plugvisor::cli

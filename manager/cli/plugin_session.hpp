@@ -1,0 +1,61 @@
+// One launch of a plugin under test, for the conformance checker.
+#pragma once
+
+#include <chrono>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "child_process.hpp"
+#include "plugvisor/contracts.hpp"
+#include "process_reactor.hpp"
+#include "raw_http.hpp"
+
+namespace plugvisor::cli {
+
+/// How to launch the plugin under test.
+struct SessionOptions {
+  bool tcp = false;
+  bool config_on_stdin = true;  ///< `--config -`; else `--config '<json>'`
+  Json overrides = Json::object();  ///< merged into the launch configuration
+  std::chrono::milliseconds start_timeout = std::chrono::seconds(10);
+};
+
+/// Launches the plugin in a private directory with a fresh token and waits
+/// for its handshake. Kills and reaps it on destruction.
+class PluginSession {
+ public:
+  PluginSession(const std::filesystem::path& plugin, const std::filesystem::path& dir, SessionOptions options);
+  ~PluginSession();
+  PluginSession(const PluginSession&) = delete;
+  PluginSession& operator=(const PluginSession&) = delete;
+
+  /// The first stdout line, if one came within the start timeout.
+  const std::optional<std::string>& first_line() const { return first_line_; }
+  /// The handshake as JSON (null if the first line was not a JSON object).
+  const Json& handshake() const { return handshake_; }
+  const std::string& token() const { return token_; }
+  const std::string& socket_path() const { return socket_path_; }
+  Endpoint endpoint() const;
+  detail::ChildProcess& child() { return *child_; }
+
+  /// Sends one request on a new connection and reads the answer.
+  std::optional<RawResponse> request(const std::string& method, const std::string& path, const std::string& body,
+                                     const std::string& content_type, const std::string& token,
+                                     std::string& error, std::chrono::milliseconds timeout = std::chrono::seconds(5));
+
+  /// Waits for the process to exit.
+  std::optional<detail::ExitStatus> wait_exit(std::chrono::milliseconds limit);
+
+ private:
+  detail::ProcessReactor reactor_;
+  std::shared_ptr<detail::ChildProcess> child_;
+  std::string token_;
+  std::string socket_path_;
+  bool tcp_;
+  std::optional<std::string> first_line_;
+  Json handshake_;
+};
+
+}  // namespace plugvisor::cli

@@ -1,0 +1,57 @@
+// A minimal HTTP/1.1 client over one connection, for the conformance checker:
+// it must see exactly what a plugin sends (statuses, headers, closes), and
+// send requests a normal client would not (no Content-Length, no token).
+#pragma once
+
+#include <chrono>
+#include <map>
+#include <optional>
+#include <string>
+
+namespace plugvisor::cli {
+
+/// Where a plugin listens: a Unix socket path, or 127.0.0.1:PORT.
+struct Endpoint {
+  bool unix_socket = true;
+  std::string address;
+};
+
+/// One response as it arrived.
+struct RawResponse {
+  int status = 0;
+  std::map<std::string, std::string> headers;  ///< names lower-cased
+  std::string body;
+  std::string header(const std::string& name) const;
+};
+
+/// One connection. Move-only; closes on destruction.
+class RawConnection {
+ public:
+  /// Connects; returns nullopt and sets `error` if it cannot.
+  static std::optional<RawConnection> open(const Endpoint& endpoint, std::string& error);
+  RawConnection(RawConnection&& other) noexcept;
+  RawConnection& operator=(RawConnection&& other) noexcept;
+  ~RawConnection();
+
+  /// Writes all of `bytes`; false if the connection is gone.
+  bool send(const std::string& bytes);
+  /// Reads one response; nullopt if the peer closed or `timeout` passed first
+  /// (`error` says which).
+  std::optional<RawResponse> receive(std::chrono::milliseconds timeout, std::string& error);
+  /// True if the peer has closed the connection (a read would see EOF).
+  bool peer_closed();
+
+ private:
+  explicit RawConnection(int fd) : fd_(fd) {}
+  bool fill(std::chrono::steady_clock::time_point deadline, std::string& error);
+
+  int fd_ = -1;
+  std::string buffer_;
+};
+
+/// A request with Content-Length (unless `with_length` is false) and, if
+/// `token` is non-empty, the bearer token.
+std::string http_request(const std::string& method, const std::string& path, const std::string& body,
+                         const std::string& content_type, const std::string& token, bool with_length = true);
+
+}  // namespace plugvisor::cli
