@@ -63,7 +63,8 @@ void run_call(const CallArgs& args) {
     }
   }
   ManagerOptions options = manager_options(args.dirs);
-  options.defaults.call_timeout = protocol::parse_duration(args.timeout);
+  auto timeout = protocol::parse_duration(args.timeout);
+  options.defaults.call_timeout = timeout.count() == 0 ? std::chrono::hours(24 * 365) : timeout;  // 0: no deadline
   if (args.tcp) options.defaults.transport = Transport::tcp;
   for (const auto& entry : args.config_types) {
     auto eq = entry.find('=');
@@ -90,7 +91,7 @@ void add_call(CLI::App& app, int& exit_code) {
   cmd->add_option("method", args->method, "The method, e.g. processData")->required();
   auto* data = cmd->add_option("--data", args->data, "The input as text (default: standard input)");
   cmd->add_option("--data-file", args->data_file, "Read the input from FILE")->excludes(data);
-  cmd->add_option("--timeout", args->timeout, "Deadline of the call, e.g. 500ms, 10s")->capture_default_str();
+  cmd->add_option("--timeout", args->timeout, "Deadline of the call, e.g. 500ms, 10s (0: none)")->capture_default_str();
   cmd->add_flag("--tcp", args->tcp, "Reach the plugin over loopback TCP instead of a Unix socket");
   cmd->add_flag("--json", args->json, "Send the input as JSON (for contracts this build does not know)");
   cmd->add_option("--config-type", args->config_types, "Config-type data for the plugin, NAME=JSON (repeatable)")

@@ -31,7 +31,12 @@ std::optional<std::string> real_parent_writable_by_all(const fs::path& path) {
 Discovery discover(const std::vector<fs::path>& dirs) {
   Discovery out;
   std::map<std::string, fs::path> seen;
+  std::vector<fs::path> scanned;
   for (const auto& dir : dirs) {
+    std::error_code same_ec;
+    auto canonical = fs::weakly_canonical(dir, same_ec);
+    if (std::find(scanned.begin(), scanned.end(), canonical) != scanned.end()) continue;  // listed twice
+    scanned.push_back(canonical);
     struct stat dir_stat{};
     if (::stat(dir.c_str(), &dir_stat) != 0 || !S_ISDIR(dir_stat.st_mode)) {
       out.rejections.push_back({dir, "plugin directory does not exist or is not a directory"});

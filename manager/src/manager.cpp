@@ -73,7 +73,15 @@ struct Manager::Impl {
       std::lock_guard lock(listeners_mutex);
       copy = listeners;
     }
-    for (auto& listener : copy) listener(id, from, to);
+    for (auto& listener : copy) {
+      try {
+        listener(id, from, to);
+      } catch (const std::exception& e) {
+        logger->error("a state listener threw: {}", e.what());
+      } catch (...) {
+        logger->error("a state listener threw");
+      }
+    }
   }
 
   std::filesystem::path socket_path(const std::string& id, std::size_t index) const {

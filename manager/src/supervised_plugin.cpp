@@ -220,7 +220,9 @@ std::shared_ptr<SupervisedPlugin::Instance> SupervisedPlugin::running(Clock::tim
     if (auto instance = usable()) return instance;
   }
   std::unique_lock start_lock(start_mutex_, deadline);
-  if (!start_lock.owns_lock()) fail(ErrorCode::timeout, "still starting when the call's deadline passed");
+  if (!start_lock.owns_lock()) {
+    fail(ErrorCode::timeout, "still starting or stopping when the call's deadline passed");
+  }
   std::unique_lock lock(mutex_);
   if (auto instance = usable()) return instance;
   ++starts_;
@@ -274,7 +276,9 @@ Payload SupervisedPlugin::decode(const HttpReply& reply, std::string_view what) 
     auto code = error_code_from_string(error.value("code", ""));
     std::string message = error.contains("message") && error["message"].is_string() ? error["message"].get<std::string>()
                                                                                       : std::string("(no message)");
-    fail(code.value_or(ErrorCode::internal), std::string(what) + " failed: " + message);
+    // The plugin's message usually names the call already; avoid saying it twice.
+    fail(code.value_or(ErrorCode::internal),
+         message.find(what) == std::string::npos ? std::string(what) + ": " + message : message);
   }
   fail(ErrorCode::bad_reply, std::string(what) + " answered HTTP " + std::to_string(reply.status) +
                                  " without the protocol's error body: " + quote(reply.body));
@@ -312,7 +316,7 @@ Payload SupervisedPlugin::call(std::string_view contract, std::string_view type,
       }
       std::string tail = instance->child->stderr_tail();
       if (exit) {
-        fail(ErrorCode::crashed, what + ": the plugin " + exit->describe() + " while the call was in flight" +
+        fail(ErrorCode::crashed, what + ": the plugin process " + exit->describe() + " while the call was in flight" +
                                      (tail.empty() ? "" : "; its stderr: " + tail));
       }
       fail(ErrorCode::crashed, what + ": the connection closed without an answer (" + e.detail + ")");

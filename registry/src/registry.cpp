@@ -26,7 +26,7 @@ void Registry::add(ProviderEntry entry) {
   auto& slot = slots_[Key{info.contract, info.type}];
   for (const auto& ranked : slot) {
     const auto& other = ranked.entry.info;
-    if (other.provider == info.provider) {
+    if (other.provider == info.provider && other.kind == info.kind) {
       throw Error(ErrorCode::conflict, info.contract + "/" + info.type + " is already registered by " +
                                            info.provider + ": remove it first");
     }

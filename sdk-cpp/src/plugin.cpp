@@ -106,6 +106,9 @@ int Plugin::run(int argc, char** argv) {
     return protocol::exit_usage;
   }
 
+  // Before any thread exists (a factory may start one): only the lifecycle
+  // watcher may receive SIGTERM and SIGINT.
+  detail::block_shutdown_signals();
   detail::LaunchConfig launch;
   std::map<std::string, Handler> handlers;
   try {
@@ -124,9 +127,10 @@ int Plugin::run(int argc, char** argv) {
     }
   } catch (const std::exception& e) {
     return fail(protocol::exit_usage, e.what());
+  } catch (...) {
+    return fail(protocol::exit_usage, "a type's factory failed while reading the configuration");
   }
 
-  detail::block_shutdown_signals();
   detail::Server server(launch, std::move(handlers));
   std::string address;
   try {

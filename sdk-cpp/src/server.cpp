@@ -207,9 +207,8 @@ struct Server::Impl {
       }
       request_deadline = Clock::now() + std::chrono::milliseconds(ms);
     }
-    Payload input{req.get_header_value("Content-Type") == "application/octet-stream" ? Encoding::bytes
-                                                                                      : Encoding::json,
-                  req.body};
+    const bool bytes = req.get_header_value("Content-Type").starts_with("application/octet-stream");
+    Payload input{bytes ? Encoding::bytes : Encoding::json, req.body};
     const std::string what = contract + "/" + type + " " + method;
     try {
       Payload output = it->second(method, input);

@@ -4,7 +4,7 @@
 // A contract is declared once, as an interface plus its method table
 // (ContractTraits). From that table come the typed wrapper a host gets from
 // the registry (Remote<C>), the server-side dispatch in the C++ SDK
-// (dispatch()), and the method listing in `plugvisor inspect`.
+// (dispatch()), and the method listing of known_contracts().
 #pragma once
 
 #include <chrono>
@@ -50,7 +50,9 @@ enum class ErrorCode {
 std::string_view to_string(ErrorCode code) noexcept;
 /// The code for a wire name, or nullopt if the name is unknown.
 std::optional<ErrorCode> error_code_from_string(std::string_view name) noexcept;
-/// The HTTP status a plugin answers with for a wire code (500 for host-side codes).
+/// The HTTP status of a code: the protocol's for wire codes; for host-side
+/// codes the status a gateway would use (timeout 504, crashed and bad_reply
+/// 502, start_failed 503, conflict 409, config 400).
 int http_status(ErrorCode code) noexcept;
 
 /// The one exception type of plugvisor. Every failure a caller must handle
@@ -121,8 +123,8 @@ Json error_body(ErrorCode code, std::string_view message);
 }  // namespace protocol
 
 /// Sets the deadline of every plugin call this thread makes while the scope
-/// lives (scopes nest; the innermost wins). Without one, the manager's
-/// call timeout applies.
+/// lives. Scopes nest, and an inner scope can only shorten the deadline,
+/// never extend it. Without one, the manager's call timeout applies.
 class DeadlineScope {
  public:
   explicit DeadlineScope(std::chrono::milliseconds budget);

@@ -114,7 +114,9 @@ struct PluginStatus {
   std::uint64_t connections = 0;
 };
 
-/// Called on every state change of a plugin, from a manager thread; must not block.
+/// Called on every state change of a plugin, from whichever thread caused it
+/// (a caller, a manager thread); it must not block or call back into the
+/// manager. Exceptions it throws are logged and dropped.
 using StateListener = std::function<void(const std::string& plugin_id, PluginState from, PluginState to)>;
 
 /// Discovers, registers and supervises plugins. Constructing it discovers and
@@ -143,7 +145,8 @@ class Manager {
   std::vector<Rejection> rejections() const;
 
   /// Starts a plugin now instead of on first use. Throws Error(start_failed)
-  /// with the reason, Error(not_found) for an unknown id.
+  /// with the reason, Error(not_found) for an unknown id, Error(unavailable)
+  /// after shutdown, Error(timeout) if a start or stop in progress outlasts it.
   void start(const std::string& id);
   /// Stops a plugin (ask, SIGTERM, SIGKILL, each after the grace); it starts
   /// again on the next call. Safe to call on a stopped plugin.

@@ -57,7 +57,8 @@ struct Provided {
 
 /// The thread-safe registry. Lookups take a shared lock; registration an
 /// exclusive one. Objects handed out stay valid after their provider is
-/// removed (calls to a removed plugin then fail with Error(unavailable)).
+/// removed: they keep calling that provider (a plugin's wrapper fails with
+/// Error(unavailable) once its manager has shut down).
 class Registry {
  public:
   /// Registers an in-process implementation of C under `type`. Throws

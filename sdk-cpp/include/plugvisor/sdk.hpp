@@ -103,6 +103,7 @@ class Plugin {
 
   /// Runs the plugin as protocol v1 says, returning the process exit code:
   /// 0 after a normal shutdown (asked, signalled, stdin EOF or idle),
+  /// 1 if calls were still running when the 5 s shutdown grace ended,
   /// 2 for bad usage or configuration, 3 if the address cannot be bound.
   int run(int argc, char** argv);
 
