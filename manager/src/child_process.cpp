@@ -12,6 +12,35 @@
 
 namespace plugvisor::detail {
 
+namespace {
+
+// Log lines are text: control bytes and invalid UTF-8 become \xNN escapes.
+std::string printable(std::string_view raw) {
+  std::string out;
+  out.reserve(raw.size());
+  for (std::size_t i = 0; i < raw.size();) {
+    auto c = static_cast<unsigned char>(raw[i]);
+    std::size_t length = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xE ? 3 : (c >> 3) == 0x1E ? 4 : 0;
+    bool valid = length > 0 && i + length <= raw.size();
+    for (std::size_t k = 1; valid && k < length; ++k) {
+      valid = (static_cast<unsigned char>(raw[i + k]) & 0xC0) == 0x80;
+    }
+    if (valid && (c >= 0x20 || c == '\t') && c != 0x7F) {
+      out.append(raw.substr(i, length));
+      i += length;
+    } else {
+      static constexpr char hex[] = "0123456789abcdef";
+      out += "\\x";
+      out.push_back(hex[c >> 4]);
+      out.push_back(hex[c & 15]);
+      i += 1;
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
 std::string ExitStatus::describe() const {
   if (signal != 0) {
     const char* name = sigabbrev_np(signal);
@@ -21,7 +50,12 @@ std::string ExitStatus::describe() const {
 }
 
 ChildProcess::ChildProcess(pid_t pid, int pidfd, int stdin_fd, SpawnSpec spec)
-    : pid_(pid), pidfd_(pidfd), spec_(std::move(spec)), stdin_fd_(stdin_fd) {}
+    : pid_(pid), pidfd_(pidfd), spec_(std::move(spec)), stdin_fd_(stdin_fd), limiter_(spec_.log_lines_per_second) {}
+
+std::uint64_t ChildProcess::dropped_lines() const {
+  std::lock_guard lock(mutex_);
+  return limiter_.dropped_total();
+}
 
 ChildProcess::~ChildProcess() {
   close_stdin();
@@ -102,19 +136,28 @@ void ChildProcess::on_output(bool is_stderr, std::string_view data) {
     overflowed_ = overflowed_ || data.size() > room;
     return;
   }
-  auto emit = [&](std::string_view line) {
+  auto emit = [&](std::string_view raw) {
+    std::string line = printable(raw);
+    std::uint64_t dropped_before = 0;
     {
       std::lock_guard lock(mutex_);
-      if (is_stderr) {
-        stderr_tail_.emplace_back(line);
-        if (stderr_tail_.size() > stderr_tail_lines) stderr_tail_.pop_front();
-      } else if (!first_line_) {
-        first_line_ = std::string(line);
+      if (!is_stderr && !first_line_) {
+        first_line_ = std::string(raw);
         changed_.notify_all();
         return;
       }
+      if (is_stderr) {
+        stderr_tail_.emplace_back(line);
+        if (stderr_tail_.size() > stderr_tail_lines) stderr_tail_.pop_front();
+      }
+      if (!limiter_.admit(std::chrono::steady_clock::now(), dropped_before)) return;
     }
-    if (spec_.log) spec_.log(is_stderr, line);
+    if (!spec_.log) return;
+    if (dropped_before > 0) {
+      spec_.log(true, "[plugvisor] " + std::to_string(dropped_before) + " log line(s) dropped: over " +
+                          std::to_string(spec_.log_lines_per_second) + " lines/s");
+    }
+    spec_.log(is_stderr, line);
   };
   if (data.empty()) {
     (is_stderr ? stderr_lines_ : stdout_lines_).flush(emit);

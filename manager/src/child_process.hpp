@@ -13,6 +13,8 @@
 #include <vector>
 
 #include "line_buffer.hpp"
+#include "log_limiter.hpp"
+#include "plugvisor/manager.hpp"
 
 namespace plugvisor::detail {
 
@@ -42,6 +44,8 @@ struct SpawnSpec {
   bool pipe_stdin = false;        ///< a pipe the owner writes to; else /dev/null
   StdoutMode stdout_mode = StdoutMode::handshake;
   LineSink log;                   ///< called on the reactor thread; must not block
+  std::size_t log_lines_per_second = 500;  ///< rate limit of `log` (burst: twice as many)
+  ResourceLimits limits;          ///< applied with setrlimit in the child
   std::function<void(const ExitStatus&)> on_exit;  ///< called on the reactor thread after reaping
 };
 
@@ -81,6 +85,8 @@ class ChildProcess {
   std::pair<std::string, bool> captured() const;
   /// The last lines the child wrote to stderr, oldest first, joined by " | ".
   std::string stderr_tail() const;
+  /// Log lines dropped by the rate limit so far.
+  std::uint64_t dropped_lines() const;
 
  private:
   friend class ProcessReactor;
@@ -104,6 +110,7 @@ class ChildProcess {
   std::deque<std::string> stderr_tail_;
   LineBuffer stdout_lines_;
   LineBuffer stderr_lines_;
+  LogLimiter limiter_;
 };
 
 }  // namespace plugvisor::detail

@@ -11,6 +11,7 @@
 #include "plugin_channel.hpp"
 #include "process_reactor.hpp"
 #include "runtime_dir.hpp"
+#include "scheduler.hpp"
 #include "supervised_plugin.hpp"
 
 namespace plugvisor {
@@ -41,6 +42,8 @@ std::string_view to_string(PluginState state) noexcept {
     case PluginState::stopping: return "stopping";
     case PluginState::stopped: return "stopped";
     case PluginState::crashed: return "crashed";
+    case PluginState::failed: return "failed";
+    case PluginState::disabled: return "disabled";
   }
   return "unknown";
 }
@@ -50,6 +53,7 @@ struct Manager::Impl {
   std::shared_ptr<spdlog::logger> logger;
   detail::RuntimeDir runtime;
   detail::ProcessReactor reactor;  // destroyed before `runtime`: children die first
+  detail::Scheduler scheduler;     // destroyed first: no relaunch after the reactor is gone
   Registry registry;
   std::vector<std::shared_ptr<detail::SupervisedPlugin>> plugins;
   std::vector<Rejection> rejections;
@@ -115,7 +119,34 @@ struct Manager::Impl {
     }
     logger->info("{} plugin(s) registered, {} rejected; sockets in {}", plugins.size(), rejections.size(),
                  runtime.path().string());
+    start_eager();
   }
+
+  // Starts the eager plugins in parallel. A required one that fails makes
+  // the whole start-up fail (the constructor throws); others are reported.
+  void start_eager() {
+    std::vector<std::shared_ptr<detail::SupervisedPlugin>> eager;
+    for (const auto& plugin : plugins) {
+      if (plugin->definition().settings.start == StartPolicy::eager) eager.push_back(plugin);
+    }
+    std::vector<std::string> errors(eager.size());
+    parallel_for(eager.size(), 16, [&](std::size_t i) {
+      try {
+        eager[i]->start();
+      } catch (const Error& e) {
+        errors[i] = e.what();
+      }
+    });
+    for (std::size_t i = 0; i < eager.size(); ++i) {
+      if (errors[i].empty()) continue;
+      if (eager[i]->definition().settings.required) {
+        throw Error(ErrorCode::start_failed, "required " + errors[i]);
+      }
+      logger->warn("optional plugin skipped: {}", errors[i]);
+    }
+  }
+
+  ~Impl() { shutdown(); }
 
   void register_plugin(const detail::Candidate& candidate, Capabilities capabilities, std::size_t index) {
     detail::PluginDefinition definition{candidate.id, candidate.path, std::move(capabilities),
@@ -127,8 +158,11 @@ struct Manager::Impl {
     }
     auto plugin_logger = logger->clone(candidate.id);
     auto plugin = std::make_shared<detail::SupervisedPlugin>(
-        std::move(definition), reactor, socket_path(candidate.id, index), plugin_logger,
-        [this](const std::string& id, PluginState from, PluginState to) { notify(id, from, to); });
+        std::move(definition), socket_path(candidate.id, index),
+        detail::PluginServices{reactor, scheduler, plugin_logger,
+                               [this](const std::string& id, PluginState from, PluginState to) {
+                                 notify(id, from, to);
+                               }});
     for (const auto& declared : plugin->definition().capabilities.types) {
       auto channel = std::make_shared<detail::PluginChannel>(plugin, declared.contract, declared.type);
       const ContractInfo* contract = find_contract(declared.contract);
@@ -185,6 +219,12 @@ std::vector<Rejection> Manager::rejections() const { return impl_->rejections; }
 void Manager::start(const std::string& id) { impl_->find(id)->start(); }
 
 void Manager::stop(const std::string& id) { impl_->find(id)->stop(); }
+
+void Manager::restart(const std::string& id) { impl_->find(id)->restart(); }
+
+void Manager::disable(const std::string& id) { impl_->find(id)->disable(); }
+
+void Manager::enable(const std::string& id) { impl_->find(id)->enable(); }
 
 void Manager::on_state_change(StateListener listener) {
   std::lock_guard lock(impl_->listeners_mutex);

@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <sys/eventfd.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -24,8 +25,16 @@ void set_nonblocking(int fd) { ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NON
 
 // Everything between fork and exec must be async-signal-safe: the argv and
 // envp arrays are built before the fork.
+void limit(int resource, rlim_t value) {
+  rlimit current{};
+  ::getrlimit(resource, &current);
+  rlimit wanted{value, value};
+  if (current.rlim_max != RLIM_INFINITY && current.rlim_max < value) wanted = current;
+  ::setrlimit(resource, &wanted);
+}
+
 [[noreturn]] void exec_child(const char* path, char* const* argv, char* const* envp, int stdin_fd, int stdout_fd,
-                             int stderr_fd, int error_fd, pid_t parent) {
+                             int stderr_fd, int error_fd, pid_t parent, const ResourceLimits& limits) {
   ::prctl(PR_SET_PDEATHSIG, SIGTERM);
   if (::getppid() != parent) ::_exit(exec_failed_code);  // the parent died before prctl
   ::setpgid(0, 0);
@@ -33,6 +42,14 @@ void set_nonblocking(int fd) { ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NON
   sigemptyset(&none);
   ::sigprocmask(SIG_SETMASK, &none, nullptr);
   for (int sig : {SIGPIPE, SIGTERM, SIGINT, SIGHUP, SIGCHLD}) ::signal(sig, SIG_DFL);
+  if (limits.memory_bytes > 0) limit(RLIMIT_AS, limits.memory_bytes);
+  if (limits.open_files > 0) limit(RLIMIT_NOFILE, limits.open_files);
+  if (limits.cpu_time.count() > 0) {
+    // The soft limit sends SIGXCPU (reported as "CPU time limit"); the hard
+    // limit, a second later, SIGKILL for a plugin that ignores it.
+    rlimit cpu{static_cast<rlim_t>(limits.cpu_time.count()), static_cast<rlim_t>(limits.cpu_time.count() + 1)};
+    ::setrlimit(RLIMIT_CPU, &cpu);
+  }
   // Move the error pipe out of the way, then set up stdio.
   int err = ::fcntl(error_fd, F_DUPFD_CLOEXEC, 10);
   if (err < 0 || ::dup2(stdin_fd, 0) < 0 || ::dup2(stdout_fd, 1) < 0 || ::dup2(stderr_fd, 2) < 0) {
@@ -118,7 +135,9 @@ void ProcessReactor::launch(Request& request) {
 
   const pid_t parent = ::getpid();
   pid_t pid = ::fork();
-  if (pid == 0) exec_child(spec.path.c_str(), argv.data(), envp.data(), in[0], out[1], err[1], status[1], parent);
+  if (pid == 0) {
+    exec_child(spec.path.c_str(), argv.data(), envp.data(), in[0], out[1], err[1], status[1], parent, spec.limits);
+  }
   if (pid < 0) {
     int code = errno;
     close_all();

@@ -2,14 +2,13 @@
 
 #include <signal.h>
 
-#include <charconv>
 #include <thread>
 
 #include <spdlog/spdlog.h>
 
-#include "environment.hpp"
 #include "process_reactor.hpp"
-#include "token.hpp"
+#include "quote.hpp"
+#include "scheduler.hpp"
 
 namespace plugvisor::detail {
 
@@ -18,13 +17,8 @@ namespace {
 // How long a call that lost its connection waits to learn whether the plugin
 // exited (idle: relaunch and retry; crash: fail).
 constexpr auto exit_grace = std::chrono::milliseconds(250);
-constexpr auto kill_wait = std::chrono::seconds(5);
-
-std::string quote(std::string_view text) {
-  std::string cut(text.substr(0, 200));
-  if (text.size() > 200) cut += "...";
-  return Json(cut).dump(-1, ' ', false, Json::error_handler_t::replace);
-}
+// How long a plugin whose call timed out gets to answer /healthz.
+constexpr auto hang_check_timeout = std::chrono::seconds(1);
 
 spdlog::level::level_enum level_named(const std::string& name) {
   auto level = spdlog::level::from_str(name);
@@ -36,16 +30,16 @@ spdlog::level::level_enum level_named(const std::string& name) {
   return level;
 }
 
+std::string format_ms(std::chrono::milliseconds ms) { return protocol::format_duration(ms); }
+
 }  // namespace
 
-SupervisedPlugin::SupervisedPlugin(PluginDefinition definition, ProcessReactor& reactor,
-                                   std::filesystem::path socket_path, std::shared_ptr<spdlog::logger> logger,
-                                   StateListener notify)
+SupervisedPlugin::SupervisedPlugin(PluginDefinition definition, std::filesystem::path socket_path,
+                                   PluginServices services)
     : definition_(std::move(definition)),
-      reactor_(reactor),
       socket_path_(std::move(socket_path)),
-      logger_(std::move(logger)),
-      notify_(std::move(notify)) {}
+      services_(std::move(services)),
+      failures_(definition_.settings.restart) {}
 
 SupervisedPlugin::~SupervisedPlugin() = default;
 
@@ -58,8 +52,8 @@ void SupervisedPlugin::transition(std::unique_lock<std::mutex>& lock, PluginStat
   if (from == to) return;
   state_ = to;
   lock.unlock();
-  logger_->debug("state {} -> {}", to_string(from), to_string(to));
-  if (notify_) notify_(id(), from, to);
+  services_.logger->debug("state {} -> {}", to_string(from), to_string(to));
+  if (services_.notify) services_.notify(id(), from, to);
   lock.lock();
 }
 
@@ -70,11 +64,16 @@ PluginStatus SupervisedPlugin::status() const {
   out.path = definition_.path;
   out.capabilities = definition_.capabilities;
   out.state = state_;
-  out.pid = current_ && current_->child && !current_->exited() ? current_->child->pid() : 0;
+  bool alive = current_ && !current_->exited();
+  out.pid = alive ? current_->child().pid() : 0;
+  out.started_at = alive ? current_->started_at() : std::chrono::system_clock::time_point{};
   out.starts = starts_;
+  out.restarts = restarts_;
+  out.recent_failures = const_cast<FailureHistory&>(failures_).count(Clock::now());
   out.last_exit = last_exit_;
   out.last_error = last_error_;
   out.connections = *connections_;
+  out.dropped_log_lines = dropped_lines_ + (current_ ? current_->child().dropped_lines() : 0);
   return out;
 }
 
@@ -84,185 +83,175 @@ void SupervisedPlugin::log_line(bool is_stderr, std::string_view line) {
     Json doc = Json::parse(line, nullptr, false);
     if (doc.is_object() && doc.contains("msg") && doc["msg"].is_string()) {
       auto level = doc.contains("level") && doc["level"].is_string() ? level_named(doc["level"]) : spdlog::level::info;
-      logger_->log(level, "{}", doc["msg"].get<std::string>());
+      services_.logger->log(level, "{}", doc["msg"].get<std::string>());
       return;
     }
   }
-  logger_->info("[{}] {}", is_stderr ? "stderr" : "stdout", line);
+  services_.logger->info("[{}] {}", is_stderr ? "stderr" : "stdout", line);
 }
 
-std::shared_ptr<SupervisedPlugin::Instance> SupervisedPlugin::launch() {
-  const auto& settings = definition_.settings;
-  const auto deadline = Clock::now() + settings.start_timeout;
-  const bool unix_socket = settings.transport == Transport::unix_socket;
-  const std::string address = unix_socket ? socket_path_.string() : "127.0.0.1:0";
-  const std::string token = random_token();
-
-  auto instance = std::make_shared<Instance>();
-  std::weak_ptr<SupervisedPlugin> weak_self = weak_from_this();
-  std::weak_ptr<Instance> weak_instance = instance;
-  SpawnSpec spec;
-  spec.path = definition_.path.string();
-  spec.args = {"--config", "-"};
-  spec.env = plugin_environment(settings.env);
-  spec.pipe_stdin = true;
-  spec.stdout_mode = StdoutMode::handshake;
-  spec.log = [weak_self](bool is_stderr, std::string_view line) {
-    if (auto self = weak_self.lock()) self->log_line(is_stderr, line);
-  };
-  spec.on_exit = [weak_self, weak_instance](const ExitStatus& status) {
-    auto self = weak_self.lock();
-    auto inst = weak_instance.lock();
-    if (self && inst) self->on_exit(inst, status);
-  };
-  instance->child = reactor_.spawn(std::move(spec));
-
-  try {
-    Json config{{"protocolVersion", protocol::version},
-                {"id", id()},
-                {"type", unix_socket ? "unix" : "tcp"},
-                {"address", address},
-                {"idleTimeout", protocol::format_duration(settings.idle_timeout)},
-                {"token", token},
-                {"maxBodyBytes", settings.max_body_bytes},
-                {"configTypes", definition_.config_types}};
-    if (!instance->child->write_stdin(config.dump() + "\n", deadline)) {
-      auto exit = instance->child->wait_until(Clock::now() + exit_grace);
-      throw Error(ErrorCode::start_failed,
-                  exit ? exit->describe() + " before reading its configuration" : "did not read its configuration");
-    }
-    std::string reported = await_handshake(*instance, deadline, address);
-    instance->client = std::make_unique<PluginClient>(unix_socket, reported, token, connections_);
-    await_health(*instance, deadline);
-  } catch (const Error& e) {
-    terminate(*instance);
-    std::string tail = instance->child->stderr_tail();
-    throw Error(ErrorCode::start_failed, e.what() + (tail.empty() ? std::string() : "; its stderr: " + tail));
-  }
-  return instance;
-}
-
-std::string SupervisedPlugin::await_handshake(Instance& instance, Clock::time_point deadline,
-                                       const std::string& expected_address) {
-  auto& child = *instance.child;
-  auto line = child.wait_first_line(deadline);
-  if (!line) {
-    if (auto exit = child.exit_status()) throw Error(ErrorCode::start_failed, exit->describe() + " before the handshake");
-    throw Error(ErrorCode::start_failed, "printed no handshake line within " +
-                                             protocol::format_duration(definition_.settings.start_timeout));
-  }
-  auto bad = [&](const std::string& why) {
-    return Error(ErrorCode::start_failed,
-                 "printed " + quote(*line) + " where the handshake line belongs (" + why +
-                     "). The first line on stdout must be the handshake JSON; log to stderr instead");
-  };
-  Json doc = Json::parse(*line, nullptr, false);
-  if (!doc.is_object()) throw bad("not a JSON object");
-  auto version = doc.value("protocolVersion", Json());
-  if (!version.is_number_integer() || version != protocol::version) throw bad("protocolVersion must be 1");
-  const bool unix_socket = definition_.settings.transport == Transport::unix_socket;
-  if (doc.value("type", Json()) != (unix_socket ? "unix" : "tcp")) {
-    throw bad(std::string("type must be \"") + (unix_socket ? "unix" : "tcp") + "\" as configured");
-  }
-  auto address = doc.value("address", Json());
-  if (!address.is_string()) throw bad("address must be a string");
-  std::string reported = address.get<std::string>();
-  if (unix_socket && reported != expected_address) throw bad("address must be the configured socket path");
-  if (!unix_socket) {
-    auto colon = reported.rfind(':');
-    int port = 0;
-    const char* begin = reported.data() + (colon == std::string::npos ? reported.size() : colon + 1);
-    const char* end = reported.data() + reported.size();
-    auto [stop, ec] = std::from_chars(begin, end, port);
-    bool port_ok = ec == std::errc() && stop == end && port > 0 && port <= 65535;
-    if (colon == std::string::npos || reported.substr(0, colon) != "127.0.0.1" || !port_ok) {
-      throw bad("address must be 127.0.0.1:PORT");
-    }
-  }
-  return reported;
-}
-
-void SupervisedPlugin::await_health(Instance& instance, Clock::time_point deadline) {
-  std::string last = "no answer";
-  auto pause = std::chrono::milliseconds(1);
-  while (true) {
-    if (auto exit = instance.child->exit_status()) {
-      throw Error(ErrorCode::start_failed, exit->describe() + " before /healthz answered");
-    }
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
-    if (left.count() <= 0) break;
-    if (auto reply = instance.client->health(std::min(left, std::chrono::milliseconds(1000)))) {
-      if (reply->status == 200) return;
-      last = "HTTP " + std::to_string(reply->status) + " " + quote(reply->body);
-    }
-    std::this_thread::sleep_for(pause);
-    pause = std::min(pause * 2, std::chrono::milliseconds(50));
-  }
-  throw Error(ErrorCode::start_failed, "/healthz did not answer 200 within " +
-                                           protocol::format_duration(definition_.settings.start_timeout) +
-                                           " (last: " + last + ")");
-}
-
-void SupervisedPlugin::terminate(Instance& instance) {
-  instance.asked_to_stop = true;
-  instance.child->close_stdin();
-  instance.child->signal(SIGKILL);
-  instance.child->wait_until(Clock::now() + kill_wait);
-}
-
-std::shared_ptr<SupervisedPlugin::Instance> SupervisedPlugin::running(Clock::time_point deadline) {
-  auto usable = [&]() -> std::shared_ptr<Instance> {
-    if (closed_) fail(ErrorCode::unavailable, "the manager has shut down");
-    return current_ && !current_->exited() && !current_->asked_to_stop ? current_ : nullptr;
-  };
-  {
-    std::lock_guard lock(mutex_);
-    if (auto instance = usable()) return instance;
-  }
-  std::unique_lock start_lock(start_mutex_, deadline);
-  if (!start_lock.owns_lock()) {
-    fail(ErrorCode::timeout, "still starting or stopping when the call's deadline passed");
-  }
+std::shared_ptr<PluginInstance> SupervisedPlugin::running(Clock::time_point deadline) {
+  std::unique_lock start_lock(start_mutex_, std::defer_lock);
   std::unique_lock lock(mutex_);
-  if (auto instance = usable()) return instance;
+  while (true) {
+    if (closed_) fail(ErrorCode::unavailable, "the manager has shut down");
+    if (state_ == PluginState::disabled) {
+      fail(ErrorCode::unavailable, "the plugin is disabled; enable it to call it again");
+    }
+    if (current_ && !current_->exited() && !current_->asked_to_stop) return current_;
+    const auto now = Clock::now();
+    if (state_ == PluginState::failed && now < circuit_until_) {
+      fail(ErrorCode::unavailable,
+           "circuit open after " + std::to_string(failures_.count(now)) + " failures (last: " + last_error_ +
+               "); restart it by hand" +
+               (circuit_until_ == Clock::time_point::max()
+                    ? std::string()
+                    : " or wait " + format_ms(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                        circuit_until_ - now)) + " for the cool-down"));
+    }
+    if (state_ == PluginState::crashed && now < next_start_) {
+      if (next_start_ > deadline) {
+        fail(ErrorCode::unavailable,
+             "relaunching after a failure in " +
+                 format_ms(std::chrono::duration_cast<std::chrono::milliseconds>(next_start_ - now)) +
+                 " (backoff), after the call's deadline (last: " + last_error_ + ")");
+      }
+      auto wake = next_start_;
+      lock.unlock();
+      if (start_lock.owns_lock()) start_lock.unlock();
+      std::this_thread::sleep_until(wake);
+      lock.lock();
+      continue;
+    }
+    if (!start_lock.owns_lock()) {
+      lock.unlock();
+      if (!start_lock.try_lock_until(deadline)) {
+        fail(ErrorCode::timeout, "still starting or stopping when the call's deadline passed");
+      }
+      lock.lock();
+      continue;  // someone else may have launched it meanwhile
+    }
+    return launch_locked(lock);
+  }
+}
+
+std::shared_ptr<PluginInstance> SupervisedPlugin::launch_locked(std::unique_lock<std::mutex>& lock) {
+  const bool half_open = state_ == PluginState::failed;
   ++starts_;
+  if (last_ended_in_failure_) ++restarts_;
   transition(lock, PluginState::starting);
   lock.unlock();
-  std::shared_ptr<Instance> instance;
+
+  std::weak_ptr<SupervisedPlugin> weak = weak_from_this();
+  LaunchSpec spec{id(), definition_.path, definition_.settings, definition_.config_types, socket_path_, connections_};
+  std::shared_ptr<PluginInstance> instance;
   try {
-    instance = launch();
+    instance = PluginInstance::launch(
+        services_.reactor, spec,
+        [weak](bool is_stderr, std::string_view line) {
+          if (auto self = weak.lock()) self->log_line(is_stderr, line);
+        },
+        [weak](const std::shared_ptr<PluginInstance>& exited, const ExitStatus& status) {
+          if (auto self = weak.lock()) self->on_exit(exited, status);
+        });
   } catch (const Error& e) {
     lock.lock();
+    last_exit_ = "failed to start";
     last_error_ = std::string("could not start: ") + e.what();
-    transition(lock, PluginState::crashed);
-    logger_->error("{}", last_error_);
+    services_.logger->error("{}", last_error_);
+    record_failure(lock, last_error_);
     fail(ErrorCode::start_failed, last_error_);
   }
   lock.lock();
+  if (half_open) failures_.clear();  // the trial after the cool-down worked
   current_ = instance;
+  last_ended_in_failure_ = false;
   transition(lock, PluginState::ready);
-  logger_->info("ready (pid {})", instance->child->pid());
+  services_.logger->info("ready (pid {})", instance->child().pid());
   return instance;
 }
 
-void SupervisedPlugin::on_exit(const std::shared_ptr<Instance>& instance, const ExitStatus& status) {
+void SupervisedPlugin::record_failure(std::unique_lock<std::mutex>& lock, const std::string& what) {
+  last_ended_in_failure_ = true;
+  const auto now = Clock::now();
+  const auto& policy = definition_.settings.restart;
+  const bool eager = definition_.settings.start == StartPolicy::eager;
+  failures_.record(now);
+  if (failures_.circuit_open(now)) {
+    circuit_until_ = policy.cool_down.count() == 0 ? Clock::time_point::max() : now + policy.cool_down;
+    services_.logger->error("{} failures within {} (last: {}): circuit open, calls fail until a manual restart{}",
+                            failures_.count(now), format_ms(policy.window), what,
+                            policy.cool_down.count() == 0 ? "" : " or " + format_ms(policy.cool_down) + " from now");
+    transition(lock, PluginState::failed);
+    if (eager && policy.cool_down.count() > 0) schedule_restart(circuit_until_);
+    return;
+  }
+  next_start_ = now + failures_.backoff(now);
+  transition(lock, PluginState::crashed);
+  if (eager) schedule_restart(next_start_);
+}
+
+void SupervisedPlugin::schedule_restart(Clock::time_point when) {
+  std::weak_ptr<SupervisedPlugin> weak = weak_from_this();
+  services_.scheduler.at(when, [weak] {
+    auto self = weak.lock();
+    if (!self) return;
+    {
+      std::lock_guard lock(self->mutex_);
+      // Only a plugin still waiting to come back; a stop or disable cancels.
+      if (self->state_ != PluginState::crashed && self->state_ != PluginState::failed) return;
+    }
+    try {
+      self->start();
+    } catch (const Error&) {
+      // Recorded as a failure by the launch itself.
+    }
+  });
+}
+
+void SupervisedPlugin::on_exit(const std::shared_ptr<PluginInstance>& instance, const ExitStatus& status) {
   std::unique_lock lock(mutex_);
+  dropped_lines_ += instance->child().dropped_lines();
   if (instance != current_) return;  // a launch that failed, or an older instance
   current_.reset();
   if (instance->asked_to_stop) {
     last_exit_ = "asked (" + status.describe() + ")";
-    return;  // stop() sets the state
+    return;  // whoever asked sets the state
+  }
+  if (instance->killed_for_hang) {
+    last_exit_ = "killed after a hang";
+    last_error_ = "a call timed out and the plugin did not answer /healthz within 1s: killed";
+    record_failure(lock, last_error_);
+    return;
   }
   if (status.clean()) {
     last_exit_ = "idle";
-    logger_->info("exited on its idle timeout; the next call relaunches it");
+    services_.logger->info("exited on its idle timeout; the next call relaunches it");
     transition(lock, PluginState::idle);
     return;
   }
-  last_exit_ = status.describe();
-  last_error_ = "crashed: " + status.describe();
-  logger_->warn("{}", last_error_);
-  transition(lock, PluginState::crashed);
+  std::string what = status.describe();
+  const auto& limits = definition_.settings.limits;
+  if (status.signal == SIGXCPU || (status.signal == SIGKILL && limits.cpu_time.count() > 0)) {
+    what += " (its CPU time limit of " + std::to_string(limits.cpu_time.count()) + "s was used up)";
+  } else if (limits.memory_bytes > 0) {
+    what += " (it has a memory limit of " + std::to_string(limits.memory_bytes >> 20) +
+            " MiB: an allocation beyond it fails, a likely cause)";
+  }
+  last_exit_ = what;
+  last_error_ = "crashed: " + what;
+  services_.logger->warn("{}", last_error_);
+  record_failure(lock, last_error_);
+}
+
+void SupervisedPlugin::check_hung(const std::shared_ptr<PluginInstance>& instance) {
+  if (instance->exited()) return;
+  auto reply = instance->client().health(hang_check_timeout);
+  if (reply && reply->status == 200) return;  // busy, but alive
+  services_.logger->warn("a call timed out and /healthz did not answer within 1s: killing pid {}",
+                         instance->child().pid());
+  instance->killed_for_hang = true;
+  instance->child().signal(SIGKILL);
 }
 
 Payload SupervisedPlugin::decode(const HttpReply& reply, std::string_view what) const {
@@ -292,32 +281,36 @@ Payload SupervisedPlugin::call(std::string_view contract, std::string_view type,
   for (int attempt = 0;; ++attempt) {
     auto instance = running(deadline);
     try {
-      HttpReply reply = instance->client->post(path, input, deadline);
+      HttpReply reply = instance->client().post(path, input, deadline);
       if (reply.status == 503 && attempt == 0) {
         // The plugin began its shutdown (idle) as the call arrived: the call
         // was not run; relaunch once it is gone.
-        instance->child->wait_until(std::min(deadline, Clock::now() + definition_.settings.stop_grace));
+        instance->child().wait_until(std::min(deadline, Clock::now() + definition_.settings.stop_grace));
         continue;
       }
       return decode(reply, what);
     } catch (const TransportError& e) {
       if (e.failure == TransportFailure::not_delivered) {
         // Never delivered: the socket is gone or refused (an idle exit under way).
-        instance->child->wait_until(std::min(deadline, Clock::now() + exit_grace));
+        instance->child().wait_until(std::min(deadline, Clock::now() + exit_grace));
         if (attempt == 0) continue;
         fail(ErrorCode::unavailable, what + ": cannot connect (" + e.detail + ") even after a relaunch");
       }
-      auto exit = instance->child->wait_until(Clock::now() + exit_grace);
+      auto exit = instance->child().wait_until(Clock::now() + exit_grace);
       if (exit && exit->clean() && !instance->asked_to_stop && attempt == 0) {
         continue;  // idle exit raced with the call; the SDK never runs a call it then drops
       }
-      if (Clock::now() >= deadline) {
+      if (Clock::now() >= deadline && !exit) {
+        std::weak_ptr<SupervisedPlugin> weak = weak_from_this();
+        services_.scheduler.at(Clock::now(), [weak, instance] {
+          if (auto self = weak.lock()) self->check_hung(instance);
+        });
         fail(ErrorCode::timeout, what + " did not answer within its deadline");
       }
-      std::string tail = instance->child->stderr_tail();
+      std::string tail = instance->child().stderr_tail();
       if (exit) {
-        fail(ErrorCode::crashed, what + ": the plugin process " + exit->describe() + " while the call was in flight" +
-                                     (tail.empty() ? "" : "; its stderr: " + tail));
+        fail(ErrorCode::crashed, what + ": the plugin process " + exit->describe() +
+                                     " while the call was in flight" + (tail.empty() ? "" : "; its stderr: " + tail));
       }
       fail(ErrorCode::crashed, what + ": the connection closed without an answer (" + e.detail + ")");
     }
@@ -328,42 +321,56 @@ void SupervisedPlugin::start() {
   running(Clock::now() + definition_.settings.start_timeout + std::chrono::seconds(1));
 }
 
-void SupervisedPlugin::stop() {
-  std::lock_guard start_lock(start_mutex_);
+void SupervisedPlugin::stop_owned(PluginState final_state) {
   std::unique_lock lock(mutex_);
   auto instance = current_;
   if (!instance || instance->exited()) {
-    if (state_ != PluginState::registered) transition(lock, PluginState::stopped);
+    // Nothing runs; a failed or disabled plugin stays so unless disabling.
+    bool keep = state_ == PluginState::registered || state_ == PluginState::failed ||
+                state_ == PluginState::disabled;
+    if (final_state == PluginState::disabled || !keep) transition(lock, final_state);
     return;
   }
   instance->asked_to_stop = true;
   transition(lock, PluginState::stopping);
   lock.unlock();
-
-  const auto grace = definition_.settings.stop_grace;
-  try {
-    instance->client->post("/shutdown", Payload{Encoding::none, "{}"},
-                           Clock::now() + std::min(grace, std::chrono::milliseconds(1000)));
-  } catch (const TransportError&) {
-    // Already going; the signals below make sure.
-  }
-  instance->client->close_idle();
-  instance->child->close_stdin();
-  auto exit = instance->child->wait_until(Clock::now() + grace);
-  if (!exit) {
-    logger_->warn("did not exit within {} of being asked; sending SIGTERM", protocol::format_duration(grace));
-    instance->child->signal(SIGTERM);
-    exit = instance->child->wait_until(Clock::now() + grace);
-  }
-  if (!exit) {
-    logger_->warn("ignored SIGTERM for {}; sending SIGKILL", protocol::format_duration(grace));
-    instance->child->signal(SIGKILL);
-    exit = instance->child->wait_until(Clock::now() + kill_wait);
-  }
+  auto exit = instance->stop(definition_.settings.stop_grace, services_.logger);
   lock.lock();
   if (current_ == instance) current_.reset();
-  if (exit) last_exit_ = "asked (" + exit->describe() + ")";
-  transition(lock, PluginState::stopped);
+  last_exit_ = exit ? "asked (" + exit->describe() + ")" : "asked; did not die even after SIGKILL";
+  transition(lock, final_state);
+}
+
+void SupervisedPlugin::stop() {
+  std::lock_guard start_lock(start_mutex_);
+  stop_owned(PluginState::stopped);
+}
+
+void SupervisedPlugin::restart() {
+  {
+    std::lock_guard start_lock(start_mutex_);
+    stop_owned(PluginState::stopped);
+    std::lock_guard lock(mutex_);
+    failures_.clear();
+    next_start_ = {};
+    circuit_until_ = {};
+    last_ended_in_failure_ = false;
+  }
+  start();
+}
+
+void SupervisedPlugin::disable() {
+  std::lock_guard start_lock(start_mutex_);
+  stop_owned(PluginState::disabled);
+}
+
+void SupervisedPlugin::enable() {
+  {
+    std::unique_lock lock(mutex_);
+    if (state_ != PluginState::disabled) return;
+    transition(lock, PluginState::stopped);
+  }
+  if (definition_.settings.start == StartPolicy::eager) start();
 }
 
 void SupervisedPlugin::close() {

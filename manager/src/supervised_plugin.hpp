@@ -1,5 +1,6 @@
-// One external plugin under supervision: its state machine, its running
-// process (if any), and the call path with relaunch-on-idle.
+// One external plugin under supervision: its state machine (see
+// docs/architecture.md), its running instance, restarts with backoff and a
+// circuit breaker, and the call path with relaunch-on-idle.
 #pragma once
 
 #include <atomic>
@@ -11,13 +12,14 @@
 
 #include <spdlog/fwd.h>
 
-#include "child_process.hpp"
-#include "plugin_client.hpp"
+#include "failure_history.hpp"
+#include "plugin_instance.hpp"
 #include "plugvisor/manager.hpp"
 
 namespace plugvisor::detail {
 
 class ProcessReactor;
+class Scheduler;
 
 /// What the manager learnt about a plugin before running it.
 struct PluginDefinition {
@@ -29,12 +31,21 @@ struct PluginDefinition {
   Json config_types = Json::array();
 };
 
+/// The services a plugin needs from its manager.
+struct PluginServices {
+  ProcessReactor& reactor;
+  Scheduler& scheduler;
+  std::shared_ptr<spdlog::logger> logger;
+  StateListener notify;
+};
+
 /// A plugin under supervision. Calls launch it on demand; an instance that
-/// exits on its idle timeout is relaunched by the next call. Thread-safe.
+/// exits on its idle timeout is relaunched by the next call; a crashed one is
+/// relaunched after a backoff (at once by the scheduler if eager, else by the
+/// next call), until too many failures open the circuit. Thread-safe.
 class SupervisedPlugin : public std::enable_shared_from_this<SupervisedPlugin> {
  public:
-  SupervisedPlugin(PluginDefinition definition, ProcessReactor& reactor, std::filesystem::path socket_path,
-                   std::shared_ptr<spdlog::logger> logger, StateListener notify);
+  SupervisedPlugin(PluginDefinition definition, std::filesystem::path socket_path, PluginServices services);
   ~SupervisedPlugin();
 
   const std::string& id() const noexcept { return definition_.id; }
@@ -47,30 +58,33 @@ class SupervisedPlugin : public std::enable_shared_from_this<SupervisedPlugin> {
 
   /// Launches the plugin now if it is not running. Throws Error(start_failed).
   void start();
-  /// Stops the running instance, if any: /shutdown and stdin EOF, then
-  /// SIGTERM, then SIGKILL, each after the grace; always reaped.
+  /// Stops the running instance, if any (see PluginInstance::stop).
   void stop();
+  /// Stops, forgets the failures (closing the circuit) and starts again.
+  void restart();
+  /// Stops the plugin and refuses calls until enable().
+  void disable();
+  /// Accepts calls again; an eager plugin is started.
+  void enable();
   /// Stops and refuses every later call (manager shutdown). Idempotent.
   void close();
 
   PluginStatus status() const;
 
  private:
-  struct Instance {
-    std::shared_ptr<ChildProcess> child;
-    std::unique_ptr<PluginClient> client;
-    std::atomic<bool> asked_to_stop{false};
-    bool exited() const { return child && child->exit_status().has_value(); }
-  };
   using Clock = std::chrono::steady_clock;
 
-  std::shared_ptr<Instance> running(Clock::time_point deadline);
-  std::shared_ptr<Instance> launch();
-  // Reads and checks the handshake line; returns the address it reports.
-  std::string await_handshake(Instance& instance, Clock::time_point deadline, const std::string& expected_address);
-  void await_health(Instance& instance, Clock::time_point deadline);
-  void terminate(Instance& instance);
-  void on_exit(const std::shared_ptr<Instance>& instance, const ExitStatus& status);
+  std::shared_ptr<PluginInstance> running(Clock::time_point deadline);
+  // With `lock` (on mutex_) held and start_mutex_ owned: launches, records
+  // the outcome, and returns the instance or throws.
+  std::shared_ptr<PluginInstance> launch_locked(std::unique_lock<std::mutex>& lock);
+  // Stops the current instance; with start_mutex_ owned. Ends in `final_state`.
+  void stop_owned(PluginState final_state);
+  void on_exit(const std::shared_ptr<PluginInstance>& instance, const ExitStatus& status);
+  // With `lock` held: counts a failure and moves to crashed or failed.
+  void record_failure(std::unique_lock<std::mutex>& lock, const std::string& what);
+  void schedule_restart(Clock::time_point when);
+  void check_hung(const std::shared_ptr<PluginInstance>& instance);
   void log_line(bool is_stderr, std::string_view line);
   // Sets the state and tells the listener, outside the lock.
   void transition(std::unique_lock<std::mutex>& lock, PluginState to);
@@ -78,20 +92,25 @@ class SupervisedPlugin : public std::enable_shared_from_this<SupervisedPlugin> {
   [[noreturn]] void fail(ErrorCode code, const std::string& message) const;
 
   const PluginDefinition definition_;
-  ProcessReactor& reactor_;
   const std::filesystem::path socket_path_;
-  std::shared_ptr<spdlog::logger> logger_;
-  StateListener notify_;
+  PluginServices services_;
+  const std::shared_ptr<std::atomic<std::uint64_t>> connections_ =
+      std::make_shared<std::atomic<std::uint64_t>>(0);
 
   std::timed_mutex start_mutex_;  // one launch or stop at a time
   mutable std::mutex mutex_;       // the fields below
   PluginState state_ = PluginState::registered;
-  std::shared_ptr<Instance> current_;
+  std::shared_ptr<PluginInstance> current_;
   bool closed_ = false;
   int starts_ = 0;
+  int restarts_ = 0;
+  bool last_ended_in_failure_ = false;
+  FailureHistory failures_;
+  Clock::time_point next_start_{};     // crashed: not before this
+  Clock::time_point circuit_until_{};  // failed: not before this (max: only by hand)
+  std::uint64_t dropped_lines_ = 0;    // of instances that have exited
   std::string last_exit_;
   std::string last_error_;
-  std::shared_ptr<std::atomic<std::uint64_t>> connections_ = std::make_shared<std::atomic<std::uint64_t>>(0);
 };
 
 }  // namespace plugvisor::detail

@@ -31,6 +31,39 @@ using namespace std::chrono_literals;
 /// How the manager reaches a plugin.
 enum class Transport { unix_socket, tcp };
 
+/// Optional resource limits for a plugin process, applied with setrlimit in
+/// the child before exec. Zero means no limit.
+struct ResourceLimits {
+  /// Address space in bytes (RLIMIT_AS): allocation beyond it fails.
+  std::size_t memory_bytes = 0;
+  /// CPU time (RLIMIT_CPU): the kernel sends SIGXCPU when it is used up.
+  std::chrono::seconds cpu_time{0};
+  /// Open descriptors (RLIMIT_NOFILE).
+  std::size_t open_files = 0;
+};
+
+/// When a plugin is launched.
+enum class StartPolicy {
+  lazy,   ///< on its first call (the default)
+  eager,  ///< when the manager starts, and again after a crash (with backoff)
+};
+
+/// How crashes are handled. A failure is a crash (an exit the manager did not
+/// ask for, other than 0), a failed start, or a kill after a hang; an idle
+/// exit never counts.
+struct RestartPolicy {
+  /// The wait before relaunching after the first failure; it doubles with
+  /// each further failure in the window, up to max_backoff.
+  std::chrono::milliseconds initial_backoff = 100ms;
+  std::chrono::milliseconds max_backoff = 10s;
+  /// This many failures within `window` open the circuit: the plugin is
+  /// `failed` and calls fail at once until a manual restart or the cool-down.
+  int max_failures = 5;
+  std::chrono::milliseconds window = 60s;
+  /// After this long a failed plugin may try once more (0: only by hand).
+  std::chrono::milliseconds cool_down = 5min;
+};
+
 /// Settings that apply to one plugin (ManagerOptions::defaults for all).
 struct PluginSettings {
   Transport transport = Transport::unix_socket;
@@ -48,6 +81,15 @@ struct PluginSettings {
   std::size_t max_body_bytes = 64 * 1024 * 1024;
   /// Variables added to the plugin's scrubbed environment.
   std::map<std::string, std::string> env;
+  ResourceLimits limits;
+  StartPolicy start = StartPolicy::lazy;
+  /// A required plugin that cannot start makes the Manager's constructor
+  /// throw; an optional one is reported and skipped (eager starts only).
+  bool required = false;
+  RestartPolicy restart;
+  /// Lines per second of the plugin's stdout/stderr forwarded to the log;
+  /// lines beyond it (after a burst of twice as many) are counted and dropped.
+  std::size_t log_lines_per_second = 500;
 };
 
 /// What a Manager is built from.
@@ -67,7 +109,17 @@ struct ManagerOptions {
 };
 
 /// The life of an external plugin (see docs/architecture.md).
-enum class PluginState { registered, starting, ready, idle, stopping, stopped, crashed };
+enum class PluginState {
+  registered,  ///< probed, never launched
+  starting,    ///< launched, waiting for the handshake and /healthz
+  ready,       ///< serving calls
+  idle,        ///< exited on its idle timeout; the next call relaunches it
+  stopping,    ///< being stopped (ask, SIGTERM, SIGKILL)
+  stopped,     ///< stopped by the manager or the host; the next call relaunches it
+  crashed,     ///< died or failed to start; relaunched after the backoff
+  failed,      ///< too many failures: the circuit is open (manual restart or cool-down)
+  disabled,    ///< disabled by the host: calls fail until it is enabled
+};
 
 /// Wire-style name of a state ("ready", "idle", ...).
 std::string_view to_string(PluginState state) noexcept;
@@ -112,6 +164,14 @@ struct PluginStatus {
   std::string last_error;
   /// Connections opened to the plugin over all launches (reuse keeps this low).
   std::uint64_t connections = 0;
+  /// Launches that followed a failure.
+  int restarts = 0;
+  /// Failures within the restart window.
+  int recent_failures = 0;
+  /// When the running process started (zero if none runs).
+  std::chrono::system_clock::time_point started_at{};
+  /// Log lines dropped by the rate limit, over all launches.
+  std::uint64_t dropped_log_lines = 0;
 };
 
 /// Called on every state change of a plugin, from whichever thread caused it
@@ -151,6 +211,13 @@ class Manager {
   /// Stops a plugin (ask, SIGTERM, SIGKILL, each after the grace); it starts
   /// again on the next call. Safe to call on a stopped plugin.
   void stop(const std::string& id);
+  /// Stops the plugin, forgets its failures (closing an open circuit) and
+  /// starts it again. Throws like start().
+  void restart(const std::string& id);
+  /// Stops the plugin; calls fail with Error(unavailable) until enable().
+  void disable(const std::string& id);
+  /// Allows calls again (and starts an eager plugin). Safe on an enabled one.
+  void enable(const std::string& id);
 
   /// Adds a listener for state changes; listeners live as long as the manager.
   void on_state_change(StateListener listener);

@@ -1,0 +1,167 @@
+#include "plugin_instance.hpp"
+
+#include <signal.h>
+
+#include <charconv>
+#include <thread>
+
+#include <spdlog/spdlog.h>
+
+#include "environment.hpp"
+#include "process_reactor.hpp"
+#include "quote.hpp"
+#include "token.hpp"
+
+namespace plugvisor::detail {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+constexpr auto kill_wait = std::chrono::seconds(5);
+
+}  // namespace
+
+std::shared_ptr<PluginInstance> PluginInstance::launch(ProcessReactor& reactor, const LaunchSpec& spec, LineSink log,
+                                                       ExitHandler on_exit) {
+  const auto& settings = spec.settings;
+  const auto deadline = Clock::now() + settings.start_timeout;
+  const bool unix_socket = settings.transport == Transport::unix_socket;
+  const std::string address = unix_socket ? spec.socket_path.string() : "127.0.0.1:0";
+  const std::string token = random_token();
+
+  std::shared_ptr<PluginInstance> instance(new PluginInstance());
+  std::weak_ptr<PluginInstance> weak = instance;
+  SpawnSpec spawn;
+  spawn.path = spec.path.string();
+  spawn.args = {"--config", "-"};
+  spawn.env = plugin_environment(settings.env);
+  spawn.pipe_stdin = true;
+  spawn.stdout_mode = StdoutMode::handshake;
+  spawn.log = std::move(log);
+  spawn.log_lines_per_second = settings.log_lines_per_second;
+  spawn.limits = settings.limits;
+  spawn.on_exit = [weak, on_exit = std::move(on_exit)](const ExitStatus& status) {
+    if (auto self = weak.lock()) on_exit(self, status);
+  };
+  instance->child_ = reactor.spawn(std::move(spawn));
+  instance->started_at_ = std::chrono::system_clock::now();
+
+  try {
+    Json config{{"protocolVersion", protocol::version},
+                {"id", spec.id},
+                {"type", unix_socket ? "unix" : "tcp"},
+                {"address", address},
+                {"idleTimeout", protocol::format_duration(settings.idle_timeout)},
+                {"token", token},
+                {"maxBodyBytes", settings.max_body_bytes},
+                {"configTypes", spec.config_types}};
+    if (!instance->child_->write_stdin(config.dump() + "\n", deadline)) {
+      auto exit = instance->child_->wait_until(Clock::now() + std::chrono::milliseconds(250));
+      throw Error(ErrorCode::start_failed,
+                  exit ? exit->describe() + " before reading its configuration" : "did not read its configuration");
+    }
+    std::string reported = instance->await_handshake(spec, deadline);
+    instance->client_ = std::make_unique<PluginClient>(unix_socket, reported, token, spec.connections);
+    instance->await_health(spec, deadline);
+  } catch (const Error& e) {
+    instance->kill();
+    std::string tail = instance->child_->stderr_tail();
+    throw Error(ErrorCode::start_failed, e.what() + (tail.empty() ? std::string() : "; its stderr: " + tail));
+  }
+  return instance;
+}
+
+std::string PluginInstance::await_handshake(const LaunchSpec& spec, Clock::time_point deadline) {
+  auto line = child_->wait_first_line(deadline);
+  if (!line) {
+    if (auto exit = child_->exit_status()) throw Error(ErrorCode::start_failed, exit->describe() + " before the handshake");
+    throw Error(ErrorCode::start_failed,
+                "printed no handshake line within " + protocol::format_duration(spec.settings.start_timeout));
+  }
+  auto bad = [&](const std::string& why) {
+    return Error(ErrorCode::start_failed,
+                 "printed " + quote(*line) + " where the handshake line belongs (" + why +
+                     "). The first line on stdout must be the handshake JSON; log to stderr instead");
+  };
+  Json doc = Json::parse(*line, nullptr, false);
+  if (!doc.is_object()) throw bad("not a JSON object");
+  auto version = doc.value("protocolVersion", Json());
+  if (!version.is_number_integer() || version != protocol::version) throw bad("protocolVersion must be 1");
+  const bool unix_socket = spec.settings.transport == Transport::unix_socket;
+  if (doc.value("type", Json()) != (unix_socket ? "unix" : "tcp")) {
+    throw bad(std::string("type must be \"") + (unix_socket ? "unix" : "tcp") + "\" as configured");
+  }
+  auto address = doc.value("address", Json());
+  if (!address.is_string()) throw bad("address must be a string");
+  std::string reported = address.get<std::string>();
+  if (unix_socket && reported != spec.socket_path.string()) throw bad("address must be the configured socket path");
+  if (!unix_socket) {
+    auto colon = reported.rfind(':');
+    int port = 0;
+    const char* begin = reported.data() + (colon == std::string::npos ? reported.size() : colon + 1);
+    const char* end = reported.data() + reported.size();
+    auto [stop, ec] = std::from_chars(begin, end, port);
+    bool port_ok = ec == std::errc() && stop == end && port > 0 && port <= 65535;
+    if (colon == std::string::npos || reported.substr(0, colon) != "127.0.0.1" || !port_ok) {
+      throw bad("address must be 127.0.0.1:PORT");
+    }
+  }
+  return reported;
+}
+
+void PluginInstance::await_health(const LaunchSpec& spec, Clock::time_point deadline) {
+  std::string last = "no answer";
+  auto pause = std::chrono::milliseconds(1);
+  while (true) {
+    if (auto exit = child_->exit_status()) {
+      throw Error(ErrorCode::start_failed, exit->describe() + " before /healthz answered");
+    }
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+    if (left.count() <= 0) break;
+    if (auto reply = client_->health(std::min(left, std::chrono::milliseconds(1000)))) {
+      if (reply->status == 200) return;
+      last = "HTTP " + std::to_string(reply->status) + " " + quote(reply->body);
+    }
+    std::this_thread::sleep_for(pause);
+    pause = std::min(pause * 2, std::chrono::milliseconds(50));
+  }
+  throw Error(ErrorCode::start_failed, "/healthz did not answer 200 within " +
+                                           protocol::format_duration(spec.settings.start_timeout) + " (last: " + last +
+                                           ")");
+}
+
+void PluginInstance::kill() {
+  asked_to_stop = true;
+  child_->close_stdin();
+  child_->signal(SIGKILL);
+  child_->wait_until(Clock::now() + kill_wait);
+}
+
+std::optional<ExitStatus> PluginInstance::stop(std::chrono::milliseconds grace,
+                                               const std::shared_ptr<spdlog::logger>& logger) {
+  asked_to_stop = true;
+  if (client_) {
+    try {
+      client_->post("/shutdown", Payload{Encoding::none, "{}"},
+                    Clock::now() + std::min(grace, std::chrono::milliseconds(1000)));
+    } catch (const TransportError&) {
+      // Already going; the signals below make sure.
+    }
+    client_->close_idle();
+  }
+  child_->close_stdin();
+  auto exit = child_->wait_until(Clock::now() + grace);
+  if (!exit) {
+    logger->warn("did not exit within {} of being asked; sending SIGTERM", protocol::format_duration(grace));
+    child_->signal(SIGTERM);
+    exit = child_->wait_until(Clock::now() + grace);
+  }
+  if (!exit) {
+    logger->warn("ignored SIGTERM for {}; sending SIGKILL", protocol::format_duration(grace));
+    child_->signal(SIGKILL);
+    exit = child_->wait_until(Clock::now() + kill_wait);
+  }
+  return exit;
+}
+
+}  // namespace plugvisor::detail

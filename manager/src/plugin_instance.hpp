@@ -1,0 +1,69 @@
+// One launched process of a plugin: its launch (config, handshake, health),
+// its HTTP client, and the way it is stopped.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "child_process.hpp"
+#include "plugin_client.hpp"
+#include "plugvisor/manager.hpp"
+
+namespace plugvisor::detail {
+
+class ProcessReactor;
+
+/// What a launch needs to know.
+struct LaunchSpec {
+  std::string id;
+  std::filesystem::path path;
+  PluginSettings settings;
+  Json config_types = Json::array();
+  std::filesystem::path socket_path;
+  std::shared_ptr<std::atomic<std::uint64_t>> connections;
+};
+
+/// A plugin process from launch to reaping. Thread-safe.
+class PluginInstance : public std::enable_shared_from_this<PluginInstance> {
+ public:
+  using ExitHandler = std::function<void(const std::shared_ptr<PluginInstance>&, const ExitStatus&)>;
+
+  /// Launches the plugin and waits until it is healthy, within the start
+  /// timeout. Throws Error(start_failed) saying what went wrong (its stderr
+  /// included); nothing is left running then. `on_exit` runs on the reactor
+  /// thread when the process has been reaped; `log` receives its output.
+  static std::shared_ptr<PluginInstance> launch(ProcessReactor& reactor, const LaunchSpec& spec, LineSink log,
+                                                ExitHandler on_exit);
+
+  ChildProcess& child() { return *child_; }
+  PluginClient& client() { return *client_; }
+  bool exited() const { return child_->exit_status().has_value(); }
+  std::chrono::system_clock::time_point started_at() const { return started_at_; }
+
+  /// Stops the process: /shutdown and stdin EOF, then SIGTERM, then SIGKILL,
+  /// each step after `grace`; always reaped (the last wait is bounded).
+  /// Returns the exit status, or nullopt if even SIGKILL did not end it.
+  std::optional<ExitStatus> stop(std::chrono::milliseconds grace, const std::shared_ptr<spdlog::logger>& logger);
+  /// SIGKILL to the process group, then waits for the reaping.
+  void kill();
+
+  /// Set before the manager ends the process, so its exit is not a crash.
+  std::atomic<bool> asked_to_stop{false};
+  /// Set when the manager killed it for hanging.
+  std::atomic<bool> killed_for_hang{false};
+
+ private:
+  PluginInstance() = default;
+  std::string await_handshake(const LaunchSpec& spec, std::chrono::steady_clock::time_point deadline);
+  void await_health(const LaunchSpec& spec, std::chrono::steady_clock::time_point deadline);
+
+  std::shared_ptr<ChildProcess> child_;
+  std::unique_ptr<PluginClient> client_;
+  std::chrono::system_clock::time_point started_at_;
+};
+
+}  // namespace plugvisor::detail
