@@ -101,8 +101,8 @@ void ChildProcess::signal(int sig) {
 
 std::optional<ExitStatus> ChildProcess::wait_until(std::chrono::steady_clock::time_point deadline) {
   std::unique_lock lock(mutex_);
-  changed_.wait_until(lock, deadline, [&] { return exit_.has_value(); });
-  return exit_;
+  changed_.wait_until(lock, deadline, [&] { return exit_handled_; });
+  return exit_handled_ ? exit_ : std::nullopt;
 }
 
 std::optional<ExitStatus> ChildProcess::exit_status() const {
@@ -183,13 +183,21 @@ bool ChildProcess::reap() {
       status.signal = info.si_status;
     }
     exit_ = status;
+    // Whatever the plugin forked dies with it: its process group outlives the
+    // leader only through such stragglers (and the id is not reused while
+    // the group exists, so this reaches no one else).
+    ::kill(-pid_, SIGKILL);
     if (stdin_fd_ >= 0) {
       ::close(stdin_fd_);
       stdin_fd_ = -1;
     }
   }
-  changed_.notify_all();
   if (spec_.on_exit) spec_.on_exit(status);
+  {
+    std::lock_guard lock(mutex_);
+    exit_handled_ = true;
+  }
+  changed_.notify_all();
   return true;
 }
 

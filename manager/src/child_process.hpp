@@ -73,7 +73,8 @@ class ChildProcess {
   /// Sends `sig` to the child's process group, unless it has been reaped.
   void signal(int sig);
 
-  /// Waits until the child has exited and been reaped, or the deadline.
+  /// Waits until the child has exited, been reaped and its on_exit has run,
+  /// or the deadline.
   std::optional<ExitStatus> wait_until(std::chrono::steady_clock::time_point deadline);
   /// The exit status if the child has been reaped.
   std::optional<ExitStatus> exit_status() const;
@@ -104,6 +105,7 @@ class ChildProcess {
   std::condition_variable changed_;
   int stdin_fd_;
   std::optional<ExitStatus> exit_;
+  bool exit_handled_ = false;
   std::optional<std::string> first_line_;
   std::string captured_;
   bool overflowed_ = false;

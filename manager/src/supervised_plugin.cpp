@@ -257,6 +257,9 @@ void SupervisedPlugin::check_hung(const std::shared_ptr<PluginInstance>& instanc
 Payload SupervisedPlugin::decode(const HttpReply& reply, std::string_view what) const {
   if (reply.status == 200) {
     bool bytes = reply.content_type.starts_with("application/octet-stream");
+    if (!bytes && !Json::accept(reply.body)) {
+      fail(ErrorCode::bad_reply, std::string(what) + " answered 200 with a body that is not JSON: " + quote(reply.body));
+    }
     return Payload{bytes ? Encoding::bytes : Encoding::json, reply.body};
   }
   Json doc = Json::parse(reply.body, nullptr, false);

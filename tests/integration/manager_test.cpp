@@ -185,7 +185,7 @@ TEST_CASE("an unknown type or method fails with not_found naming what exists", "
 
   auto no_type = error_of([&] { manager.registry().get<DataProcessor>("nope"); });
   CHECK(no_type.code() == ErrorCode::not_found);
-  CHECK_THAT(no_type.what(), Catch::Contains("known types: busy, config, crash, echo, fail, pid, slow"));
+  CHECK_THAT(no_type.what(), Catch::Contains("known types: bad-json, busy, config, crash, echo, fail, pid, slow, spin"));
 
   auto no_method = error_of([&] { manager.registry().channel("dataProcessor", "echo")->call("nope", {}); });
   CHECK(no_method.code() == ErrorCode::not_found);
