@@ -123,7 +123,7 @@ class IdleTest(unittest.TestCase):
         self.assertEqual(plugin.wait(5), 0)
         took = time.monotonic() - plugin.ready
         self.assertGreaterEqual(took, 0.35)
-        self.assertLess(took, 1.2)
+        self.assertLess(took, 2.0)  # polled until 3 s: health checks did not keep it up
         self.assertIn("shutting down: idle for 400ms", plugin.stderr())
         self.assertFalse(os.path.exists(plugin.socket_path))
         self.assertFalse(os.path.exists(plugin.lock_path))
@@ -149,7 +149,7 @@ class IdleTest(unittest.TestCase):
                 pass
             time.sleep(0.03)
         self.assertEqual(plugin.wait(5), 0)
-        self.assertLess(time.monotonic() - plugin.ready, 1.2)
+        self.assertLess(time.monotonic() - plugin.ready, 2.0)
 
     def test_an_idle_timeout_of_zero_never_idles_out(self) -> None:
         plugin = PluginProcess(self, idle="0")

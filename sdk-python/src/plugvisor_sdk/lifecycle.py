@@ -51,6 +51,12 @@ class Admission:
             self.last_activity = time.monotonic()
             return True
 
+    def restart_clock(self) -> None:
+        """Counts now as the last activity: the idle timeout runs from the
+        handshake, not from the start of the process."""
+        with self._cond:
+            self.last_activity = time.monotonic()
+
     def hold(self) -> None:
         """Counts a response that must be written before the process exits,
         even once draining (the ``202`` of ``/shutdown``); end it with

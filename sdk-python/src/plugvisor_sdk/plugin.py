@@ -458,6 +458,7 @@ class Plugin:
                 stdout.flush()
             except (OSError, ValueError) as e:
                 return _fail(EXIT_ABANDONED, f"cannot write the handshake to stdout: {e}")
+            admission.restart_clock()
             sys.stdout = stdout
             if hasattr(stdout, "reconfigure"):
                 stdout.reconfigure(line_buffering=True)  # later prints are log lines: do not hold them back
