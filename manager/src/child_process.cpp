@@ -116,6 +116,11 @@ std::optional<std::string> ChildProcess::wait_first_line(std::chrono::steady_clo
   return first_line_;
 }
 
+bool ChildProcess::first_line_seen() const {
+  std::lock_guard lock(mutex_);
+  return first_line_.has_value();
+}
+
 std::pair<std::string, bool> ChildProcess::captured() const {
   std::lock_guard lock(mutex_);
   return {captured_, overflowed_};

@@ -82,6 +82,8 @@ class ChildProcess {
   /// Waits for the first stdout line (handshake mode). nullopt if the
   /// deadline passed or the child exited first.
   std::optional<std::string> wait_first_line(std::chrono::steady_clock::time_point deadline);
+  /// True once the first stdout line (the handshake) has arrived.
+  bool first_line_seen() const;
   /// Everything written to stdout (capture mode), and whether it overflowed the cap.
   std::pair<std::string, bool> captured() const;
   /// The last lines the child wrote to stderr, oldest first, joined by " | ".

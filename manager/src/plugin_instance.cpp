@@ -64,6 +64,11 @@ std::shared_ptr<PluginInstance> PluginInstance::launch(ProcessReactor& reactor, 
     instance->client_ = std::make_unique<PluginClient>(unix_socket, reported, token, spec.connections);
     instance->await_health(spec, deadline);
   } catch (const Error& e) {
+    auto exit = instance->child_->exit_status();
+    if (exit && exit->clean() && instance->child_->first_line_seen()) {
+      throw IdleDuringStart{"exited on its idle timeout (" + protocol::format_duration(settings.idle_timeout) +
+                            ") before the launch completed"};
+    }
     instance->kill();
     std::string tail = instance->child_->stderr_tail();
     throw Error(ErrorCode::start_failed, e.what() + (tail.empty() ? std::string() : "; its stderr: " + tail));

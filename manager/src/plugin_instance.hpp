@@ -27,6 +27,13 @@ struct LaunchSpec {
   std::shared_ptr<std::atomic<std::uint64_t>> connections;
 };
 
+/// Thrown by PluginInstance::launch when the plugin exited cleanly, on its
+/// idle timeout, before the launch completed: not a failure, but an idle
+/// timeout shorter than the plugin's start-up.
+struct IdleDuringStart {
+  std::string message;
+};
+
 /// A plugin process from launch to reaping. Thread-safe.
 class PluginInstance : public std::enable_shared_from_this<PluginInstance> {
  public:
@@ -34,7 +41,7 @@ class PluginInstance : public std::enable_shared_from_this<PluginInstance> {
 
   /// Launches the plugin and waits until it is healthy, within the start
   /// timeout. Throws Error(start_failed) saying what went wrong (its stderr
-  /// included); nothing is left running then. `on_exit` runs on the reactor
+  /// included), or IdleDuringStart; nothing is left running then. `on_exit` runs on the reactor
   /// thread when the process has been reaped; `log` receives its output.
   static std::shared_ptr<PluginInstance> launch(ProcessReactor& reactor, const LaunchSpec& spec, LineSink log,
                                                 ExitHandler on_exit);

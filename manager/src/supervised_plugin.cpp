@@ -146,14 +146,27 @@ std::shared_ptr<PluginInstance> SupervisedPlugin::launch_locked(std::unique_lock
   LaunchSpec spec{id(), definition_.path, definition_.settings, definition_.config_types, socket_path_, connections_};
   std::shared_ptr<PluginInstance> instance;
   try {
-    instance = PluginInstance::launch(
-        services_.reactor, spec,
-        [weak](bool is_stderr, std::string_view line) {
-          if (auto self = weak.lock()) self->log_line(is_stderr, line);
-        },
-        [weak](const std::shared_ptr<PluginInstance>& exited, const ExitStatus& status) {
-          if (auto self = weak.lock()) self->on_exit(exited, status);
-        });
+    // An idle timeout shorter than the start-up can end a launch cleanly: one
+    // more try, then the advice to raise it. Neither is a failure.
+    for (int attempt = 0; !instance; ++attempt) {
+      try {
+        instance = PluginInstance::launch(
+            services_.reactor, spec,
+            [weak](bool is_stderr, std::string_view line) {
+              if (auto self = weak.lock()) self->log_line(is_stderr, line);
+            },
+            [weak](const std::shared_ptr<PluginInstance>& exited, const ExitStatus& status) {
+              if (auto self = weak.lock()) self->on_exit(exited, status);
+            });
+      } catch (const IdleDuringStart& idle) {
+        if (attempt == 0) continue;
+        lock.lock();
+        last_exit_ = "idle";
+        last_error_ = idle.message + ", twice: set an idle timeout longer than its start-up";
+        transition(lock, PluginState::idle);
+        fail(ErrorCode::start_failed, last_error_);
+      }
+    }
   } catch (const Error& e) {
     lock.lock();
     last_exit_ = "failed to start";

@@ -1,0 +1,177 @@
+// Chaos and leaks: many callers while plugins are killed at random, and
+// thousands of launches, exits and crashes that must leave nothing behind.
+#include <dirent.h>
+#include <signal.h>
+
+#include <atomic>
+#include <random>
+#include <thread>
+
+#include <catch2/catch.hpp>
+#include <spdlog/spdlog.h>
+
+#include "plugvisor/manager.hpp"
+#include "test_support.hpp"
+
+using namespace std::chrono_literals;
+using plugvisor::DataProcessor;
+using plugvisor::Error;
+using plugvisor::ErrorCode;
+using plugvisor::PluginState;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+std::size_t count_entries(const char* path) {
+  std::size_t n = 0;
+  if (DIR* dir = ::opendir(path)) {
+    while (dirent* entry = ::readdir(dir)) {
+      if (entry->d_name[0] != '.') ++n;
+    }
+    ::closedir(dir);
+  }
+  return n;
+}
+
+std::size_t open_fds() { return count_entries("/proc/self/fd"); }
+std::size_t threads() { return count_entries("/proc/self/task"); }
+
+}  // namespace
+
+TEST_CASE("chaos: callers on several threads while a killer SIGKILLs plugins at random", "[chaos]") {
+  spdlog::set_level(spdlog::level::err);  // thousands of expected crashes
+  plugvisor::test::TempDir dir;
+  const std::vector<std::string> ids{"alpha", "beta", "gamma"};
+  for (const auto& id : ids) dir.add_fixture(id, "good");
+  auto options = plugvisor::test::test_options(dir.path());
+  options.defaults.restart = {.initial_backoff = 5ms, .max_backoff = 50ms, .max_failures = 100000,
+                              .window = 1s, .cool_down = 0ms};
+  for (const auto& id : ids) {
+    options.per_plugin[id] = options.defaults;
+    options.per_plugin[id].env["PLUGVISOR_FIXTURE_PREFIX"] = id + "-";  // types alpha-echo, beta-echo...
+  }
+  const auto fds_before = open_fds();
+  const auto threads_before = threads();
+  const auto call_budget = 2s;
+
+  std::atomic<int> calls{0}, successes{0}, typed_failures{0}, wrong{0}, late{0}, kills{0};
+  std::map<ErrorCode, int> codes;
+  std::mutex codes_mutex;
+  std::filesystem::path runtime;
+  {
+    plugvisor::Manager manager(options);
+    runtime = manager.runtime_dir();
+    const auto stop_at = Clock::now() + 5s;
+    std::atomic<bool> stop{false};
+    std::vector<std::thread> callers;
+    for (int t = 0; t < 4; ++t) {
+      callers.emplace_back([&, t] {
+        std::mt19937 random(static_cast<unsigned>(t));
+        while (!stop) {
+          const std::string& id = ids[random() % ids.size()];
+          std::string payload = id + ":" + std::to_string(random());
+          auto began = Clock::now();
+          ++calls;
+          try {
+            plugvisor::DeadlineScope deadline(call_budget);
+            auto echo = manager.registry().get<DataProcessor>(id + "-echo");
+            if (echo->process_data(payload) == payload) {
+              ++successes;
+            } else {
+              ++wrong;
+            }
+          } catch (const Error& e) {
+            ++typed_failures;
+            std::lock_guard lock(codes_mutex);
+            ++codes[e.code()];
+          }
+          if (Clock::now() - began > call_budget + 1s) ++late;
+        }
+      });
+    }
+    std::thread killer([&] {
+      std::mt19937 random(42);
+      while (Clock::now() < stop_at) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(10 + random() % 50));
+        auto plugins = manager.plugins();
+        auto& victim = plugins[random() % plugins.size()];
+        if (victim.pid > 0 && ::kill(victim.pid, SIGKILL) == 0) ++kills;
+      }
+      stop = true;
+    });
+    killer.join();
+    for (auto& caller : callers) caller.join();
+
+    // Every plugin comes back shortly after the chaos.
+    for (const auto& id : ids) {
+      manager.restart(id);
+      CHECK(manager.plugin(id)->state == PluginState::ready);
+    }
+    int restarts = 0;
+    for (const auto& plugin : manager.plugins()) restarts += plugin.restarts;
+    WARN("chaos: " << calls << " calls, " << successes << " succeeded, " << typed_failures << " typed failures ("
+                   << codes[ErrorCode::crashed] << " crashed, " << codes[ErrorCode::unavailable] << " unavailable, "
+                   << codes[ErrorCode::timeout] << " timeout, " << codes[ErrorCode::start_failed]
+                   << " start_failed), " << kills << " kills, " << restarts << " restarts");
+  }
+  CHECK(calls == successes + typed_failures + wrong);
+  CHECK(wrong == 0);
+  CHECK(late == 0);     // every call returned within its deadline (plus slack)
+  CHECK(kills > 30);    // the chaos did happen
+  CHECK(calls > 1000);
+  CHECK(successes > calls / 4);
+  for (const auto& [code, count] : codes) {
+    INFO("error code " << plugvisor::to_string(code));
+    bool typed = code == ErrorCode::crashed || code == ErrorCode::unavailable || code == ErrorCode::timeout ||
+                 code == ErrorCode::start_failed;
+    CHECK(typed);
+  }
+  // Nothing is left: no process, no socket directory, no descriptor, no thread.
+  CHECK(plugvisor::test::wait_for_no_children().empty());
+  CHECK_FALSE(std::filesystem::exists(runtime));
+  CHECK(open_fds() <= fds_before);
+  CHECK(threads() <= threads_before);
+}
+
+TEST_CASE("a thousand launches, idle exits and crashes leak no process, file, descriptor or thread", "[leaks]") {
+  spdlog::set_level(spdlog::level::err);
+  plugvisor::test::TempDir dir;
+  dir.add_fixture("fixture", "good");
+  auto options = plugvisor::test::test_options(dir.path());
+  options.defaults.idle_timeout = 30ms;
+  options.defaults.restart = {.initial_backoff = 1ms, .max_backoff = 1ms, .max_failures = 100000,
+                              .window = 1s, .cool_down = 0ms};
+  const auto fds_before = open_fds();
+  const auto threads_before = threads();
+  std::filesystem::path runtime;
+  int launches = 0;
+  {
+    plugvisor::Manager manager(options);
+    runtime = manager.runtime_dir();
+    auto echo = manager.registry().get<DataProcessor>("echo");
+    auto crash = manager.registry().get<DataProcessor>("crash");
+    const auto stop_at = Clock::now() + 20s;  // bounded on a slow machine
+    for (int i = 0; i < 1000 && Clock::now() < stop_at; ++i) {
+      if (i % 3 == 2) {
+        CHECK_THROWS_AS(crash->process_data("x"), Error);
+      } else {
+        REQUIRE(echo->process_data("x") == "x");
+      }
+      if (i % 10 == 0) {
+        // Let it idle out now and then, the rest of the time crash or call.
+        auto deadline = Clock::now() + 2s;
+        while (manager.plugin("fixture")->state == PluginState::ready && Clock::now() < deadline) {
+          std::this_thread::sleep_for(5ms);
+        }
+      }
+    }
+    launches = manager.plugin("fixture")->starts;
+    CHECK((std::filesystem::is_empty(runtime) || manager.plugin("fixture")->pid > 0));
+  }
+  WARN("leak check: " << launches << " launches");
+  CHECK(launches > 300);
+  CHECK(plugvisor::test::wait_for_no_children().empty());
+  CHECK_FALSE(std::filesystem::exists(runtime));
+  CHECK(open_fds() <= fds_before);
+  CHECK(threads() <= threads_before);
+}
