@@ -62,6 +62,11 @@ struct CapturedLog {
 
 bool process_group_gone(pid_t group) { return ::kill(-group, 0) != 0 && errno == ESRCH; }
 
+// The example plugin beside the misbehaving one still works.
+bool bystander_works(plugvisor::Manager& manager) {
+  return manager.registry().get<DataProcessor>("uppercase")->process_data("ok") == "OK";
+}
+
 }  // namespace
 
 TEST_CASE("a plugin that keeps crashing at start backs off, then opens the circuit until restarted by hand",
@@ -139,6 +144,7 @@ TEST_CASE("an eager plugin that crashes is restarted after its backoff without w
 TEST_CASE("a call to a hung plugin times out, and the plugin, not answering health, is killed and relaunched",
           "[supervision][hang]") {
   TempDir dir;
+  dir.add_text_tools();
   dir.add_fixture("fixture", "good");
   auto options = plugvisor::test::test_options(dir.path());
   options.defaults.restart.initial_backoff = 10ms;
@@ -155,10 +161,12 @@ TEST_CASE("a call to a hung plugin times out, and the plugin, not answering heal
   REQUIRE(wait_for([&] { return manager.plugin("fixture")->last_exit == "killed after a hang"; }));
   CHECK(echo->process_data("back") == "back");
   CHECK(manager.plugin("fixture")->pid != pid);
+  CHECK(bystander_works(manager));
 }
 
 TEST_CASE("a slow call times out, but a plugin that still answers health keeps running", "[supervision][hang]") {
   TempDir dir;
+  dir.add_text_tools();
   dir.add_fixture("fixture", "good");
   plugvisor::Manager manager(plugvisor::test::test_options(dir.path()));
   auto slow = manager.registry().get<DataProcessor>("slow");
@@ -172,6 +180,7 @@ TEST_CASE("a slow call times out, but a plugin that still answers health keeps r
   std::this_thread::sleep_for(1500ms);  // the hang check has long run
   CHECK(state_is(manager, "fixture", PluginState::ready));
   CHECK(manager.plugin("fixture")->pid == pid);
+  CHECK(bystander_works(manager));
 }
 
 TEST_CASE("a plugin that ignores /shutdown, stdin EOF and SIGTERM is killed after the grace", "[supervision][stop]") {
@@ -194,6 +203,7 @@ TEST_CASE("a plugin that ignores /shutdown, stdin EOF and SIGTERM is killed afte
 
 TEST_CASE("a child forked by a plugin dies with it", "[supervision][leaks]") {
   TempDir dir;
+  dir.add_text_tools();
   dir.add_fixture("fixture", "fork-child");
   plugvisor::Manager manager(plugvisor::test::test_options(dir.path()));
   manager.registry().get<DataProcessor>("echo")->ping();
@@ -201,10 +211,12 @@ TEST_CASE("a child forked by a plugin dies with it", "[supervision][leaks]") {
   REQUIRE_FALSE(process_group_gone(group));
   manager.stop("fixture");
   CHECK(wait_for([&] { return process_group_gone(group); }, 3s));
+  CHECK(bystander_works(manager));
 }
 
 TEST_CASE("a plugin flooding its log is rate-limited and counted, and keeps serving", "[supervision][log]") {
   TempDir dir;
+  dir.add_text_tools();
   dir.add_fixture("fixture", "flood");
   CapturedLog log;
   auto options = plugvisor::test::test_options(dir.path());
@@ -217,6 +229,7 @@ TEST_CASE("a plugin flooding its log is rate-limited and counted, and keeps serv
     std::this_thread::sleep_for(1700ms);
     CHECK(echo->process_data("after") == "after");
     CHECK(manager.plugin("fixture")->dropped_log_lines > 1000);
+    CHECK(bystander_works(manager));
   }
   CHECK_THAT(log.text.str(), Catch::Contains("log line(s) dropped: over 100 lines/s"));
   CHECK(log.text.str().size() < 2 * 1024 * 1024);  // ~1.7 s at 100 lines/s, not the flood
@@ -224,6 +237,7 @@ TEST_CASE("a plugin flooding its log is rate-limited and counted, and keeps serv
 
 TEST_CASE("a 10 MB log line is cut, and binary bytes are escaped", "[supervision][log]") {
   TempDir dir;
+  dir.add_text_tools();
   dir.add_fixture("fixture", "huge-line");
   CapturedLog log;
   auto options = plugvisor::test::test_options(dir.path());
@@ -231,6 +245,7 @@ TEST_CASE("a 10 MB log line is cut, and binary bytes are escaped", "[supervision
   {
     plugvisor::Manager manager(options);
     CHECK(manager.registry().get<DataProcessor>("echo")->process_data("ok") == "ok");
+    CHECK(bystander_works(manager));
   }
   auto text = log.text.str();
   CHECK_THAT(text, Catch::Contains("[line cut: ") && Catch::Contains("\\x01"));
@@ -242,6 +257,7 @@ TEST_CASE("a plugin that exceeds its memory limit dies and is reported with the 
   SKIP("sanitizers reserve more address space than any limit allows");
 #endif
   TempDir dir;
+  dir.add_text_tools();
   dir.add_fixture("fixture", "leak");
   auto options = plugvisor::test::test_options(dir.path());
   // An address-space limit: the SDK's 32 worker threads reserve 8 MiB of stack each.
@@ -250,10 +266,12 @@ TEST_CASE("a plugin that exceeds its memory limit dies and is reported with the 
   manager.start("fixture");
   REQUIRE(wait_for([&] { return state_is(manager, "fixture", PluginState::crashed); }));
   CHECK_THAT(manager.plugin("fixture")->last_error, Catch::Contains("memory limit of 1024 MiB"));
+  CHECK(bystander_works(manager));
 }
 
 TEST_CASE("a plugin that exceeds its CPU time limit is killed and reported as such", "[supervision][limits]") {
   TempDir dir;
+  dir.add_text_tools();
   dir.add_fixture("fixture", "good");
   auto options = plugvisor::test::test_options(dir.path());
   options.defaults.limits.cpu_time = 1s;
@@ -261,21 +279,25 @@ TEST_CASE("a plugin that exceeds its CPU time limit is killed and reported as su
   auto error = error_of([&] { manager.registry().get<DataProcessor>("spin")->process_data("x"); });
   CHECK(error.code() == ErrorCode::crashed);
   CHECK_THAT(manager.plugin("fixture")->last_error, Catch::Contains("CPU time limit of 1s"));
+  CHECK(bystander_works(manager));
 }
 
 TEST_CASE("answers the protocol does not allow fail the call with a specific error; the plugin keeps serving",
           "[supervision][replies]") {
   TempDir dir;
+  dir.add_text_tools();
   dir.add_fixture("fixture", "good");
   plugvisor::Manager manager(plugvisor::test::test_options(dir.path()));
   auto bad = error_of([&] { manager.registry().get<DataProcessor>("bad-json")->supported_formats(); });
   CHECK(bad.code() == ErrorCode::bad_reply);
   CHECK_THAT(bad.what(), Catch::Contains("plugin fixture") && Catch::Contains("supportedFormats"));
   CHECK(manager.registry().get<DataProcessor>("echo")->process_data("ok") == "ok");
+  CHECK(bystander_works(manager));
 }
 
 TEST_CASE("a truncated answer fails the call as crashed, and the next call still works", "[supervision][replies]") {
   TempDir dir;
+  dir.add_text_tools();
   dir.add_fixture("fixture", "truncated");
   plugvisor::Manager manager(plugvisor::test::test_options(dir.path()));
   auto echo = manager.registry().get<DataProcessor>("echo");
@@ -283,10 +305,12 @@ TEST_CASE("a truncated answer fails the call as crashed, and the next call still
   CHECK(error.code() == ErrorCode::crashed);
   CHECK_THAT(error.what(), Catch::Contains("closed without an answer"));
   CHECK(state_is(manager, "fixture", PluginState::ready));
+  CHECK(bystander_works(manager));
 }
 
 TEST_CASE("a second handshake line later on is only a log line", "[supervision][handshake]") {
   TempDir dir;
+  dir.add_text_tools();
   dir.add_fixture("fixture", "second-handshake");
   CapturedLog log;
   auto options = plugvisor::test::test_options(dir.path());
@@ -297,6 +321,7 @@ TEST_CASE("a second handshake line later on is only a log line", "[supervision][
     echo->ping();
     std::this_thread::sleep_for(500ms);
     CHECK(echo->process_data("still here") == "still here");
+    CHECK(bystander_works(manager));
   }
   CHECK_THAT(log.text.str(), Catch::Contains("[stdout]") && Catch::Contains("/tmp/elsewhere.sock"));
 }
@@ -304,6 +329,7 @@ TEST_CASE("a second handshake line later on is only a log line", "[supervision][
 TEST_CASE("a socket path held by a live process is refused with the reason; a stale one is cleared",
           "[supervision][sockets]") {
   TempDir dir;
+  dir.add_text_tools();
   dir.add_fixture("fixture", "good");
   plugvisor::Manager manager(plugvisor::test::test_options(dir.path()));
   auto socket = manager.runtime_dir() / "fixture.sock";
@@ -312,10 +338,12 @@ TEST_CASE("a socket path held by a live process is refused with the reason; a st
   CHECK(held.code() == ErrorCode::start_failed);
   CHECK_THAT(held.what(), Catch::Contains("exited with code 3") && Catch::Contains("in use by live process"));
   std::filesystem::remove(socket.string() + ".lock");
+  CHECK(bystander_works(manager));
 }
 
 TEST_CASE("a stale socket and lock left by a crashed plugin are cleared on the next launch", "[supervision][sockets]") {
   TempDir dir;
+  dir.add_text_tools();
   dir.add_fixture("fixture", "good");
   plugvisor::Manager manager(plugvisor::test::test_options(dir.path()));
   auto socket = manager.runtime_dir() / "fixture.sock";
@@ -325,6 +353,7 @@ TEST_CASE("a stale socket and lock left by a crashed plugin are cleared on the n
   std::ofstream(socket.string()) << "";
   std::ofstream(socket.string() + ".lock") << dead << "\n";
   CHECK(manager.registry().get<DataProcessor>("echo")->process_data("fresh") == "fresh");
+  CHECK(bystander_works(manager));
 }
 
 TEST_CASE("a required eager plugin that cannot start fails the manager's start-up with the reason",
@@ -364,6 +393,7 @@ TEST_CASE("eager plugins are started in parallel by the constructor", "[supervis
 
 TEST_CASE("a disabled plugin refuses calls until it is enabled", "[supervision][state]") {
   TempDir dir;
+  dir.add_text_tools();
   dir.add_fixture("fixture", "good");
   plugvisor::Manager manager(plugvisor::test::test_options(dir.path()));
   auto echo = manager.registry().get<DataProcessor>("echo");
@@ -376,4 +406,5 @@ TEST_CASE("a disabled plugin refuses calls until it is enabled", "[supervision][
   CHECK_THAT(error.what(), Catch::Contains("disabled"));
   manager.enable("fixture");
   CHECK(echo->process_data("again") == "again");
+  CHECK(bystander_works(manager));
 }
