@@ -1,2 +1,26 @@
+# Installs the libraries, their headers, the CLI and a CMake package, so that
+# a host or plugin project can use find_package(plugvisor) (examples/installed/
+# is built against an installed tree by a test).
 include(GNUInstallDirs)
 include(CMakePackageConfigHelpers)
+
+set(plugvisor_cmake_dir ${CMAKE_INSTALL_LIBDIR}/cmake/plugvisor)
+
+install(TARGETS plugvisor_contracts plugvisor_registry plugvisor_sdk plugvisor_manager
+  EXPORT plugvisorTargets
+  ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
+  LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}
+  INCLUDES DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
+install(TARGETS plugvisor RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
+foreach(dir contracts registry sdk-cpp manager)
+  install(DIRECTORY ${PROJECT_SOURCE_DIR}/${dir}/include/ DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
+endforeach()
+install(EXPORT plugvisorTargets NAMESPACE plugvisor:: DESTINATION ${plugvisor_cmake_dir})
+
+configure_package_config_file(${PROJECT_SOURCE_DIR}/cmake/plugvisorConfig.cmake.in
+  ${PROJECT_BINARY_DIR}/plugvisorConfig.cmake INSTALL_DESTINATION ${plugvisor_cmake_dir})
+write_basic_package_version_file(${PROJECT_BINARY_DIR}/plugvisorConfigVersion.cmake
+  COMPATIBILITY SameMinorVersion)
+install(FILES ${PROJECT_BINARY_DIR}/plugvisorConfig.cmake ${PROJECT_BINARY_DIR}/plugvisorConfigVersion.cmake
+  ${PROJECT_SOURCE_DIR}/cmake/PlugvisorTarget.cmake
+  DESTINATION ${plugvisor_cmake_dir})
