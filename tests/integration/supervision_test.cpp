@@ -254,7 +254,8 @@ TEST_CASE("a 10 MB log line is cut, and binary bytes are escaped", "[supervision
 
 TEST_CASE("a plugin that exceeds its memory limit dies and is reported with the limit", "[supervision][limits]") {
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-  SKIP("sanitizers reserve more address space than any limit allows");
+  WARN("skipped: sanitizers reserve more address space than any limit allows");
+  return;
 #endif
   TempDir dir;
   dir.add_text_tools();
