@@ -32,8 +32,9 @@ void Scheduler::run() {
       continue;
     }
     auto next = pending_.begin();
-    if (Clock::now() < next->first) {
-      changed_.wait_until(lock, next->first);
+    const auto when = next->first;  // a copy: the node may go while we wait
+    if (Clock::now() < when) {
+      changed_.wait_until(lock, when);
       continue;
     }
     auto task = std::move(next->second);
