@@ -244,7 +244,7 @@ class CallsTest(unittest.TestCase):
         conn = self.plugin.connect()
         self.plugin.process("echo", b"a", conn=conn)
         first_socket = conn.sock
-        time.sleep(1.0)
+        time.sleep(0.6)
         self.assertEqual(self.plugin.process("echo", b"b", conn=conn).body, b"b")
         self.assertIs(conn.sock, first_socket)
 

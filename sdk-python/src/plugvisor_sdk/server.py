@@ -222,12 +222,10 @@ class RequestHandler(socketserver.StreamRequestHandler):
         self._keep_alive_header = False
         self.headers_in: dict[str, str] = {}
         if len(line) > MAX_LINE:
-            self._error(400, ErrorCode.INVALID_INPUT, "request line too long", close=True)
-            return False
+            return self._bad_request("request line too long")
         parts = line.split()
         if len(parts) != 3 or parts[2] not in (b"HTTP/1.1", b"HTTP/1.0"):
-            self._error(400, ErrorCode.INVALID_INPUT, "malformed request line: expected METHOD PATH HTTP/1.1", close=True)
-            return False
+            return self._bad_request("malformed request line: expected METHOD PATH HTTP/1.1")
         self.command = parts[0].decode("latin-1")
         self.path = parts[1].decode("latin-1")
         self.request_version = parts[2].decode("latin-1")
@@ -242,21 +240,18 @@ class RequestHandler(socketserver.StreamRequestHandler):
                 return False
             name, colon, value = raw.partition(b":")
             if len(raw) > MAX_LINE or not colon or raw[0] in b" \t" or not name.strip():
-                self._error(400, ErrorCode.INVALID_INPUT, "malformed or too long header line", close=True)
-                return False
+                return self._bad_request("malformed or too long header line")
             key = name.strip().lower().decode("latin-1")
             text = value.strip().decode("latin-1")
             if key in headers:
                 if key == "content-length" and headers[key] != text:
-                    self._error(400, ErrorCode.INVALID_INPUT, "conflicting Content-Length headers", close=True)
-                    return False
+                    return self._bad_request("conflicting Content-Length headers")
                 if key != "content-length":
                     headers[key] = headers[key] + ", " + text
             else:
                 headers[key] = text
         else:
-            self._error(400, ErrorCode.INVALID_INPUT, f"more than {MAX_HEADERS} header lines", close=True)
-            return False
+            return self._bad_request(f"more than {MAX_HEADERS} header lines")
 
         self._arrival = time.monotonic()
         connection = headers.get("connection", "").lower()
@@ -268,6 +263,12 @@ class RequestHandler(socketserver.StreamRequestHandler):
             self.close_connection = "keep-alive" not in tokens
             self._keep_alive_header = not self.close_connection
         return True
+
+    def _bad_request(self, message: str) -> bool:
+        """Answers a request that cannot be framed: 400, then a lingering close."""
+        self._linger = True
+        self._error(400, ErrorCode.INVALID_INPUT, message, close=True)
+        return False
 
     def _discard(self, size: int) -> bool:
         """Reads and drops ``size`` body bytes; False if the peer closed first."""
