@@ -463,23 +463,24 @@ class Checker {
 
   void check_idle() {
     ScratchDir dir;
-    auto started = Clock::now();
     auto session = launch(dir, {.overrides = Json{{"idleTimeout", "1s"}}}, "I1", "starts with idleTimeout 1s");
     if (!session) return;
+    auto started = Clock::now();  // the idle clock runs from the handshake at the latest
     std::string error;
     std::optional<detail::ExitStatus> exit;
-    while (!(exit = session->child().exit_status()) && Clock::now() - started < 5s) {
+    while (!(exit = session->child().exit_status()) && Clock::now() - started < 6s) {
       session->request("GET", "/healthz", "", "", "", error, 500ms);
       std::this_thread::sleep_for(100ms);
     }
     auto took = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - started);
-    bool on_time = exit && took >= 900ms && took <= 3s;
+    // Generous upper bound: a loaded machine delays the exit, never hastens it.
+    bool on_time = exit && took >= 800ms && took <= 4s;
     record("I1", "§14.1",
            "with idleTimeout 1s and /healthz polled every 100 ms, the plugin exits 0 after about 1 s "
            "(health checks are not activity)",
            exit && exit->clean() && on_time,
            exit ? exit->describe() + " after " + std::to_string(took.count()) + " ms"
-                : "still running after 5 s of health polling");
+                : "still running after 6 s of health polling");
     bool files_gone = !fs::exists(session->socket_path()) && !fs::exists(session->socket_path() + ".lock");
     record("I1f", "§14.2", "after its idle exit the plugin has removed its socket and lock file", exit && files_gone,
            "socket or lock file left behind");
