@@ -34,6 +34,7 @@ LaunchConfig parse_launch_config(const std::string& text) {
     fail("protocolVersion " + version.dump() + " is not supported; this plugin speaks version 1");
   }
   out.config.id = require(doc, "id", Json::value_t::string, "a string").get<std::string>();
+  if (out.config.id.empty()) fail("\"id\" is empty");
   out.transport = require(doc, "type", Json::value_t::string, "a string").get<std::string>();
   if (out.transport != "unix" && out.transport != "tcp") {
     fail("\"type\" must be \"unix\" or \"tcp\", not \"" + out.transport + "\"");

@@ -323,7 +323,7 @@ std::string Server::bind() {
     std::string host;
     int port = parse_port(launch.address, host);
     if (port < 0) throw Error(ErrorCode::config, "tcp address " + launch.address + " is not HOST:PORT (use 127.0.0.1:0)");
-    if (host != "127.0.0.1" && host != "localhost") {
+    if (host != "127.0.0.1") {
       throw Error(ErrorCode::config, "tcp address " + launch.address +
                                          " is not on loopback: plugins only listen on 127.0.0.1");
     }

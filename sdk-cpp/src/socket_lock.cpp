@@ -8,6 +8,8 @@
 #include <cerrno>
 #include <cstring>
 #include <fstream>
+#include <iterator>
+#include <limits>
 
 #include "plugvisor/contracts.hpp"
 
@@ -17,11 +19,15 @@ namespace {
 
 bool process_alive(pid_t pid) { return pid > 0 && (kill(pid, 0) == 0 || errno == EPERM); }
 
+// The pid in a lock file: a positive decimal integer, optionally followed by
+// a newline; anything else is 0 (stale).
 pid_t read_pid(const std::string& lock_path) {
   std::ifstream in(lock_path);
-  long pid = 0;
-  in >> pid;
-  return in ? static_cast<pid_t>(pid) : 0;
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (!text.empty() && text.back() == '\n') text.pop_back();
+  if (text.empty() || text.size() > 10 || text.find_first_not_of("0123456789") != std::string::npos) return 0;
+  long pid = std::stol(text);
+  return pid > 0 && pid <= std::numeric_limits<pid_t>::max() ? static_cast<pid_t>(pid) : 0;
 }
 
 }  // namespace
