@@ -30,5 +30,14 @@ test-asan:
 test-tsan:
 	@$(MAKE) --no-print-directory test BUILD=build-tsan CMAKE_FLAGS="-DPLUGVISOR_SANITIZE=thread -DCMAKE_BUILD_TYPE=Debug"
 
+# The benchmark (not part of `make test`): a Release (-O2) build of its own in
+# $(BUILD)/release, then floors and plugvisor in one run; prints the table and
+# writes $(BUILD)/bench/results.json (the previous one kept as results.previous.json).
+.PHONY: bench
+bench: setup
+	@cmake -S . -B $(BUILD)/release -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_FLAGS_RELEASE="-O2 -DNDEBUG" -DPLUGVISOR_BUILD_TESTS=OFF -DPLUGVISOR_BUILD_EXAMPLES=OFF -DPLUGVISOR_BUILD_BENCH=ON >/dev/null
+	@cmake --build $(BUILD)/release -j $(JOBS) --target plugvisor-bench -- --no-print-directory
+	@$(BUILD)/release/bench/plugvisor-bench --out $(BUILD)/bench/results.json --python-plugin $(BUILD)/plugins/plugin-py-stats $(BENCH_FLAGS)
+
 clean:
 	rm -rf build build-asan build-tsan
