@@ -17,6 +17,10 @@ namespace {
 // How long a call that lost its connection waits to learn whether the plugin
 // exited (idle: relaunch and retry; crash: fail).
 constexpr auto exit_grace = std::chrono::milliseconds(250);
+// A call that was surely not run (never delivered, refused with 503, or lost
+// to an idle exit) is sent again, on a relaunched plugin, this many times at
+// most, within its deadline.
+constexpr int max_redeliveries = 3;
 // How long a plugin whose call timed out gets to answer /healthz.
 constexpr auto hang_check_timeout = std::chrono::seconds(1);
 
@@ -298,7 +302,7 @@ Payload SupervisedPlugin::call(std::string_view contract, std::string_view type,
     auto instance = running(deadline);
     try {
       HttpReply reply = instance->client().post(path, input, deadline);
-      if (reply.status == 503 && attempt == 0) {
+      if (reply.status == 503 && attempt < max_redeliveries) {
         // The plugin began its shutdown (idle) as the call arrived: the call
         // was not run; relaunch once it is gone.
         instance->child().wait_until(std::min(deadline, Clock::now() + definition_.settings.stop_grace));
@@ -309,11 +313,12 @@ Payload SupervisedPlugin::call(std::string_view contract, std::string_view type,
       if (e.failure == TransportFailure::not_delivered) {
         // Never delivered: the socket is gone or refused (an idle exit under way).
         instance->child().wait_until(std::min(deadline, Clock::now() + exit_grace));
-        if (attempt == 0) continue;
-        fail(ErrorCode::unavailable, what + ": cannot connect (" + e.detail + ") even after a relaunch");
+        if (attempt < max_redeliveries && Clock::now() < deadline) continue;
+        fail(ErrorCode::unavailable, what + ": cannot connect (" + e.detail + ") even after " +
+                                         std::to_string(attempt) + " relaunch(es)");
       }
       auto exit = instance->child().wait_until(Clock::now() + exit_grace);
-      if (exit && exit->clean() && !instance->asked_to_stop && attempt == 0) {
+      if (exit && exit->clean() && !instance->asked_to_stop && attempt < max_redeliveries) {
         continue;  // idle exit raced with the call; the SDK never runs a call it then drops
       }
       if (Clock::now() >= deadline && !exit) {

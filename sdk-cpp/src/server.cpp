@@ -340,6 +340,11 @@ std::string Server::bind() {
 }
 
 int Server::serve() {
+  {
+    // The idle clock starts when the plugin can be called, not at its launch.
+    std::lock_guard guard(impl_->mutex);
+    impl_->last_activity = Clock::now();
+  }
   impl_->http.listen_after_bind();
   std::lock_guard guard(impl_->mutex);
   impl_->serve_returned = true;

@@ -17,7 +17,10 @@ using plugvisor::DataProcessor;
 using plugvisor::Error;
 using plugvisor::ErrorCode;
 using plugvisor::PluginState;
+using plugvisor::test::error_of;
 using plugvisor::test::TempDir;
+using plugvisor::test::wait_for;
+using plugvisor::test::wait_for_state;
 
 namespace {
 
@@ -26,28 +29,6 @@ std::string rejection_for(const plugvisor::Manager& manager, const std::string& 
     if (r.path.filename() == name) return r.reason;
   }
   return "(not rejected)";
-}
-
-// Runs `fn`, which must throw plugvisor::Error; returns it.
-template <class Fn>
-Error error_of(Fn&& fn) {
-  try {
-    fn();
-  } catch (const Error& e) {
-    return e;
-  }
-  FAIL("expected a plugvisor::Error");
-  throw std::logic_error("unreachable");
-}
-
-bool wait_for_state(const plugvisor::Manager& manager, const std::string& id, PluginState state,
-                    std::chrono::milliseconds limit = 5s) {
-  auto deadline = std::chrono::steady_clock::now() + limit;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (manager.plugin(id)->state == state) return true;
-    std::this_thread::sleep_for(10ms);
-  }
-  return false;
 }
 
 }  // namespace

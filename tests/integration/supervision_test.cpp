@@ -20,29 +20,12 @@ using plugvisor::DataProcessor;
 using plugvisor::Error;
 using plugvisor::ErrorCode;
 using plugvisor::PluginState;
+using plugvisor::test::error_of;
 using plugvisor::test::TempDir;
+using plugvisor::test::wait_for;
+using plugvisor::test::wait_for_state;
 
 namespace {
-
-template <class Fn>
-Error error_of(Fn&& fn) {
-  try {
-    fn();
-  } catch (const Error& e) {
-    return e;
-  }
-  FAIL("expected a plugvisor::Error");
-  throw std::logic_error("unreachable");
-}
-
-bool wait_for(const std::function<bool()>& condition, std::chrono::milliseconds limit = 5s) {
-  auto deadline = std::chrono::steady_clock::now() + limit;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (condition()) return true;
-    std::this_thread::sleep_for(10ms);
-  }
-  return condition();
-}
 
 bool state_is(const plugvisor::Manager& manager, const std::string& id, PluginState state) {
   return manager.plugin(id)->state == state;

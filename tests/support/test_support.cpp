@@ -88,4 +88,18 @@ std::vector<pid_t> wait_for_no_children(std::chrono::milliseconds limit) {
   }
 }
 
+bool wait_for(const std::function<bool()>& condition, std::chrono::milliseconds limit) {
+  auto deadline = std::chrono::steady_clock::now() + limit;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (condition()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return condition();
+}
+
+bool wait_for_state(const Manager& manager, const std::string& id, PluginState state,
+                    std::chrono::milliseconds limit) {
+  return wait_for([&] { return manager.plugin(id)->state == state; }, limit);
+}
+
 }  // namespace plugvisor::test

@@ -6,9 +6,13 @@
 
 #include <chrono>
 #include <filesystem>
+#include <functional>
+#include <stdexcept>
 #include <string>
 #include <utility>
 #include <vector>
+
+#include <catch2/catch.hpp>
 
 #include "plugvisor/manager.hpp"
 
@@ -45,5 +49,24 @@ std::vector<pid_t> wait_for_no_children(std::chrono::milliseconds limit = std::c
 
 /// The path of the built example plugin.
 std::filesystem::path text_tools_path();
+
+/// Runs `fn`, which must throw plugvisor::Error (the test fails otherwise); returns it.
+template <class Fn>
+Error error_of(Fn&& fn) {
+  try {
+    fn();
+  } catch (const Error& e) {
+    return e;
+  }
+  FAIL("expected a plugvisor::Error");
+  throw std::logic_error("unreachable");
+}
+
+/// Polls `condition` every 10 ms until it holds or `limit` passes; returns it.
+bool wait_for(const std::function<bool()>& condition, std::chrono::milliseconds limit = std::chrono::seconds(5));
+
+/// Waits until plugin `id` of `manager` is in `state`.
+bool wait_for_state(const Manager& manager, const std::string& id, PluginState state,
+                    std::chrono::milliseconds limit = std::chrono::seconds(5));
 
 }  // namespace plugvisor::test
