@@ -8,6 +8,7 @@
 #include <condition_variable>
 #include <cstdio>
 #include <iostream>
+#include <map>
 #include <mutex>
 #include <string>
 
@@ -25,6 +26,20 @@ class Reverse final : public plugvisor::DataProcessor {
   plugvisor::Bytes process_data(plugvisor::BytesView input) override { return {input.rbegin(), input.rend()}; }
   std::vector<std::string> supported_formats() override { return {"text/plain"}; }
 };
+
+// An input each example type can work on (the types come from plugins in
+// three languages; any other type gets plain text).
+std::string sample_input(const std::string& type) {
+  static const std::map<std::string, std::string> samples{
+      {"json-pretty", R"({"hello":"plugvisor","calls":[1,2]})"},
+      {"stats", "3 1 4 1 5 9 2 6"},
+      {"percentiles", "3 1 4 1 5 9 2 6"},
+      {"csv-to-json", "name,language\ntext-tools,C++\npy-stats,Python\n"},
+      {"markdown-headings", "# plugvisor\nsome text\n## Plugins\n"},
+  };
+  auto it = samples.find(type);
+  return it == samples.end() ? "Hello, plugvisor!\nsecond line" : it->second;
+}
 
 void heading(const std::string& text) { std::cout << "\n== " << text << " ==\n"; }
 
@@ -79,8 +94,7 @@ int main(int argc, char** argv) {
 
     heading("Calling every dataProcessor");
     for (const auto& provider : manager.registry().all<plugvisor::DataProcessor>()) {
-      const std::string input = provider.type == "json-pretty" ? R"({"hello":"plugvisor","calls":[1,2]})"
-                                                                : "Hello, plugvisor!\nsecond line";
+      const std::string input = sample_input(provider.type);
       std::string result;
       try {
         result = provider.object->process_data(input);
