@@ -16,5 +16,6 @@ enum ExitCode : int {
 void add_list(CLI::App& app, int& exit_code);
 void add_call(CLI::App& app, int& exit_code);
 void add_validate(CLI::App& app, int& exit_code);
+void add_config(CLI::App& app, int& exit_code);
 
 }  // namespace plugvisor::cli

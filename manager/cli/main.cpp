@@ -14,6 +14,7 @@ int main(int argc, char** argv) {
   plugvisor::cli::add_list(app, exit_code);
   plugvisor::cli::add_call(app, exit_code);
   plugvisor::cli::add_validate(app, exit_code);
+  plugvisor::cli::add_config(app, exit_code);
 
   app.parse_complete_callback([&] {
     auto logger = spdlog::stderr_color_mt("plugvisor");

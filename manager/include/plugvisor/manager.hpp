@@ -240,4 +240,54 @@ class Manager {
 Capabilities probe_capabilities(const std::filesystem::path& path, std::chrono::milliseconds timeout,
                                 const std::map<std::string, std::string>& env = {});
 
+// ---------------------------------------------------------------------------
+// Configuration files (docs/configuration.md)
+
+/// Where a supervisor daemon's admin API listens.
+struct AdminOptions {
+  /// The admin Unix socket. Default: $XDG_RUNTIME_DIR/plugvisor.sock, else
+  /// /tmp/plugvisor-UID.sock.
+  std::filesystem::path socket;
+  /// "HOST:PORT" on a loopback address (127.x.x.x, [::1] or localhost); empty: no TCP endpoint.
+  std::string tcp_address;
+  /// The bearer token the admin API requires over TCP (set whenever tcp_address is).
+  std::string token;
+};
+
+/// What a configuration file says about one plugin beyond its PluginSettings.
+struct PluginEntry {
+  /// false: the plugin is registered disabled (calls fail until it is enabled).
+  bool enabled = true;
+  /// Registry priority of the plugin's types: among plugins, the higher wins.
+  int priority = 0;
+};
+
+/// A parsed, checked configuration file with the environment's overrides applied.
+struct Configuration {
+  /// plugin_dirs, defaults, per_plugin (each entry: the defaults with the
+  /// plugin's keys applied), config_types and runtime_parent; logger is null.
+  ManagerOptions manager;
+  /// Every plugin the file names under "plugins"; any other plugin is enabled with priority 0.
+  std::map<std::string, PluginEntry> plugins;
+  AdminOptions admin;
+  /// The file it was read from, absolute.
+  std::filesystem::path source;
+};
+
+/// A snapshot of this process's environment variables, by name.
+std::map<std::string, std::string> current_environment();
+
+/// Reads FILE (JSON with // and /* */ comments), checks every key, resolves
+/// relative paths against FILE's directory, then applies the PLUGVISOR_*
+/// overrides found in `environment`. It only reads: nothing is created, no
+/// plugin is probed or started. Throws Error(config) saying
+/// "FILE:LINE:COL: reason" for a problem in the file, or naming the variable
+/// for a bad override. Thread-safe.
+Configuration load_configuration(const std::filesystem::path& file,
+                                 const std::map<std::string, std::string>& environment = current_environment());
+
+/// `configuration` in the file format with every key present: the effective
+/// settings. load_configuration reads it back (without overrides) to the same configuration.
+Json configuration_json(const Configuration& configuration);
+
 }  // namespace plugvisor
