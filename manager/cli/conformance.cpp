@@ -441,9 +441,9 @@ class Checker {
       expect_clean_exit(*session, "S2", "§13.1", "SIGTERM shuts the plugin down (exit 0, files removed)", 5s);
       return;
     }
-    // A call is in flight: its large body has been sent, its answer not yet
-    // read. The plugin must answer it (200), or refuse it as not run (503),
-    // before it exits; it must not drop it.
+    // A call is in flight: the plugin has begun to write its large answer,
+    // which this side does not read yet. SIGTERM now; the plugin must finish
+    // the answer before it exits, not drop it.
     std::string error;
     auto connection = RawConnection::open(session->endpoint(), error);
     std::optional<RawResponse> answer;
@@ -451,6 +451,7 @@ class Checker {
       std::string body(16 * 1024 * 1024, 'a');
       connection->send(http_request("POST", "/v1/dataProcessor/" + target->second + "/processData", body,
                                     "application/octet-stream", session->token()));
+      connection->wait_readable(10s);  // the first bytes of the answer
       ::kill(session->child().pid(), SIGTERM);
       answer = connection->receive(10s, error);
     }

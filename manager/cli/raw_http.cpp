@@ -98,6 +98,12 @@ bool RawConnection::fill(std::chrono::steady_clock::time_point deadline, std::st
   return true;
 }
 
+bool RawConnection::wait_readable(std::chrono::milliseconds timeout) {
+  if (!buffer_.empty()) return true;
+  pollfd p{fd_, POLLIN, 0};
+  return ::poll(&p, 1, static_cast<int>(timeout.count())) > 0;
+}
+
 bool RawConnection::peer_closed() {
   pollfd p{fd_, POLLIN, 0};
   if (::poll(&p, 1, 0) <= 0) return false;
