@@ -14,6 +14,7 @@
 #include "capabilities.hpp"
 #include "environment.hpp"
 #include "plugin_session.hpp"
+#include "quote.hpp"
 #include "plugvisor/manager.hpp"
 
 namespace plugvisor::cli {
@@ -24,14 +25,9 @@ using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
 namespace fs = std::filesystem;
 
-std::string quote(const std::string& text, std::size_t max = 160) {
-  std::string cut = text.size() > max ? text.substr(0, max) + "..." : text;
-  return Json(cut).dump(-1, ' ', false, Json::error_handler_t::replace);
-}
-
 std::string describe(const std::optional<RawResponse>& response, const std::string& error) {
   if (!response) return "no answer (" + error + ")";
-  return "HTTP " + std::to_string(response->status) + " " + quote(response->body);
+  return "HTTP " + std::to_string(response->status) + " " + detail::quote(response->body);
 }
 
 // The error code of a protocol error body, or "" if the body is not one.
@@ -142,12 +138,12 @@ class Checker {
     const auto& line = session->first_line();
     if (line) {
       record("H1", "§6", "nothing but the handshake line is written to stdout before it", false,
-             "first line " + quote(*line));
+             "first line " + detail::quote(*line));
     } else {
       record(id, "§6", rule + " (the plugin must print its handshake within 10 s)", false,
              "no handshake; " +
                  (session->child().exit_status() ? session->child().exit_status()->describe() + "; " : "") +
-                 "stderr: " + quote(session->child().stderr_tail()));
+                 "stderr: " + detail::quote(session->child().stderr_tail()));
     }
     return nullptr;
   }
@@ -156,10 +152,10 @@ class Checker {
     auto run = run_plain(plugin_, {"capabilities"}, {"PATH=/usr/local/bin:/usr/bin:/bin", "PLUGVISOR_PROTOCOL=1"},
                          5s, false);
     record("C3", "§4.1", "`capabilities` exits 0 within 5 s", run.exit && run.exit->clean(),
-           run.exit ? run.exit->describe() + "; stderr: " + quote(run.err) : "still running after 5 s");
+           run.exit ? run.exit->describe() + "; stderr: " + detail::quote(run.err) : "still running after 5 s");
     Json doc = Json::parse(run.out, nullptr, false);
     record("C2", "§4.1", "`capabilities` writes exactly one JSON object to stdout, at most 1 MiB",
-           doc.is_object() && run.out.size() <= 1024 * 1024, "stdout " + quote(run.out));
+           doc.is_object() && run.out.size() <= 1024 * 1024, "stdout " + detail::quote(run.out));
     try {
       capabilities_ = detail::parse_capabilities(run.out);
       have_capabilities_ = true;
@@ -185,7 +181,7 @@ class Checker {
     auto wrong = run_plain(plugin_, {"--config", bad.dump()}, detail::plugin_environment({}), 5s, true);
     record("L6", "§5.2", "protocolVersion other than 1: message on stderr, exit 2, nothing on stdout",
            wrong.exit && wrong.exit->code == 2 && wrong.exit->signal == 0 && wrong.out.empty(),
-           (wrong.exit ? wrong.exit->describe() : "still running after 5 s") + ", stdout " + quote(wrong.out));
+           (wrong.exit ? wrong.exit->describe() : "still running after 5 s") + ", stdout " + detail::quote(wrong.out));
   }
 
   void check_handshake(PluginSession& session, bool tcp) {
@@ -194,7 +190,7 @@ class Checker {
                       hs["protocolVersion"] == 1;
     bool type_ok = hs.value("type", Json()) == (tcp ? "tcp" : "unix");
     record(tcp ? "H2t" : "H2", "§6", "the handshake is one JSON line with protocolVersion 1 and the configured type",
-           version_ok && type_ok, "first line " + quote(*session.first_line()));
+           version_ok && type_ok, "first line " + detail::quote(*session.first_line()));
     if (!tcp) {
       record("H4", "§6", "unix: the handshake address equals the configured socket path",
              hs.value("address", Json()) == session.socket_path(), "address " + hs.value("address", Json()).dump());
@@ -202,11 +198,11 @@ class Checker {
       std::string address = hs.value("address", "");
       bool ok = address.rfind("127.0.0.1:", 0) == 0 && std::atoi(address.c_str() + 10) > 0;
       record("H5", "§6", "tcp: the handshake address is 127.0.0.1:PORT with the bound port", ok,
-             "address " + quote(address));
+             "address " + detail::quote(address));
     }
     if (!tcp) {
       record("H2p", "§6", "the handshake carries the plugin's pid",
-             hs.contains("pid") && hs["pid"].is_number_integer(), "no integer pid in " + quote(*session.first_line()),
+             hs.contains("pid") && hs["pid"].is_number_integer(), "no integer pid in " + detail::quote(*session.first_line()),
              Weight::should);
     }
   }
@@ -291,7 +287,7 @@ class Checker {
                                 (data->status >= 400 && data->status < 500 && !error_code(*data).empty()));
         ok = ok && formats_ok && data_ok;
         saw += "; supportedFormats: " + describe(formats, error) + "; processData: " + describe(data, error) +
-               (data ? " content-type " + quote(data->header("content-type")) : "");
+               (data ? " content-type " + detail::quote(data->header("content-type")) : "");
       }
       record("K12", "§11", t.contract + "/" + t.type + " answers ping" +
                                (t.contract == "dataProcessor" ? ", supportedFormats and processData" : ""),
@@ -519,7 +515,7 @@ class Checker {
       record("F2", "§15", "a socket whose lock names a live process is refused with exit code 3",
              exit && exit->code == 3 && exit->signal == 0 && !session.first_line(),
              (exit ? exit->describe() : "still running") +
-                 (session.first_line() ? ", printed " + quote(*session.first_line()) : ""));
+                 (session.first_line() ? ", printed " + detail::quote(*session.first_line()) : ""));
     }
     {
       ScratchDir dir;
@@ -536,7 +532,7 @@ class Checker {
       record("F3", "§15", "a stale socket and lock left by a dead process are removed and the plugin starts",
              health && health->status == 200,
              session.handshake().is_object() ? describe(health, error)
-                                              : "no handshake; stderr: " + quote(session.child().stderr_tail()));
+                                              : "no handshake; stderr: " + detail::quote(session.child().stderr_tail()));
     }
   }
 

@@ -5,6 +5,7 @@
 
 #include "environment.hpp"
 #include "process_reactor.hpp"
+#include "quote.hpp"
 
 namespace plugvisor {
 
@@ -13,11 +14,6 @@ namespace detail {
 namespace {
 
 [[noreturn]] void fail(const std::string& what) { throw Error(ErrorCode::start_failed, what); }
-
-std::string quote(const std::string& text, std::size_t max = 200) {
-  std::string cut = text.size() > max ? text.substr(0, max) + "..." : text;
-  return Json(cut).dump();
-}
 
 std::string string_field(const Json& doc, const char* key, bool required) {
   auto it = doc.find(key);
@@ -36,10 +32,10 @@ Capabilities parse_capabilities(const std::string& text) {
   try {
     doc = Json::parse(text);
   } catch (const Json::exception&) {
-    fail("capabilities printed invalid JSON: " + quote(text) +
+    fail("capabilities printed invalid JSON: " + detail::quote(text) +
          " (it must print one JSON document on stdout and log only to stderr)");
   }
-  if (!doc.is_object()) fail("capabilities must print a JSON object, not " + quote(doc.dump()));
+  if (!doc.is_object()) fail("capabilities must print a JSON object, not " + detail::quote(doc.dump()));
   auto version = doc.find("protocolVersion");
   if (version == doc.end()) fail("capabilities has no \"protocolVersion\" (this manager speaks version 1)");
   if (!version->is_number_integer() || version->get<long long>() != protocol::version) {
@@ -56,21 +52,21 @@ Capabilities parse_capabilities(const std::string& text) {
     fail("capabilities needs \"types\": an object from contract name to a list of {\"type\": ...}");
   }
   for (const auto& [contract, list] : types->items()) {
-    if (!protocol::is_valid_name(contract)) fail("capabilities names an invalid contract " + quote(contract));
+    if (!protocol::is_valid_name(contract)) fail("capabilities names an invalid contract " + detail::quote(contract));
     if (!list.is_array()) fail("capabilities types." + contract + " must be an array");
     for (const auto& entry : list) {
       if (!entry.is_object() || !entry.contains("type") || !entry["type"].is_string()) {
         fail("each entry of types." + contract + " must be an object with a string \"type\", not " +
-             quote(entry.dump()));
+             detail::quote(entry.dump()));
       }
       DeclaredType declared{contract, entry["type"].get<std::string>(), "", nullptr};
       if (!protocol::is_valid_name(declared.type)) {
-        fail("capabilities names an invalid type " + quote(declared.type) + " of " + contract +
+        fail("capabilities names an invalid type " + detail::quote(declared.type) + " of " + contract +
              " (names are 1-64 of [A-Za-z0-9._-])");
       }
       for (const auto& other : out.types) {
         if (other.contract == contract && other.type == declared.type) {
-          fail("capabilities declares " + contract + " type " + quote(declared.type) + " twice");
+          fail("capabilities declares " + contract + " type " + detail::quote(declared.type) + " twice");
         }
       }
       if (auto d = entry.find("description"); d != entry.end() && d->is_string()) declared.description = *d;
@@ -97,7 +93,7 @@ Capabilities parse_capabilities(const std::string& text) {
     for (const auto& name : *config) {
       if (!name.is_string() || !protocol::is_valid_name(name.get<std::string>())) {
         fail("capabilities \"configTypes\" must be an array of names (1-64 of [A-Za-z0-9._-]), not " +
-             quote(config->dump()));
+             detail::quote(config->dump()));
       }
       out.config_types.push_back(name.get<std::string>());
     }
