@@ -133,7 +133,7 @@ TEST_CASE("chaos: callers on several threads while a killer SIGKILLs plugins at 
   CHECK(threads() <= threads_before);
 }
 
-TEST_CASE("a thousand launches, idle exits and crashes leak no process, file, descriptor or thread", "[leaks]") {
+TEST_CASE("hundreds of launches, idle exits and crashes leak no process, file, descriptor or thread", "[leaks]") {
   spdlog::set_level(spdlog::level::err);
   plugvisor::test::TempDir dir;
   dir.add_fixture("fixture", "good");
@@ -150,8 +150,10 @@ TEST_CASE("a thousand launches, idle exits and crashes leak no process, file, de
     runtime = manager.runtime_dir();
     auto echo = manager.registry().get<DataProcessor>("echo");
     auto crash = manager.registry().get<DataProcessor>("crash");
-    const auto stop_at = Clock::now() + 20s;  // bounded on a slow machine
-    for (int i = 0; i < 1000 && Clock::now() < stop_at; ++i) {
+    // 300 launches, however long the machine takes (sanitizer builds are
+    // several times slower), with a generous bound only for liveness.
+    const auto give_up_at = Clock::now() + 90s;
+    for (int i = 0; manager.plugin("fixture")->starts < 300 && Clock::now() < give_up_at; ++i) {
       if (i % 3 == 2) {
         CHECK_THROWS_AS(crash->process_data("x"), Error);
       } else {
@@ -169,7 +171,7 @@ TEST_CASE("a thousand launches, idle exits and crashes leak no process, file, de
     CHECK((std::filesystem::is_empty(runtime) || manager.plugin("fixture")->pid > 0));
   }
   WARN("leak check: " << launches << " launches");
-  CHECK(launches > 300);
+  CHECK(launches >= 300);
   CHECK(plugvisor::test::wait_for_no_children().empty());
   CHECK_FALSE(std::filesystem::exists(runtime));
   CHECK(open_fds() <= fds_before);
