@@ -15,6 +15,7 @@
 #include "failure_history.hpp"
 #include "plugin_instance.hpp"
 #include "plugvisor/manager.hpp"
+#include "timed_gate.hpp"
 
 namespace plugvisor::detail {
 
@@ -97,7 +98,7 @@ class SupervisedPlugin : public std::enable_shared_from_this<SupervisedPlugin> {
   const std::shared_ptr<std::atomic<std::uint64_t>> connections_ =
       std::make_shared<std::atomic<std::uint64_t>>(0);
 
-  std::timed_mutex start_mutex_;  // one launch or stop at a time
+  TimedGate start_mutex_;  // one launch or stop at a time
   mutable std::mutex mutex_;       // the fields below
   PluginState state_ = PluginState::registered;
   std::shared_ptr<PluginInstance> current_;
