@@ -104,13 +104,6 @@ bool RawConnection::wait_readable(std::chrono::milliseconds timeout) {
   return ::poll(&p, 1, static_cast<int>(timeout.count())) > 0;
 }
 
-bool RawConnection::peer_closed() {
-  pollfd p{fd_, POLLIN, 0};
-  if (::poll(&p, 1, 0) <= 0) return false;
-  char c;
-  return ::recv(fd_, &c, 1, MSG_PEEK | MSG_DONTWAIT) == 0;
-}
-
 std::optional<RawResponse> RawConnection::receive(std::chrono::milliseconds timeout, std::string& error) {
   auto deadline = std::chrono::steady_clock::now() + timeout;
   std::size_t end;

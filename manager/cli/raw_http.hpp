@@ -38,8 +38,6 @@ class RawConnection {
   /// Reads one response; nullopt if the peer closed or `timeout` passed first
   /// (`error` says which).
   std::optional<RawResponse> receive(std::chrono::milliseconds timeout, std::string& error);
-  /// True if the peer has closed the connection (a read would see EOF).
-  bool peer_closed();
   /// Waits until bytes (or EOF) can be read, up to `timeout`; returns whether.
   bool wait_readable(std::chrono::milliseconds timeout);
 

@@ -363,10 +363,5 @@ bool Server::shutdown_if_idle(std::chrono::milliseconds idle_timeout) {
   return true;
 }
 
-bool Server::shutting_down() const {
-  std::lock_guard guard(impl_->mutex);
-  return impl_->draining;
-}
-
 }  // namespace detail
 }  // namespace plugvisor::sdk

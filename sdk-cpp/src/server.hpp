@@ -36,8 +36,6 @@ class Server {
   /// `idle_timeout`; returns whether it did.
   bool shutdown_if_idle(std::chrono::milliseconds idle_timeout);
 
-  /// True once a shutdown has begun.
-  bool shutting_down() const;
 
  private:
   struct Impl;
