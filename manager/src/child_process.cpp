@@ -39,6 +39,30 @@ std::string printable(std::string_view raw) {
   return out;
 }
 
+// write(2) to a pipe whose reader has died raises SIGPIPE, which would kill the
+// host. The manager is a library and must not change the host's disposition, so
+// the signal is blocked in this thread for the write and the one the write
+// raised (pending on this thread, since it is thread-directed) is consumed.
+ssize_t write_without_sigpipe(int fd, const void* data, std::size_t size) {
+  sigset_t pipe_only, previous;
+  sigemptyset(&pipe_only);
+  sigaddset(&pipe_only, SIGPIPE);
+  pthread_sigmask(SIG_BLOCK, &pipe_only, &previous);
+  sigset_t pending;
+  sigpending(&pending);
+  bool already_pending = sigismember(&pending, SIGPIPE) == 1;
+  ssize_t n = ::write(fd, data, size);
+  int saved = errno;
+  if (n < 0 && saved == EPIPE && !already_pending) {
+    timespec zero{};
+    while (sigtimedwait(&pipe_only, nullptr, &zero) < 0 && errno == EINTR) {
+    }
+  }
+  pthread_sigmask(SIG_SETMASK, &previous, nullptr);
+  errno = saved;
+  return n;
+}
+
 }  // namespace
 
 std::string ExitStatus::describe() const {
@@ -66,7 +90,7 @@ bool ChildProcess::write_stdin(std::string_view data, std::chrono::steady_clock:
   std::unique_lock lock(mutex_);
   while (!data.empty()) {
     if (stdin_fd_ < 0 || exit_) return false;
-    ssize_t n = ::write(stdin_fd_, data.data(), data.size());
+    ssize_t n = write_without_sigpipe(stdin_fd_, data.data(), data.size());
     if (n > 0) {
       data.remove_prefix(static_cast<std::size_t>(n));
       continue;

@@ -84,6 +84,21 @@ TEST_CASE("a plugin that keeps crashing at start backs off, then opens the circu
   CHECK(plugvisor::test::wait_for_no_children().empty());
 }
 
+TEST_CASE("a plugin that closes its stdin before reading the config fails to start; the host is not killed by SIGPIPE",
+          "[supervision][start]") {
+  TempDir dir;
+  dir.add_text_tools();
+  dir.add_fixture("fixture", "close-stdin");
+  auto options = plugvisor::test::test_options(dir.path());
+  // Far more than a pipe holds, so the manager is still writing when the reader goes.
+  options.config_types["fixture.settings"] = std::string(4 << 20, 'x');
+  plugvisor::Manager manager(options);
+  auto error = error_of([&] { manager.registry().get<DataProcessor>("echo")->process_data("x"); });
+  CHECK(error.code() == ErrorCode::start_failed);
+  CHECK_THAT(error.what(), Catch::Contains("plugin fixture"));
+  CHECK(bystander_works(manager));
+}
+
 TEST_CASE("an idle exit is never counted as a failure", "[supervision][restart]") {
   TempDir dir;
   dir.add_fixture("fixture", "good");
