@@ -13,7 +13,7 @@ void print_summary(const std::string& file, const Configuration& config) {
   std::string dirs;
   for (const auto& dir : options.plugin_dirs) dirs += (dirs.empty() ? "" : ", ") + dir.string();
   std::string plugins;
-  for (const auto& [id, entry] : config.plugins) {
+  for (const auto& [id, entry] : config.manager.per_plugin) {
     plugins += (plugins.empty() ? " (" : ", ") + id + (entry.enabled ? "" : ": disabled");
   }
   std::string types;
@@ -23,7 +23,7 @@ void print_summary(const std::string& file, const Configuration& config) {
 
   std::cout << file << ": ok\n"
             << "plugin dirs:   " << dirs << "\n"
-            << "plugins:       " << config.plugins.size() << (config.plugins.size() == 1 ? " entry" : " entries")
+            << "plugins:       " << config.manager.per_plugin.size() << (config.manager.per_plugin.size() == 1 ? " entry" : " entries")
             << (plugins.empty() ? "" : plugins + ")") << "\n"
             << "config types:  " << options.config_types.size() << (types.empty() ? "" : types + ")") << "\n"
             << "admin:         " << admin << "\n";

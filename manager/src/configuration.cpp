@@ -142,8 +142,8 @@ std::string tcp_address_problem(const std::string& address) {
     if (!is_loopback_host(host)) host = "not loopback";
   }
   bool digits = std::all_of(port.begin(), port.end(), [](char c) { return c >= '0' && c <= '9'; });
-  if (port.empty() || port.size() > 5 || !digits || std::stoi(port) < 1 || std::stoi(port) > 65535) {
-    return "has an invalid port (1 to 65535)";
+  if (port.empty() || port.size() > 5 || !digits || std::stoi(port) > 65535) {
+    return "has an invalid port (0 to 65535; 0: any free port)";
   }
   if (host == "not loopback") {
     return "is not a loopback address: the admin API has no TLS, so it listens on 127.0.0.1, [::1] or localhost "
@@ -435,7 +435,9 @@ std::string nearest_file(const std::vector<fs::path>& dirs, const std::string& i
 
 std::string transport_name(Transport transport) { return transport == Transport::tcp ? "tcp" : "unix"; }
 
-Json settings_json(const PluginSettings& s) {
+}  // namespace
+
+Json plugin_settings_json(const PluginSettings& s) {
   using protocol::format_duration;
   return Json{
       {"transport", transport_name(s.transport)},
@@ -462,7 +464,6 @@ Json settings_json(const PluginSettings& s) {
   };
 }
 
-}  // namespace
 
 std::map<std::string, std::string> current_environment() {
   std::map<std::string, std::string> out;
@@ -476,8 +477,15 @@ std::map<std::string, std::string> current_environment() {
 
 Configuration load_configuration(const fs::path& file, const std::map<std::string, std::string>& environment) {
   std::string text = read_file(file);
+  fs::path source = resolve(file, fs::current_path());
+  Configuration config = parse_configuration(text, file.string(), source.parent_path(), environment);
+  config.source = source;
+  return config;
+}
+
+Configuration parse_configuration(std::string_view text, const std::string& name, const fs::path& base_dir,
+                                  const std::map<std::string, std::string>& environment) {
   detail::JsoncDocument doc;
-  std::string name = file.string();
   try {
     doc = detail::parse_jsonc(text);
   } catch (const detail::JsoncError& e) {
@@ -487,8 +495,7 @@ Configuration load_configuration(const fs::path& file, const std::map<std::strin
   }
 
   Configuration config;
-  config.source = resolve(file, fs::current_path());
-  const Reader r(name, doc, config.source.parent_path());
+  const Reader r(name, doc, resolve(base_dir, fs::current_path()));
   const Node root = r.root();
   r.expect_object(root, top_keys, "the configuration");
   ManagerOptions& options = config.manager;
@@ -574,13 +581,11 @@ Configuration load_configuration(const fs::path& file, const std::map<std::strin
       r.expect_object(entry, entry_keys, "plugin entry " + entry.name);
       PluginSettings settings = options.defaults;
       read_settings(r, entry, settings);
-      PluginEntry plugin;
-      if (has(entry, "enabled")) plugin.enabled = r.flag(r.child(entry, "enabled"));
+      if (has(entry, "enabled")) settings.enabled = r.flag(r.child(entry, "enabled"));
       if (has(entry, "priority")) {
-        plugin.priority = static_cast<int>(r.integer(r.child(entry, "priority"), INT_MIN, INT_MAX));
+        settings.priority = static_cast<int>(r.integer(r.child(entry, "priority"), INT_MIN, INT_MAX));
       }
       options.per_plugin[id] = std::move(settings);
-      config.plugins[id] = plugin;
       plugin_nodes.emplace_back(id, entry);
     }
   }
@@ -676,17 +681,12 @@ Json configuration_json(const Configuration& configuration) {
   out["pluginDirs"] = Json::array();
   for (const auto& dir : options.plugin_dirs) out["pluginDirs"].push_back(dir.string());
   if (!options.runtime_parent.empty()) out["runtimeDir"] = options.runtime_parent.string();
-  out["defaults"] = settings_json(options.defaults);
+  out["defaults"] = plugin_settings_json(options.defaults);
   out["plugins"] = Json::object();
-  std::set<std::string> ids;
-  for (const auto& entry : options.per_plugin) ids.insert(entry.first);
-  for (const auto& entry : configuration.plugins) ids.insert(entry.first);
-  for (const auto& id : ids) {
-    auto settings = options.per_plugin.find(id);
-    auto plugin = configuration.plugins.find(id);
-    Json entry = settings_json(settings == options.per_plugin.end() ? options.defaults : settings->second);
-    entry["enabled"] = plugin == configuration.plugins.end() || plugin->second.enabled;
-    entry["priority"] = plugin == configuration.plugins.end() ? 0 : plugin->second.priority;
+  for (const auto& [id, settings] : options.per_plugin) {
+    Json entry = plugin_settings_json(settings);
+    entry["enabled"] = settings.enabled;
+    entry["priority"] = settings.priority;
     out["plugins"][id] = std::move(entry);
   }
   out["configTypes"] = Json::object();

@@ -1,8 +1,12 @@
 #include "plugvisor/manager.hpp"
 
+#include <signal.h>
+#include <sys/stat.h>
+
 #include <algorithm>
 #include <atomic>
 #include <mutex>
+#include <set>
 #include <thread>
 
 #include <spdlog/spdlog.h>
@@ -48,15 +52,58 @@ std::string_view to_string(PluginState state) noexcept {
   return "unknown";
 }
 
+namespace {
+
+// What identifies an executable's contents cheaply: a replaced or rebuilt
+// file differs in one of these.
+struct FileIdentity {
+  dev_t device = 0;
+  ino_t inode = 0;
+  off_t size = 0;
+  std::int64_t mtime_ns = 0;
+  bool operator==(const FileIdentity&) const = default;
+};
+
+// cpp-httplib 0.11 (Debian's) writes to sockets without MSG_NOSIGNAL: a
+// request to a plugin that has just died would raise SIGPIPE and kill the
+// host. Ignoring it is what a host left at the default wants (errors come
+// back as EPIPE instead); a host with its own handler keeps it.
+void ignore_sigpipe_if_default() {
+  struct sigaction current {};
+  if (::sigaction(SIGPIPE, nullptr, &current) == 0 && current.sa_handler == SIG_DFL &&
+      !(current.sa_flags & SA_SIGINFO)) {
+    ::signal(SIGPIPE, SIG_IGN);
+  }
+}
+
+FileIdentity identity_of(const std::filesystem::path& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) return {};
+  return {st.st_dev, st.st_ino, st.st_size,
+          static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec};
+}
+
+}  // namespace
+
 struct Manager::Impl {
-  ManagerOptions options;
+  // One registered plugin and what it was registered from.
+  struct Entry {
+    std::shared_ptr<detail::SupervisedPlugin> plugin;
+    FileIdentity identity;
+  };
+
+  ManagerOptions options;  // guarded by reload_mutex after construction
   std::shared_ptr<spdlog::logger> logger;
   detail::RuntimeDir runtime;
   detail::ProcessReactor reactor;  // destroyed before `runtime`: children die first
   detail::Scheduler scheduler;     // destroyed first: no relaunch after the reactor is gone
   Registry registry;
-  std::vector<std::shared_ptr<detail::SupervisedPlugin>> plugins;
+  mutable std::mutex plugins_mutex;  // plugins, rejections, closed
+  std::vector<Entry> plugins;
   std::vector<Rejection> rejections;
+  bool closed = false;
+  std::mutex reload_mutex;  // one load, reload or shutdown at a time
+  std::size_t next_index = 0;
   std::mutex listeners_mutex;
   std::vector<StateListener> listeners;
   std::once_flag shutdown_once;
@@ -64,9 +111,11 @@ struct Manager::Impl {
   explicit Impl(ManagerOptions o)
       : options(std::move(o)),
         logger(options.logger ? options.logger : spdlog::default_logger()),
-        runtime(options.runtime_parent) {}
+        runtime(options.runtime_parent) {
+    ignore_sigpipe_if_default();
+  }
 
-  const PluginSettings& settings_for(const std::string& id) const {
+  static const PluginSettings& settings_in(const ManagerOptions& options, const std::string& id) {
     auto it = options.per_plugin.find(id);
     return it == options.per_plugin.end() ? options.defaults : it->second;
   }
@@ -88,46 +137,66 @@ struct Manager::Impl {
     }
   }
 
-  std::filesystem::path socket_path(const std::string& id, std::size_t index) const {
+  std::filesystem::path socket_path(const std::string& id) {
     auto path = runtime.path() / (id + ".sock");
+    std::size_t index = next_index++;
     if (path.string().size() <= protocol::max_socket_path) return path;
     return runtime.path() / (std::to_string(index) + ".sock");  // keeps within sun_path
   }
 
-  void load() {
-    auto found = detail::discover(options.plugin_dirs);
-    rejections = found.rejections;
-    const auto& candidates = found.candidates;
+  // Probes `candidates` in parallel; nullopt and the reason for those that fail.
+  std::vector<std::optional<Capabilities>> probe_all(const std::vector<detail::Candidate>& candidates,
+                                                     const ManagerOptions& with, std::vector<std::string>& errors) {
     std::vector<std::optional<Capabilities>> probed(candidates.size());
-    std::vector<std::string> errors(candidates.size());
+    errors.assign(candidates.size(), {});
     parallel_for(candidates.size(), 8, [&](std::size_t i) {
       try {
-        const auto& settings = settings_for(candidates[i].id);
+        const auto& settings = settings_in(with, candidates[i].id);
         probed[i] = probe_capabilities(candidates[i].path, settings.capabilities_timeout, settings.env);
       } catch (const Error& e) {
         errors[i] = e.what();
       }
     });
-    for (std::size_t i = 0; i < candidates.size(); ++i) {
-      const auto& candidate = candidates[i];
-      if (!probed[i]) {
-        logger->warn("plugin {} rejected: {}", candidate.id, errors[i]);
-        rejections.push_back({candidate.path, errors[i]});
-        continue;
-      }
-      register_plugin(candidate, std::move(*probed[i]), i);
-    }
-    logger->info("{} plugin(s) registered, {} rejected; sockets in {}", plugins.size(), rejections.size(),
-                 runtime.path().string());
-    start_eager();
+    return probed;
   }
 
-  // Starts the eager plugins in parallel. A required one that fails makes
-  // the whole start-up fail (the constructor throws); others are reported.
-  void start_eager() {
+  void load() {
+    std::lock_guard reload_lock(reload_mutex);
+    auto found = detail::discover(options.plugin_dirs);
+    std::vector<std::string> errors;
+    auto probed = probe_all(found.candidates, options, errors);
+    std::vector<Entry> registered;
+    for (std::size_t i = 0; i < found.candidates.size(); ++i) {
+      const auto& candidate = found.candidates[i];
+      if (!probed[i]) {
+        logger->warn("plugin {} rejected: {}", candidate.id, errors[i]);
+        found.rejections.push_back({candidate.path, errors[i]});
+        continue;
+      }
+      registered.push_back(make_entry(candidate, std::move(*probed[i]), options, nullptr));
+    }
+    {
+      std::lock_guard lock(plugins_mutex);
+      plugins = registered;
+      rejections = found.rejections;
+    }
+    for (const auto& entry : registered) publish(entry.plugin);
+    logger->info("{} plugin(s) registered, {} rejected; sockets in {}", registered.size(), found.rejections.size(),
+                 runtime.path().string());
+    auto failures = start_eager(registered);
+    for (const auto& [plugin, error] : failures) {
+      if (plugin->definition().settings.required) throw Error(ErrorCode::start_failed, "required " + error);
+      logger->warn("optional plugin skipped: {}", error);
+    }
+  }
+
+  // Starts the enabled eager plugins among `entries` in parallel; returns those that failed, with the reason.
+  std::vector<std::pair<std::shared_ptr<detail::SupervisedPlugin>, std::string>> start_eager(
+      const std::vector<Entry>& entries) {
     std::vector<std::shared_ptr<detail::SupervisedPlugin>> eager;
-    for (const auto& plugin : plugins) {
-      if (plugin->definition().settings.start == StartPolicy::eager) eager.push_back(plugin);
+    for (const auto& entry : entries) {
+      const auto& settings = entry.plugin->definition().settings;
+      if (settings.start == StartPolicy::eager && settings.enabled) eager.push_back(entry.plugin);
     }
     std::vector<std::string> errors(eager.size());
     parallel_for(eager.size(), 16, [&](std::size_t i) {
@@ -137,60 +206,184 @@ struct Manager::Impl {
         errors[i] = e.what();
       }
     });
+    std::vector<std::pair<std::shared_ptr<detail::SupervisedPlugin>, std::string>> failed;
     for (std::size_t i = 0; i < eager.size(); ++i) {
-      if (errors[i].empty()) continue;
-      if (eager[i]->definition().settings.required) {
-        throw Error(ErrorCode::start_failed, "required " + errors[i]);
-      }
-      logger->warn("optional plugin skipped: {}", errors[i]);
+      if (!errors[i].empty()) failed.emplace_back(eager[i], errors[i]);
     }
+    return failed;
   }
 
   ~Impl() { shutdown(); }
 
-  void register_plugin(const detail::Candidate& candidate, Capabilities capabilities, std::size_t index) {
-    detail::PluginDefinition definition{candidate.id, candidate.path, std::move(capabilities),
-                                        settings_for(candidate.id), Json::array()};
-    for (const auto& name : definition.capabilities.config_types) {
-      if (auto it = options.config_types.find(name); it != options.config_types.end()) {
-        definition.config_types.push_back({{"type", name}, {"data", it->second}});
+  static Json config_types_for(const Capabilities& capabilities, const ManagerOptions& with) {
+    Json out = Json::array();
+    for (const auto& name : capabilities.config_types) {
+      if (auto it = with.config_types.find(name); it != with.config_types.end()) {
+        out.push_back({{"type", name}, {"data", it->second}});
       }
     }
+    return out;
+  }
+
+  Entry make_entry(const detail::Candidate& candidate, Capabilities capabilities, const ManagerOptions& with,
+                   std::shared_ptr<detail::PluginHistory> history) {
+    Json config_types = config_types_for(capabilities, with);
+    detail::PluginDefinition definition{candidate.id, candidate.path, std::move(capabilities),
+                                        settings_in(with, candidate.id), std::move(config_types)};
     auto plugin_logger = logger->clone(candidate.id);
     auto plugin = std::make_shared<detail::SupervisedPlugin>(
-        std::move(definition), socket_path(candidate.id, index),
+        std::move(definition), socket_path(candidate.id),
         detail::PluginServices{reactor, scheduler, plugin_logger,
                                [this](const std::string& id, PluginState from, PluginState to) {
                                  notify(id, from, to);
-                               }});
-    for (const auto& declared : plugin->definition().capabilities.types) {
+                               }},
+        std::move(history));
+    if (!plugin->definition().settings.enabled) plugin->disable();
+    return {std::move(plugin), identity_of(candidate.path)};
+  }
+
+  // Adds a plugin's types to the registry.
+  void publish(const std::shared_ptr<detail::SupervisedPlugin>& plugin) {
+    const auto& definition = plugin->definition();
+    for (const auto& declared : definition.capabilities.types) {
       auto channel = std::make_shared<detail::PluginChannel>(plugin, declared.contract, declared.type);
       const ContractInfo* contract = find_contract(declared.contract);
-      ProviderEntry entry{ProviderInfo{declared.contract, declared.type, candidate.id, ProviderKind::external, 0,
-                                       true, declared.json_schema},
+      ProviderEntry entry{ProviderInfo{declared.contract, declared.type, definition.id, ProviderKind::external,
+                                       definition.settings.priority, true, declared.json_schema},
                           contract ? contract->make_remote(channel) : nullptr, channel};
       registry.add(std::move(entry));
     }
-    plugins.push_back(std::move(plugin));
+  }
+
+  // Unregisters and stops `gone` in parallel; their logs end unless `keep_logs`.
+  void retire(const std::vector<std::shared_ptr<detail::SupervisedPlugin>>& gone, bool keep_logs) {
+    for (const auto& plugin : gone) registry.remove_provider(plugin->id());
+    parallel_for(gone.size(), 64, [&](std::size_t i) {
+      try {
+        gone[i]->close();
+      } catch (const std::exception& e) {
+        logger->error("plugin {}: stop failed: {}", gone[i]->id(), e.what());
+      }
+      if (!keep_logs) gone[i]->history()->log.close();
+    });
+  }
+
+  ReloadResult reload(ManagerOptions next) {
+    std::lock_guard reload_lock(reload_mutex);
+    std::vector<Entry> current;
+    {
+      std::lock_guard lock(plugins_mutex);
+      if (closed) throw Error(ErrorCode::unavailable, "the manager has shut down; nothing to reload");
+      current = plugins;
+    }
+    auto found = detail::discover(next.plugin_dirs);
+    auto find_current = [&](const std::string& id) -> const Entry* {
+      for (const auto& entry : current) {
+        if (entry.plugin->id() == id) return &entry;
+      }
+      return nullptr;
+    };
+
+    // Which candidates need a probe: new ones, and those whose file changed.
+    std::vector<detail::Candidate> to_probe;
+    for (const auto& candidate : found.candidates) {
+      const Entry* old = find_current(candidate.id);
+      if (!old || old->plugin->definition().path != candidate.path || old->identity != identity_of(candidate.path)) {
+        to_probe.push_back(candidate);
+      }
+    }
+    std::vector<std::string> errors;
+    auto probed = probe_all(to_probe, next, errors);
+
+    ReloadResult result;
+    std::vector<Entry> kept_or_new;
+    std::vector<std::shared_ptr<detail::SupervisedPlugin>> replaced, removed;
+    std::vector<Entry> fresh;  // added or changed: to publish and maybe start
+    std::set<std::string> present;
+    for (const auto& candidate : found.candidates) {
+      const Entry* old = find_current(candidate.id);
+      auto probe = std::find_if(to_probe.begin(), to_probe.end(),
+                                [&](const detail::Candidate& c) { return c.id == candidate.id; });
+      std::optional<Capabilities> capabilities;
+      if (probe != to_probe.end()) {
+        auto index = static_cast<std::size_t>(probe - to_probe.begin());
+        if (!probed[index]) {
+          logger->warn("plugin {} rejected: {}", candidate.id, errors[index]);
+          found.rejections.push_back({candidate.path, errors[index]});
+          continue;  // an old one of that id is removed below
+        }
+        capabilities = std::move(probed[index]);
+      }
+      present.insert(candidate.id);
+      if (old && !capabilities) {
+        const auto& definition = old->plugin->definition();
+        if (definition.settings == settings_in(next, candidate.id) &&
+            definition.config_types == config_types_for(definition.capabilities, next)) {
+          kept_or_new.push_back(*old);
+          result.unchanged.push_back(candidate.id);
+          continue;
+        }
+        capabilities = definition.capabilities;
+      }
+      auto entry = make_entry(candidate, std::move(*capabilities), next, old ? old->plugin->history() : nullptr);
+      if (old) {
+        replaced.push_back(old->plugin);
+        result.changed.push_back(candidate.id);
+      } else {
+        result.added.push_back(candidate.id);
+      }
+      kept_or_new.push_back(entry);
+      fresh.push_back(std::move(entry));
+    }
+    for (const auto& entry : current) {
+      if (!present.contains(entry.plugin->id())) {
+        removed.push_back(entry.plugin);
+        result.removed.push_back(entry.plugin->id());
+      }
+    }
+    result.rejected = found.rejections.size();
+
+    // The old instances go first (their socket paths are reused), then the new ones appear.
+    retire(replaced, true);
+    retire(removed, false);
+    {
+      std::lock_guard lock(plugins_mutex);
+      plugins = kept_or_new;
+      rejections = found.rejections;
+    }
+    for (const auto& entry : fresh) publish(entry.plugin);
+    next.logger = options.logger;
+    next.runtime_parent = options.runtime_parent;
+    options = std::move(next);
+    logger->info("reloaded: {} added, {} removed, {} changed, {} unchanged, {} rejected", result.added.size(),
+                 result.removed.size(), result.changed.size(), result.unchanged.size(), result.rejected);
+    for (const auto& [plugin, error] : start_eager(fresh)) logger->warn("after the reload: {}", error);
+    return result;
   }
 
   std::shared_ptr<detail::SupervisedPlugin> find(const std::string& id) const {
-    for (const auto& plugin : plugins) {
-      if (plugin->id() == id) return plugin;
+    std::lock_guard lock(plugins_mutex);
+    for (const auto& entry : plugins) {
+      if (entry.plugin->id() == id) return entry.plugin;
     }
     throw Error(ErrorCode::not_found, "no plugin named " + id + " is registered (see `plugvisor list`)");
   }
 
+  std::vector<std::shared_ptr<detail::SupervisedPlugin>> all() const {
+    std::lock_guard lock(plugins_mutex);
+    std::vector<std::shared_ptr<detail::SupervisedPlugin>> out;
+    for (const auto& entry : plugins) out.push_back(entry.plugin);
+    return out;
+  }
+
   void shutdown() {
     std::call_once(shutdown_once, [this] {
-      parallel_for(plugins.size(), 64, [&](std::size_t i) {
-        try {
-          plugins[i]->close();
-        } catch (const std::exception& e) {
-          logger->error("plugin {}: stop failed: {}", plugins[i]->id(), e.what());
-        }
-      });
-      for (const auto& plugin : plugins) registry.remove_provider(plugin->id());
+      {
+        std::lock_guard lock(plugins_mutex);
+        closed = true;
+      }
+      std::lock_guard reload_lock(reload_mutex);  // waits for a reload under way
+      retire(all(), false);
     });
   }
 };
@@ -203,18 +396,33 @@ Registry& Manager::registry() noexcept { return impl_->registry; }
 
 std::vector<PluginStatus> Manager::plugins() const {
   std::vector<PluginStatus> out;
-  for (const auto& plugin : impl_->plugins) out.push_back(plugin->status());
+  for (const auto& plugin : impl_->all()) out.push_back(plugin->status());
   return out;
 }
 
 std::optional<PluginStatus> Manager::plugin(const std::string& id) const {
-  for (const auto& plugin : impl_->plugins) {
+  for (const auto& plugin : impl_->all()) {
     if (plugin->id() == id) return plugin->status();
   }
   return std::nullopt;
 }
 
-std::vector<Rejection> Manager::rejections() const { return impl_->rejections; }
+std::vector<Rejection> Manager::rejections() const {
+  std::lock_guard lock(impl_->plugins_mutex);
+  return impl_->rejections;
+}
+
+std::vector<LogLine> Manager::logs(const std::string& id, std::uint64_t after, std::size_t limit) const {
+  return impl_->find(id)->history()->log.since(after, limit);
+}
+
+std::vector<LogLine> Manager::wait_logs(const std::string& id, std::uint64_t after,
+                                        std::chrono::milliseconds timeout) const {
+  auto history = impl_->find(id)->history();
+  return history->log.wait_since(after, detail::LogRing::capacity, timeout);
+}
+
+ReloadResult Manager::reload(ManagerOptions options) { return impl_->reload(std::move(options)); }
 
 void Manager::start(const std::string& id) { impl_->find(id)->start(); }
 

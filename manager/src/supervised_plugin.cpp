@@ -39,11 +39,14 @@ std::string format_ms(std::chrono::milliseconds ms) { return protocol::format_du
 }  // namespace
 
 SupervisedPlugin::SupervisedPlugin(PluginDefinition definition, std::filesystem::path socket_path,
-                                   PluginServices services)
+                                   PluginServices services, std::shared_ptr<PluginHistory> history)
     : definition_(std::move(definition)),
       socket_path_(std::move(socket_path)),
       services_(std::move(services)),
-      failures_(definition_.settings.restart) {}
+      history_(history ? std::move(history) : std::make_shared<PluginHistory>()),
+      failures_(definition_.settings.restart) {
+  for (const auto& declared : definition_.capabilities.types) history_->calls.declare(declared.contract, declared.type);
+}
 
 SupervisedPlugin::~SupervisedPlugin() = default;
 
@@ -55,8 +58,15 @@ void SupervisedPlugin::transition(std::unique_lock<std::mutex>& lock, PluginStat
   PluginState from = state_;
   if (from == to) return;
   state_ = to;
+  std::string event = "state " + std::string(to_string(from)) + " -> " + std::string(to_string(to));
+  if (to == PluginState::ready && current_) event += " (pid " + std::to_string(current_->child().pid()) + ")";
+  if ((to == PluginState::crashed || to == PluginState::failed) && !last_error_.empty()) event += ": " + last_error_;
+  if ((to == PluginState::idle || to == PluginState::stopped) && !last_exit_.empty()) {
+    event += " (last exit: " + last_exit_ + ")";
+  }
   lock.unlock();
-  services_.logger->debug("state {} -> {}", to_string(from), to_string(to));
+  history_->log.append("event", event);
+  services_.logger->debug("{}", event);
   if (services_.notify) services_.notify(id(), from, to);
   lock.lock();
 }
@@ -71,17 +81,23 @@ PluginStatus SupervisedPlugin::status() const {
   bool alive = current_ && !current_->exited();
   out.pid = alive ? current_->child().pid() : 0;
   out.started_at = alive ? current_->started_at() : std::chrono::system_clock::time_point{};
-  out.starts = starts_;
-  out.restarts = restarts_;
+  out.starts = history_->starts;
+  out.restarts = history_->restarts;
+  out.idle_exits = history_->idle_exits;
+  out.crashes = history_->crashes;
+  out.settings = definition_.settings;
+  out.calls = history_->calls.by_type();
+  out.latency = history_->calls.overall();
   out.recent_failures = const_cast<FailureHistory&>(failures_).count(Clock::now());
   out.last_exit = last_exit_;
   out.last_error = last_error_;
   out.connections = *connections_;
-  out.dropped_log_lines = dropped_lines_ + (current_ ? current_->child().dropped_lines() : 0);
+  out.dropped_log_lines = history_->dropped_lines + (current_ ? current_->child().dropped_lines() : 0);
   return out;
 }
 
 void SupervisedPlugin::log_line(bool is_stderr, std::string_view line) {
+  history_->log.append(is_stderr ? "stderr" : "stdout", line);
   // A JSON line with "level" and "msg" keeps its level; anything else is info.
   if (!line.empty() && line.front() == '{') {
     Json doc = Json::parse(line, nullptr, false);
@@ -141,8 +157,8 @@ std::shared_ptr<PluginInstance> SupervisedPlugin::running(Clock::time_point dead
 
 std::shared_ptr<PluginInstance> SupervisedPlugin::launch_locked(std::unique_lock<std::mutex>& lock) {
   const bool half_open = state_ == PluginState::failed;
-  ++starts_;
-  if (last_ended_in_failure_) ++restarts_;
+  ++history_->starts;
+  if (last_ended_in_failure_) ++history_->restarts;
   transition(lock, PluginState::starting);
   lock.unlock();
 
@@ -165,6 +181,7 @@ std::shared_ptr<PluginInstance> SupervisedPlugin::launch_locked(std::unique_lock
       } catch (const IdleDuringStart& idle) {
         if (attempt == 0) continue;
         lock.lock();
+        ++history_->idle_exits;
         last_exit_ = "idle";
         last_error_ = idle.message + ", twice: set an idle timeout longer than its start-up";
         transition(lock, PluginState::idle);
@@ -190,6 +207,7 @@ std::shared_ptr<PluginInstance> SupervisedPlugin::launch_locked(std::unique_lock
 
 void SupervisedPlugin::record_failure(std::unique_lock<std::mutex>& lock, const std::string& what) {
   last_ended_in_failure_ = true;
+  ++history_->crashes;
   const auto now = Clock::now();
   const auto& policy = definition_.settings.restart;
   const bool eager = definition_.settings.start == StartPolicy::eager;
@@ -228,7 +246,7 @@ void SupervisedPlugin::schedule_restart(Clock::time_point when) {
 
 void SupervisedPlugin::on_exit(const std::shared_ptr<PluginInstance>& instance, const ExitStatus& status) {
   std::unique_lock lock(mutex_);
-  dropped_lines_ += instance->child().dropped_lines();
+  history_->dropped_lines += instance->child().dropped_lines();
   if (instance != current_) return;  // a launch that failed, or an older instance
   current_.reset();
   if (instance->asked_to_stop) {
@@ -242,6 +260,7 @@ void SupervisedPlugin::on_exit(const std::shared_ptr<PluginInstance>& instance, 
     return;
   }
   if (status.clean()) {
+    ++history_->idle_exits;
     last_exit_ = "idle";
     services_.logger->info("exited on its idle timeout; the next call relaunches it");
     transition(lock, PluginState::idle);
@@ -295,6 +314,19 @@ Payload SupervisedPlugin::decode(const HttpReply& reply, std::string_view what) 
 
 Payload SupervisedPlugin::call(std::string_view contract, std::string_view type, std::string_view method,
                                const Payload& input) {
+  const auto began = Clock::now();
+  try {
+    Payload result = call_unrecorded(contract, type, method, input);
+    history_->calls.record(contract, type, Clock::now() - began, std::nullopt);
+    return result;
+  } catch (const Error& e) {
+    history_->calls.record(contract, type, Clock::now() - began, e.code());
+    throw;
+  }
+}
+
+Payload SupervisedPlugin::call_unrecorded(std::string_view contract, std::string_view type, std::string_view method,
+                                    const Payload& input) {
   const auto deadline = DeadlineScope::current().value_or(Clock::now() + definition_.settings.call_timeout);
   const std::string what = std::string(contract) + "/" + std::string(type) + " " + std::string(method);
   const std::string path = "/v1/" + std::string(contract) + "/" + std::string(type) + "/" + std::string(method);

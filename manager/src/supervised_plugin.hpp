@@ -12,7 +12,9 @@
 
 #include <spdlog/fwd.h>
 
+#include "call_stats.hpp"
 #include "failure_history.hpp"
+#include "log_ring.hpp"
 #include "plugin_instance.hpp"
 #include "plugvisor/manager.hpp"
 #include "timed_gate.hpp"
@@ -32,6 +34,18 @@ struct PluginDefinition {
   Json config_types = Json::array();
 };
 
+/// What outlives one SupervisedPlugin when a reload replaces it: its log,
+/// its call statistics and its counters. Thread-safe.
+struct PluginHistory {
+  LogRing log;
+  CallStats calls;
+  std::atomic<int> starts{0};
+  std::atomic<int> restarts{0};
+  std::atomic<int> idle_exits{0};
+  std::atomic<int> crashes{0};
+  std::atomic<std::uint64_t> dropped_lines{0};  // of instances that have exited
+};
+
 /// The services a plugin needs from its manager.
 struct PluginServices {
   ProcessReactor& reactor;
@@ -46,7 +60,8 @@ struct PluginServices {
 /// next call), until too many failures open the circuit. Thread-safe.
 class SupervisedPlugin : public std::enable_shared_from_this<SupervisedPlugin> {
  public:
-  SupervisedPlugin(PluginDefinition definition, std::filesystem::path socket_path, PluginServices services);
+  SupervisedPlugin(PluginDefinition definition, std::filesystem::path socket_path, PluginServices services,
+                   std::shared_ptr<PluginHistory> history);
   ~SupervisedPlugin();
 
   const std::string& id() const noexcept { return definition_.id; }
@@ -71,10 +86,13 @@ class SupervisedPlugin : public std::enable_shared_from_this<SupervisedPlugin> {
   void close();
 
   PluginStatus status() const;
+  const std::shared_ptr<PluginHistory>& history() const noexcept { return history_; }
 
  private:
   using Clock = std::chrono::steady_clock;
 
+  // call() without the statistics.
+  Payload call_unrecorded(std::string_view contract, std::string_view type, std::string_view method, const Payload& input);
   std::shared_ptr<PluginInstance> running(Clock::time_point deadline);
   // With `lock` (on mutex_) held and start_mutex_ owned: launches, records
   // the outcome, and returns the instance or throws.
@@ -95,6 +113,7 @@ class SupervisedPlugin : public std::enable_shared_from_this<SupervisedPlugin> {
   const PluginDefinition definition_;
   const std::filesystem::path socket_path_;
   PluginServices services_;
+  const std::shared_ptr<PluginHistory> history_;
   const std::shared_ptr<std::atomic<std::uint64_t>> connections_ =
       std::make_shared<std::atomic<std::uint64_t>>(0);
 
@@ -103,13 +122,10 @@ class SupervisedPlugin : public std::enable_shared_from_this<SupervisedPlugin> {
   PluginState state_ = PluginState::registered;
   std::shared_ptr<PluginInstance> current_;
   bool closed_ = false;
-  int starts_ = 0;
-  int restarts_ = 0;
   bool last_ended_in_failure_ = false;
   FailureHistory failures_;
   Clock::time_point next_start_{};     // crashed: not before this
   Clock::time_point circuit_until_{};  // failed: not before this (max: only by hand)
-  std::uint64_t dropped_lines_ = 0;    // of instances that have exited
   std::string last_exit_;
   std::string last_error_;
 };

@@ -123,8 +123,8 @@ TEST_CASE("a configuration file with comments and every key becomes the expected
   REQUIRE(options.per_plugin.size() == 1);
   CHECK(options.per_plugin.at("plugin-a").idle_timeout == 2min);
   CHECK_FALSE(options.per_plugin.at("plugin-a").required);
-  CHECK_FALSE(config.plugins.at("plugin-a").enabled);
-  CHECK(config.plugins.at("plugin-a").priority == -3);
+  CHECK_FALSE(config.manager.per_plugin.at("plugin-a").enabled);
+  CHECK(config.manager.per_plugin.at("plugin-a").priority == -3);
   CHECK(options.config_types.at("text-tools.prefix") == Json{{"prefix", "> "}});
   CHECK(options.config_types.at("empty").is_null());
   CHECK(config.admin.socket == "/run/test/admin.sock");
@@ -142,7 +142,7 @@ TEST_CASE("a minimal configuration file gets the built-in defaults", "[configura
   CHECK(config.manager.defaults.call_timeout == builtin.call_timeout);
   CHECK(config.manager.defaults.restart.max_failures == builtin.restart.max_failures);
   CHECK(config.manager.per_plugin.empty());
-  CHECK(config.plugins.empty());
+  CHECK(config.manager.per_plugin.empty());
   CHECK(config.manager.runtime_parent.empty());
   CHECK(config.admin.tcp_address.empty());
   CHECK(config.admin.token.empty());
@@ -173,12 +173,12 @@ TEST_CASE("a plugin entry in the configuration starts from the defaults and over
   CHECK(a.restart.window == 2min);
   CHECK(a.limits.open_files == 10);
   CHECK(a.limits.memory_bytes == 4096);
-  CHECK(config.plugins.at("plugin-a").enabled);
-  CHECK(config.plugins.at("plugin-a").priority == 0);
+  CHECK(config.manager.per_plugin.at("plugin-a").enabled);
+  CHECK(config.manager.per_plugin.at("plugin-a").priority == 0);
   const auto& b = config.manager.per_plugin.at("plugin-b");
   CHECK(b.idle_timeout == 1min);
   CHECK(b.env == Environment{{"A", "1"}, {"B", "2"}});
-  CHECK(config.plugins.at("plugin-b").priority == 5);
+  CHECK(config.manager.per_plugin.at("plugin-b").priority == 5);
 }
 
 TEST_CASE("relative paths in a configuration file are resolved against the file's directory", "[configuration]") {
@@ -372,7 +372,7 @@ TEST_CASE("the configuration's admin TCP endpoint must be on loopback and have a
   auto with_admin = [&](const std::string& admin) {
     return dir.write("{\"pluginDirs\": [\"PLUGINS\"],\n \"admin\": " + admin + "}");
   };
-  for (const char* address : {"127.0.0.1:7070", "127.1.2.3:1", "[::1]:65535", "localhost:7070"}) {
+  for (const char* address : {"127.0.0.1:7070", "127.1.2.3:1", "[::1]:65535", "localhost:7070", "127.0.0.1:0"}) {
     INFO(address);
     auto config = load_configuration(with_admin(std::string("{\"tcp\": \"") + address + "\", \"token\": \"t\"}"), {});
     CHECK(config.admin.tcp_address == address);
@@ -385,7 +385,8 @@ TEST_CASE("the configuration's admin TCP endpoint must be on loopback and have a
                Contains("is not a loopback address"));
   }
   CHECK_THAT(load_error(with_admin(R"({"tcp": "127.0.0.1", "token": "t"})")), Contains("is not HOST:PORT"));
-  CHECK_THAT(load_error(with_admin(R"({"tcp": "127.0.0.1:0", "token": "t"})")), Contains("invalid port"));
+  CHECK_THAT(load_error(with_admin(R"({"tcp": "127.0.0.1:+80", "token": "t"})")), Contains("invalid port"));
+  CHECK_THAT(load_error(with_admin(R"({"tcp": "127.0.0.1:", "token": "t"})")), Contains("invalid port"));
   CHECK_THAT(load_error(with_admin(R"({"tcp": "127.0.0.1:99999", "token": "t"})")), Contains("invalid port"));
   file = with_admin(R"({"tcp": "127.0.0.1:7070"})");
   CHECK_THAT(load_error(file), StartsWith(at(file, 2, 12)) && Contains("needs a token"));

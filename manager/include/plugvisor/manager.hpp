@@ -40,6 +40,7 @@ struct ResourceLimits {
   std::chrono::seconds cpu_time{0};
   /// Open descriptors (RLIMIT_NOFILE).
   std::size_t open_files = 0;
+  bool operator==(const ResourceLimits&) const = default;
 };
 
 /// When a plugin is launched.
@@ -62,6 +63,7 @@ struct RestartPolicy {
   std::chrono::milliseconds window = 60s;
   /// After this long a failed plugin may try once more (0: only by hand).
   std::chrono::milliseconds cool_down = 5min;
+  bool operator==(const RestartPolicy&) const = default;
 };
 
 /// Settings that apply to one plugin (ManagerOptions::defaults for all).
@@ -90,6 +92,11 @@ struct PluginSettings {
   /// Lines per second of the plugin's stdout/stderr forwarded to the log;
   /// lines beyond it (after a burst of twice as many) are counted and dropped.
   std::size_t log_lines_per_second = 500;
+  /// false: the plugin is registered disabled (calls fail until enable()).
+  bool enabled = true;
+  /// Registry priority of the plugin's types: among plugins, the higher wins.
+  int priority = 0;
+  bool operator==(const PluginSettings&) const = default;
 };
 
 /// What a Manager is built from.
@@ -148,6 +155,43 @@ struct Capabilities {
   std::vector<std::string> config_types;
 };
 
+/// Upper bounds, in seconds, of the call latency histogram's buckets (100 µs
+/// to 10 s); a last, unbounded bucket follows them.
+const std::vector<double>& latency_bucket_bounds() noexcept;
+
+/// Latency quantiles over a plugin's or a type's most recent calls (up to 1024).
+struct LatencyQuantiles {
+  /// Seconds; nullopt before the first call.
+  std::optional<double> p50, p90, p99;
+};
+
+/// Calls made through the manager to one contract type of a plugin.
+struct TypeCallStats {
+  std::string contract;
+  std::string type;
+  std::uint64_t calls = 0;
+  /// Calls that ended in an Error.
+  std::uint64_t errors = 0;
+  /// errors by error code name ("timeout", "crashed", ...).
+  std::map<std::string, std::uint64_t> errors_by_code;
+  /// Calls per latency bucket (not cumulative): one per latency_bucket_bounds()
+  /// entry, then one for longer calls.
+  std::vector<std::uint64_t> buckets;
+  /// Total latency of all calls, in seconds.
+  double latency_sum = 0;
+  LatencyQuantiles latency;
+};
+
+/// One line of a plugin's recent log: its output, or the manager's events about it.
+struct LogLine {
+  /// Increases by one per line of a plugin, across its restarts.
+  std::uint64_t seq = 0;
+  std::chrono::system_clock::time_point time;
+  /// "stdout", "stderr" or "event" (a state change).
+  std::string stream;
+  std::string text;
+};
+
 /// A snapshot of one registered plugin, for inspection.
 struct PluginStatus {
   std::string id;
@@ -172,6 +216,23 @@ struct PluginStatus {
   std::chrono::system_clock::time_point started_at{};
   /// Log lines dropped by the rate limit, over all launches.
   std::uint64_t dropped_log_lines = 0;
+  /// Exits on the idle timeout.
+  int idle_exits = 0;
+  /// Failures: crashes, failed starts, kills after a hang.
+  int crashes = 0;
+  /// The settings the plugin runs with.
+  PluginSettings settings;
+  /// Calls by declared type, in the order of capabilities.types.
+  std::vector<TypeCallStats> calls;
+  /// Over all types.
+  LatencyQuantiles latency;
+};
+
+/// What Manager::reload did, by plugin id.
+struct ReloadResult {
+  std::vector<std::string> added, removed, changed, unchanged;
+  /// Files turned down after the reload.
+  std::size_t rejected = 0;
 };
 
 /// Called on every state change of a plugin, from whichever thread caused it
@@ -219,6 +280,22 @@ class Manager {
   /// Allows calls again (and starts an eager plugin). Safe on an enabled one.
   void enable(const std::string& id);
 
+  /// Up to `limit` lines of a plugin's recent log (the last 1000 kept) with a
+  /// seq above `after`, oldest first. Throws Error(not_found) for an unknown id.
+  std::vector<LogLine> logs(const std::string& id, std::uint64_t after = 0, std::size_t limit = 1000) const;
+  /// Like logs(), but waits up to `timeout` for a line above `after` to come.
+  /// Returns early (possibly empty) when the manager shuts down; throws
+  /// Error(not_found) once the plugin is no longer registered.
+  std::vector<LogLine> wait_logs(const std::string& id, std::uint64_t after, std::chrono::milliseconds timeout) const;
+
+  /// Applies new options (their runtime_parent and logger are ignored):
+  /// discovers again, registers new plugins, stops and unregisters vanished
+  /// ones, and replaces the ones whose executable, settings or config-type
+  /// data changed (their log and call statistics carry over); the rest keep
+  /// running untouched. Eager plugins among the new and changed are started.
+  /// Reloads are serialized. Throws Error(unavailable) after shutdown.
+  ReloadResult reload(ManagerOptions options);
+
   /// Adds a listener for state changes; listeners live as long as the manager.
   void on_state_change(StateListener listener);
 
@@ -254,23 +331,14 @@ struct AdminOptions {
   std::string token;
 };
 
-/// What a configuration file says about one plugin beyond its PluginSettings.
-struct PluginEntry {
-  /// false: the plugin is registered disabled (calls fail until it is enabled).
-  bool enabled = true;
-  /// Registry priority of the plugin's types: among plugins, the higher wins.
-  int priority = 0;
-};
-
 /// A parsed, checked configuration file with the environment's overrides applied.
 struct Configuration {
   /// plugin_dirs, defaults, per_plugin (each entry: the defaults with the
-  /// plugin's keys applied), config_types and runtime_parent; logger is null.
+  /// plugin's keys applied, including enabled and priority), config_types
+  /// and runtime_parent; logger is null.
   ManagerOptions manager;
-  /// Every plugin the file names under "plugins"; any other plugin is enabled with priority 0.
-  std::map<std::string, PluginEntry> plugins;
   AdminOptions admin;
-  /// The file it was read from, absolute.
+  /// The file it was read from, absolute (empty for parse_configuration).
   std::filesystem::path source;
 };
 
@@ -285,6 +353,17 @@ std::map<std::string, std::string> current_environment();
 /// for a bad override. Thread-safe.
 Configuration load_configuration(const std::filesystem::path& file,
                                  const std::map<std::string, std::string>& environment = current_environment());
+
+/// A plugin's settings in the configuration file's format, every key present
+/// (without the plugin-entry-only keys enabled and priority).
+Json plugin_settings_json(const PluginSettings& settings);
+
+/// Like load_configuration, for a configuration given as `text`: errors say
+/// "NAME:LINE:COL: reason", relative paths resolve against `base_dir`, and
+/// `source` is left empty.
+Configuration parse_configuration(std::string_view text, const std::string& name,
+                                  const std::filesystem::path& base_dir,
+                                  const std::map<std::string, std::string>& environment = current_environment());
 
 /// `configuration` in the file format with every key present: the effective
 /// settings. load_configuration reads it back (without overrides) to the same configuration.
