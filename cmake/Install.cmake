@@ -6,13 +6,13 @@ include(CMakePackageConfigHelpers)
 
 set(plugvisor_cmake_dir ${CMAKE_INSTALL_LIBDIR}/cmake/plugvisor)
 
-install(TARGETS plugvisor_contracts plugvisor_registry plugvisor_sdk plugvisor_manager
+install(TARGETS plugvisor_contracts plugvisor_registry plugvisor_sdk plugvisor_manager plugvisor_daemon
   EXPORT plugvisorTargets
   ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
   LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}
   INCLUDES DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
 install(TARGETS plugvisor RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
-foreach(dir contracts registry sdk-cpp manager)
+foreach(dir contracts registry sdk-cpp manager manager/daemon)
   install(DIRECTORY ${PROJECT_SOURCE_DIR}/${dir}/include/ DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
 endforeach()
 install(EXPORT plugvisorTargets NAMESPACE plugvisor:: DESTINATION ${plugvisor_cmake_dir})

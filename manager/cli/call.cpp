@@ -6,6 +6,7 @@
 #include <iterator>
 #include <sstream>
 
+#include "admin_client.hpp"
 #include "commands.hpp"
 #include "options.hpp"
 #include "plugvisor/manager.hpp"
@@ -23,6 +24,7 @@ struct CallArgs {
   bool tcp = false;
   bool json = false;
   std::vector<std::string> config_types;
+  AdminTarget admin;  // without -d: the daemon to call through
 };
 
 std::string read_all(std::istream& in) {
@@ -53,7 +55,35 @@ Encoding input_encoding(const CallArgs& args) {
   return args.json ? Encoding::json : Encoding::bytes;
 }
 
-void run_call(const CallArgs& args) {
+void print_output(const std::string& body) {
+  std::cout << body;
+  if (::isatty(STDOUT_FILENO) && !body.empty() && body.back() != '\n') std::cout << "\n";
+  std::cout.flush();
+}
+
+// Without -d: through the call broker of a running daemon (POST /v1/call/...).
+void call_through_daemon(const CallArgs& args, const Payload& input, std::chrono::milliseconds timeout) {
+  if (args.tcp || !args.config_types.empty()) {
+    throw Error(ErrorCode::config, "--tcp and --config-type apply when the plugin is started here (-d DIR); "
+                                   "a daemon runs its plugins with its own configuration");
+  }
+  AdminClient client(resolve_endpoint(args.admin, current_environment()));
+  std::map<std::string, std::string> headers;
+  // The daemon enforces the deadline; the wait for its answer only outlasts it.
+  std::chrono::seconds wait = std::chrono::hours(24 * 365);
+  if (timeout.count() != 0) {
+    headers[std::string(protocol::deadline_header)] = std::to_string(timeout.count());
+    wait = std::chrono::duration_cast<std::chrono::seconds>(timeout) + std::chrono::seconds(30);
+  }
+  const std::string path =
+      "/v1/call/" + url_segment(args.contract) + "/" + url_segment(args.type) + "/" + url_segment(args.method);
+  const std::string content_type = input.encoding == Encoding::json ? "application/json" : "application/octet-stream";
+  auto answer = client.post_raw(path, input.encoding == Encoding::none ? "" : input.body, content_type,
+                                wait, headers);
+  print_output(answer.body);
+}
+
+void run_call(const CallArgs& args, int& exit_code) {
   Encoding encoding = input_encoding(args);
   Payload input{encoding, "{}"};
   if (encoding != Encoding::none) {
@@ -62,8 +92,16 @@ void run_call(const CallArgs& args) {
       throw Error(ErrorCode::config, args.contract + " " + args.method + " takes JSON, and the input is not JSON");
     }
   }
-  ManagerOptions options = manager_options(args.dirs);
   auto timeout = protocol::parse_duration(args.timeout);
+  if (args.dirs.empty()) {
+    run_admin_command(exit_code, [&] { call_through_daemon(args, input, timeout); });
+    return;
+  }
+  if (!args.admin.admin.empty() || !args.admin.config.empty() || !args.admin.token.empty()) {
+    throw Error(ErrorCode::config, "--admin, --config and --token choose a daemon to call through; with -d DIR the "
+                                   "plugin is started here instead: give one or the other");
+  }
+  ManagerOptions options = manager_options(args.dirs);
   options.defaults.call_timeout = timeout.count() == 0 ? std::chrono::hours(24 * 365) : timeout;  // 0: no deadline
   if (args.tcp) options.defaults.transport = Transport::tcp;
   for (const auto& entry : args.config_types) {
@@ -74,18 +112,20 @@ void run_call(const CallArgs& args) {
     options.config_types[entry.substr(0, eq)] = Json::parse(entry.substr(eq + 1));
   }
   Manager manager(std::move(options));
-  Payload output = manager.registry().channel(args.contract, args.type)->call(args.method, input);
-  std::cout << output.body;
-  if (::isatty(STDOUT_FILENO) && !output.body.empty() && output.body.back() != '\n') std::cout << "\n";
-  std::cout.flush();
+  print_output(manager.registry().channel(args.contract, args.type)->call(args.method, input).body);
+  exit_code = exit_ok;
 }
 
 }  // namespace
 
 void add_call(CLI::App& app, int& exit_code) {
-  auto* cmd = app.add_subcommand("call", "Start the provider of CONTRACT TYPE, call METHOD and print the result");
+  auto* cmd = app.add_subcommand("call",
+                                 "Call METHOD of CONTRACT TYPE and print the result: with -d, starting the provider "
+                                 "here; without, through a running daemon");
   auto args = std::make_shared<CallArgs>();
-  cmd->add_option("-d,--dir", args->dirs, "A plugin directory (repeatable)")->required()->allow_extra_args(false);
+  cmd->add_option("-d,--dir", args->dirs, "A plugin directory (repeatable); without it the call goes through the daemon")
+      ->allow_extra_args(false);
+  add_admin_options(cmd, args->admin);
   cmd->add_option("contract", args->contract, "The contract, e.g. dataProcessor")->required();
   cmd->add_option("type", args->type, "The type, e.g. uppercase")->required();
   cmd->add_option("method", args->method, "The method, e.g. processData")->required();
@@ -96,10 +136,7 @@ void add_call(CLI::App& app, int& exit_code) {
   cmd->add_flag("--json", args->json, "Send the input as JSON (for contracts this build does not know)");
   cmd->add_option("--config-type", args->config_types, "Config-type data for the plugin, NAME=JSON (repeatable)")
       ->allow_extra_args(false);
-  cmd->callback([args, &exit_code] {
-    run_call(*args);
-    exit_code = exit_ok;
-  });
+  cmd->callback([args, &exit_code] { run_call(*args, exit_code); });
 }
 
 }  // namespace plugvisor::cli

@@ -10,6 +10,7 @@ enum ExitCode : int {
   exit_ok = 0,
   exit_failed = 1,  ///< the operation failed (a plugin error, a failed start...)
   exit_usage = 2,   ///< bad flags or arguments
+  exit_unreachable = 3,  ///< no daemon answers on the admin socket or address
 };
 
 // Each add_* adds one subcommand to `app`; its callback sets `exit_code`.
@@ -17,5 +18,11 @@ void add_list(CLI::App& app, int& exit_code);
 void add_call(CLI::App& app, int& exit_code);
 void add_validate(CLI::App& app, int& exit_code);
 void add_config(CLI::App& app, int& exit_code);
+/// serve: run the supervisor daemon until SIGTERM/SIGINT (SIGHUP reloads).
+void add_serve(CLI::App& app, int& exit_code);
+/// status, enable, disable, restart, start, stop, reload: talk to a running daemon.
+void add_daemon_commands(CLI::App& app, int& exit_code);
+void add_logs(CLI::App& app, int& exit_code);
+void add_inspect(CLI::App& app, int& exit_code);
 
 }  // namespace plugvisor::cli

@@ -15,6 +15,10 @@ int main(int argc, char** argv) {
   plugvisor::cli::add_call(app, exit_code);
   plugvisor::cli::add_validate(app, exit_code);
   plugvisor::cli::add_config(app, exit_code);
+  plugvisor::cli::add_serve(app, exit_code);
+  plugvisor::cli::add_inspect(app, exit_code);
+  plugvisor::cli::add_daemon_commands(app, exit_code);
+  plugvisor::cli::add_logs(app, exit_code);
 
   app.parse_complete_callback([&] {
     auto logger = spdlog::stderr_color_mt("plugvisor");
