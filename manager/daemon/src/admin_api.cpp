@@ -126,6 +126,7 @@ void install_plugin_routes(httplib::Server& server, AdminBackend& backend) {
       }
       auto cursor = std::make_shared<std::uint64_t>(after);
       res.set_header("Cache-Control", "no-store");
+      ++backend.open_streams;
       res.set_chunked_content_provider(
           "application/x-ndjson", [&backend, id, cursor, quiet = std::chrono::steady_clock::now()](
                                       std::size_t, httplib::DataSink& sink) mutable {
@@ -155,7 +156,8 @@ void install_plugin_routes(httplib::Server& server, AdminBackend& backend) {
               std::this_thread::sleep_for(std::chrono::milliseconds(1));
             }
             return sink.is_writable();
-          });
+          },
+          [&backend](bool) { --backend.open_streams; });
     });
   });
   server.Post(R"(/v1/plugins/([^/]+)/([^/]+))", [&manager](const Request& req, Response& res) {

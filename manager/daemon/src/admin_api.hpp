@@ -25,6 +25,9 @@ struct AdminBackend {
   std::function<DaemonFigures()> figures;
   /// Set when the daemon stops: follow streams end.
   const std::atomic<bool>& stopping;
+  /// Follow streams whose response is not yet finished; the daemon waits for
+  /// them to end cleanly before it stops the listeners.
+  std::atomic<int> open_streams{0};
 };
 
 /// Installs every endpoint, the 404/405 answers and the exception handler on `server`.

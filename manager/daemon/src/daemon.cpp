@@ -2,7 +2,9 @@
 
 #include <unistd.h>
 
+#include <chrono>
 #include <mutex>
+#include <thread>
 
 #include <spdlog/spdlog.h>
 
@@ -119,7 +121,7 @@ Daemon::Daemon(DaemonOptions options) : impl_(std::make_unique<Impl>()) {
   impl_->lock = std::make_unique<detail::AdminLock>(admin.socket);
   impl_->server = std::make_unique<detail::AdminServer>(admin.socket, admin.tcp_address, admin.token);
   impl_->manager = std::make_unique<Manager>(impl_->config.manager);
-  impl_->backend = std::make_unique<detail::AdminBackend>(detail::AdminBackend{
+  impl_->backend.reset(new detail::AdminBackend{
       *impl_->manager, [this] { return impl_->daemon_info(); },
       [this] {
         std::vector<std::string> needs_restart;
@@ -139,6 +141,13 @@ Daemon::Daemon(DaemonOptions options) : impl_(std::make_unique<Impl>()) {
 
 Daemon::~Daemon() {
   impl_->stopping = true;
+  // A follow stream ends with its last chunk only while the server runs:
+  // stopping the listeners first would cut it off. Each stream looks at
+  // `stopping` at least every 250 ms.
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+  while (impl_->backend->open_streams > 0 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
   impl_->server->stop();
   impl_->manager->shutdown();
 }
