@@ -3,7 +3,7 @@ BUILD ?= build
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: all setup build demo test test-asan test-tsan clean
+.PHONY: all setup build demo host-demo test test-asan test-tsan clean
 
 all: build
 
@@ -16,7 +16,12 @@ $(BUILD)/CMakeCache.txt: | setup
 build: setup $(BUILD)/CMakeCache.txt
 	@cmake --build $(BUILD) -j $(JOBS) -- --no-print-directory
 
+# The supervisor daemon on every example plugin; serves until Ctrl-C.
 demo: build
+	@bash scripts/demo.sh $(BUILD)
+
+# The embedding example: a C++ host application using the manager directly.
+host-demo: build
 	@$(BUILD)/bin/host-demo $(BUILD)/plugins
 
 test: build
