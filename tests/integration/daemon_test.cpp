@@ -336,7 +336,7 @@ TEST_CASE("/metrics is Prometheus text with states, counters and latency histogr
   CHECK_THAT(body, Catch::Contains(R"(plugvisor_plugin_starts_total{plugin="plugin-text-tools"} 1)"));
 }
 
-TEST_CASE("a reload applies added, removed and changed plugins; a broken file changes nothing", "[daemon][reload]") {
+TEST_CASE("a reload applies added, removed and changed plugins, a broken file changes nothing", "[daemon][reload]") {
   Setup setup;
   Daemon daemon(setup.options());
   auto client = unix_client(setup.socket());

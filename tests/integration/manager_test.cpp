@@ -96,7 +96,7 @@ TEST_CASE("a bad capabilities probe rejects that plugin with the reason, and the
   CHECK(plugvisor::test::wait_for_no_children().empty());
 }
 
-TEST_CASE("a plugin that fails to start gets an error naming it and the reason; the others keep working",
+TEST_CASE("a plugin that fails to start gets an error naming it and the reason, the others keep working",
           "[manager][start]") {
   TempDir dir;
   dir.add_text_tools();
@@ -213,7 +213,7 @@ TEST_CASE("a call past its deadline fails with timeout", "[manager][calls]") {
   CHECK(std::chrono::steady_clock::now() - began < 2500ms);  // liveness: well before the 3 s handler ends
 }
 
-TEST_CASE("a plugin that crashes mid-call fails that call with crashed; the next call relaunches it",
+TEST_CASE("a plugin that crashes mid-call fails that call with crashed, the next call relaunches it",
           "[manager][calls]") {
   TempDir dir;
   dir.add_fixture("fixture", "good");

@@ -101,7 +101,7 @@ TEST_CASE("the handshake names the bound socket, which is 0600 with a pid lock b
   CHECK(pid == run.child().pid());
 }
 
-TEST_CASE("health needs no token; everything else needs the right one", "[sdk][auth]") {
+TEST_CASE("health needs no token, everything else needs the right one", "[sdk][auth]") {
   HandRun run;
   auto client = run.client();
   auto health = client->Get("/healthz");

@@ -84,7 +84,7 @@ TEST_CASE("a plugin that keeps crashing at start backs off, then opens the circu
   CHECK(plugvisor::test::wait_for_no_children().empty());
 }
 
-TEST_CASE("a plugin that closes its stdin before reading the config fails to start; the host is not killed by SIGPIPE",
+TEST_CASE("a plugin that closes its stdin before reading the config fails to start, the host is not killed by SIGPIPE",
           "[supervision][start]") {
   TempDir dir;
   dir.add_text_tools();
@@ -282,7 +282,7 @@ TEST_CASE("a plugin that exceeds its CPU time limit is killed and reported as su
   CHECK(bystander_works(manager));
 }
 
-TEST_CASE("answers the protocol does not allow fail the call with a specific error; the plugin keeps serving",
+TEST_CASE("answers the protocol does not allow fail the call with a specific error, the plugin keeps serving",
           "[supervision][replies]") {
   TempDir dir;
   dir.add_text_tools();
@@ -326,7 +326,7 @@ TEST_CASE("a second handshake line later on is only a log line", "[supervision][
   CHECK_THAT(log.text.str(), Catch::Contains("[stdout]") && Catch::Contains("/tmp/elsewhere.sock"));
 }
 
-TEST_CASE("a socket path held by a live process is refused with the reason; a stale one is cleared",
+TEST_CASE("a socket path held by a live process is refused with the reason, a stale one is cleared",
           "[supervision][sockets]") {
   TempDir dir;
   dir.add_text_tools();

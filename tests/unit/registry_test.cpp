@@ -42,7 +42,7 @@ TEST_CASE("internal providers are found by contract type and called in-process",
   CHECK(reply.body == "internal");
 }
 
-TEST_CASE("an internal provider wins over external ones; among externals priority, then order", "[registry]") {
+TEST_CASE("an internal provider wins over external ones, among externals priority, then order", "[registry]") {
   plugvisor::Registry registry;
   registry.add(external("shared", "first"));
   registry.add(external("shared", "second"));
