@@ -42,7 +42,7 @@ std::string read_input(const CallArgs& args) {
 }
 
 // The wire encoding of the method's input: from the contract's declaration
-// when this build knows it, else bytes (or JSON with --json).
+// when this build knows it, else bytes (or JSON with --json-input).
 Encoding input_encoding(const CallArgs& args) {
   if (const ContractInfo* contract = find_contract(args.contract)) {
     for (const auto& method : contract->methods) {
@@ -133,7 +133,8 @@ void add_call(CLI::App& app, int& exit_code) {
   cmd->add_option("--data-file", args->data_file, "Read the input from FILE")->excludes(data);
   cmd->add_option("--timeout", args->timeout, "Deadline of the call, e.g. 500ms, 10s (0: none)")->capture_default_str();
   cmd->add_flag("--tcp", args->tcp, "Reach the plugin over loopback TCP instead of a Unix socket");
-  cmd->add_flag("--json", args->json, "Send the input as JSON (for contracts this build does not know)");
+  cmd->add_flag("--json-input", args->json,
+                "Send the input as JSON (for contracts this build does not know; --json means \"print JSON\" elsewhere)");
   cmd->add_option("--config-type", args->config_types, "Config-type data for the plugin, NAME=JSON (repeatable)")
       ->allow_extra_args(false);
   cmd->callback([args, &exit_code] { run_call(*args, exit_code); });

@@ -1,9 +1,11 @@
 #!/usr/bin/env python3
-"""The CLI against a real daemon: `plugvisor serve` in a temporary directory,
-driven through `plugvisor status`, `restart`, `logs -f`, `reload` and the
-others exactly as a user types them (docs/cli.md).
+"""The CLI as a user types it (docs/cli.md): against a real daemon
+(`plugvisor serve` in a temporary directory, driven through `plugvisor
+status`, `restart`, `logs -f`, `reload` and the others), and the commands
+that need none (`list`, `inspect`).
 
-    daemon_cli_test.py --plugvisor build/bin/plugvisor --plugin-dir build/plugins [TestCase.test_name ...]
+    daemon_cli_test.py --plugvisor build/bin/plugvisor --plugin-dir build/plugins \
+        --fixture build/tests/bin/misbehaving-plugin [TestCase.test_name ...]
 
 Each test starts its own daemon (config: pluginDirs = the plugin directory,
 admin.socket in a fresh temp directory) and stops it with SIGTERM, requiring
@@ -11,12 +13,14 @@ exit code 0. Standard library only.
 """
 
 import argparse
+import http.client
 import json
 import os
 import queue
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -26,6 +30,7 @@ import unittest
 
 PLUGVISOR = None
 PLUGIN_DIR = None
+FIXTURE = None
 PLUGIN = "plugin-text-tools"
 TOKEN = "test-token-0123456789"
 
@@ -341,7 +346,37 @@ class ReloadTest(CliTest):
             result = d.cli("reload")
             self.assertEqual(result.returncode, 1, result)
             self.assertIn("plugvisor: config: " + d.config + ":", result.stderr)
-            self.table_row(self.ok(d.cli("status")), PLUGIN)  # still serving, unchanged
+            # The running configuration is untouched: same plugins, same settings.
+            self.table_row(self.ok(d.cli("status")), PLUGIN)
+            self.assertEqual(self.plugin_json(d)["settings"]["idleTimeout"], "1m")
+            doc = json.loads(self.ok(d.cli("status", "--json")))
+            self.assertTrue(doc["daemon"]["lastReloadError"].startswith(d.config + ":1:"), doc["daemon"])
+            self.assertIn("invalid JSON", doc["daemon"]["lastReloadError"])
+
+    def test_sighup_reloads_and_a_broken_file_keeps_the_running_one(self):
+        with Daemon() as d:
+            self.assertEqual(self.plugin_json(d)["settings"]["idleTimeout"], "5m")
+            d.write_config(plugins={PLUGIN: {"idleTimeout": "7m"}})
+            d.process.send_signal(signal.SIGHUP)
+            deadline = time.monotonic() + 30  # liveness bound
+            while self.plugin_json(d)["settings"]["idleTimeout"] != "7m":
+                self.assertLess(time.monotonic(), deadline, "SIGHUP did not reload the file within 30 s")
+                time.sleep(0.05)
+            self.assertEqual(json.loads(self.ok(d.cli("status", "--json")))["daemon"]["reloads"], 1)
+
+            d.write_config(text='{"pluginDirs": ["/no/such/dir"]}')
+            d.process.send_signal(signal.SIGHUP)
+            deadline = time.monotonic() + 30
+            while not json.loads(self.ok(d.cli("status", "--json")))["daemon"]["lastReloadError"]:
+                self.assertLess(time.monotonic(), deadline, "the broken reload was not reported within 30 s")
+                time.sleep(0.05)
+            daemon = json.loads(self.ok(d.cli("status", "--json")))["daemon"]
+            self.assertIn("/no/such/dir", daemon["lastReloadError"])
+            self.assertEqual(daemon["reloads"], 1)
+            self.assertEqual(self.plugin_json(d)["settings"]["idleTimeout"], "7m")
+            self.assertEqual(self.ok(d.cli("call", "dataProcessor", "uppercase", "processData", "--data", "still")),
+                             "STILL")
+            self.assertIsNone(d.process.poll(), "the daemon exited on a broken reload")
 
 
 class ErrorTest(CliTest):
@@ -386,6 +421,190 @@ class ErrorTest(CliTest):
             self.assertEqual("http://" + doc["daemon"]["tcp"], d.url)
 
 
+class UnixHTTPConnection(http.client.HTTPConnection):
+    """http.client over a Unix socket."""
+
+    def __init__(self, path, timeout=30):
+        super().__init__("plugvisor", timeout=timeout)
+        self.path = path
+
+    def connect(self):
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(self.timeout)
+        self.sock.connect(self.path)
+
+
+METRIC_NAME = r"[a-zA-Z_:][a-zA-Z0-9_:]*"
+LABEL = r'[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\\n]|\\[\\"n])*"'
+SAMPLE = re.compile(r"^(%s)(?:\{((?:%s)(?:,%s)*)?\})? (\S+)(?: (-?\d+))?$" % (METRIC_NAME, LABEL, LABEL))
+VALUE = re.compile(r"^(?:[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?|[+-]Inf|NaN)$")
+
+
+def parse_prometheus(text):
+    """Parses the Prometheus text exposition format (version 0.0.4) strictly.
+
+    Returns {family: {"type": T, "help": H, "samples": [(name, {label: value}, float)]}};
+    raises AssertionError naming the line on anything the format does not allow."""
+    families = {}
+    current = None
+    if not text.endswith("\n"):
+        raise AssertionError("the text does not end with a line feed")
+    for number, line in enumerate(text.split("\n")[:-1], 1):
+        where = "line %d: %r" % (number, line)
+        if line.startswith("# HELP ") or line.startswith("# TYPE "):
+            parts = line.split(" ", 3)
+            if len(parts) < 4 or not re.fullmatch(METRIC_NAME, parts[2]):
+                raise AssertionError("bad comment, " + where)
+            family = families.setdefault(parts[2], {"type": None, "help": None, "samples": []})
+            key = "help" if parts[1] == "HELP" else "type"
+            if family[key] is not None:
+                raise AssertionError("second %s for %s, %s" % (parts[1], parts[2], where))
+            if key == "type":
+                if parts[3] not in ("counter", "gauge", "histogram", "summary", "untyped"):
+                    raise AssertionError("unknown type, " + where)
+                if family["samples"]:
+                    raise AssertionError("TYPE after samples, " + where)
+            family[key] = parts[3]
+            current = parts[2]
+            continue
+        if line.startswith("#") or not line:
+            raise AssertionError("stray line, " + where)
+        match = SAMPLE.match(line)
+        if not match or not VALUE.match(match.group(3)):
+            raise AssertionError("not a sample, " + where)
+        name = match.group(1)
+        family = current if current and (name == current or (
+            families[current]["type"] == "histogram" and name in
+            (current + "_bucket", current + "_sum", current + "_count"))) else None
+        if family is None:
+            raise AssertionError("sample outside its family's block, " + where)
+        labels = dict(re.findall(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"', match.group(2) or ""))
+        families[family]["samples"].append((name, labels, float(match.group(3))))
+    for name, family in families.items():
+        if family["type"] is None:
+            raise AssertionError("family %s has no TYPE" % name)
+    return families
+
+
+class MetricsTest(CliTest):
+    def get(self, daemon, path):
+        conn = UnixHTTPConnection(daemon.socket)
+        try:
+            conn.request("GET", path)
+            response = conn.getresponse()
+            return response.status, response.getheader("Content-Type"), response.read().decode()
+        finally:
+            conn.close()
+
+    def test_metrics_parse_as_prometheus_text_and_count_what_happened(self):
+        with Daemon() as d:
+            for word in ("a", "b", "c"):
+                self.assertEqual(self.ok(d.cli("call", "dataProcessor", "uppercase", "processData", "--data", word)),
+                                 word.upper())
+            failed = d.cli("call", "dataProcessor", "json-pretty", "processData", "--data", "{not json")
+            self.assertEqual(failed.returncode, 1, failed)
+            self.ok(d.cli("restart", PLUGIN))
+
+            status, content_type, text = self.get(d, "/metrics")
+            self.assertEqual(status, 200)
+            self.assertTrue(content_type.startswith("text/plain; version=0.0.4"), content_type)
+            families = parse_prometheus(text)
+
+            def value(family, name=None, **labels):
+                found = [v for n, l, v in families[family]["samples"]
+                         if (name is None or n == name) and all(l.get(k) == x for k, x in labels.items())]
+                self.assertEqual(len(found), 1, (family, labels, found))
+                return found[0]
+
+            self.assertEqual(value("plugvisor_plugin_state", plugin=PLUGIN, state="ready"), 1)
+            self.assertEqual(sum(v for _, l, v in families["plugvisor_plugin_state"]["samples"]
+                                 if l["plugin"] == PLUGIN), 1, "one state at a time")
+            self.assertEqual(value("plugvisor_plugin_starts_total", plugin=PLUGIN), 2)
+            self.assertEqual(value("plugvisor_calls_total", plugin=PLUGIN, type="uppercase"), 3)
+            self.assertEqual(value("plugvisor_call_errors_total", plugin=PLUGIN, type="json-pretty",
+                                   code="invalid_input"), 1)
+            # The histogram: buckets cumulative, +Inf equal to _count.
+            buckets = [(l["le"], v) for n, l, v in families["plugvisor_call_duration_seconds"]["samples"]
+                       if n.endswith("_bucket") and l["type"] == "uppercase"]
+            self.assertEqual(buckets[-1][0], "+Inf")
+            counts = [v for _, v in buckets]
+            self.assertEqual(counts, sorted(counts), "buckets are cumulative")
+            bounds = [float(le) for le, _ in buckets[:-1]]
+            self.assertEqual(bounds, sorted(bounds))
+            self.assertEqual(counts[-1], value("plugvisor_call_duration_seconds",
+                                               "plugvisor_call_duration_seconds_count", type="uppercase"))
+            self.assertGreater(value("plugvisor_call_duration_seconds", "plugvisor_call_duration_seconds_sum",
+                                     type="uppercase"), 0)
+
+    def test_the_parser_rejects_what_prometheus_would(self):
+        good = "# HELP x_total X.\n# TYPE x_total counter\nx_total{a=\"1\"} 3\n"
+        self.assertIn("x_total", parse_prometheus(good))
+        for bad in ("x_total 3\n",                                   # no TYPE
+                    "# TYPE x_total counter\nx_total{a=1} 3\n",        # unquoted label value
+                    "# TYPE x_total counter\nx_total three\n",         # not a number
+                    "# TYPE x_total counter\nx_total 3",              # no final line feed
+                    "# TYPE x_total counter\ny_total 3\n",            # outside its family
+                    "# TYPE x_total countr\nx_total 3\n"):            # unknown type
+            with self.assertRaises(AssertionError, msg=bad):
+                parse_prometheus(bad)
+
+
+class ListTest(CliTest):
+    """list needs no daemon: every plugin found, or the exact reason a file was turned down."""
+
+    def setUp(self):
+        self.dir = tempfile.mkdtemp(prefix="pv-list-", dir="/tmp")
+        os.chmod(self.dir, 0o755)
+        self.addCleanup(shutil.rmtree, self.dir, True)
+
+    def script(self, name, body, mode=0o755):
+        path = os.path.join(self.dir, name)
+        with open(path, "w") as f:
+            f.write("#!/bin/sh\n" + body + "\n")
+        os.chmod(path, mode)
+        return path
+
+    def test_list_json_names_every_plugin_and_every_rejection_with_its_reason(self):
+        os.symlink(os.path.join(PLUGIN_DIR, PLUGIN), os.path.join(self.dir, PLUGIN))
+        self.script("good", 'exec "%s" --mode good "$@"' % FIXTURE)
+        self.script("caps-exit", 'exec "%s" --mode caps-exit "$@"' % FIXTURE)
+        self.script("caps-garbage", 'exec "%s" --mode caps-garbage "$@"' % FIXTURE)
+        self.script("caps-version", 'exec "%s" --mode caps-version "$@"' % FIXTURE)
+        self.script("open-to-all", 'exec "%s" --mode good "$@"' % FIXTURE, mode=0o777)
+        with open(os.path.join(self.dir, "notes.txt"), "w") as f:
+            f.write("not a plugin\n")
+        missing = os.path.join(self.dir, "no-such-dir")
+
+        doc = json.loads(self.ok(run("list", "-d", self.dir, "-d", missing, "--json")))
+        self.assertEqual([p["id"] for p in doc["plugins"]], ["good", PLUGIN])
+        text_tools = doc["plugins"][1]
+        self.assertEqual(text_tools["version"], "1.0.0")
+        self.assertEqual(text_tools["types"]["dataProcessor"][:2], ["uppercase", "prefix"])
+        self.assertEqual(text_tools["configTypes"], ["text-tools.prefix"])
+        reasons = {os.path.basename(r["path"]): r["reason"] for r in doc["rejected"]}
+        self.assertEqual(set(reasons), {"caps-exit", "caps-garbage", "caps-version", "open-to-all", "notes.txt",
+                                        "no-such-dir"}, doc["rejected"])
+        self.assertIn("capabilities exited with code 1", reasons["caps-exit"])
+        self.assertIn("JSON", reasons["caps-garbage"])
+        self.assertIn("protocol", reasons["caps-version"])
+        self.assertIn("writable", reasons["open-to-all"])
+        self.assertIn("not executable", reasons["notes.txt"])
+        self.assertIn("does not exist", reasons["no-such-dir"])
+
+        # The table says the same, with the reasons under REJECTED.
+        out = self.ok(run("list", "-d", self.dir, "-d", missing))
+        self.assertEqual(self.table_row(out, PLUGIN)[1], "1.0.0")
+        rejected = out.split("\nREJECTED\n", 1)[1]
+        for name, reason in reasons.items():
+            self.assertIn("%s: %s" % (os.path.join(self.dir, name) if name != "no-such-dir" else missing, reason),
+                          rejected)
+
+    def test_list_of_a_bad_flag_is_a_usage_error(self):
+        result = run("list", "-d", self.dir, "--no-such-flag")
+        self.assertEqual(result.returncode, 2, result)
+        self.assertIn("--no-such-flag", result.stderr)
+
+
 class InspectTest(CliTest):
     """inspect needs no daemon."""
 
@@ -412,13 +631,15 @@ class InspectTest(CliTest):
 
 
 def main():
-    global PLUGVISOR, PLUGIN_DIR
+    global PLUGVISOR, PLUGIN_DIR, FIXTURE
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--plugvisor", required=True)
     parser.add_argument("--plugin-dir", required=True)
+    parser.add_argument("--fixture", required=True, help="tests/fixtures/misbehaving_plugin.cpp, built")
     args, rest = parser.parse_known_args()
     PLUGVISOR = os.path.abspath(args.plugvisor)
     PLUGIN_DIR = os.path.abspath(args.plugin_dir)
+    FIXTURE = os.path.abspath(args.fixture)
     unittest.main(argv=[sys.argv[0], "-v", *rest])
 
 
