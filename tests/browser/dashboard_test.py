@@ -448,14 +448,12 @@ def run(plugvisor, plugin_dir, screenshot_path, work):
 
         # 6. Untrusted text stays text: the hostile file name is listed, nothing ran.
         rejected = listing.get("rejected", [])
-        if any(HOSTILE_NAME in r.get("path", "") for r in rejected):
-            wait_for("the rejected file in the page", lambda: HOSTILE_NAME in (browser.text("#rejected") or ""))
-            check(browser.js("return document.querySelector('#rejected img') === null && !window.__pwned;"),
-                  "a rejected file's name was inserted as HTML")
-            ok("rejected files listed, the one named %s shown as text" % HOSTILE_NAME)
-        else:
-            log("note: the daemon did not list %r as rejected (%s); the escaping check is skipped"
-                % (HOSTILE_NAME, rejected))
+        check(any(HOSTILE_NAME in r.get("path", "") for r in rejected),
+              "the daemon should list %r as rejected (not a valid plugin id); it lists %s" % (HOSTILE_NAME, rejected))
+        wait_for("the rejected file in the page", lambda: HOSTILE_NAME in (browser.text("#rejected") or ""))
+        check(browser.js("return document.querySelector('#rejected img') === null && !window.__pwned;"),
+              "a rejected file's name was inserted as HTML")
+        ok("rejected files listed, the one named %s shown as text" % HOSTILE_NAME)
 
         # 7. Screenshot of the working page.
         wait_for("a calm page before the screenshot", lambda: browser.js(
