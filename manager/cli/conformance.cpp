@@ -8,6 +8,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <fstream>
 #include <thread>
 
@@ -137,6 +138,10 @@ class Checker {
     if (session->handshake().is_object()) return session;
     const auto& line = session->first_line();
     if (line) {
+      // Every later launch would fail the same way: H1 is reported once.
+      if (std::any_of(results_.begin(), results_.end(), [](const CheckResult& r) { return r.id == "H1"; })) {
+        return nullptr;
+      }
       record("H1", "§6", "nothing but the handshake line is written to stdout before it", false,
              "first line " + detail::quote(*line));
     } else {
@@ -480,7 +485,7 @@ class Checker {
                 : "still running after 6 s of health polling");
     bool files_gone = !fs::exists(session->socket_path()) && !fs::exists(session->socket_path() + ".lock");
     record("I1f", "§14.2", "after its idle exit the plugin has removed its socket and lock file", exit && files_gone,
-           "socket or lock file left behind");
+           exit ? "socket or lock file left behind" : "no idle exit");
   }
 
   void check_tcp() {
@@ -531,8 +536,11 @@ class Checker {
                                                     : std::nullopt;
       record("F3", "§15", "a stale socket and lock left by a dead process are removed and the plugin starts",
              health && health->status == 200,
-             session.handshake().is_object() ? describe(health, error)
-                                              : "no handshake; stderr: " + detail::quote(session.child().stderr_tail()));
+             session.handshake().is_object()
+                 ? describe(health, error)
+                 : session.first_line()
+                       ? "first line " + detail::quote(*session.first_line()) + ", not a handshake"
+                       : "no handshake; stderr: " + detail::quote(session.child().stderr_tail()));
     }
   }
 
