@@ -224,9 +224,11 @@ class Checker {
     struct stat st{};
     bool is_socket = ::stat(session->socket_path().c_str(), &st) == 0 && S_ISSOCK(st.st_mode);
     record("A5", "§9", "the Unix socket file has mode 0600", is_socket && (st.st_mode & 0777) == 0600,
-           is_socket ? "mode " + std::to_string(st.st_mode & 0777) + " (octal " +
-                           [&] { char b[8]; std::snprintf(b, sizeof b, "%o", st.st_mode & 0777); return std::string(b); }() +
-                           ")"
+           is_socket ? "mode " + [&] {
+             char octal[8];
+             std::snprintf(octal, sizeof octal, "%04o", static_cast<unsigned>(st.st_mode & 0777));
+             return std::string(octal);
+           }()
                      : "no socket at the configured path");
     std::ifstream lock(session->socket_path() + ".lock");
     long lock_pid = 0;
