@@ -2,6 +2,7 @@
 #include <signal.h>
 
 #include <atomic>
+#include <set>
 #include <sstream>
 #include <thread>
 
@@ -213,6 +214,30 @@ TEST_CASE("a call past its deadline fails with timeout", "[manager][calls]") {
   CHECK(std::chrono::steady_clock::now() - began < 2500ms);  // liveness: well before the 3 s handler ends
 }
 
+TEST_CASE("the call's deadline travels to the plugin", "[manager][calls]") {
+  TempDir dir;
+  dir.add_fixture("fixture", "report");
+  auto options = plugvisor::test::test_options(dir.path());
+  options.defaults.call_timeout = 7s;
+  plugvisor::Manager manager(options);
+  manager.start("fixture");  // the launch does not eat into the deadlines below
+  auto deadline = manager.registry().get<DataProcessor>("deadline");
+  long left = 0;
+  long budget = 0;
+  SECTION("the caller's deadline") {
+    budget = 4000;
+    plugvisor::DeadlineScope scope{std::chrono::milliseconds(budget)};
+    left = std::stol(deadline->process_data(""));
+  }
+  SECTION("the plugin's call_timeout when the caller sets none") {
+    budget = 7000;
+    left = std::stol(deadline->process_data(""));
+  }
+  // What the plugin saw (sdk::deadline()) is the call's budget, less the time on the way.
+  CHECK(left <= budget);
+  CHECK(left > budget / 2);  // generous
+}
+
 TEST_CASE("a plugin that crashes mid-call fails that call with crashed, the next call relaunches it",
           "[manager][calls]") {
   TempDir dir;
@@ -364,6 +389,76 @@ TEST_CASE("shutdown leaves no process, socket or directory behind, and later cal
   CHECK_FALSE(std::filesystem::exists(runtime));
   auto error = error_of([&] { echo->process_data("late"); });
   CHECK(error.code() == ErrorCode::unavailable);
+}
+
+TEST_CASE("a call in flight when the manager shuts down completes with its result within the grace",
+          "[manager][stop]") {
+  TempDir dir;
+  TempDir marks;
+  dir.add_fixture("fixture", "good");
+  auto options = plugvisor::test::test_options(dir.path());
+  options.defaults.stop_grace = 5s;
+  options.defaults.env["PLUGVISOR_FIXTURE_MARKS"] = marks.path().string();  // "slow-started" once the call runs
+  plugvisor::Manager manager(options);
+  auto slow = manager.registry().get<DataProcessor>("slow");
+  std::string result;
+  std::string failure;
+  std::thread caller([&] {
+    try {
+      result = slow->process_data("1000");
+    } catch (const Error& e) {
+      failure = e.what();
+    }
+  });
+  const bool in_flight = wait_for([&] { return std::filesystem::exists(marks.path() / "slow-started"); }, 10s);
+  CHECK(in_flight);
+  manager.shutdown();  // asks the plugin to stop while the call runs
+  caller.join();
+  CHECK(failure == "");
+  CHECK(result == "done");
+  CHECK(plugvisor::test::child_pids().empty());
+  CHECK(error_of([&] { slow->process_data("1"); }).code() == ErrorCode::unavailable);
+}
+
+TEST_CASE("a plugin inherits no descriptor of the manager or of other plugins, only its stdio", "[manager][leaks]") {
+  TempDir dir;
+  dir.add_fixture("other", "good");
+  dir.add_fixture("fixture", "report");
+  auto options = plugvisor::test::test_options(dir.path());
+  options.per_plugin["other"] = options.defaults;
+  options.per_plugin["other"].env["PLUGVISOR_FIXTURE_PREFIX"] = "other-";
+  plugvisor::Manager manager(options);
+  // Another plugin runs: the manager holds its pipes, its pidfd and a kept-alive connection to it.
+  REQUIRE(manager.registry().get<DataProcessor>("other-echo")->process_data("x") == "x");
+  auto listed = plugvisor::Json::parse(manager.registry().get<DataProcessor>("fds")->process_data(""));
+  // Pipes and sockets are named by inode: one the manager also holds was inherited.
+  std::set<std::string> managers;
+  for (const auto& [fd, target] : plugvisor::test::open_descriptors()) managers.insert(target);
+  INFO("the plugin's descriptors: " << listed.dump());
+  // The SDK opens one signalfd and one eventfd of its own; those names carry
+  // no inode, so one more of either would be the manager's (its reactor has
+  // an eventfd, and a pidfd per plugin).
+  int eventfds = 0, signalfds = 0;
+  for (const auto& [name, value] : listed.items()) {
+    const int fd = std::stoi(name);
+    const std::string target = value;
+    INFO("fd " << fd << " -> " << target);
+    if (fd <= 2) {
+      CHECK(target.starts_with("pipe:"));  // stdin, stdout and stderr: to the manager
+    } else if (target == "anon_inode:[eventfd]") {
+      ++eventfds;
+    } else if (target == "anon_inode:[signalfd]") {
+      ++signalfds;
+    } else {
+      CHECK(target.starts_with("socket:"));  // its listening socket and the manager's connections to it
+      CHECK_FALSE(managers.contains(target));
+    }
+  }
+  CHECK(listed.contains("0"));
+  CHECK(listed.contains("1"));
+  CHECK(listed.contains("2"));
+  CHECK(eventfds <= 1);
+  CHECK(signalfds <= 1);
 }
 
 TEST_CASE("plugin output is forwarded to the log under the plugin's id", "[manager][log]") {

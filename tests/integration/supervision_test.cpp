@@ -1,10 +1,15 @@
 // Supervision at the edges: crashes, hangs, restarts, limits, floods, and
 // the files and processes a plugin leaves behind.
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <atomic>
 #include <fstream>
+#include <mutex>
+#include <set>
 #include <sstream>
 #include <thread>
 
@@ -43,7 +48,25 @@ struct CapturedLog {
   }
 };
 
-bool process_group_gone(pid_t group) { return ::kill(-group, 0) != 0 && errno == ESRCH; }
+// Whether processes `a` and `b` hold the same socket (one inherited it from the other).
+// Sends SIGKILL to an escaped child when the test ends, however it ends.
+struct KillOnExit {
+  pid_t pid = 0;
+  ~KillOnExit() {
+    if (pid > 0) ::kill(pid, SIGKILL);
+  }
+};
+
+bool shares_a_socket(pid_t a, pid_t b) {
+  auto of_b = plugvisor::test::open_descriptors(b);
+  for (const auto& [fd, target] : plugvisor::test::open_descriptors(a)) {
+    if (!target.starts_with("socket:")) continue;
+    for (const auto& [other_fd, other_target] : of_b) {
+      if (other_target == target) return true;
+    }
+  }
+  return false;
+}
 
 // The example plugin beside the misbehaving one still works.
 bool bystander_works(plugvisor::Manager& manager) {
@@ -82,6 +105,116 @@ TEST_CASE("a plugin that keeps crashing at start backs off, then opens the circu
   CHECK(error_of([&] { manager.restart("fixture"); }).code() == ErrorCode::start_failed);
   CHECK(manager.plugin("fixture")->starts == 4);
   CHECK(plugvisor::test::wait_for_no_children().empty());
+}
+
+// Options for a fixture whose first `failing` launches fail (exit 1 before
+// the handshake), with a circuit that opens after 2 failures within 60 s and
+// the given cool-down.
+static plugvisor::ManagerOptions failing_start_options(TempDir& dir, const TempDir& launches, int failing,
+                                                       std::chrono::milliseconds cool_down) {
+  dir.add_fixture("fixture", "crash-at-start");
+  auto options = plugvisor::test::test_options(dir.path());
+  options.defaults.restart = {.initial_backoff = 10ms, .max_backoff = 10ms, .max_failures = 2, .window = 60s,
+                              .cool_down = cool_down};
+  options.defaults.env["PLUGVISOR_FIXTURE_FAIL_LAUNCHES"] = std::to_string(failing);
+  options.defaults.env["PLUGVISOR_FIXTURE_LAUNCHES"] = launches.path().string();
+  return options;
+}
+
+// The state changes in a plugin's log ("registered -> starting", ...), oldest first.
+static std::vector<std::string> transitions(const plugvisor::Manager& manager, const std::string& id) {
+  std::vector<std::string> out;
+  for (const auto& line : manager.logs(id)) {
+    if (line.stream != "event" || !line.text.starts_with("state ")) continue;
+    auto text = line.text.substr(6);
+    auto arrow = text.find(" -> ");
+    if (arrow == std::string::npos) continue;
+    auto end = text.find_first_of(" :", arrow + 4);
+    out.push_back(text.substr(0, end));
+  }
+  return out;
+}
+
+TEST_CASE("once the cool-down has passed an open circuit lets one trial launch through, and a good trial closes it",
+          "[supervision][restart]") {
+  TempDir dir;
+  TempDir launches;
+  dir.add_text_tools();
+  const auto cool_down = 300ms;
+  // Launches 1 and 2 open the circuit, 3 is a failed trial, 4 a good one.
+  plugvisor::Manager manager(failing_start_options(dir, launches, 3, cool_down));
+  auto echo = manager.registry().get<DataProcessor>("echo");
+
+  CHECK(error_of([&] { echo->process_data("x"); }).code() == ErrorCode::start_failed);
+  CHECK(error_of([&] { echo->process_data("x"); }).code() == ErrorCode::start_failed);
+  REQUIRE(state_is(manager, "fixture", PluginState::failed));
+  auto open = error_of([&] { echo->process_data("x"); });
+  CHECK(open.code() == ErrorCode::unavailable);
+  CHECK_THAT(open.what(), Catch::Contains("circuit open") && Catch::Contains("for the cool-down"));
+  CHECK(manager.plugin("fixture")->starts == 2);
+
+  // After the cool-down, four calls at once: one trial launch, which fails.
+  // The window (60 s) still holds the earlier failures, so the circuit opens
+  // again at once and the other calls fail without launching anything.
+  std::this_thread::sleep_for(cool_down);
+  std::atomic<int> start_failed{0}, unavailable{0}, other{0};
+  std::vector<std::thread> callers;
+  for (int i = 0; i < 4; ++i) {
+    callers.emplace_back([&] {
+      try {
+        echo->process_data("x");
+        ++other;
+      } catch (const Error& e) {
+        if (e.code() == ErrorCode::start_failed) {
+          ++start_failed;
+        } else if (e.code() == ErrorCode::unavailable) {
+          ++unavailable;
+        } else {
+          ++other;
+        }
+      }
+    });
+  }
+  for (auto& caller : callers) caller.join();
+  CHECK(start_failed == 1);
+  CHECK(unavailable == 3);
+  CHECK(other == 0);
+  CHECK(manager.plugin("fixture")->starts == 3);
+  CHECK(state_is(manager, "fixture", PluginState::failed));
+  CHECK(error_of([&] { echo->process_data("x"); }).code() == ErrorCode::unavailable);
+  CHECK(manager.plugin("fixture")->starts == 3);
+
+  // The next trial, after another cool-down, succeeds and clears the failures.
+  std::this_thread::sleep_for(cool_down);
+  CHECK(echo->process_data("trial") == "trial");
+  auto status = manager.plugin("fixture");
+  CHECK(status->state == PluginState::ready);
+  CHECK(status->starts == 4);
+  CHECK(status->recent_failures == 0);
+  CHECK(transitions(manager, "fixture") ==
+        std::vector<std::string>{"registered -> starting", "starting -> crashed", "crashed -> starting",
+                                 "starting -> failed", "failed -> starting", "starting -> failed",
+                                 "failed -> starting", "starting -> ready"});
+  CHECK(bystander_works(manager));
+}
+
+TEST_CASE("an eager plugin whose circuit opened is tried again by the manager at the end of the cool-down",
+          "[supervision][restart]") {
+  TempDir dir;
+  TempDir launches;
+  // Launches 1 and 2 open the circuit, 3 (the trial) works.
+  auto options = failing_start_options(dir, launches, 2, 300ms);
+  options.defaults.start = plugvisor::StartPolicy::eager;
+  plugvisor::Manager manager(options);  // optional: the failed start is reported, not thrown
+  // No call is made: the relaunch after the backoff and the trial are the manager's own.
+  REQUIRE(wait_for_state(manager, "fixture", PluginState::ready, 10s));
+  auto status = manager.plugin("fixture");
+  CHECK(status->starts == 3);
+  CHECK(status->recent_failures == 0);
+  CHECK(status->pid > 0);
+  CHECK(transitions(manager, "fixture") ==
+        std::vector<std::string>{"registered -> starting", "starting -> crashed", "crashed -> starting",
+                                 "starting -> failed", "failed -> starting", "starting -> ready"});
 }
 
 TEST_CASE("a plugin that closes its stdin before reading the config fails to start, the host is not killed by SIGPIPE",
@@ -199,17 +332,98 @@ TEST_CASE("a plugin that ignores /shutdown, stdin EOF and SIGTERM is killed afte
   CHECK(plugvisor::test::child_pids().empty());
 }
 
-TEST_CASE("a child forked by a plugin dies with it", "[supervision][leaks]") {
+TEST_CASE("a plugin whose forked child holds its socket is still seen to crash, and a new process serves",
+          "[supervision][leaks]") {
   TempDir dir;
   dir.add_text_tools();
   dir.add_fixture("fixture", "fork-child");
-  plugvisor::Manager manager(plugvisor::test::test_options(dir.path()));
-  manager.registry().get<DataProcessor>("echo")->ping();
-  pid_t group = manager.plugin("fixture")->pid;
-  REQUIRE_FALSE(process_group_gone(group));
-  manager.stop("fixture");
-  CHECK(wait_for([&] { return process_group_gone(group); }, 3s));
+  auto options = plugvisor::test::test_options(dir.path());
+  options.defaults.restart.initial_backoff = 10ms;
+  plugvisor::Manager manager(options);
+  auto pid_of = manager.registry().get<DataProcessor>("pid");
+  auto fork = manager.registry().get<DataProcessor>("fork");
+  const pid_t plugin = std::stoi(pid_of->process_data(""));
+  // The child is forked from inside a call: it holds the plugin's listening
+  // socket, the manager's kept-alive connection and the stdio pipes.
+  std::string how;
+  SECTION("a child that stays in the plugin's process group") { how = "group"; }
+  SECTION("a child that moved to a session of its own") { how = "escape"; }
+  const pid_t child = std::stoi(fork->process_data(how));
+  REQUIRE(child > 0);
+  KillOnExit guard{how == "escape" ? child : 0};
+  REQUIRE(shares_a_socket(child, plugin));
+
+  ::kill(plugin, SIGKILL);
+  REQUIRE(wait_for_state(manager, "fixture", PluginState::crashed));
+  CHECK_THAT(manager.plugin("fixture")->last_exit, Catch::Contains("killed by SIGKILL"));
+  CHECK(manager.plugin("fixture")->pid == 0);
+  if (how == "group") {
+    // The manager kills the process group when it reaps the plugin.
+    CHECK(wait_for([&] { return plugvisor::test::process_gone(child); }));
+  }  // an escaped child is out of the manager's reach: it still holds the old socket
+
+  // The next call relaunches the plugin: a new process binds the path again and serves.
+  const pid_t relaunched = std::stoi(pid_of->process_data(""));
+  CHECK(relaunched != plugin);
+  CHECK(relaunched != child);
+  auto status = manager.plugin("fixture");
+  CHECK(status->state == PluginState::ready);
+  CHECK(status->pid == relaunched);
+  CHECK(status->starts == 2);
+  CHECK(manager.registry().get<DataProcessor>("echo")->process_data("served") == "served");
   CHECK(bystander_works(manager));
+
+  manager.shutdown();
+  CHECK(plugvisor::test::wait_for_no_children().empty());
+  // The escaped child is the test's to end (the fixture reported its pid).
+  if (how == "escape") ::kill(child, SIGKILL);
+  CHECK(wait_for([&] { return plugvisor::test::process_gone(child); }));
+}
+
+// Forks a child from a call with `how` ("group" or "escape"), then makes the
+// plugin abort in a call sent over the kept-alive connection the child also
+// holds. Checks that the call fails with crashed, ended by the plugin's
+// death, well before its deadline, and that the plugin serves again.
+static void crash_with_child_holding_the_connection(const std::string& how) {
+  TempDir dir;
+  dir.add_text_tools();
+  dir.add_fixture("fixture", "fork-child");
+  auto options = plugvisor::test::test_options(dir.path());
+  options.defaults.restart.initial_backoff = 10ms;
+  plugvisor::Manager manager(options);
+  const pid_t child = std::stoi(manager.registry().get<DataProcessor>("fork")->process_data(how));
+  REQUIRE(child > 0);
+  KillOnExit guard{how == "escape" ? child : 0};
+  const auto deadline = 8s;
+  const auto began = std::chrono::steady_clock::now();
+  auto error = error_of([&] {
+    plugvisor::DeadlineScope scope(deadline);
+    manager.registry().get<DataProcessor>("crash")->process_data("x");
+  });
+  const auto took = std::chrono::steady_clock::now() - began;
+  CHECK(error.code() == ErrorCode::crashed);
+  CHECK_THAT(error.what(), Catch::Contains("SIGABRT"));
+  INFO("the call took " << std::chrono::duration_cast<std::chrono::milliseconds>(took).count() << " ms");
+  CHECK(took < deadline / 2);  // liveness: the plugin's death, not the deadline, ended the call
+  CHECK(manager.registry().get<DataProcessor>("echo")->process_data("again") == "again");
+  CHECK(bystander_works(manager));
+  manager.shutdown();
+  if (how == "escape") ::kill(child, SIGKILL);
+  CHECK(wait_for([&] { return plugvisor::test::process_gone(child); }));
+  CHECK(plugvisor::test::wait_for_no_children().empty());
+}
+
+TEST_CASE("a call in flight when a plugin dies fails promptly though the plugin's child in its group held the connection",
+          "[supervision][leaks]") {
+  crash_with_child_holding_the_connection("group");
+}
+
+// Known bug: the manager learns of the death at once (pidfd), but the call
+// stays blocked reading the connection, which the escaped child keeps open,
+// until the call's deadline; only then does it fail (with crashed).
+TEST_CASE("a call in flight when a plugin dies fails promptly though an escaped child of the plugin holds the connection",
+          "[supervision][leaks][!mayfail]") {
+  crash_with_child_holding_the_connection("escape");
 }
 
 TEST_CASE("a plugin flooding its log is rate-limited and counted, and keeps serving", "[supervision][log]") {
@@ -282,6 +496,63 @@ TEST_CASE("a plugin that exceeds its CPU time limit is killed and reported as su
   CHECK(bystander_works(manager));
 }
 
+TEST_CASE("a plugin runs under its open-files limit, and one without a limit keeps the manager's",
+          "[supervision][limits]") {
+  TempDir dir;
+  dir.add_fixture("limited", "report");
+  dir.add_fixture("unlimited", "report");
+  auto options = plugvisor::test::test_options(dir.path());
+  options.per_plugin["limited"] = options.defaults;
+  options.per_plugin["limited"].limits.open_files = 100;
+  options.per_plugin["limited"].env["PLUGVISOR_FIXTURE_PREFIX"] = "limited-";
+  options.per_plugin["unlimited"] = options.defaults;
+  options.per_plugin["unlimited"].env["PLUGVISOR_FIXTURE_PREFIX"] = "unlimited-";
+  plugvisor::Manager manager(options);
+  CHECK(manager.registry().get<DataProcessor>("limited-nofile")->process_data("") == "100 100");
+  rlimit own{};
+  ::getrlimit(RLIMIT_NOFILE, &own);
+  CHECK(manager.registry().get<DataProcessor>("unlimited-nofile")->process_data("") ==
+        std::to_string(own.rlim_cur) + " " + std::to_string(own.rlim_max));
+  CHECK(manager.plugin("limited")->settings.limits.open_files == 100);
+}
+
+TEST_CASE("a plugin's environment is scrubbed to the allowlist plus its configured variables",
+          "[supervision][environment]") {
+  // The host's environment: one variable the allowlist names (LC_*), one it does not.
+  plugvisor::test::ScopedEnv secret("PLUGVISOR_TEST_SECRET", "must not reach plugins");
+  plugvisor::test::ScopedEnv locale("LC_PLUGVISOR_TEST", "kept");
+  plugvisor::test::ScopedEnv overridden("LC_PLUGVISOR_OVERRIDE", "from the host");
+  TempDir dir;
+  dir.add_fixture("fixture", "report");
+  auto options = plugvisor::test::test_options(dir.path());
+  options.defaults.env = {{"FIXTURE_SETTING", "configured"}, {"LC_PLUGVISOR_OVERRIDE", "from the settings"}};
+  auto env = [&] {
+    plugvisor::Manager manager(options);
+    return plugvisor::Json::parse(manager.registry().get<DataProcessor>("environ")->process_data(""));
+  }();
+  INFO(env.dump(2));
+  CHECK_FALSE(env.contains("PLUGVISOR_TEST_SECRET"));
+  CHECK(env.value("LC_PLUGVISOR_TEST", "") == "kept");
+  CHECK(env.value("FIXTURE_SETTING", "") == "configured");
+  CHECK(env.value("LC_PLUGVISOR_OVERRIDE", "") == "from the settings");  // configured wins
+  CHECK(env.value("PLUGVISOR_PROTOCOL", "") == "1");
+  CHECK(env.contains("PATH"));
+  // Every variable is allowlisted, configured, or the protocol's; the
+  // fixture's /bin/sh wrapper adds PWD. Allowlisted ones keep the host's value.
+  const std::set<std::string> allowlist{"PATH",          "HOME",          "USER",         "LOGNAME",
+                                        "LANG",          "TZ",            "TMPDIR",       "ASAN_OPTIONS",
+                                        "UBSAN_OPTIONS", "TSAN_OPTIONS",  "LSAN_OPTIONS", "LD_LIBRARY_PATH"};
+  for (const auto& [name, value] : env.items()) {
+    INFO("variable " << name);
+    bool listed = allowlist.contains(name) || name.starts_with("LC_");
+    CHECK((listed || options.defaults.env.contains(name) || name == "PLUGVISOR_PROTOCOL" || name == "PWD"));
+    if (listed && !options.defaults.env.contains(name)) {
+      const char* host = std::getenv(name.c_str());
+      CHECK((host ? std::string(host) : std::string("(unset)")) == value.get<std::string>());
+    }
+  }
+}
+
 TEST_CASE("answers the protocol does not allow fail the call with a specific error, the plugin keeps serving",
           "[supervision][replies]") {
   TempDir dir;
@@ -305,6 +576,35 @@ TEST_CASE("a truncated answer fails the call as crashed, and the next call still
   CHECK(error.code() == ErrorCode::crashed);
   CHECK_THAT(error.what(), Catch::Contains("closed without an answer"));
   CHECK(state_is(manager, "fixture", PluginState::ready));
+  CHECK(bystander_works(manager));
+}
+
+TEST_CASE("a plugin that closes the connection mid-response fails that call as crashed, once, and keeps serving",
+          "[supervision][replies]") {
+  TempDir dir;
+  dir.add_text_tools();
+  dir.add_fixture("fixture", "torn");
+  plugvisor::Manager manager(plugvisor::test::test_options(dir.path()));
+  auto echo = manager.registry().get<DataProcessor>("echo");
+  std::string cut_at;
+  SECTION("after the status line and half a header") { cut_at = "headers"; }
+  SECTION("after the headers and 7 of the 100 bytes of the body") { cut_at = "body"; }
+  manager.start("fixture");
+  const int pid = manager.plugin("fixture")->pid;
+  for (int call = 1; call <= 2; ++call) {
+    INFO("call " << call);
+    auto error = error_of([&] { echo->process_data(cut_at); });
+    CHECK(error.code() == ErrorCode::crashed);
+    CHECK_THAT(error.what(), Catch::Contains("plugin fixture") && Catch::Contains("processData") &&
+                                 Catch::Contains("closed without an answer"));
+    auto status = manager.plugin("fixture");
+    CHECK(status->state == PluginState::ready);
+    CHECK(status->pid == pid);
+    CHECK(status->starts == 1);
+    CHECK(status->recent_failures == 0);  // the process did not die: not a failure
+    // One connection per call: a call that may have run is never sent again.
+    CHECK(status->connections == static_cast<std::uint64_t>(call));
+  }
   CHECK(bystander_works(manager));
 }
 
@@ -378,17 +678,72 @@ TEST_CASE("a required eager plugin that cannot start fails the manager's start-u
   CHECK(plugvisor::test::wait_for_no_children().empty());
 }
 
-TEST_CASE("eager plugins are started in parallel by the constructor", "[supervision][start]") {
-  TempDir dir;
-  for (int i = 0; i < 6; ++i) dir.add_fixture("fixture-" + std::to_string(i), "good");
+// Options for `count` eager copies of the "barrier" fixture in `dir`: each
+// launch, before its handshake, waits until all `count` launches are under
+// way (see the fixture), so that launches made one after another never get
+// past the first: it gives up after 10 s and exits with code 1.
+static plugvisor::ManagerOptions barrier_options(TempDir& dir, const TempDir& barrier, int count) {
+  for (int i = 0; i < count; ++i) dir.add_fixture("fixture-" + std::to_string(i), "barrier");
   auto options = plugvisor::test::test_options(dir.path());
   options.defaults.start = plugvisor::StartPolicy::eager;
-  plugvisor::Manager manager(options);
+  options.defaults.required = true;
+  options.defaults.start_timeout = 30s;  // longer than the barrier's 10 s
+  options.defaults.env["PLUGVISOR_FIXTURE_BARRIER"] = barrier.path().string();
+  options.defaults.env["PLUGVISOR_FIXTURE_BARRIER_COUNT"] = std::to_string(count);
+  return options;
+}
+
+TEST_CASE("eager plugins are started in parallel by the constructor", "[supervision][start]") {
+  TempDir dir;
+  TempDir barrier;
+  // Required: a launch stuck at the barrier fails the constructor.
+  plugvisor::Manager manager(barrier_options(dir, barrier, 6));
   for (const auto& plugin : manager.plugins()) {
+    INFO(plugin.id << ": " << plugin.last_error);
     CHECK(plugin.state == PluginState::ready);
     CHECK(plugin.pid > 0);
+    CHECK(plugin.starts == 1);
   }
+  CHECK(manager.plugins().size() == 6);
+  CHECK(std::distance(std::filesystem::directory_iterator(barrier.path()), {}) == 6);  // one launch each
   CHECK(plugvisor::test::child_pids().size() == 6);
+}
+
+TEST_CASE("eager plugins added by a reload are all starting before any of them is ready", "[supervision][start]") {
+  TempDir empty;
+  TempDir dir;
+  TempDir barrier;
+  // Declared before the manager: the listener runs until the manager is gone.
+  std::mutex mutex;
+  std::vector<std::pair<PluginState, PluginState>> events;  // in the order the manager reported them
+  plugvisor::Manager manager(plugvisor::test::test_options(empty.path()));
+  manager.on_state_change([&](const std::string&, PluginState from, PluginState to) {
+    std::lock_guard lock(mutex);
+    events.emplace_back(from, to);
+  });
+  auto result = manager.reload(barrier_options(dir, barrier, 5));
+  CHECK(result.added.size() == 5);
+  REQUIRE(wait_for([&] {
+    auto plugins = manager.plugins();
+    return plugins.size() == 5 && std::all_of(plugins.begin(), plugins.end(), [](const auto& plugin) {
+             return plugin.state == PluginState::ready;
+           });
+  }));
+  std::lock_guard lock(mutex);
+  std::size_t last_starting = 0, first_ready = events.size(), starting = 0, ready = 0;
+  for (std::size_t i = 0; i < events.size(); ++i) {
+    if (events[i].second == PluginState::starting) {
+      ++starting;
+      last_starting = i;
+    }
+    if (events[i].first == PluginState::starting && events[i].second == PluginState::ready) {
+      ++ready;
+      first_ready = std::min(first_ready, i);
+    }
+  }
+  CHECK(starting == 5);
+  CHECK(ready == 5);
+  CHECK(last_starting < first_ready);  // all five launches overlapped
 }
 
 TEST_CASE("a disabled plugin refuses calls until it is enabled", "[supervision][state]") {

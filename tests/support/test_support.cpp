@@ -1,7 +1,10 @@
 #include "test_support.hpp"
 
 #include <dirent.h>
+#include <signal.h>
 #include <unistd.h>
+
+#include <cerrno>
 
 #include <cstdlib>
 #include <fstream>
@@ -85,6 +88,41 @@ std::vector<pid_t> wait_for_no_children(std::chrono::milliseconds limit) {
     auto pids = child_pids();
     if (pids.empty() || std::chrono::steady_clock::now() > deadline) return pids;
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+}
+
+std::map<int, std::string> open_descriptors(pid_t pid) {
+  std::map<int, std::string> out;
+  const std::string dir = pid == 0 ? "/proc/self/fd" : "/proc/" + std::to_string(pid) + "/fd";
+  std::error_code ec;
+  for (auto it = fs::directory_iterator(dir, ec); !ec && it != fs::directory_iterator(); it.increment(ec)) {
+    std::error_code link_ec;
+    auto target = fs::read_symlink(it->path(), link_ec);
+    if (link_ec) continue;  // closed meanwhile (the listing's own descriptor, for one)
+    out[std::stoi(it->path().filename().string())] = target.string();
+  }
+  return out;
+}
+
+bool process_gone(pid_t pid) {
+  if (::kill(pid, 0) != 0 && errno == ESRCH) return true;
+  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+  std::string line;
+  if (!std::getline(stat, line)) return true;
+  auto close = line.rfind(')');
+  return close != std::string::npos && close + 2 < line.size() && line[close + 2] == 'Z';
+}
+
+ScopedEnv::ScopedEnv(std::string name, const std::string& value) : name_(std::move(name)) {
+  if (const char* old = std::getenv(name_.c_str())) previous_ = old;
+  ::setenv(name_.c_str(), value.c_str(), 1);
+}
+
+ScopedEnv::~ScopedEnv() {
+  if (previous_) {
+    ::setenv(name_.c_str(), previous_->c_str(), 1);
+  } else {
+    ::unsetenv(name_.c_str());
   }
 }
 

@@ -7,6 +7,8 @@
 #include <chrono>
 #include <filesystem>
 #include <functional>
+#include <map>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <utility>
@@ -46,6 +48,27 @@ std::vector<pid_t> child_pids();
 
 /// Waits (up to `limit`) until this process has no children; returns those left.
 std::vector<pid_t> wait_for_no_children(std::chrono::milliseconds limit = std::chrono::seconds(5));
+
+/// The open descriptors of process `pid` (0: this process) and what each
+/// points to, as /proc/PID/fd shows it ("pipe:[123]", "socket:[456]", a path).
+std::map<int, std::string> open_descriptors(pid_t pid = 0);
+
+/// True once `pid` has exited: no such process, or a zombie.
+bool process_gone(pid_t pid);
+
+/// Sets an environment variable of this process for the scope's life, then
+/// restores it. Set before, and destroyed after, any thread that reads it.
+class ScopedEnv {
+ public:
+  ScopedEnv(std::string name, const std::string& value);
+  ~ScopedEnv();
+  ScopedEnv(const ScopedEnv&) = delete;
+  ScopedEnv& operator=(const ScopedEnv&) = delete;
+
+ private:
+  std::string name_;
+  std::optional<std::string> previous_;
+};
 
 /// The path of the built example plugin.
 std::filesystem::path text_tools_path();
