@@ -12,7 +12,7 @@ namespace plugvisor::cli {
 
 namespace {
 
-/// Actions and reloads wait for stops (up to twice a plugin's stopGrace) and
+/// Actions and reloads wait for stops (up to a plugin's stopGrace + termGrace) and
 /// starts (its startTimeout): bound them generously.
 constexpr std::chrono::seconds action_timeout{600};
 

@@ -37,6 +37,7 @@ const Keys settings_keys{
     "startTimeout",
     "callTimeout",
     "stopGrace",
+    "termGrace",
     "maxBodyBytes",
     "start",
     "required",
@@ -353,6 +354,7 @@ void read_settings(const Reader& r, const Node& node, PluginSettings& settings) 
     if (key == "startTimeout") settings.start_timeout = r.duration(n, false);
     if (key == "callTimeout") settings.call_timeout = r.duration(n, false);
     if (key == "stopGrace") settings.stop_grace = r.duration(n);
+    if (key == "termGrace") settings.term_grace = r.duration(n);
     if (key == "maxBodyBytes") settings.max_body_bytes = static_cast<std::size_t>(r.integer(n, 1, INT64_MAX));
     if (key == "start") {
       std::string value = r.text(n);
@@ -446,6 +448,7 @@ Json plugin_settings_json(const PluginSettings& s) {
       {"startTimeout", format_duration(s.start_timeout)},
       {"callTimeout", format_duration(s.call_timeout)},
       {"stopGrace", format_duration(s.stop_grace)},
+      {"termGrace", format_duration(s.term_grace)},
       {"maxBodyBytes", s.max_body_bytes},
       {"start", s.start == StartPolicy::eager ? "eager" : "lazy"},
       {"required", s.required},

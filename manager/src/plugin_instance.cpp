@@ -142,7 +142,7 @@ void PluginInstance::kill() {
   child_->wait_until(Clock::now() + kill_wait);
 }
 
-std::optional<ExitStatus> PluginInstance::stop(std::chrono::milliseconds grace,
+std::optional<ExitStatus> PluginInstance::stop(std::chrono::milliseconds grace, std::chrono::milliseconds term_grace,
                                                const std::shared_ptr<spdlog::logger>& logger) {
   asked_to_stop = true;
   if (client_) {
@@ -159,10 +159,10 @@ std::optional<ExitStatus> PluginInstance::stop(std::chrono::milliseconds grace,
   if (!exit) {
     logger->warn("did not exit within {} of being asked; sending SIGTERM", protocol::format_duration(grace));
     child_->signal(SIGTERM);
-    exit = child_->wait_until(Clock::now() + grace);
+    exit = child_->wait_until(Clock::now() + term_grace);
   }
   if (!exit) {
-    logger->warn("ignored SIGTERM for {}; sending SIGKILL", protocol::format_duration(grace));
+    logger->warn("ignored SIGTERM for {}; sending SIGKILL", protocol::format_duration(term_grace));
     child_->signal(SIGKILL);
     exit = child_->wait_until(Clock::now() + kill_wait);
   }

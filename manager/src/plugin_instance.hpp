@@ -54,7 +54,8 @@ class PluginInstance : public std::enable_shared_from_this<PluginInstance> {
   /// Stops the process: /shutdown and stdin EOF, then SIGTERM, then SIGKILL,
   /// each step after `grace`; always reaped (the last wait is bounded).
   /// Returns the exit status, or nullopt if even SIGKILL did not end it.
-  std::optional<ExitStatus> stop(std::chrono::milliseconds grace, const std::shared_ptr<spdlog::logger>& logger);
+  std::optional<ExitStatus> stop(std::chrono::milliseconds grace, std::chrono::milliseconds term_grace,
+                                 const std::shared_ptr<spdlog::logger>& logger);
   /// SIGKILL to the process group, then waits for the reaping.
   void kill();
 

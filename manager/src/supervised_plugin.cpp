@@ -387,7 +387,7 @@ void SupervisedPlugin::stop_owned(PluginState final_state) {
   instance->asked_to_stop = true;
   transition(lock, PluginState::stopping);
   lock.unlock();
-  auto exit = instance->stop(definition_.settings.stop_grace, services_.logger);
+  auto exit = instance->stop(definition_.settings.stop_grace, definition_.settings.term_grace, services_.logger);
   lock.lock();
   if (current_ == instance) current_.reset();
   last_exit_ = exit ? "asked (" + exit->describe() + ")" : "asked; did not die even after SIGKILL";

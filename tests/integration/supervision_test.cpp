@@ -15,6 +15,7 @@
 
 #include <catch2/catch.hpp>
 #include <spdlog/sinks/ostream_sink.h>
+#include <spdlog/sinks/ringbuffer_sink.h>
 #include <spdlog/spdlog.h>
 
 #include "plugvisor/manager.hpp"
@@ -319,13 +320,23 @@ TEST_CASE("a plugin that ignores /shutdown, stdin EOF and SIGTERM is killed afte
   dir.add_fixture("fixture", "stubborn");
   auto options = plugvisor::test::test_options(dir.path());
   options.defaults.stop_grace = 300ms;
+  options.defaults.term_grace = 200ms;
+  auto sink = std::make_shared<spdlog::sinks::ringbuffer_sink_mt>(1000);
+  options.logger = std::make_shared<spdlog::logger>("test", sink);
+  options.logger->set_level(spdlog::level::info);
   plugvisor::Manager manager(options);
   manager.start("fixture");
   auto began = std::chrono::steady_clock::now();
   manager.stop("fixture");
   auto took = std::chrono::steady_clock::now() - began;
-  CHECK(took >= 600ms);  // asked, waited; SIGTERM, waited; then SIGKILL
+  CHECK(took >= 500ms);  // asked, waited 300 ms; SIGTERM, waited 200 ms; then SIGKILL
   CHECK(took < 5s);
+  auto log = sink->last_formatted();
+  auto said = [&](const std::string& text) {
+    return std::any_of(log.begin(), log.end(), [&](const auto& line) { return line.find(text) != std::string::npos; });
+  };
+  CHECK(said("did not exit within 300ms of being asked; sending SIGTERM"));
+  CHECK(said("ignored SIGTERM for 200ms; sending SIGKILL"));
   auto status = manager.plugin("fixture");
   CHECK(status->state == PluginState::stopped);
   CHECK_THAT(status->last_exit, Catch::Contains("SIGKILL"));

@@ -76,7 +76,7 @@ TEST_CASE("a configuration file with comments and every key becomes the expected
   "runtimeDir": "PLUGINS", /* any existing directory */
   "defaults": {
     "transport": "tcp", "idleTimeout": "2m", "startTimeout": "3s", "callTimeout": "4s",
-    "capabilitiesTimeout": "5s", "stopGrace": "6s", "maxBodyBytes": 1024, "start": "eager",
+    "capabilitiesTimeout": "5s", "stopGrace": "6s", "termGrace": "7s", "maxBodyBytes": 1024, "start": "eager",
     "required": true, "logLinesPerSecond": 0, "env": {"LEVEL": "debug"},
     "restart": {"initialBackoff": "50ms", "maxBackoff": "1s", "maxFailures": 2, "window": "30s", "coolDown": "0"},
     "limits": {"memoryBytes": 1048576, "cpuTime": "2m", "openFiles": 64}
@@ -107,6 +107,7 @@ TEST_CASE("a configuration file with comments and every key becomes the expected
   CHECK(d.call_timeout == 4s);
   CHECK(d.capabilities_timeout == 5s);
   CHECK(d.stop_grace == 6s);
+  CHECK(d.term_grace == 7s);
   CHECK(d.max_body_bytes == 1024);
   CHECK(d.start == plugvisor::StartPolicy::eager);
   CHECK(d.required);

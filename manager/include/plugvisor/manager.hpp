@@ -77,8 +77,11 @@ struct PluginSettings {
   std::chrono::milliseconds start_timeout = 10s;
   /// Deadline of a call when the caller sets none (DeadlineScope).
   std::chrono::milliseconds call_timeout = 30s;
-  /// Each step of a stop (ask, then SIGTERM) waits this long before the next.
+  /// A stop asks first (POST /shutdown, stdin closed) and waits this long
+  /// for the exit before it sends SIGTERM.
   std::chrono::milliseconds stop_grace = 5s;
+  /// After SIGTERM, a stop waits this long before it sends SIGKILL.
+  std::chrono::milliseconds term_grace = 5s;
   /// Largest request body the plugin accepts (it answers 413 above).
   std::size_t max_body_bytes = 64 * 1024 * 1024;
   /// Variables added to the plugin's scrubbed environment.
