@@ -14,25 +14,63 @@ namespace {
 // registry since destroyed at the same address) for the current one.
 std::atomic<std::uint64_t> next_stamp{1};
 
-// A word-at-a-time hash: names are short, and a byte-at-a-time hash (FNV)
-// would cost more than the rest of a lookup.
-std::uint64_t hash_name(std::string_view name, std::uint64_t h) {
+// A hash for short names (1-64 bytes), a few loads and two multiplications
+// (after wyhash): a byte-at-a-time hash would cost more than the rest of a
+// lookup.
+std::uint64_t load8(const char* p) {
+  std::uint64_t word;
+  std::memcpy(&word, p, 8);
+  return word;
+}
+
+std::uint64_t load4(const char* p) {
+  std::uint32_t word;
+  std::memcpy(&word, p, 4);
+  return word;
+}
+
+__extension__ using Wide = unsigned __int128;
+
+std::uint64_t mix(std::uint64_t a, std::uint64_t b) {
+  const Wide product = static_cast<Wide>(a) * b;
+  return static_cast<std::uint64_t>(product) ^ static_cast<std::uint64_t>(product >> 64);
+}
+
+constexpr std::uint64_t k0 = 0xa0761d6478bd642full;
+constexpr std::uint64_t k1 = 0xe7037ed1a0b428dbull;
+
+std::uint64_t hash_name(std::string_view name, std::uint64_t seed) {
   const char* p = name.data();
-  std::size_t n = name.size();
-  h ^= n * 0x9e3779b97f4a7c15ull;
-  for (; n >= 8; p += 8, n -= 8) {
-    std::uint64_t word;
-    std::memcpy(&word, p, 8);
-    h = (h ^ word) * 0xbf58476d1ce4e5b9ull;
-    h ^= h >> 31;
+  const std::size_t n = name.size();
+  std::uint64_t a = 0;
+  std::uint64_t b = 0;
+  if (n > 16) {
+    for (std::size_t i = 0; n - i > 16; i += 16) seed = mix(load8(p + i) ^ k0, load8(p + i + 8) ^ seed);
+    a = load8(p + n - 16);  // the last 16, overlapping what the loop took
+    b = load8(p + n - 8);
+  } else if (n >= 8) {
+    a = load8(p);
+    b = load8(p + n - 8);
+  } else if (n >= 4) {
+    a = load4(p);
+    b = load4(p + n - 4);
+  } else if (n > 0) {
+    a = (std::uint64_t{static_cast<unsigned char>(p[0])} << 16) |
+        (std::uint64_t{static_cast<unsigned char>(p[n / 2])} << 8) | static_cast<unsigned char>(p[n - 1]);
   }
-  if (n > 0) {
-    std::uint64_t word = 0;
-    std::memcpy(&word, p, n);
-    h = (h ^ word) * 0x94d049bb133111ebull;
-    h ^= h >> 29;
-  }
-  return h;
+  return mix(a ^ k0 ^ n, b ^ seed ^ k1);
+}
+
+// Equality without a call to memcmp for names of up to 16 bytes (the hash
+// already matched; this only confirms it).
+bool same_name(std::string_view a, std::string_view b) {
+  const std::size_t n = a.size();
+  if (n != b.size()) return false;
+  const char* x = a.data();
+  const char* y = b.data();
+  if (n >= 8 && n <= 16) return load8(x) == load8(y) && load8(x + n - 8) == load8(y + n - 8);
+  if (n >= 4 && n < 8) return load4(x) == load4(y) && load4(x + n - 4) == load4(y + n - 4);
+  return a == b;
 }
 
 std::uint64_t hash_key(std::string_view contract, std::string_view type) {
@@ -71,7 +109,7 @@ struct Registry::Index {
       std::uint32_t at = buckets[i];
       if (at == 0) return nullptr;
       const Entry& entry = entries[at - 1];
-      if (entry.hash == hash && entry.type == type && entry.contract == contract) return &entry;
+      if (entry.hash == hash && same_name(entry.type, type) && same_name(entry.contract, contract)) return &entry;
     }
   }
 };
