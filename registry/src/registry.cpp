@@ -14,9 +14,6 @@ namespace {
 // registry since destroyed at the same address) for the current one.
 std::atomic<std::uint64_t> next_stamp{1};
 
-// A hash for short names (1-64 bytes), a few loads and two multiplications
-// (after wyhash): a byte-at-a-time hash would cost more than the rest of a
-// lookup.
 std::uint64_t load8(const char* p) {
   std::uint64_t word;
   std::memcpy(&word, p, 8);
@@ -39,6 +36,8 @@ std::uint64_t mix(std::uint64_t a, std::uint64_t b) {
 constexpr std::uint64_t k0 = 0xa0761d6478bd642full;
 constexpr std::uint64_t k1 = 0xe7037ed1a0b428dbull;
 
+// A hash for short names, a few loads and two multiplications (after
+// wyhash): a byte-at-a-time hash would cost more than the rest of a lookup.
 std::uint64_t hash_name(std::string_view name, std::uint64_t seed) {
   const char* p = name.data();
   const std::size_t n = name.size();
