@@ -290,13 +290,13 @@ void SupervisedPlugin::check_hung(const std::shared_ptr<PluginInstance>& instanc
   instance->child().signal(SIGKILL);
 }
 
-Payload SupervisedPlugin::decode(const HttpReply& reply, std::string_view what) const {
+Payload SupervisedPlugin::decode(HttpReply&& reply, std::string_view what) const {
   if (reply.status == 200) {
     bool bytes = reply.content_type.starts_with("application/octet-stream");
     if (!bytes && !Json::accept(reply.body)) {
       fail(ErrorCode::bad_reply, std::string(what) + " answered 200 with a body that is not JSON: " + quote(reply.body));
     }
-    return Payload{bytes ? Encoding::bytes : Encoding::json, reply.body};
+    return Payload{bytes ? Encoding::bytes : Encoding::json, std::move(reply.body)};
   }
   Json doc = Json::parse(reply.body, nullptr, false);
   if (doc.is_object() && doc.contains("error") && doc["error"].is_object()) {
@@ -340,7 +340,7 @@ Payload SupervisedPlugin::call_unrecorded(std::string_view contract, std::string
         instance->child().wait_until(std::min(deadline, Clock::now() + definition_.settings.stop_grace));
         continue;
       }
-      return decode(reply, what);
+      return decode(std::move(reply), what);
     } catch (const TransportError& e) {
       if (e.failure == TransportFailure::not_delivered) {
         // Never delivered: the socket is gone or refused (an idle exit under way).

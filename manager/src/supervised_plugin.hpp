@@ -107,7 +107,8 @@ class SupervisedPlugin : public std::enable_shared_from_this<SupervisedPlugin> {
   void log_line(bool is_stderr, std::string_view line);
   // Sets the state and tells the listener, outside the lock.
   void transition(std::unique_lock<std::mutex>& lock, PluginState to);
-  Payload decode(const HttpReply& reply, std::string_view what) const;
+  // Takes the reply apart: the body moves into the result, uncopied.
+  Payload decode(HttpReply&& reply, std::string_view what) const;
   [[noreturn]] void fail(ErrorCode code, const std::string& message) const;
 
   const PluginDefinition definition_;

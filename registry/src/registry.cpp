@@ -1,10 +1,80 @@
 #include "plugvisor/registry.hpp"
 
 #include <algorithm>
+#include <array>
+#include <bit>
+#include <cstring>
 
 namespace plugvisor {
 
 namespace {
+
+// Every index of every registry gets the next value: a stamp never repeats,
+// so a thread's cache cannot mistake another registry's index (or one of a
+// registry since destroyed at the same address) for the current one.
+std::atomic<std::uint64_t> next_stamp{1};
+
+std::uint64_t load8(const char* p) {
+  std::uint64_t word;
+  std::memcpy(&word, p, 8);
+  return word;
+}
+
+std::uint64_t load4(const char* p) {
+  std::uint32_t word;
+  std::memcpy(&word, p, 4);
+  return word;
+}
+
+__extension__ using Wide = unsigned __int128;
+
+std::uint64_t mix(std::uint64_t a, std::uint64_t b) {
+  const Wide product = static_cast<Wide>(a) * b;
+  return static_cast<std::uint64_t>(product) ^ static_cast<std::uint64_t>(product >> 64);
+}
+
+constexpr std::uint64_t k0 = 0xa0761d6478bd642full;
+constexpr std::uint64_t k1 = 0xe7037ed1a0b428dbull;
+
+// A hash for short names, a few loads and two multiplications (after
+// wyhash): a byte-at-a-time hash would cost more than the rest of a lookup.
+std::uint64_t hash_name(std::string_view name, std::uint64_t seed) {
+  const char* p = name.data();
+  const std::size_t n = name.size();
+  std::uint64_t a = 0;
+  std::uint64_t b = 0;
+  if (n > 16) {
+    for (std::size_t i = 0; n - i > 16; i += 16) seed = mix(load8(p + i) ^ k0, load8(p + i + 8) ^ seed);
+    a = load8(p + n - 16);  // the last 16, overlapping what the loop took
+    b = load8(p + n - 8);
+  } else if (n >= 8) {
+    a = load8(p);
+    b = load8(p + n - 8);
+  } else if (n >= 4) {
+    a = load4(p);
+    b = load4(p + n - 4);
+  } else if (n > 0) {
+    a = (std::uint64_t{static_cast<unsigned char>(p[0])} << 16) |
+        (std::uint64_t{static_cast<unsigned char>(p[n / 2])} << 8) | static_cast<unsigned char>(p[n - 1]);
+  }
+  return mix(a ^ k0 ^ n, b ^ seed ^ k1);
+}
+
+// Equality without a call to memcmp for names of up to 16 bytes (the hash
+// already matched; this only confirms it).
+bool same_name(std::string_view a, std::string_view b) {
+  const std::size_t n = a.size();
+  if (n != b.size()) return false;
+  const char* x = a.data();
+  const char* y = b.data();
+  if (n >= 8 && n <= 16) return load8(x) == load8(y) && load8(x + n - 8) == load8(y + n - 8);
+  if (n >= 4 && n < 8) return load4(x) == load4(y) && load4(x + n - 4) == load4(y + n - 4);
+  return a == b;
+}
+
+std::uint64_t hash_key(std::string_view contract, std::string_view type) {
+  return hash_name(type, hash_name(contract, 0));
+}
 
 // Lower ranks first: internal before external, then higher priority, then
 // earlier registration.
@@ -15,6 +85,85 @@ bool ranks_before(const ProviderInfo& a, std::uint64_t sa, const ProviderInfo& b
 }
 
 }  // namespace
+
+struct Registry::Index {
+  struct Entry {
+    std::string contract;
+    std::string type;
+    std::uint64_t hash = 0;
+    // Weak: a thread's cached index must not keep a removed provider alive.
+    std::weak_ptr<void> object;
+    std::weak_ptr<Channel> channel;
+    bool has_object = false;
+  };
+  std::vector<Entry> entries;
+  // Open addressing, a power of two at least twice the entries: 0 is empty,
+  // anything else an index into entries plus one.
+  std::vector<std::uint32_t> buckets;
+
+  const Entry* find(std::string_view contract, std::string_view type) const {
+    const std::uint64_t hash = hash_key(contract, type);
+    const std::size_t mask = buckets.size() - 1;
+    for (std::size_t i = hash & mask;; i = (i + 1) & mask) {
+      std::uint32_t at = buckets[i];
+      if (at == 0) return nullptr;
+      const Entry& entry = entries[at - 1];
+      if (entry.hash == hash && same_name(entry.type, type) && same_name(entry.contract, contract)) return &entry;
+    }
+  }
+};
+
+Registry::Registry() {
+  std::unique_lock lock(mutex_);
+  publish_locked();
+}
+
+Registry::~Registry() = default;
+
+void Registry::publish_locked() {
+  auto index = std::make_shared<Index>();
+  index->entries.reserve(slots_.size());
+  for (const auto& [key, slot] : slots_) {
+    const ProviderEntry& active = slot.front().entry;
+    index->entries.push_back(Index::Entry{key.contract, key.type, hash_key(key.contract, key.type), active.object,
+                                          active.channel, active.object != nullptr});
+  }
+  index->buckets.assign(std::bit_ceil(std::max<std::size_t>(2 * index->entries.size(), 8)), 0);
+  const std::size_t mask = index->buckets.size() - 1;
+  for (std::size_t e = 0; e < index->entries.size(); ++e) {
+    std::size_t i = index->entries[e].hash & mask;
+    while (index->buckets[i] != 0) i = (i + 1) & mask;
+    index->buckets[i] = static_cast<std::uint32_t>(e + 1);
+  }
+  index_ = std::move(index);
+  stamp_.store(next_stamp.fetch_add(1, std::memory_order_relaxed), std::memory_order_release);
+}
+
+const Registry::Index& Registry::current_index() const {
+  struct Cached {
+    const Registry* owner = nullptr;  // compared, never dereferenced
+    std::uint64_t stamp = 0;          // 0: empty (stamps start at 1)
+    std::shared_ptr<const Index> index;
+  };
+  // A few registries per thread at once; a miss only costs the shared lock.
+  thread_local std::array<Cached, 4> cache;
+  thread_local std::size_t next_victim = 0;
+
+  const std::uint64_t stamp = stamp_.load(std::memory_order_acquire);
+  for (const Cached& cached : cache) {
+    if (cached.stamp == stamp) return *cached.index;
+  }
+  Cached* slot = nullptr;
+  for (Cached& cached : cache) {
+    if (cached.owner == this) slot = &cached;
+  }
+  if (!slot) slot = &cache[next_victim++ % cache.size()];
+  std::shared_lock lock(mutex_);
+  slot->owner = this;
+  slot->stamp = stamp_.load(std::memory_order_relaxed);
+  slot->index = index_;
+  return *slot->index;
+}
 
 void Registry::add(ProviderEntry entry) {
   const auto& info = entry.info;
@@ -37,6 +186,7 @@ void Registry::add(ProviderEntry entry) {
   });
   slot.insert(at, Ranked{std::move(entry), sequence});
   for (std::size_t i = 0; i < slot.size(); ++i) slot[i].entry.info.active = (i == 0);
+  publish_locked();
 }
 
 std::size_t Registry::remove_provider(std::string_view provider) {
@@ -52,10 +202,16 @@ std::size_t Registry::remove_provider(std::string_view provider) {
     for (std::size_t i = 0; i < slot.size(); ++i) slot[i].entry.info.active = (i == 0);
     ++it;
   }
+  if (removed > 0) publish_locked();
   return removed;
 }
 
 std::shared_ptr<void> Registry::find_object(std::string_view contract, std::string_view type) const {
+  const Index::Entry* entry = current_index().find(contract, type);
+  if (!entry || !entry->has_object) return nullptr;
+  if (auto object = entry->object.lock()) return object;
+  // Released since this thread's check of the stamp: the provider was removed
+  // meanwhile, so the index is stale; ask the registry itself.
   std::shared_lock lock(mutex_);
   auto it = slots_.find(KeyView{contract, type});
   if (it == slots_.end()) return nullptr;
@@ -68,6 +224,9 @@ std::shared_ptr<void> Registry::get_object(std::string_view contract, std::strin
 }
 
 std::shared_ptr<Channel> Registry::channel(std::string_view contract, std::string_view type) const {
+  if (const Index::Entry* entry = current_index().find(contract, type)) {
+    if (auto channel = entry->channel.lock()) return channel;
+  }
   {
     std::shared_lock lock(mutex_);
     auto it = slots_.find(KeyView{contract, type});

@@ -143,3 +143,46 @@ TEST_CASE("deadline scopes nest, and an inner one never extends the outer", "[co
   }
   CHECK_FALSE(plugvisor::DeadlineScope::current().has_value());
 }
+
+namespace {
+
+/// Returns a body it made, and remembers where that body's bytes live.
+class Allocating final : public plugvisor::DataProcessor {
+ public:
+  plugvisor::Bytes process_data(plugvisor::BytesView input) override {
+    plugvisor::Bytes out(input.size() * 2, 'r');  // well past the small-string buffer
+    made = out.data();
+    return out;
+  }
+  std::vector<std::string> supported_formats() override { return {}; }
+  const char* made = nullptr;
+};
+
+/// Hands the wrapper a body it made, and remembers where its bytes live.
+class ReplyingChannel final : public plugvisor::Channel {
+ public:
+  Payload call(std::string_view, Payload) override {
+    Payload out{Encoding::bytes, std::string(4096, 'r')};
+    made = out.body.data();
+    return out;
+  }
+  const char* made = nullptr;
+};
+
+}  // namespace
+
+TEST_CASE("a bytes result is moved into the reply payload, not copied", "[contracts][dispatch]") {
+  Allocating impl;
+  Payload out = plugvisor::dispatch<plugvisor::DataProcessor>(impl, "processData",
+                                                             Payload{Encoding::bytes, std::string(4096, 'x')});
+  CHECK(out.body.size() == 8192);
+  CHECK(static_cast<const void*>(out.body.data()) == static_cast<const void*>(impl.made));
+}
+
+TEST_CASE("the typed wrapper moves the reply body into its result", "[contracts][wrapper]") {
+  auto channel = std::make_shared<ReplyingChannel>();
+  plugvisor::Remote<plugvisor::DataProcessor> remote(channel);
+  plugvisor::Bytes result = remote.process_data(std::string(4096, 'x'));
+  CHECK(result.size() == 4096);
+  CHECK(static_cast<const void*>(result.data()) == static_cast<const void*>(channel->made));
+}

@@ -1,6 +1,9 @@
 // The registry: typed lookup, the conflict rule, listing, thread safety.
 #include <atomic>
+#include <memory>
+#include <string>
 #include <thread>
+#include <vector>
 
 #include <catch2/catch.hpp>
 
@@ -123,4 +126,99 @@ TEST_CASE("lookups and registrations from many threads are safe", "[registry][th
   });
   for (auto& thread : threads) thread.join();
   CHECK(misses == 0);
+}
+
+TEST_CASE("a lookup sees every registration and removal at once, on every thread", "[registry][threads]") {
+  plugvisor::Registry registry;
+  registry.add(external("shared", "low"));
+  CHECK(registry.get<DataProcessor>("shared")->process_data("") == "low");  // cached on this thread now
+  std::thread([&] { registry.add(external("shared", "high", 5)); }).join();
+  CHECK(registry.get<DataProcessor>("shared")->process_data("") == "high");
+  CHECK(registry.channel("dataProcessor", "shared")->call("processData", {plugvisor::Encoding::bytes, ""}).body ==
+        "high");
+  std::thread([&] { registry.remove_provider("high"); }).join();
+  CHECK(registry.get<DataProcessor>("shared")->process_data("") == "low");
+  std::thread([&] { registry.remove_provider("low"); }).join();
+  CHECK(registry.find<DataProcessor>("shared") == nullptr);
+  CHECK_THROWS_AS(registry.channel("dataProcessor", "shared"), Error);
+}
+
+TEST_CASE("a removed provider is released once no caller holds it", "[registry]") {
+  plugvisor::Registry registry;
+  auto impl = std::make_shared<Tagged>("gone");
+  std::weak_ptr<Tagged> watch = impl;
+  registry.add_internal<DataProcessor>("gone", std::move(impl));
+  CHECK(registry.get<DataProcessor>("gone")->process_data("") == "gone");
+  auto held = registry.get<DataProcessor>("gone");
+  registry.remove_provider("internal");
+  CHECK_FALSE(watch.expired());  // the caller's reference keeps it
+  CHECK(held->process_data("") == "gone");
+  held.reset();
+  CHECK(watch.expired());  // nothing the registry or its lookups cached keeps it
+}
+
+TEST_CASE("several registries used by one thread never mix their providers", "[registry]") {
+  std::vector<std::unique_ptr<plugvisor::Registry>> registries;
+  for (int r = 0; r < 6; ++r) {  // more than a thread caches at once
+    registries.push_back(std::make_unique<plugvisor::Registry>());
+    registries.back()->add(external("t", "r" + std::to_string(r)));
+  }
+  for (int round = 0; round < 3; ++round) {
+    for (int r = 0; r < 6; ++r) {
+      CHECK(registries[r]->get<DataProcessor>("t")->process_data("") == "r" + std::to_string(r));
+    }
+  }
+  // A registry made where a destroyed one was starts empty, whatever was cached.
+  registries[0].reset();
+  registries[0] = std::make_unique<plugvisor::Registry>();
+  CHECK(registries[0]->find<DataProcessor>("t") == nullptr);
+}
+
+TEST_CASE("many providers are all found, each under its own contract and type", "[registry]") {
+  plugvisor::Registry registry;
+  for (int i = 0; i < 300; ++i) registry.add(external("type-" + std::to_string(i), "p" + std::to_string(i)));
+  registry.add_internal<plugvisor::PluginBase>("type-7", std::make_shared<plugvisor::PluginBase>());
+  for (int i = 0; i < 300; ++i) {
+    auto found = registry.find<DataProcessor>("type-" + std::to_string(i));
+    REQUIRE(found);
+    CHECK(found->process_data("") == "p" + std::to_string(i));
+  }
+  CHECK(registry.find<plugvisor::PluginBase>("type-7"));
+  CHECK(registry.find<plugvisor::PluginBase>("type-8") == nullptr);
+  CHECK(registry.find<DataProcessor>("type-300") == nullptr);
+}
+
+TEST_CASE("getting while other threads add and remove providers is safe and never misses a stable one",
+          "[registry][threads]") {
+  plugvisor::Registry registry;
+  registry.add(external("stable", "p"));
+  registry.add(external("contested", "low"));
+  std::atomic<bool> done{false};
+  std::atomic<int> wrong{0};
+  std::atomic<int> running{0};
+  std::vector<std::thread> readers;
+  for (int t = 0; t < 3; ++t) {
+    readers.emplace_back([&] {
+      ++running;
+      while (!done) {
+        if (registry.get<DataProcessor>("stable")->process_data("") != "p") ++wrong;
+        // Either the winner or the fallback, never nothing.
+        auto contested = registry.get<DataProcessor>("contested")->process_data("");
+        if (contested != "low" && contested != "high") ++wrong;
+        auto churn = registry.find<DataProcessor>("churn");
+        if (churn && churn->process_data("") != "writer") ++wrong;
+        (void)registry.channel("dataProcessor", "stable");
+      }
+    });
+  }
+  while (running < 3) std::this_thread::yield();
+  for (int i = 0; i < 2000; ++i) {
+    registry.add(external("contested", "high", 1));
+    registry.add(external("churn", "writer"));
+    registry.remove_provider("high");
+    registry.remove_provider("writer");
+  }
+  done = true;
+  for (auto& reader : readers) reader.join();
+  CHECK(wrong == 0);
 }

@@ -8,6 +8,7 @@
 // that lose stay listed (active = false) and take over if the winner is removed.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -55,12 +56,21 @@ struct Provided {
   std::shared_ptr<C> object;
 };
 
-/// The thread-safe registry. Lookups take a shared lock; registration an
-/// exclusive one. Objects handed out stay valid after their provider is
-/// removed: they keep calling that provider (a plugin's wrapper fails with
-/// Error(unavailable) once its manager has shut down).
+/// The thread-safe registry. Registration takes an exclusive lock and
+/// publishes an immutable index of the active providers. get(), find() and
+/// channel() take no lock: each thread keeps the index it last saw and checks
+/// one atomic stamp to tell whether it is still current. Objects handed out
+/// stay valid after their provider is removed: they keep calling that
+/// provider (a plugin's wrapper fails with Error(unavailable) once its
+/// manager has shut down). The index holds weak references only, so a removed
+/// provider is released as soon as no caller holds it.
 class Registry {
  public:
+  Registry();
+  ~Registry();
+  Registry(const Registry&) = delete;
+  Registry& operator=(const Registry&) = delete;
+
   /// Registers an in-process implementation of C under `type`. Throws
   /// Error(conflict) if an internal provider already has that (contract, type),
   /// Error(config) if `type` is not a valid name.
@@ -134,6 +144,15 @@ class Registry {
   };
   // The providers of one (contract, type), best first: slot.front() is active.
   using Slots = std::map<Key, std::vector<Ranked>, KeyLess>;
+  // The active providers, hashed by (contract, type); immutable once
+  // published (defined in registry.cpp).
+  struct Index;
+
+  // With mutex_ held exclusively: publishes a new index of slots_.
+  void publish_locked();
+  // The current index as this thread cached it, refreshed if stale. Valid
+  // until this thread's next lookup in any registry.
+  const Index& current_index() const;
 
   std::shared_ptr<void> get_object(std::string_view contract, std::string_view type) const;
   std::shared_ptr<void> find_object(std::string_view contract, std::string_view type) const;
@@ -141,8 +160,13 @@ class Registry {
   [[noreturn]] void throw_not_found(std::string_view contract, std::string_view type) const;
 
   mutable std::shared_mutex mutex_;
-  Slots slots_;
-  std::uint64_t next_sequence_ = 0;
+  Slots slots_;                         // guarded by mutex_
+  std::uint64_t next_sequence_ = 0;     // guarded by mutex_
+  std::shared_ptr<const Index> index_;  // guarded by mutex_; replaced, never changed
+  // Identifies index_ among every index of every registry of the process
+  // (taken from one process-wide counter): a thread's cached index is
+  // current if and only if its stamp equals this.
+  std::atomic<std::uint64_t> stamp_{0};
 };
 
 }  // namespace plugvisor

@@ -49,10 +49,13 @@ constexpr Encoding output_encoding() {
 
 inline Payload none_payload() { return Payload{Encoding::none, "{}"}; }
 
+/// Encodes an argument or a result. Bytes are moved in when given as an
+/// rvalue (a result); a BytesView is copied once, into the payload itself.
 template <class T>
-Payload encode(const T& value) {
-  if constexpr (encoding_of<T>() == Encoding::bytes) {
-    return Payload{Encoding::bytes, std::string(value)};
+Payload encode(T&& value) {
+  using U = std::remove_cvref_t<T>;
+  if constexpr (encoding_of<U>() == Encoding::bytes) {
+    return Payload{Encoding::bytes, Bytes(std::forward<T>(value))};
   } else {
     return Payload{Encoding::json, Json(value).dump()};
   }
@@ -87,7 +90,7 @@ Payload call_spec(const Spec& spec, C& impl, const Payload& input) {
     invoke_with_input();
     return none_payload();
   } else {
-    return encode<R>(invoke_with_input());
+    return encode(invoke_with_input());
   }
 }
 
@@ -146,11 +149,13 @@ class RemoteBase {
     using Spec = std::decay_t<decltype(spec)>;
     using R = typename Spec::Result;
 
-    Payload input = none_payload();
-    if constexpr (sizeof...(A) == 1) {
-      input = encode(std::forward<A>(args)...);
-    }
-    Payload output = channel_->call(spec.name, std::move(input));
+    Payload output = [&] {
+      if constexpr (sizeof...(A) == 1) {
+        return channel_->call(spec.name, encode(std::forward<A>(args)...));
+      } else {
+        return channel_->call(spec.name, none_payload());
+      }
+    }();
     if constexpr (std::is_void_v<R>) {
       return;
     } else if constexpr (encoding_of<R>() == Encoding::bytes) {
