@@ -110,7 +110,8 @@ int Plugin::run(int argc, char** argv) {
   // Keep call bodies' memory in the heap between calls: with glibc's defaults
   // each body of 128 KiB or more is a fresh mmap, page-faulted in on every call
   // (docs/performance.md). Left alone when GLIBC_TUNABLES sets malloc options.
-  if (const char* t = std::getenv("GLIBC_TUNABLES"); !t || std::string_view(t).find("glibc.malloc.") == std::string_view::npos) {
+  const char* tunables = std::getenv("GLIBC_TUNABLES");
+  if (!tunables || std::string_view(tunables).find("glibc.malloc.") == std::string_view::npos) {
     ::mallopt(M_MMAP_THRESHOLD, 32 << 20);
     ::mallopt(M_TRIM_THRESHOLD, 128 << 20);
     ::mallopt(M_TOP_PAD, 16 << 20);

@@ -316,6 +316,7 @@ struct Server::Impl {
                                   parsed.status);
         res.close = true;
         send(fd, nullptr, res);
+        linger_close(fd);
         return;
       }
       std::size_t used = parsed.size;
