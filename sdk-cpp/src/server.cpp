@@ -135,6 +135,7 @@ struct Server::Impl {
   std::condition_variable changed;
   bool draining = false;
   int in_flight = 0;
+  int shutdown_answers = 0;  // 202s of /shutdown not yet written
   Clock::time_point last_activity = Clock::now();
   bool serve_returned = false;
   int exit_code = protocol::exit_ok;
@@ -166,6 +167,12 @@ struct Server::Impl {
     changed.notify_all();
   }
 
+  void shutdown_answered() {
+    std::lock_guard guard(mutex);
+    --shutdown_answers;
+    changed.notify_all();
+  }
+
   // Checks the bearer token; fills `res` with the 401 if it is wrong.
   bool authorized(const http1::RequestHead& req, Response& res) const {
     std::string_view auth = req.get("Authorization");
@@ -178,8 +185,9 @@ struct Server::Impl {
   }
 
   // The endpoints, once the whole request has been read. Sets `admitted`
-  // when the call was counted in flight (it ends once the response is written).
-  Response route(const http1::RequestHead& req, std::string body, bool& admitted) {
+  // when the call was counted in flight, and `shutdown_answer` for the 202 of
+  // /shutdown: both end once the response is written (finish()).
+  Response route(const http1::RequestHead& req, std::string body, bool& admitted, bool& shutdown_answer) {
     const std::string_view path = http1::path_of(req.target);
     const bool head = req.method == "HEAD";
     if ((req.method == "GET" || head) && path == "/healthz") {
@@ -188,6 +196,12 @@ struct Server::Impl {
     if (req.method == "POST" && path == "/shutdown") {
       Response res;
       if (!authorized(req, res)) return res;
+      {
+        // The drain waits for this answer before it closes the connections.
+        std::lock_guard guard(mutex);
+        ++shutdown_answers;
+      }
+      shutdown_answer = true;
       begin_shutdown("asked through /shutdown");
       return Response{202, "application/json", R"({"status":"shutting down"})", false};
     }
@@ -399,9 +413,10 @@ struct Server::Impl {
       }
 
       bool admitted = false;
+      bool shutdown_answer = false;
       Response res;
       try {
-        res = route(req, std::move(body), admitted);
+        res = route(req, std::move(body), admitted, shutdown_answer);
       } catch (...) {
         res = error_response(ErrorCode::internal, "the plugin failed while reading the request");
       }
@@ -409,6 +424,7 @@ struct Server::Impl {
       bool sent = send(fd, &req, res);
       // In flight until the response has been written (protocol §13.2).
       if (admitted) finish();
+      if (shutdown_answer) shutdown_answered();
       if (!sent || res.close) return;
 
       // Keep what follows this request (a pipelined one) for the next round.
@@ -502,8 +518,9 @@ struct Server::Impl {
     // which the manager reads as "never delivered".
     if (lock) lock->unlink_socket();
     std::unique_lock guard(mutex);
-    bool drained = changed.wait_for(guard, drain_grace, [this] { return in_flight == 0; });
-    if (!drained) {
+    bool drained =
+        changed.wait_for(guard, drain_grace, [this] { return in_flight == 0 && shutdown_answers == 0; });
+    if (!drained && in_flight > 0) {
       exit_code = 1;
       guard.unlock();
       log("error", std::to_string(in_flight) + " call(s) still running after the 5s grace; exiting anyway");
