@@ -172,7 +172,10 @@ std::unique_ptr<PluginClient::Connection> PluginClient::acquire(Clock::time_poin
     while (!idle_.empty()) {
       auto pooled = std::move(idle_.back());
       idle_.pop_back();
-      if (now - pooled->idle_since < max_idle_time && pooled->still_open()) {
+      // Over a Unix socket a write to a closed peer fails at once (EPIPE)
+      // without sending anything, and post() then takes the next connection;
+      // over TCP it would seem to succeed, so look first.
+      if (now - pooled->idle_since < max_idle_time && (unix_socket_ || pooled->still_open())) {
         reused = true;
         return pooled;
       }
