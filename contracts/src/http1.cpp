@@ -232,7 +232,9 @@ ParseResult parse_request_head(std::string_view data, RequestHead& out) {
   // METHOD SP target SP HTTP/1.x
   auto sp1 = first.find(' ');
   auto sp2 = first.rfind(' ');
-  if (sp1 == std::string_view::npos || sp1 == 0 || sp2 == sp1) return bad("the request line is not METHOD TARGET HTTP/1.1");
+  if (sp1 == std::string_view::npos || sp1 == 0 || sp2 == sp1) {
+    return bad("the request line is not METHOD TARGET HTTP/1.1");
+  }
   out.method = first.substr(0, sp1);
   out.target = first.substr(sp1 + 1, sp2 - sp1 - 1);
   for (char c : out.method) {

@@ -586,7 +586,9 @@ std::string Server::bind() {
   } else {
     std::string host;
     int port = parse_port(launch.address, host);
-    if (port < 0) throw Error(ErrorCode::config, "tcp address " + launch.address + " is not HOST:PORT (use 127.0.0.1:0)");
+    if (port < 0) {
+      throw Error(ErrorCode::config, "tcp address " + launch.address + " is not HOST:PORT (use 127.0.0.1:0)");
+    }
     if (host != "127.0.0.1") {
       throw Error(ErrorCode::config, "tcp address " + launch.address +
                                          " is not on loopback: plugins only listen on 127.0.0.1");
