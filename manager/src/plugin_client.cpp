@@ -229,6 +229,7 @@ HttpReply PluginClient::exchange(Connection& c, std::string_view method, const s
                   {payload ? const_cast<char*>(payload->body.data()) : nullptr, payload ? payload->body.size() : 0}};
   iovec* at = iov;
   int count = payload && !payload->body.empty() ? 2 : 1;
+  std::string write_error;  // the request was cut short after some bytes
   while (count > 0) {
     c.arm(SO_SNDTIMEO, deadline);
     msghdr msg{};
@@ -241,7 +242,9 @@ HttpReply PluginClient::exchange(Connection& c, std::string_view method, const s
         c.arm(SO_SNDTIMEO, deadline, true);  // throws once the deadline has passed
         continue;
       }
-      lost(errno_text("write"));
+      if (nothing_sent) lost(errno_text("write"));
+      write_error = errno_text("write");
+      break;
     }
     if (n > 0) nothing_sent = false;
     auto done = static_cast<std::size_t>(n);
@@ -256,57 +259,73 @@ HttpReply PluginClient::exchange(Connection& c, std::string_view method, const s
     }
   }
 
-  // The answer's head (skipping any 1xx), usually from the first read.
-  http1::ResponseHead response;
-  http1::ParseResult parsed;
-  while (true) {
-    while ((parsed = http1::parse_response_head(std::string_view(c.buffer.data(), c.have), response)).state ==
-           http1::ParseResult::incomplete) {
-      if (!c.fill(deadline)) lost(c.have == 0 ? "the connection closed without an answer" : "the answer was cut short");
+  auto read_answer = [&]() -> HttpReply {
+    // The answer's head (skipping any 1xx), usually from the first read.
+    http1::ResponseHead response;
+    http1::ParseResult parsed;
+    while (true) {
+      while ((parsed = http1::parse_response_head(std::string_view(c.buffer.data(), c.have), response)).state ==
+             http1::ParseResult::incomplete) {
+        if (!c.fill(deadline)) {
+          lost(c.have == 0 ? "the connection closed without an answer" : "the answer was cut short");
+        }
+      }
+      if (parsed.state == http1::ParseResult::invalid) lost(std::string("a malformed answer: ") + parsed.error);
+      if (response.status >= 200) break;
+      std::memmove(c.buffer.data(), c.buffer.data() + parsed.size, c.have - parsed.size);
+      c.have -= parsed.size;
     }
-    if (parsed.state == http1::ParseResult::invalid) lost(std::string("a malformed answer: ") + parsed.error);
-    if (response.status >= 200) break;
-    std::memmove(c.buffer.data(), c.buffer.data() + parsed.size, c.have - parsed.size);
-    c.have -= parsed.size;
+    HttpReply reply{response.status, std::string(response.get("Content-Type")), {}};
+    const bool keep_alive = response.keep_alive;
+    const auto framing = response.framing;
+    std::size_t used = parsed.size;
+    if (method == "HEAD") {
+      // No body, whatever the head says.
+    } else if (framing == http1::Framing::length) {
+      // Straight into a buffer of the answer's length.
+      auto size = static_cast<std::size_t>(response.content_length);
+      std::size_t buffered = std::min(size, c.have - used);
+      reply.body.resize(size);
+      std::memcpy(reply.body.data(), c.buffer.data() + used, buffered);
+      used += buffered;
+      for (std::size_t got = buffered; got < size;) {
+        std::size_t n = c.read_into(reply.body.data() + got, size - got, deadline);
+        if (n == 0) lost("the answer was cut short");
+        got += n;
+      }
+    } else if (framing == http1::Framing::chunked) {
+      http1::ChunkedDecoder decoder;
+      used += decoder.feed(std::string_view(c.buffer.data() + used, c.have - used), reply.body);
+      while (!decoder.done() && !decoder.failed()) {
+        c.have = used = 0;  // the head is no longer needed: reuse the buffer
+        if (!c.fill(deadline)) lost("the chunked answer was cut short");
+        used = decoder.feed(std::string_view(c.buffer.data(), c.have), reply.body);
+      }
+      if (decoder.failed()) lost("a malformed chunked answer");
+    } else {
+      // Neither length nor chunks: the body ends when the plugin closes.
+      reply.body.assign(c.buffer.data() + used, c.have - used);
+      used = c.have;
+      char chunk[64 * 1024];
+      while (std::size_t n = c.read_into(chunk, sizeof chunk, deadline)) reply.body.append(chunk, n);
+    }
+    // Bytes past the answer were never asked for: do not reuse the connection.
+    reusable = keep_alive && framing != http1::Framing::until_close && used == c.have;
+    c.have = 0;
+    return reply;
+  };
+  if (!write_error.empty()) {
+    // The plugin closed while the request was still going out, perhaps
+    // after answering early (a 413): that answer may be there to read.
+    try {
+      HttpReply early = read_answer();
+      reusable = false;
+      return early;
+    } catch (const TransportError&) {
+      lost(write_error);
+    }
   }
-  HttpReply reply{response.status, std::string(response.get("Content-Type")), {}};
-  const bool keep_alive = response.keep_alive;
-  const auto framing = response.framing;
-  std::size_t used = parsed.size;
-  if (method == "HEAD") {
-    // No body, whatever the head says.
-  } else if (framing == http1::Framing::length) {
-    // Straight into a buffer of the answer's length.
-    auto size = static_cast<std::size_t>(response.content_length);
-    std::size_t buffered = std::min(size, c.have - used);
-    reply.body.resize(size);
-    std::memcpy(reply.body.data(), c.buffer.data() + used, buffered);
-    used += buffered;
-    for (std::size_t got = buffered; got < size;) {
-      std::size_t n = c.read_into(reply.body.data() + got, size - got, deadline);
-      if (n == 0) lost("the answer was cut short");
-      got += n;
-    }
-  } else if (framing == http1::Framing::chunked) {
-    http1::ChunkedDecoder decoder;
-    used += decoder.feed(std::string_view(c.buffer.data() + used, c.have - used), reply.body);
-    while (!decoder.done() && !decoder.failed()) {
-      c.have = used = 0;  // the head is no longer needed: reuse the buffer
-      if (!c.fill(deadline)) lost("the chunked answer was cut short");
-      used = decoder.feed(std::string_view(c.buffer.data(), c.have), reply.body);
-    }
-    if (decoder.failed()) lost("a malformed chunked answer");
-  } else {
-    // Neither length nor chunks: the body ends when the plugin closes.
-    reply.body.assign(c.buffer.data() + used, c.have - used);
-    used = c.have;
-    char chunk[64 * 1024];
-    while (std::size_t n = c.read_into(chunk, sizeof chunk, deadline)) reply.body.append(chunk, n);
-  }
-  // Bytes past the answer were never asked for: do not reuse the connection.
-  reusable = keep_alive && framing != http1::Framing::until_close && used == c.have;
-  c.have = 0;
-  return reply;
+  return read_answer();
 }
 
 HttpReply PluginClient::post(const std::string& path, const Payload& payload, Clock::time_point deadline) {

@@ -421,7 +421,12 @@ struct Server::Impl {
         res = error_response(ErrorCode::internal, "the plugin failed while reading the request");
       }
       if (!req.keep_alive) res.close = true;
-      bool sent = send(fd, &req, res);
+      bool sent = false;
+      try {
+        sent = send(fd, &req, res);
+      } catch (...) {
+        // Only out of memory: the call still ends here.
+      }
       // In flight until the response has been written (protocol §13.2).
       if (admitted) finish();
       if (shutdown_answer) shutdown_answered();

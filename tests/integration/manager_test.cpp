@@ -195,6 +195,9 @@ TEST_CASE("an oversized body is refused with too_large, and the plugin keeps ser
   CHECK(error.code() == ErrorCode::too_large);
   CHECK_THAT(error.what(), Catch::Contains("1024"));
   CHECK(echo->process_data(std::string(1000, 'y')) == std::string(1000, 'y'));
+  // Too large to read and drop: answered early, and the connection closed.
+  CHECK(error_of([&] { echo->process_data(std::string(4 << 20, 'x')); }).code() == ErrorCode::too_large);
+  CHECK(echo->process_data(std::string(1000, 'z')) == std::string(1000, 'z'));
 }
 
 TEST_CASE("a call past its deadline fails with timeout", "[manager][calls]") {
