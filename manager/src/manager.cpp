@@ -1,5 +1,6 @@
 #include "plugvisor/manager.hpp"
 
+#include <malloc.h>
 #include <signal.h>
 #include <sys/stat.h>
 
@@ -76,6 +77,21 @@ void ignore_sigpipe_if_default() {
   }
 }
 
+// Keeps call bodies' memory in the heap between calls (docs/embedding.md,
+// "Memory"): with glibc's defaults every body of 128 KiB or more gets a fresh
+// mmap, and freed memory goes back to the kernel, so each call page-faults its
+// buffers in again. Left alone when GLIBC_TUNABLES sets malloc thresholds.
+void keep_call_buffers_in_heap() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    const char* tunables = std::getenv("GLIBC_TUNABLES");
+    if (tunables && std::string_view(tunables).find("glibc.malloc.") != std::string_view::npos) return;
+    ::mallopt(M_MMAP_THRESHOLD, 32 << 20);
+    ::mallopt(M_TRIM_THRESHOLD, 128 << 20);
+    ::mallopt(M_TOP_PAD, 16 << 20);
+  });
+}
+
 FileIdentity identity_of(const std::filesystem::path& path) {
   struct stat st {};
   if (::stat(path.c_str(), &st) != 0) return {};
@@ -113,6 +129,7 @@ struct Manager::Impl {
         logger(options.logger ? options.logger : spdlog::default_logger()),
         runtime(options.runtime_parent) {
     ignore_sigpipe_if_default();
+    keep_call_buffers_in_heap();
   }
 
   static const PluginSettings& settings_in(const ManagerOptions& options, const std::string& id) {

@@ -1,8 +1,20 @@
 #include "plugin_client.hpp"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
+#include <sys/un.h>
+#include <unistd.h>
 
-#include <httplib.h>
+#include <algorithm>
+#include <cerrno>
+#include <charconv>
+#include <cstring>
+#include <stdexcept>
+
+#include "plugvisor/detail/http1.hpp"
 
 namespace plugvisor::detail {
 
@@ -10,95 +22,351 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-void set_timeouts(httplib::Client& client, std::chrono::milliseconds budget) {
-  auto ms = std::max<std::int64_t>(budget.count(), 1);
-  auto sec = static_cast<time_t>(ms / 1000);
-  auto usec = static_cast<time_t>((ms % 1000) * 1000);
-  client.set_connection_timeout(sec, usec);
-  client.set_read_timeout(sec, usec);
-  client.set_write_timeout(sec, usec);
+// The first read of an answer: its head, and small bodies whole.
+constexpr std::size_t read_chunk = 64 * 1024;
+
+[[noreturn]] void lost(const std::string& what) { throw TransportError{TransportFailure::lost, what}; }
+
+std::string errno_text(const char* what) { return std::string(what) + ": " + std::strerror(errno); }
+
+// The remaining budget in whole milliseconds, at least 1 (0 would mean "no
+// timeout" to SO_RCVTIMEO), or 0 if the deadline has passed.
+std::int64_t remaining_ms(Clock::time_point deadline) {
+  auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
+  return left <= 0 ? 0 : left;
 }
 
 }  // namespace
+
+/// One socket to the plugin, with the bytes read from it but not yet used.
+struct PluginClient::Connection {
+  int fd = -1;
+  std::string buffer;
+  std::size_t have = 0;
+  Clock::time_point idle_since;
+  // The SO_RCVTIMEO / SO_SNDTIMEO now set, in ms (-1: none yet). Lowered
+  // whenever the deadline is nearer, so that no blocking read or write
+  // outlasts it; raised only when one times out early.
+  std::int64_t read_timeout = -1;
+  std::int64_t write_timeout = -1;
+
+  Connection() = default;
+  ~Connection() {
+    if (fd >= 0) ::close(fd);
+  }
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+
+  // Bounds the next blocking read (SO_RCVTIMEO) or write (SO_SNDTIMEO) by the
+  // deadline; `force` sets it even if the one set is shorter. Throws `lost`
+  // once the deadline has passed.
+  void arm(int option, Clock::time_point deadline, bool force = false) {
+    std::int64_t& current = option == SO_RCVTIMEO ? read_timeout : write_timeout;
+    std::int64_t left = remaining_ms(deadline);
+    if (left == 0) lost("timed out: the deadline passed");
+    if (!force && current >= 0 && current <= left) return;
+    timeval tv{static_cast<time_t>(left / 1000), static_cast<suseconds_t>((left % 1000) * 1000)};
+    ::setsockopt(fd, SOL_SOCKET, option, &tv, sizeof tv);
+    current = left;
+  }
+
+  // Reads into `into`; returns the count (0: the peer closed). Throws `lost`
+  // on an error or at the deadline.
+  std::size_t read_into(char* into, std::size_t size, Clock::time_point deadline) {
+    arm(SO_RCVTIMEO, deadline);
+    while (true) {
+      ssize_t n = ::recv(fd, into, size, 0);
+      if (n >= 0) return static_cast<std::size_t>(n);
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) {
+        arm(SO_RCVTIMEO, deadline, true);  // throws once the deadline has passed
+        continue;
+      }
+      lost(errno_text("read"));
+    }
+  }
+
+  // Reads more into `buffer` after its `have` bytes; false if the peer closed.
+  bool fill(Clock::time_point deadline) {
+    if (have == buffer.size()) buffer.resize(buffer.size() * 2);
+    std::size_t n = read_into(buffer.data() + have, buffer.size() - have, deadline);
+    have += n;
+    return n > 0;
+  }
+
+  // Whether a pooled connection can carry a request: the plugin has not closed
+  // it (nor sent anything unasked) while it was idle.
+  bool still_open() const {
+    char byte;
+    ssize_t n = ::recv(fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+    return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+  }
+};
 
 PluginClient::PluginClient(bool unix_socket, std::string address, std::string token,
                            std::shared_ptr<std::atomic<std::uint64_t>> connections)
     : unix_socket_(unix_socket),
       address_(std::move(address)),
       token_(std::move(token)),
-      connections_(std::move(connections)) {}
+      connections_(std::move(connections)) {
+  // Host means nothing to a plugin; the address says which one it is.
+  std::string host = http1::valid_field_value(address_) ? address_ : "plugin";
+  host_header_ = "Host: " + host + "\r\n";
+  if (!http1::valid_field_value(token_)) throw std::invalid_argument("the plugin token holds control characters");
+  fixed_headers_ = host_header_ + "Authorization: Bearer " + token_ + "\r\n";
+}
 
 PluginClient::~PluginClient() = default;
 
-std::unique_ptr<httplib::Client> PluginClient::connect() const {
-  std::unique_ptr<httplib::Client> client;
+std::unique_ptr<PluginClient::Connection> PluginClient::connect(Clock::time_point deadline) const {
+  auto connection = std::make_unique<Connection>();
+  int fd = -1;
+  int rc = -1;
   if (unix_socket_) {
-    client = std::make_unique<httplib::Client>(address_, 80);
-    client->set_address_family(AF_UNIX);
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    if (address_.size() >= sizeof addr.sun_path) {
+      throw TransportError{TransportFailure::not_delivered, "the socket path is too long: " + address_};
+    }
+    std::memcpy(addr.sun_path, address_.c_str(), address_.size() + 1);
+    fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    connection->fd = fd;
+    if (fd >= 0) rc = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
   } else {
     auto colon = address_.rfind(':');
-    client = std::make_unique<httplib::Client>(address_.substr(0, colon), std::stoi(address_.substr(colon + 1)));
-    client->set_tcp_nodelay(true);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    int port = colon == std::string::npos ? 0 : std::atoi(address_.c_str() + colon + 1);
+    addr.sin_port = htons(static_cast<std::uint16_t>(port));
+    if (colon == std::string::npos || ::inet_pton(AF_INET, address_.substr(0, colon).c_str(), &addr.sin_addr) != 1) {
+      throw TransportError{TransportFailure::not_delivered, "not an IPv4 address and port: " + address_};
+    }
+    fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    connection->fd = fd;
+    if (fd >= 0) {
+      int yes = 1;
+      ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &yes, sizeof yes);
+      // SO_SNDTIMEO bounds connect() too.
+      if (remaining_ms(deadline) == 0) {
+        throw TransportError{TransportFailure::not_delivered, "connect: the deadline passed"};
+      }
+      connection->arm(SO_SNDTIMEO, deadline);
+      rc = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+    }
   }
-  client->set_keep_alive(true);
-  return client;
+  if (fd < 0 || rc != 0) {
+    // ENOENT, ECONNREFUSED, EAGAIN (a full backlog), a connect timeout: the
+    // plugin never saw the request.
+    throw TransportError{TransportFailure::not_delivered,
+                         errno_text(fd < 0 ? "socket" : (errno == EINPROGRESS ? "connect timed out" : "connect"))};
+  }
+  connection->buffer.resize(read_chunk);
+  return connection;
 }
 
-std::unique_ptr<httplib::Client> PluginClient::acquire() {
-  std::vector<Pooled> stale;  // closed outside the lock
+std::unique_ptr<PluginClient::Connection> PluginClient::acquire(Clock::time_point deadline, bool& reused) {
+  std::vector<std::unique_ptr<Connection>> stale;  // closed outside the lock
   {
     std::lock_guard lock(mutex_);
     auto now = Clock::now();
     while (!idle_.empty()) {
-      Pooled pooled = std::move(idle_.back());
+      auto pooled = std::move(idle_.back());
       idle_.pop_back();
-      if (now - pooled.idle_since < max_idle_time) return std::move(pooled.client);
+      // Over a Unix socket a write to a closed peer fails at once (EPIPE)
+      // without sending anything, and post() then takes the next connection;
+      // over TCP it would seem to succeed, so look first.
+      if (now - pooled->idle_since < max_idle_time && (unix_socket_ || pooled->still_open())) {
+        reused = true;
+        return pooled;
+      }
       stale.push_back(std::move(pooled));
     }
   }
-  // A pooled Client lives as long as its connection: a reply with
-  // "Connection: close" discards it (see post()), so each one made here is
-  // one connection to the plugin.
+  reused = false;
+  auto connection = connect(deadline);
   ++*connections_;
-  return connect();
+  return connection;
 }
 
-void PluginClient::release(std::unique_ptr<httplib::Client> client) {
+void PluginClient::release(std::unique_ptr<Connection> connection) {
+  connection->idle_since = Clock::now();
   std::lock_guard lock(mutex_);
-  if (idle_.size() < max_idle) idle_.push_back(Pooled{std::move(client), Clock::now()});
+  if (idle_.size() < max_idle) idle_.push_back(std::move(connection));
 }
 
 void PluginClient::close_idle() {
-  std::vector<Pooled> closing;
+  std::vector<std::unique_ptr<Connection>> closing;
   std::lock_guard lock(mutex_);
   closing.swap(idle_);
 }
 
-HttpReply PluginClient::post(const std::string& path, const Payload& payload, Clock::time_point deadline) {
-  auto budget = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
-  if (budget.count() <= 0) throw TransportError{TransportFailure::lost, "the deadline passed before the call was sent"};
-  auto client = acquire();
-  set_timeouts(*client, budget);
-  httplib::Headers headers{{"Authorization", "Bearer " + token_},
-                           {std::string(protocol::deadline_header), std::to_string(budget.count())}};
-  auto result = client->Post(path, headers, payload.body, std::string(content_type(payload.encoding)));
-  if (!result) {
-    auto error = result.error();
-    bool never = error == httplib::Error::Connection || error == httplib::Error::ConnectionTimeout;
-    throw TransportError{never ? TransportFailure::not_delivered : TransportFailure::lost, httplib::to_string(error)};
+HttpReply PluginClient::exchange(Connection& c, std::string_view method, const std::string& path,
+                                 const Payload* payload, Clock::time_point deadline, bool& reusable,
+                                 bool& nothing_sent) {
+  reusable = false;
+  nothing_sent = true;
+
+  // The request: head and body in one sendmsg.
+  std::string head;
+  head.reserve(256 + fixed_headers_.size());
+  try {
+    if (payload) {
+      char budget[24];
+      auto [end, ec] = std::to_chars(budget, budget + sizeof budget, std::max<std::int64_t>(remaining_ms(deadline), 1));
+      const http1::Header fields[] = {{protocol::deadline_header, std::string_view(budget, end)},
+                                      {"Content-Type", content_type(payload->encoding)}};
+      http1::append_request_head(head, method, path, fields, payload->body.size());
+    } else {
+      http1::append_request_head(head, method, path, {}, std::nullopt);
+    }
+  } catch (const std::invalid_argument& e) {
+    throw Error(ErrorCode::invalid_input, std::string("cannot send ") + path + ": " + e.what());
   }
-  HttpReply reply{result->status, result->get_header_value("Content-Type"), std::move(result->body)};
-  if (result->get_header_value("Connection") != "close") release(std::move(client));
-  return reply;
+  // The fixed header lines go right after the request line; /healthz goes
+  // without the token.
+  head.insert(head.find("\r\n") + 2, payload ? fixed_headers_ : host_header_);
+  iovec iov[2] = {{head.data(), head.size()},
+                  {payload ? const_cast<char*>(payload->body.data()) : nullptr, payload ? payload->body.size() : 0}};
+  iovec* at = iov;
+  int count = payload && !payload->body.empty() ? 2 : 1;
+  std::string write_error;  // the request was cut short after some bytes
+  while (count > 0) {
+    c.arm(SO_SNDTIMEO, deadline);
+    msghdr msg{};
+    msg.msg_iov = at;
+    msg.msg_iovlen = static_cast<std::size_t>(count);
+    ssize_t n = ::sendmsg(c.fd, &msg, MSG_NOSIGNAL);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) {
+        c.arm(SO_SNDTIMEO, deadline, true);  // throws once the deadline has passed
+        continue;
+      }
+      if (nothing_sent) lost(errno_text("write"));
+      write_error = errno_text("write");
+      break;
+    }
+    if (n > 0) nothing_sent = false;
+    auto done = static_cast<std::size_t>(n);
+    while (count > 0 && done >= at->iov_len) {
+      done -= at->iov_len;
+      ++at;
+      --count;
+    }
+    if (count > 0) {
+      at->iov_base = static_cast<char*>(at->iov_base) + done;
+      at->iov_len -= done;
+    }
+  }
+
+  auto read_answer = [&]() -> HttpReply {
+    // The answer's head (skipping any 1xx), usually from the first read.
+    http1::ResponseHead response;
+    http1::ParseResult parsed;
+    while (true) {
+      while ((parsed = http1::parse_response_head(std::string_view(c.buffer.data(), c.have), response)).state ==
+             http1::ParseResult::incomplete) {
+        if (!c.fill(deadline)) {
+          lost(c.have == 0 ? "the connection closed without an answer" : "the answer was cut short");
+        }
+      }
+      if (parsed.state == http1::ParseResult::invalid) lost(std::string("a malformed answer: ") + parsed.error);
+      if (response.status >= 200) break;
+      std::memmove(c.buffer.data(), c.buffer.data() + parsed.size, c.have - parsed.size);
+      c.have -= parsed.size;
+    }
+    HttpReply reply{response.status, std::string(response.get("Content-Type")), {}};
+    const bool keep_alive = response.keep_alive;
+    const auto framing = response.framing;
+    std::size_t used = parsed.size;
+    if (method == "HEAD") {
+      // No body, whatever the head says.
+    } else if (framing == http1::Framing::length) {
+      // Straight into a buffer of the answer's length.
+      auto size = static_cast<std::size_t>(response.content_length);
+      std::size_t buffered = std::min(size, c.have - used);
+      reply.body.resize(size);
+      std::memcpy(reply.body.data(), c.buffer.data() + used, buffered);
+      used += buffered;
+      for (std::size_t got = buffered; got < size;) {
+        std::size_t n = c.read_into(reply.body.data() + got, size - got, deadline);
+        if (n == 0) lost("the answer was cut short");
+        got += n;
+      }
+    } else if (framing == http1::Framing::chunked) {
+      http1::ChunkedDecoder decoder;
+      used += decoder.feed(std::string_view(c.buffer.data() + used, c.have - used), reply.body);
+      while (!decoder.done() && !decoder.failed()) {
+        c.have = used = 0;  // the head is no longer needed: reuse the buffer
+        if (!c.fill(deadline)) lost("the chunked answer was cut short");
+        used = decoder.feed(std::string_view(c.buffer.data(), c.have), reply.body);
+      }
+      if (decoder.failed()) lost("a malformed chunked answer");
+    } else {
+      // Neither length nor chunks: the body ends when the plugin closes.
+      reply.body.assign(c.buffer.data() + used, c.have - used);
+      used = c.have;
+      char chunk[64 * 1024];
+      while (std::size_t n = c.read_into(chunk, sizeof chunk, deadline)) reply.body.append(chunk, n);
+    }
+    // Bytes past the answer were never asked for: do not reuse the connection.
+    reusable = keep_alive && framing != http1::Framing::until_close && used == c.have;
+    c.have = 0;
+    return reply;
+  };
+  if (!write_error.empty()) {
+    // The plugin closed while the request was still going out, perhaps
+    // after answering early (a 413): that answer may be there to read.
+    try {
+      HttpReply early = read_answer();
+      reusable = false;
+      return early;
+    } catch (const TransportError&) {
+      lost(write_error);
+    }
+  }
+  return read_answer();
+}
+
+HttpReply PluginClient::post(const std::string& path, const Payload& payload, Clock::time_point deadline) {
+  if (remaining_ms(deadline) == 0) lost("the deadline passed before the call was sent");
+  // A pooled connection the plugin closed meanwhile fails before any byte is
+  // written: take the next one, or a new one. max_idle + 1 tries reach a new
+  // connection whatever the pool holds.
+  for (std::size_t attempt = 0;; ++attempt) {
+    bool reused = false;
+    auto connection = acquire(deadline, reused);
+    bool reusable = false;
+    bool nothing_sent = true;
+    try {
+      HttpReply reply = exchange(*connection, "POST", path, &payload, deadline, reusable, nothing_sent);
+      if (reusable) release(std::move(connection));
+      return reply;
+    } catch (const TransportError& e) {
+      if (!nothing_sent || remaining_ms(deadline) == 0) throw;
+      if (reused && attempt <= max_idle) continue;
+      // A new connection that closed before taking a byte: the plugin never saw the request.
+      throw TransportError{TransportFailure::not_delivered, e.detail};
+    }
+  }
 }
 
 std::optional<HttpReply> PluginClient::health(std::chrono::milliseconds timeout) {
-  auto client = connect();
-  client->set_keep_alive(false);
-  set_timeouts(*client, timeout);
-  auto result = client->Get("/healthz");
-  if (!result) return std::nullopt;
-  return HttpReply{result->status, result->get_header_value("Content-Type"), result->body};
+  auto deadline = Clock::now() + timeout;
+  try {
+    auto connection = connect(deadline);
+    bool reusable = false;
+    bool nothing_sent = true;
+    HttpReply reply = exchange(*connection, "GET", "/healthz", nullptr, deadline, reusable, nothing_sent);
+    if (reply.status == 200 && reusable) {
+      // Saves the first call a connection of its own.
+      ++*connections_;
+      release(std::move(connection));
+    }
+    return reply;
+  } catch (const TransportError&) {
+    return std::nullopt;
+  }
 }
 
 }  // namespace plugvisor::detail

@@ -12,10 +12,6 @@
 
 #include "plugvisor/contracts.hpp"
 
-namespace httplib {
-class Client;
-}
-
 namespace plugvisor::detail {
 
 /// An HTTP answer from a plugin.
@@ -54,23 +50,25 @@ class PluginClient {
   HttpReply post(const std::string& path, const Payload& payload, std::chrono::steady_clock::time_point deadline);
 
   /// GET /healthz without the token; the status, or nullopt if no answer.
+  /// Always on a new connection (a busy plugin must still answer it), which
+  /// joins the pool when the answer is 200, for the next call.
   std::optional<HttpReply> health(std::chrono::milliseconds timeout);
 
   /// Closes every idle connection (they would keep the plugin's workers busy).
   void close_idle();
 
- private:
-  std::unique_ptr<httplib::Client> acquire();
-  void release(std::unique_ptr<httplib::Client> client);
-  std::unique_ptr<httplib::Client> connect() const;
+  struct Connection;  ///< one socket and its read buffer (plugin_client.cpp)
 
-  struct Pooled {
-    std::unique_ptr<httplib::Client> client;
-    std::chrono::steady_clock::time_point idle_since;
-  };
+ private:
+  std::unique_ptr<Connection> acquire(std::chrono::steady_clock::time_point deadline, bool& reused);
+  void release(std::unique_ptr<Connection> connection);
+  std::unique_ptr<Connection> connect(std::chrono::steady_clock::time_point deadline) const;
+  HttpReply exchange(Connection& connection, std::string_view method, const std::string& path,
+                     const Payload* payload, std::chrono::steady_clock::time_point deadline, bool& reusable,
+                     bool& nothing_sent);
 
   static constexpr std::size_t max_idle = 8;
-  // Plugins may close a connection idle for 5 s (cpp-httplib's and Node's
+  // Plugins may close a connection idle for 5 s (the C++ SDK's and Node's
   // default); one idle for longer than this is not reused, so a reuse never
   // crosses the plugin's close.
   static constexpr auto max_idle_time = std::chrono::seconds(2);
@@ -78,9 +76,12 @@ class PluginClient {
   const bool unix_socket_;
   const std::string address_;
   const std::string token_;
+  // The constant header lines of every call (Host and Authorization), and of /healthz (Host).
+  std::string fixed_headers_;
+  std::string host_header_;
   const std::shared_ptr<std::atomic<std::uint64_t>> connections_;
   std::mutex mutex_;
-  std::vector<Pooled> idle_;
+  std::vector<std::unique_ptr<Connection>> idle_;
 };
 
 }  // namespace plugvisor::detail

@@ -3,6 +3,7 @@
 #include <signal.h>
 
 #include <charconv>
+#include <future>
 #include <thread>
 
 #include <spdlog/spdlog.h>
@@ -40,10 +41,21 @@ std::shared_ptr<PluginInstance> PluginInstance::launch(ProcessReactor& reactor, 
   spawn.log = std::move(log);
   spawn.log_lines_per_second = settings.log_lines_per_second;
   spawn.limits = settings.limits;
-  spawn.on_exit = [weak, on_exit = std::move(on_exit)](const ExitStatus& status) {
+  // The reactor may reap a child that exits at once before spawn() has
+  // returned here: its exit handler waits until child_ is set.
+  auto spawned = std::make_shared<std::promise<void>>();
+  spawn.on_exit = [weak, child_set = spawned->get_future().share(),
+                   on_exit = std::move(on_exit)](const ExitStatus& status) {
+    child_set.wait();
     if (auto self = weak.lock()) on_exit(self, status);
   };
-  instance->child_ = reactor.spawn(std::move(spawn));
+  try {
+    instance->child_ = reactor.spawn(std::move(spawn));
+  } catch (...) {
+    spawned->set_value();
+    throw;
+  }
+  spawned->set_value();
   instance->started_at_ = std::chrono::system_clock::now();
 
   try {

@@ -1,3 +1,4 @@
+#include <malloc.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -104,6 +105,16 @@ int Plugin::run(int argc, char** argv) {
       std::fprintf(stderr, "%s: unexpected arguments; see %s --help\n", argv0, argv0);
     }
     return protocol::exit_usage;
+  }
+
+  // Keep call bodies' memory in the heap between calls: with glibc's defaults
+  // each body of 128 KiB or more is a fresh mmap, page-faulted in on every call
+  // (docs/performance.md). Left alone when GLIBC_TUNABLES sets malloc options.
+  const char* tunables = std::getenv("GLIBC_TUNABLES");
+  if (!tunables || std::string_view(tunables).find("glibc.malloc.") == std::string_view::npos) {
+    ::mallopt(M_MMAP_THRESHOLD, 32 << 20);
+    ::mallopt(M_TRIM_THRESHOLD, 128 << 20);
+    ::mallopt(M_TOP_PAD, 16 << 20);
   }
 
   // Before any thread exists (a factory may start one): only the lifecycle

@@ -1,21 +1,28 @@
 #include "server.hpp"
 
-#include <sys/stat.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <arpa/inet.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <sys/un.h>
 #include <unistd.h>
 
-#include <atomic>
+#include <cerrno>
 #include <charconv>
 #include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <thread>
 
-#include <httplib.h>
-
+#include "plugvisor/detail/http1.hpp"
 #include "socket_lock.hpp"
+#include "worker_pool.hpp"
 
 namespace plugvisor::sdk {
 
@@ -27,16 +34,25 @@ std::optional<std::chrono::steady_clock::time_point> deadline() noexcept { retur
 
 namespace detail {
 
+namespace http1 = plugvisor::detail::http1;
+
 namespace {
 
 using Clock = std::chrono::steady_clock;
 
-// Worker threads: each kept-alive connection holds one for its lifetime.
-constexpr std::size_t worker_threads = 32;
 // How long in-flight calls may take to finish once a shutdown has begun.
 constexpr auto drain_grace = std::chrono::seconds(5);
 // How long serve() gets to return by itself once every call is done.
 constexpr auto response_flush_time = std::chrono::milliseconds(100);
+// An idle connection is closed after this (protocol §12: not sooner than 5 s);
+// a request that stalls this long mid-way is dropped too. Also the limit for a
+// write that makes no progress.
+constexpr timeval connection_timeout{5, 0};
+// The first read of a request: its head, and small bodies whole.
+constexpr std::size_t read_chunk = 16 * 1024;
+// A body over the limit is read and dropped up to this size, keeping the
+// connection; a larger one is answered and the connection closed.
+constexpr std::uint64_t discard_limit = 1 << 20;
 
 bool equal_constant_time(std::string_view a, std::string_view b) {
   unsigned char diff = a.size() == b.size() ? 0 : 1;
@@ -46,20 +62,59 @@ bool equal_constant_time(std::string_view a, std::string_view b) {
   return diff == 0;
 }
 
-void set_error(httplib::Response& res, ErrorCode code, const std::string& message) {
-  res.status = http_status(code);
-  res.set_content(protocol::error_body(code, message).dump(), "application/json");
+// One response, written with one sendmsg (head and body together).
+struct Response {
+  int status = 200;
+  std::string_view content_type = "application/json";
+  std::string body;
+  bool close = false;  // "Connection: close", then close the connection
+};
+
+Response error_response(ErrorCode code, const std::string& message, int status = 0) {
+  return Response{status ? status : http_status(code), "application/json",
+                  protocol::error_body(code, message).dump(), false};
 }
 
-ErrorCode code_for_status(int status) {
-  switch (status) {
-    case 400: return ErrorCode::invalid_input;
-    case 401: return ErrorCode::unauthorized;
-    case 404: case 405: return ErrorCode::not_found;
-    case 413: return ErrorCode::too_large;
-    case 503: return ErrorCode::unavailable;
-    default: return ErrorCode::internal;
+// Writes every byte of `iov` (changed in place); false if the peer is gone.
+bool write_all(int fd, iovec* iov, int count) {
+  while (count > 0) {
+    msghdr msg{};
+    msg.msg_iov = iov;
+    msg.msg_iovlen = static_cast<std::size_t>(count);
+    ssize_t n = ::sendmsg(fd, &msg, MSG_NOSIGNAL);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return false;
+    auto done = static_cast<std::size_t>(n);
+    while (count > 0 && done >= iov->iov_len) {
+      done -= iov->iov_len;
+      ++iov;
+      --count;
+    }
+    if (count > 0) {
+      iov->iov_base = static_cast<char*>(iov->iov_base) + done;
+      iov->iov_len -= done;
+    }
   }
+  return true;
+}
+
+// Reads some bytes; 0 on end of file, an error or the connection timeout.
+std::size_t read_some(int fd, char* into, std::size_t size) {
+  while (true) {
+    ssize_t n = ::read(fd, into, size);
+    if (n >= 0) return static_cast<std::size_t>(n);
+    if (errno != EINTR) return 0;
+  }
+}
+
+bool read_exactly(int fd, char* into, std::size_t size) {
+  while (size > 0) {
+    std::size_t n = read_some(fd, into, size);
+    if (n == 0) return false;
+    into += n;
+    size -= n;
+  }
+  return true;
 }
 
 }  // namespace
@@ -67,14 +122,20 @@ ErrorCode code_for_status(int status) {
 struct Server::Impl {
   LaunchConfig launch;
   std::map<std::string, Plugin::Handler> handlers;
-  httplib::Server http;
   std::optional<SocketLock> lock;
   int listen_fd = -1;
+  bool tcp = false;
+  WorkerPool workers{[this](int fd) { serve_connection(fd); }};
+
+  std::mutex connections_mutex;  // guards the two fields below
+  std::set<int> connections;     // open accepted connections
+  bool stopping = false;         // step 4 of the shutdown: no more connections
 
   mutable std::mutex mutex;  // guards the fields below
   std::condition_variable changed;
   bool draining = false;
   int in_flight = 0;
+  int shutdown_answers = 0;  // 202s of /shutdown not yet written
   Clock::time_point last_activity = Clock::now();
   bool serve_returned = false;
   int exit_code = protocol::exit_ok;
@@ -84,6 +145,8 @@ struct Server::Impl {
 
   ~Impl() {
     if (shutdown_thread.joinable()) shutdown_thread.join();
+    workers.stop_and_join();
+    if (listen_fd >= 0) ::close(listen_fd);
   }
 
   // A call is either admitted, and counted until its response has been
@@ -104,129 +167,332 @@ struct Server::Impl {
     changed.notify_all();
   }
 
-  // Ends the admitted call once `res` has been written: cpp-httplib destroys
-  // the Response after writing it, and its destructor runs the content
-  // provider's releaser (set directly, as there is no provider).
-  void finish_after_write(httplib::Response& res) {
-    auto once = std::make_shared<std::atomic<bool>>(false);
-    res.content_provider_resource_releaser_ = [this, once](bool) {
-      if (!once->exchange(true)) finish();
-    };
+  void shutdown_answered() {
+    std::lock_guard guard(mutex);
+    --shutdown_answers;
+    changed.notify_all();
   }
 
-  void configure() {
-    http.new_task_queue = [] { return new httplib::ThreadPool(worker_threads); };
-    http.set_keep_alive_max_count(std::numeric_limits<int>::max());
-    http.set_tcp_nodelay(true);
-    http.set_payload_max_length(launch.max_body_bytes);
-    // Remember the listening socket: cpp-httplib listens with a backlog of
-    // 5, which a burst of connects overflows; bind() raises it.
-    http.set_socket_options([this](int fd) {
-      int yes = 1;
-      ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
-      listen_fd = fd;
-    });
-
-    // cpp-httplib reads a POST body without Content-Length until the client
-    // closes; answer at once instead of hanging a worker.
-    http.set_pre_routing_handler([](const httplib::Request& req, httplib::Response& res) {
-      if (req.method == "POST" && !req.has_header("Content-Length") && !req.has_header("Transfer-Encoding")) {
-        res.set_header("Connection", "close");
-        set_error(res, ErrorCode::invalid_input, "POST needs a Content-Length header (send 0 for no body)");
-        res.status = 411;
-        return httplib::Server::HandlerResponse::Handled;
-      }
-      return httplib::Server::HandlerResponse::Unhandled;
-    });
-
-    http.Get("/healthz", [](const httplib::Request&, httplib::Response& res) {
-      res.set_content(R"({"status":"ok"})", "application/json");
-    });
-
-    http.Post("/shutdown", [this](const httplib::Request& req, httplib::Response& res) {
-      if (!authorized(req, res)) return;
-      res.status = 202;
-      res.set_content(R"({"status":"shutting down"})", "application/json");
-      begin_shutdown("asked through /shutdown");
-    });
-
-    http.Post(R"(/v1/([^/]+)/([^/]+)/([^/]+))", [this](const httplib::Request& req, httplib::Response& res) {
-      handle_call(req, res);
-    });
-
-    http.set_error_handler([this](const httplib::Request& req, httplib::Response& res) {
-      if (!res.body.empty()) return;
-      std::string message = res.status == 404 ? "no endpoint " + req.method + " " + req.path +
-                                                    ": calls are POST /v1/{contract}/{type}/{method}"
-                            : res.status == 413 ? "request body exceeds this plugin's limit of " +
-                                                      std::to_string(launch.max_body_bytes) + " bytes"
-                                                : "request failed with HTTP " + std::to_string(res.status);
-      set_error(res, code_for_status(res.status), message);
-    });
-    http.set_exception_handler([](const httplib::Request&, httplib::Response& res, std::exception_ptr) {
-      set_error(res, ErrorCode::internal, "the plugin failed while reading the request");
-    });
-  }
-
-  // Checks the bearer token inside each handler (not in a pre-routing hook,
-  // which would leave an unread body on a kept-alive connection).
-  bool authorized(const httplib::Request& req, httplib::Response& res) const {
-    auto auth = req.get_header_value("Authorization");
+  // Checks the bearer token; fills `res` with the 401 if it is wrong.
+  bool authorized(const http1::RequestHead& req, Response& res) const {
+    std::string_view auth = req.get("Authorization");
     if (equal_constant_time(auth, "Bearer " + launch.token)) return true;
-    set_error(res, ErrorCode::unauthorized,
-              auth.empty() ? "missing Authorization header: send 'Authorization: Bearer <token>' with the token "
-                             "from the launch configuration"
-                           : "wrong bearer token: use the token from the launch configuration");
+    res = error_response(ErrorCode::unauthorized,
+                         auth.empty() ? "missing Authorization header: send 'Authorization: Bearer <token>' with "
+                                        "the token from the launch configuration"
+                                      : "wrong bearer token: use the token from the launch configuration");
     return false;
   }
 
-  void handle_call(const httplib::Request& req, httplib::Response& res) {
-    if (!authorized(req, res)) return;
-    if (!admit()) {
-      res.set_header("Connection", "close");
-      set_error(res, ErrorCode::unavailable, "the plugin is shutting down; the call was not run");
-      return;
+  // The endpoints, once the whole request has been read. Sets `admitted`
+  // when the call was counted in flight, and `shutdown_answer` for the 202 of
+  // /shutdown: both end once the response is written (finish()).
+  Response route(const http1::RequestHead& req, std::string body, bool& admitted, bool& shutdown_answer) {
+    const std::string_view path = http1::path_of(req.target);
+    const bool head = req.method == "HEAD";
+    if ((req.method == "GET" || head) && path == "/healthz") {
+      return Response{200, "application/json", R"({"status":"ok"})", false};
     }
-    finish_after_write(res);
-    const std::string contract = req.matches[1];
-    const std::string type = req.matches[2];
-    const std::string method = req.matches[3];
+    if (req.method == "POST" && path == "/shutdown") {
+      Response res;
+      if (!authorized(req, res)) return res;
+      {
+        // The drain waits for this answer before it closes the connections.
+        std::lock_guard guard(mutex);
+        ++shutdown_answers;
+      }
+      shutdown_answer = true;
+      begin_shutdown("asked through /shutdown");
+      return Response{202, "application/json", R"({"status":"shutting down"})", false};
+    }
+    if (req.method == "POST" && path.starts_with("/v1/")) {
+      auto parts = http1::split_path(path);
+      if (parts.size() == 4 && !parts[1].empty() && !parts[2].empty() && !parts[3].empty()) {
+        return handle_call(req, parts[1], parts[2], parts[3], std::move(body), admitted);
+      }
+    }
+    return error_response(ErrorCode::not_found, "no endpoint " + std::string(req.method) + " " + std::string(path) +
+                                                    ": calls are POST /v1/{contract}/{type}/{method}");
+  }
+
+  Response handle_call(const http1::RequestHead& req, std::string_view contract_v, std::string_view type_v,
+                       std::string_view method, std::string body, bool& admitted) {
+    Response res;
+    if (!authorized(req, res)) return res;
+    if (!admit()) {
+      res = error_response(ErrorCode::unavailable, "the plugin is shutting down; the call was not run");
+      res.close = true;
+      return res;
+    }
+    admitted = true;
+    const std::string contract(contract_v);
+    const std::string type(type_v);
     auto it = handlers.find(contract + "/" + type);
     if (it == handlers.end()) {
-      set_error(res, ErrorCode::not_found, "this plugin provides no " + contract + " type '" + type + "'");
-      return;
+      return error_response(ErrorCode::not_found, "this plugin provides no " + contract + " type '" + type + "'");
     }
     request_deadline.reset();
-    if (auto header = req.get_header_value(std::string(protocol::deadline_header)); !header.empty()) {
+    if (auto header = req.get(protocol::deadline_header); !header.empty()) {
       std::int64_t ms = -1;
       auto [end, ec] = std::from_chars(header.data(), header.data() + header.size(), ms);
       if (ec != std::errc() || end != header.data() + header.size() || ms < 0) {
-        set_error(res, ErrorCode::invalid_input,
-                  std::string(protocol::deadline_header) + " must be a whole number of milliseconds");
-        return;
+        return error_response(ErrorCode::invalid_input,
+                              std::string(protocol::deadline_header) + " must be a whole number of milliseconds");
       }
       request_deadline = Clock::now() + std::chrono::milliseconds(ms);
     }
-    const bool bytes = req.get_header_value("Content-Type").starts_with("application/octet-stream");
-    Payload input{bytes ? Encoding::bytes : Encoding::json, req.body};
-    const std::string what = contract + "/" + type + " " + method;
+    const bool bytes = req.get("Content-Type").starts_with("application/octet-stream");
+    const Payload input{bytes ? Encoding::bytes : Encoding::json, std::move(body)};
     try {
       Payload output = it->second(method, input);
-      res.set_content(std::move(output.body), std::string(content_type(output.encoding)));
+      res = Response{200, content_type(output.encoding), std::move(output.body), false};
     } catch (const Error& e) {
+      const std::string what = contract + "/" + type + " " + std::string(method);
       // Only the codes a handler may answer travel as such: 503 means "not
       // run" to the manager, and the host-side codes are not HTTP answers.
       bool wire = e.code() == ErrorCode::invalid_input || e.code() == ErrorCode::not_found ||
                   e.code() == ErrorCode::too_large || e.code() == ErrorCode::internal;
-      set_error(res, wire ? e.code() : ErrorCode::internal,
-                wire ? std::string(e.what())
-                     : what + " failed (" + std::string(to_string(e.code())) + "): " + e.what());
+      res = error_response(wire ? e.code() : ErrorCode::internal,
+                           wire ? std::string(e.what())
+                                : what + " failed (" + std::string(to_string(e.code())) + "): " + e.what());
     } catch (const std::exception& e) {
-      set_error(res, ErrorCode::internal, what + " failed: " + e.what());
+      res = error_response(ErrorCode::internal,
+                           contract + "/" + type + " " + std::string(method) + " failed: " + e.what());
     } catch (...) {
-      set_error(res, ErrorCode::internal, what + " failed");
+      res = error_response(ErrorCode::internal, contract + "/" + type + " " + std::string(method) + " failed");
     }
     request_deadline.reset();
+    return res;
+  }
+
+  // Writes `res` (head and body in one sendmsg); false if the peer is gone.
+  bool send(int fd, const http1::RequestHead* req, const Response& res) {
+    const http1::Header fields[] = {{"Content-Type", res.content_type},
+                                    {"Connection", res.close ? "close" : "keep-alive"}};
+    // HTTP/1.1 keeps the connection by default: say so only when closing, or
+    // to an HTTP/1.0 client that asked for keep-alive.
+    bool say_connection = res.close || (req && req->minor_version == 0);
+    std::string head;
+    head.reserve(160);
+    http1::append_response_head(head, res.status, std::span(fields, say_connection ? 2 : 1), res.body.size());
+    iovec iov[2] = {{head.data(), head.size()}, {const_cast<char*>(res.body.data()), res.body.size()}};
+    bool with_body = !res.body.empty() && !(req && req->method == "HEAD");
+    return write_all(fd, iov, with_body ? 2 : 1);
+  }
+
+  // Keeps track of the connection so that the last step of a shutdown can
+  // close it; false if that step has come already.
+  bool track(int fd) {
+    std::lock_guard guard(connections_mutex);
+    if (stopping) return false;
+    connections.insert(fd);
+    return true;
+  }
+
+  void untrack_and_close(int fd) {
+    {
+      std::lock_guard guard(connections_mutex);
+      connections.erase(fd);
+    }
+    ::close(fd);
+  }
+
+  // Serves the requests of one connection, in order, until it closes.
+  void serve_connection(int fd) {
+    if (!track(fd)) {
+      ::close(fd);
+      return;
+    }
+    try {
+      serve_requests(fd);
+    } catch (...) {
+      // Out of memory or the like: drop this connection, keep serving others.
+    }
+    untrack_and_close(fd);
+  }
+
+  void serve_requests(int fd) {
+    std::string buffer(read_chunk, '\0');
+    std::size_t have = 0;  // bytes of buffer holding data
+    http1::RequestHead req;
+    while (true) {
+      // The head, from as few reads as it takes (usually one).
+      http1::ParseResult parsed;
+      while ((parsed = http1::parse_request_head(std::string_view(buffer.data(), have), req)).state ==
+             http1::ParseResult::incomplete) {
+        if (have == buffer.size()) buffer.resize(std::min(buffer.size() * 2, http1::max_head_bytes + 1));
+        std::size_t n = read_some(fd, buffer.data() + have, buffer.size() - have);
+        if (n == 0) return;  // closed, or idle past the connection timeout
+        have += n;
+      }
+      if (parsed.state == http1::ParseResult::invalid) {
+        auto res = error_response(ErrorCode::invalid_input, std::string("bad request: ") + parsed.error,
+                                  parsed.status);
+        res.close = true;
+        send(fd, nullptr, res);
+        linger_close(fd);
+        return;
+      }
+      std::size_t used = parsed.size;
+
+      const std::uint64_t limit = launch.max_body_bytes;
+      if (req.method == "POST" && req.framing == http1::Framing::length && !req.has_content_length) {
+        // Without a length the body would end only when the client closes:
+        // answer at once instead.
+        auto res = error_response(ErrorCode::invalid_input, "POST needs a Content-Length header (send 0 for no body)",
+                                  411);
+        res.close = true;
+        send(fd, &req, res);
+        return;
+      }
+      if (req.framing == http1::Framing::length && req.content_length > limit) {
+        auto res = error_response(ErrorCode::too_large, "request body exceeds this plugin's limit of " +
+                                                            std::to_string(limit) + " bytes");
+        std::uint64_t buffered = std::min<std::uint64_t>(req.content_length, have - used);
+        if (req.content_length <= discard_limit && !req.expect_continue) {
+          // Cheap to skip: keep the connection.
+          std::uint64_t left = req.content_length - buffered;
+          used += static_cast<std::size_t>(buffered);
+          char sink[16 * 1024];
+          while (left > 0) {
+            std::size_t n = read_some(fd, sink, static_cast<std::size_t>(std::min<std::uint64_t>(left, sizeof sink)));
+            if (n == 0) return;
+            left -= n;
+          }
+          if (!send(fd, &req, res) || !req.keep_alive) return;
+          std::memmove(buffer.data(), buffer.data() + used, have - used);
+          have -= used;
+          continue;
+        }
+        res.close = true;
+        send(fd, &req, res);
+        linger_close(fd);
+        return;
+      }
+
+      // The body, read straight into a buffer of its length.
+      if (req.expect_continue && (req.framing == http1::Framing::chunked || req.content_length > have - used)) {
+        static constexpr char go_on[] = "HTTP/1.1 100 Continue\r\n\r\n";
+        iovec iov{const_cast<char*>(go_on), sizeof go_on - 1};
+        if (!write_all(fd, &iov, 1)) return;
+      }
+      std::string body;
+      std::string carry;  // bytes read past a chunked body (a pipelined request)
+      bool carried = false;  // the chunked body ended in `carry`, not in `buffer`
+      bool chunked = req.framing == http1::Framing::chunked;
+      if (!chunked) {
+        auto size = static_cast<std::size_t>(req.content_length);
+        std::size_t buffered = std::min(size, have - used);
+        body.resize(size);
+        std::memcpy(body.data(), buffer.data() + used, buffered);
+        used += buffered;
+        if (!read_exactly(fd, body.data() + buffered, size - buffered)) return;
+      } else {
+        http1::ChunkedDecoder decoder(limit);
+        used += decoder.feed(std::string_view(buffer.data() + used, have - used), body);
+        std::string more(read_chunk, '\0');
+        while (!decoder.done() && !decoder.failed()) {
+          std::size_t n = read_some(fd, more.data(), more.size());
+          if (n == 0) return;
+          std::size_t consumed = decoder.feed(std::string_view(more.data(), n), body);
+          if (decoder.done()) {
+            carry.assign(more.data() + consumed, n - consumed);
+            carried = true;
+          }
+        }
+        if (decoder.failed()) {
+          auto res = decoder.too_large()
+                         ? error_response(ErrorCode::too_large, "request body exceeds this plugin's limit of " +
+                                                                    std::to_string(limit) + " bytes")
+                         : error_response(ErrorCode::invalid_input, "bad request: malformed chunked body");
+          res.close = true;
+          send(fd, &req, res);
+          linger_close(fd);
+          return;
+        }
+      }
+
+      bool admitted = false;
+      bool shutdown_answer = false;
+      Response res;
+      try {
+        res = route(req, std::move(body), admitted, shutdown_answer);
+      } catch (...) {
+        res = error_response(ErrorCode::internal, "the plugin failed while reading the request");
+      }
+      if (!req.keep_alive) res.close = true;
+      bool sent = false;
+      try {
+        sent = send(fd, &req, res);
+      } catch (...) {
+        // Only out of memory: the call still ends here.
+      }
+      // In flight until the response has been written (protocol §13.2).
+      if (admitted) finish();
+      if (shutdown_answer) shutdown_answered();
+      if (!sent || res.close) return;
+
+      // Keep what follows this request (a pipelined one) for the next round.
+      if (carried) {
+        buffer.replace(0, carry.size(), carry);
+        have = carry.size();
+        if (buffer.size() < read_chunk) buffer.resize(read_chunk);
+      } else {
+        std::memmove(buffer.data(), buffer.data() + used, have - used);
+        have -= used;
+      }
+    }
+  }
+
+  // After an answer that leaves a body unread: stop sending, and drain what
+  // the client still sends for a moment, so that closing does not reset the
+  // connection before the client has read the answer (TCP).
+  static void linger_close(int fd) {
+    ::shutdown(fd, SHUT_WR);
+    timeval brief{1, 0};
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &brief, sizeof brief);
+    char sink[16 * 1024];
+    auto until = Clock::now() + std::chrono::seconds(1);
+    while (Clock::now() < until && read_some(fd, sink, sizeof sink) > 0) {
+    }
+  }
+
+  // Step 4 of the shutdown: no more connections; wakes accept() and every
+  // worker blocked on a connection.
+  void stop_serving() {
+    std::lock_guard guard(connections_mutex);
+    stopping = true;
+    if (listen_fd >= 0) ::shutdown(listen_fd, SHUT_RDWR);
+    for (int fd : connections) ::shutdown(fd, SHUT_RDWR);
+  }
+
+  void accept_loop() {
+    while (true) {
+      int fd = ::accept4(listen_fd, nullptr, nullptr, SOCK_CLOEXEC);
+      if (fd < 0) {
+        {
+          std::lock_guard guard(connections_mutex);
+          if (stopping) return;
+        }
+        if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+          std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        }
+        continue;
+      }
+      if (tcp) {
+        int yes = 1;
+        ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &yes, sizeof yes);
+      }
+      ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &connection_timeout, sizeof connection_timeout);
+      ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &connection_timeout, sizeof connection_timeout);
+      try {
+        workers.submit(fd);
+      } catch (const std::exception& e) {
+        // No thread for it (a memory limit?): refuse this connection, keep serving.
+        log("error", std::string("cannot serve a new connection: ") + e.what());
+        ::close(fd);
+      }
+    }
   }
 
   void log(const char* level, const std::string& message) {
@@ -257,20 +523,21 @@ struct Server::Impl {
     // which the manager reads as "never delivered".
     if (lock) lock->unlink_socket();
     std::unique_lock guard(mutex);
-    bool drained = changed.wait_for(guard, drain_grace, [this] { return in_flight == 0; });
-    if (!drained) {
+    bool drained =
+        changed.wait_for(guard, drain_grace, [this] { return in_flight == 0 && shutdown_answers == 0; });
+    if (!drained && in_flight > 0) {
       exit_code = 1;
       guard.unlock();
       log("error", std::to_string(in_flight) + " call(s) still running after the 5s grace; exiting anyway");
       guard.lock();
     }
     guard.unlock();
-    http.stop();
-    // cpp-httplib keeps idle kept-alive connections open until their own
-    // timeout even after stop(): every response is written by now, so exit
-    // here rather than wait for them.
+    // Idle kept-alive connections stayed open until now (requests on them got
+    // 503); every response is written, so close them all.
+    stop_serving();
     guard.lock();
     if (changed.wait_for(guard, response_flush_time, [this] { return serve_returned; })) return;
+    // A call abandoned after the grace still holds its worker.
     int code = exit_code;
     guard.unlock();
     if (lock) lock->release();
@@ -280,9 +547,7 @@ struct Server::Impl {
 };
 
 Server::Server(const LaunchConfig& launch, std::map<std::string, Plugin::Handler> handlers)
-    : impl_(std::make_unique<Impl>(launch, std::move(handlers))) {
-  impl_->configure();
-}
+    : impl_(std::make_unique<Impl>(launch, std::move(handlers))) {}
 
 Server::~Server() = default;
 
@@ -305,15 +570,19 @@ int parse_port(const std::string& address, std::string& host) {
 
 std::string Server::bind() {
   const auto& launch = impl_->launch;
-  auto& http = impl_->http;
   std::string reported;
+  int fd = -1;
   if (launch.transport == "unix") {
     impl_->lock.emplace(launch.address);
-    http.set_address_family(AF_UNIX);
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    std::memcpy(addr.sun_path, launch.address.c_str(), std::min(launch.address.size() + 1, sizeof addr.sun_path));
+    fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     mode_t old_mask = ::umask(0177);  // the socket is created 0600
-    bool ok = http.bind_to_port(launch.address, 80);
+    bool ok = fd >= 0 && ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
     ::umask(old_mask);
-    if (!ok) {
+    if (!ok || ::listen(fd, SOMAXCONN) != 0) {
+      if (fd >= 0) ::close(fd);
       throw Error(ErrorCode::unavailable, "cannot bind Unix socket " + launch.address +
                                               ": check that its directory exists and is writable");
     }
@@ -322,20 +591,31 @@ std::string Server::bind() {
   } else {
     std::string host;
     int port = parse_port(launch.address, host);
-    if (port < 0) throw Error(ErrorCode::config, "tcp address " + launch.address + " is not HOST:PORT (use 127.0.0.1:0)");
+    if (port < 0) {
+      throw Error(ErrorCode::config, "tcp address " + launch.address + " is not HOST:PORT (use 127.0.0.1:0)");
+    }
     if (host != "127.0.0.1") {
       throw Error(ErrorCode::config, "tcp address " + launch.address +
                                          " is not on loopback: plugins only listen on 127.0.0.1");
     }
-    if (port == 0) {
-      port = http.bind_to_any_port("127.0.0.1");
-    } else if (!http.bind_to_port("127.0.0.1", port)) {
-      port = -1;
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(static_cast<std::uint16_t>(port));
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int yes = 1;
+    socklen_t size = sizeof addr;
+    bool ok = fd >= 0 && ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes) == 0 &&
+              ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 && ::listen(fd, SOMAXCONN) == 0 &&
+              ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &size) == 0;
+    if (!ok) {
+      if (fd >= 0) ::close(fd);
+      throw Error(ErrorCode::unavailable, "cannot bind tcp address " + launch.address);
     }
-    if (port <= 0) throw Error(ErrorCode::unavailable, "cannot bind tcp address " + launch.address);
-    reported = "127.0.0.1:" + std::to_string(port);
+    reported = "127.0.0.1:" + std::to_string(ntohs(addr.sin_port));
+    impl_->tcp = true;
   }
-  if (impl_->listen_fd >= 0) ::listen(impl_->listen_fd, SOMAXCONN);
+  impl_->listen_fd = fd;
   return reported;
 }
 
@@ -345,7 +625,10 @@ int Server::serve() {
     std::lock_guard guard(impl_->mutex);
     impl_->last_activity = Clock::now();
   }
-  impl_->http.listen_after_bind();
+  impl_->accept_loop();
+  // Every connection was shut down with the listener: the workers end as soon
+  // as they are out of a handler.
+  impl_->workers.stop_and_join();
   std::lock_guard guard(impl_->mutex);
   impl_->serve_returned = true;
   impl_->changed.notify_all();

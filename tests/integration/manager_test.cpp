@@ -196,6 +196,9 @@ TEST_CASE("an oversized body is refused with too_large, and the plugin keeps ser
   CHECK(error.code() == ErrorCode::too_large);
   CHECK_THAT(error.what(), Catch::Contains("1024"));
   CHECK(echo->process_data(std::string(1000, 'y')) == std::string(1000, 'y'));
+  // Too large to read and drop: answered early, and the connection closed.
+  CHECK(error_of([&] { echo->process_data(std::string(4 << 20, 'x')); }).code() == ErrorCode::too_large);
+  CHECK(echo->process_data(std::string(1000, 'z')) == std::string(1000, 'z'));
 }
 
 TEST_CASE("a call past its deadline fails with timeout", "[manager][calls]") {
@@ -307,6 +310,25 @@ TEST_CASE("connections are kept alive and reused across many calls", "[manager][
   for (int i = 0; i < 50; ++i) REQUIRE(echo->process_data("x") == "x");
   // cpp-httplib's default would reconnect every 5 calls (10 connections).
   CHECK(manager.plugin("fixture")->connections == 1);
+}
+
+TEST_CASE("a pooled connection the plugin closed while idle is replaced, and the call succeeds",
+          "[manager][calls]") {
+  // This plugin closes kept-alive connections after 0.2 s without notice.
+  for (auto transport : {plugvisor::Transport::unix_socket, plugvisor::Transport::tcp}) {
+    TempDir dir;
+    dir.add_file("quick-close", std::string("#!/bin/sh\nexec '") + PLUGVISOR_PYTHON3 + "' '" +
+                                    PLUGVISOR_BROKEN_PLUGIN + "' --break quick-idle-close \"$@\"\n");
+    auto options = plugvisor::test::test_options(dir.path());
+    options.defaults.transport = transport;
+    plugvisor::Manager manager(options);
+    auto echo = manager.registry().get<DataProcessor>("echo");
+    for (int i = 0; i < 3; ++i) {
+      REQUIRE(echo->process_data("x" + std::to_string(i)) == "x" + std::to_string(i));
+      std::this_thread::sleep_for(500ms);  // the plugin closes the pooled connection meanwhile
+    }
+    CHECK(manager.plugin("quick-close")->starts == 1);
+  }
 }
 
 TEST_CASE("each plugin receives only the config types it declared", "[manager][config]") {

@@ -13,6 +13,7 @@
 #include <catch2/catch.hpp>
 #include <httplib.h>
 
+#include "plugvisor/detail/http1.hpp"
 #include "process_reactor.hpp"
 #include "test_support.hpp"
 
@@ -215,6 +216,48 @@ TEST_CASE("a POST without Content-Length is answered 411 at once instead of hang
   ::close(fd);
   REQUIRE(got > 0);
   CHECK_THAT(std::string(buffer), Catch::StartsWith("HTTP/1.1 411"));
+}
+
+TEST_CASE("pipelined requests, lowercase headers and a chunked body are answered in order on one connection",
+          "[sdk][calls]") {
+  HandRun run;
+  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::strncpy(addr.sun_path, run.socket().c_str(), sizeof addr.sun_path - 1);
+  REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+  const std::string auth_line = std::string("authorization: Bearer ") + token + "\r\n";
+  std::string requests =
+      "POST /v1/dataProcessor/echo/processData HTTP/1.1\r\n" + auth_line + "content-length: 3\r\n\r\none" +
+      "POST /v1/dataProcessor/echo/processData HTTP/1.1\r\n" + auth_line +
+      "transfer-encoding: chunked\r\n\r\n3\r\ntwo\r\n1\r\n!\r\n0\r\n\r\n" + "HEAD /healthz HTTP/1.1\r\n\r\n" +
+      "GET /healthz HTTP/1.1\r\n\r\n";
+  REQUIRE(::write(fd, requests.data(), requests.size()) == static_cast<ssize_t>(requests.size()));
+  timeval timeout{5, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+  std::string bytes;
+  std::vector<std::pair<int, std::string>> answers;
+  const bool head_only[] = {false, false, true, false};
+  while (answers.size() < 4) {
+    plugvisor::detail::http1::ResponseHead head;
+    auto parsed = plugvisor::detail::http1::parse_response_head(bytes, head);
+    std::uint64_t length = head_only[answers.size()] ? 0 : head.content_length;
+    if (parsed.state == plugvisor::detail::http1::ParseResult::complete && bytes.size() >= parsed.size + length) {
+      answers.emplace_back(head.status, bytes.substr(parsed.size, length));
+      bytes.erase(0, parsed.size + length);
+      continue;
+    }
+    REQUIRE(parsed.state != plugvisor::detail::http1::ParseResult::invalid);
+    char buffer[4096];
+    ssize_t got = ::read(fd, buffer, sizeof buffer);
+    REQUIRE(got > 0);
+    bytes.append(buffer, static_cast<std::size_t>(got));
+  }
+  ::close(fd);
+  CHECK(answers[0] == std::pair<int, std::string>{200, "one"});
+  CHECK(answers[1] == std::pair<int, std::string>{200, "two!"});
+  CHECK(answers[2] == std::pair<int, std::string>{200, ""});
+  CHECK(answers[3] == std::pair<int, std::string>{200, R"({"status":"ok"})"});
 }
 
 TEST_CASE("health checks are not activity: a polled plugin still idles out on time", "[sdk][idle]") {

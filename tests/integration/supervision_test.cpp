@@ -284,7 +284,7 @@ TEST_CASE("a call to a hung plugin times out, and the plugin, not answering heal
   auto echo = manager.registry().get<DataProcessor>("echo");
   echo->ping();
   int pid = manager.plugin("fixture")->pid;
-  ::kill(pid, SIGSTOP);  // hung: answers nothing, not even /healthz
+  REQUIRE(plugvisor::test::stop_process(pid));  // hung: answers nothing, not even /healthz
   auto error = error_of([&] {
     plugvisor::DeadlineScope deadline(300ms);
     echo->process_data("x");

@@ -82,6 +82,24 @@ std::vector<pid_t> child_pids() {
   return out;
 }
 
+bool stop_process(pid_t pid) {
+  ::kill(pid, SIGSTOP);
+  const std::string tasks = "/proc/" + std::to_string(pid) + "/task";
+  return wait_for([&] {
+    std::error_code error;
+    for (const auto& task : fs::directory_iterator(tasks, error)) {
+      std::ifstream stat(task.path() / "stat");
+      std::string line;
+      std::getline(stat, line);
+      auto close = line.rfind(')');
+      if (close == std::string::npos || close + 2 >= line.size()) return false;
+      char state = line[close + 2];
+      if (state != 'T' && state != 't') return false;
+    }
+    return !error;
+  });
+}
+
 std::vector<pid_t> wait_for_no_children(std::chrono::milliseconds limit) {
   auto deadline = std::chrono::steady_clock::now() + limit;
   while (true) {

@@ -46,6 +46,11 @@ ManagerOptions test_options(const std::filesystem::path& dir);
 /// The pids of this process's children, zombies included.
 std::vector<pid_t> child_pids();
 
+/// Sends SIGSTOP to `pid` and waits (up to 5 s) until every thread of it has
+/// stopped: kill() returns before the threads stop, and a thread busy in user
+/// space runs on until its next return from the kernel. Returns whether all did.
+bool stop_process(pid_t pid);
+
 /// Waits (up to `limit`) until this process has no children; returns those left.
 std::vector<pid_t> wait_for_no_children(std::chrono::milliseconds limit = std::chrono::seconds(5));
 

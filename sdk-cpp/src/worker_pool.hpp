@@ -1,0 +1,47 @@
+// The threads that serve the plugin's connections: one per open connection,
+// started on demand and reused, so that a plugin starts with none.
+#pragma once
+
+#include <condition_variable>
+#include <cstddef>
+#include <deque>
+#include <functional>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+namespace plugvisor::sdk::detail {
+
+/// Runs `work(fd)` for each submitted connection on a thread of its own: an
+/// idle worker if one waits, else a new one. The pool grows to the peak number
+/// of simultaneous connections and never shrinks. Thread-safe.
+class WorkerPool {
+ public:
+  explicit WorkerPool(std::function<void(int)> work);
+  /// Joins the workers (stop_and_join()).
+  ~WorkerPool();
+  WorkerPool(const WorkerPool&) = delete;
+  WorkerPool& operator=(const WorkerPool&) = delete;
+
+  /// Hands `fd` to a worker; `work` owns it from then on. Throws
+  /// std::system_error if a thread is needed and cannot be started (the
+  /// caller still owns `fd` then).
+  void submit(int fd);
+
+  /// Lets idle workers end and joins every worker, which waits for the ones
+  /// still running `work`. Call once no more submit() can come; safe twice.
+  void stop_and_join();
+
+ private:
+  void run();
+
+  std::function<void(int)> work_;
+  std::mutex mutex_;  // guards the fields below
+  std::condition_variable ready_;
+  std::deque<int> queue_;
+  std::size_t idle_ = 0;
+  bool stopping_ = false;
+  std::vector<std::thread> threads_;
+};
+
+}  // namespace plugvisor::sdk::detail

@@ -1,0 +1,281 @@
+// The HTTP/1.1 framing codec of the call path (contracts/src/http1.cpp): heads
+// parsed from bytes, malformed input refused, chunked bodies, serialisation.
+#include <catch2/catch.hpp>
+
+#include <stdexcept>
+#include <string>
+
+#include "plugvisor/detail/http1.hpp"
+
+namespace http1 = plugvisor::detail::http1;
+using Result = http1::ParseResult;
+
+namespace {
+
+Result parse(std::string_view text, http1::RequestHead& head) { return http1::parse_request_head(text, head); }
+
+Result parse(std::string_view text) {
+  http1::RequestHead head;
+  return parse(text, head);
+}
+
+Result parse_response(std::string_view text, http1::ResponseHead& head) {
+  return http1::parse_response_head(text, head);
+}
+
+const std::string call_head =
+    "POST /v1/dataProcessor/echo/processData HTTP/1.1\r\n"
+    "Host: plugin\r\n"
+    "Authorization: Bearer t0k\r\n"
+    "Content-Type: application/octet-stream\r\n"
+    "Content-Length: 5\r\n"
+    "X-Plugvisor-Deadline-Ms: 250\r\n"
+    "\r\n";
+
+}  // namespace
+
+TEST_CASE("a call's request head is parsed in one pass, its headers found whatever their case", "[unit][http1]") {
+  http1::RequestHead head;
+  const std::string bytes = call_head + "hello";  // the head's views point into it
+  auto result = parse(bytes, head);
+  REQUIRE(result.state == Result::complete);
+  CHECK(result.size == call_head.size());
+  CHECK(head.method == "POST");
+  CHECK(head.target == "/v1/dataProcessor/echo/processData");
+  CHECK(head.minor_version == 1);
+  CHECK(head.keep_alive);
+  CHECK(head.framing == http1::Framing::length);
+  CHECK(head.has_content_length);
+  CHECK(head.content_length == 5);
+  CHECK(head.get("authorization") == "Bearer t0k");
+  CHECK(head.get("AUTHORIZATION") == "Bearer t0k");
+  CHECK(head.get("x-plugvisor-deadline-ms") == "250");
+  CHECK(head.get("Nope").empty());
+  CHECK_FALSE(head.has("Nope"));
+}
+
+TEST_CASE("lowercase header names and values with surrounding spaces are read as such", "[unit][http1]") {
+  http1::RequestHead head;
+  auto result = parse("POST /shutdown HTTP/1.1\r\ncontent-length:   0  \r\nconnection: Close\r\n\r\n", head);
+  REQUIRE(result.state == Result::complete);
+  CHECK(head.has_content_length);
+  CHECK(head.content_length == 0);
+  CHECK_FALSE(head.keep_alive);
+}
+
+TEST_CASE("a head that has not fully arrived asks for more bytes", "[unit][http1]") {
+  for (std::size_t cut : {0UL, 1UL, 10UL, call_head.size() / 2, call_head.size() - 2, call_head.size() - 1}) {
+    CAPTURE(cut);
+    CHECK(parse(call_head.substr(0, cut)).state == Result::incomplete);
+  }
+}
+
+TEST_CASE("a head over 64 KiB is refused with 431", "[unit][http1]") {
+  std::string huge = "GET /healthz HTTP/1.1\r\nX-Big: " + std::string(http1::max_head_bytes, 'a');
+  auto result = parse(huge);
+  CHECK(result.state == Result::invalid);
+  CHECK(result.status == 431);
+  // Just under the limit, complete, is fine.
+  std::string big = "GET /healthz HTTP/1.1\r\nX-Big: " + std::string(60000, 'a') + "\r\n\r\n";
+  CHECK(parse(big).state == Result::complete);
+}
+
+TEST_CASE("a bad Content-Length is refused", "[unit][http1]") {
+  for (const char* value : {"-1", "+5", "5x", "0x10", "", "1 2", "99999999999999999999", "5.0"}) {
+    CAPTURE(value);
+    auto result = parse(std::string("POST /x HTTP/1.1\r\nContent-Length: ") + value + "\r\n\r\n");
+    CHECK(result.state == Result::invalid);
+    CHECK(result.status == 400);
+  }
+}
+
+TEST_CASE("conflicting Content-Length headers are refused; identical repeats are one value", "[unit][http1]") {
+  CHECK(parse("POST /x HTTP/1.1\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n").state == Result::invalid);
+  CHECK(parse("POST /x HTTP/1.1\r\nContent-Length: 5, 6\r\n\r\n").state == Result::invalid);
+  http1::RequestHead head;
+  REQUIRE(parse("POST /x HTTP/1.1\r\nContent-Length: 5\r\ncontent-length: 5\r\n\r\n", head).state ==
+          Result::complete);
+  CHECK(head.content_length == 5);
+}
+
+TEST_CASE("Content-Length with Transfer-Encoding, or a coding other than chunked, is refused", "[unit][http1]") {
+  CHECK(parse("POST /x HTTP/1.1\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n").state ==
+        Result::invalid);
+  auto gzip = parse("POST /x HTTP/1.1\r\nTransfer-Encoding: gzip, chunked\r\n\r\n");
+  CHECK(gzip.state == Result::invalid);
+  CHECK(gzip.status == 501);
+  http1::RequestHead head;
+  REQUIRE(parse("POST /x HTTP/1.1\r\nTransfer-Encoding: Chunked\r\n\r\n", head).state == Result::complete);
+  CHECK(head.framing == http1::Framing::chunked);
+}
+
+TEST_CASE("header injection through bare CR, folded lines or spaces before the colon is refused", "[unit][http1]") {
+  CHECK(parse("POST /x HTTP/1.1\r\nX-A: a\rContent-Length: 5\r\n\r\n").state == Result::invalid);
+  CHECK(parse("POST /x HTTP/1.1\r\nX-A: a\r\n continued\r\n\r\n").state == Result::invalid);
+  CHECK(parse("POST /x HTTP/1.1\r\nContent-Length : 5\r\n\r\n").state == Result::invalid);
+  CHECK(parse("POST /x HTTP/1.1\r\n: empty name\r\n\r\n").state == Result::invalid);
+  CHECK(parse("POST /x HTTP/1.1\r\nno colon here\r\n\r\n").state == Result::invalid);
+  static constexpr char nul[] = "POST /x HTTP/1.1\r\nX-A: a\0b\r\n\r\n";
+  CHECK(parse(std::string(nul, sizeof nul - 1)).state == Result::invalid);
+}
+
+TEST_CASE("malformed request lines are refused", "[unit][http1]") {
+  CHECK(parse("POST\r\n\r\n").state == Result::invalid);
+  CHECK(parse("POST /x\r\n\r\n").state == Result::invalid);
+  CHECK(parse("POST /x HTTP/2.0\r\n\r\n").state == Result::invalid);
+  CHECK(parse("PO(ST /x HTTP/1.1\r\n\r\n").state == Result::invalid);
+  CHECK(parse("POST  HTTP/1.1\r\n\r\n").state == Result::invalid);
+  CHECK(parse(" \r\n\r\n").state == Result::invalid);
+  CHECK(parse("\r\n\r\n\r\n\r\n\r\n").state == Result::invalid);
+}
+
+TEST_CASE("HTTP/1.0 closes unless it asks for keep-alive; HTTP/1.1 keeps unless it asks to close", "[unit][http1]") {
+  http1::RequestHead head;
+  REQUIRE(parse("GET /healthz HTTP/1.0\r\n\r\n", head).state == Result::complete);
+  CHECK(head.minor_version == 0);
+  CHECK_FALSE(head.keep_alive);
+  REQUIRE(parse("GET /healthz HTTP/1.0\r\nConnection: keep-alive\r\n\r\n", head).state == Result::complete);
+  CHECK(head.keep_alive);
+  REQUIRE(parse("GET /healthz HTTP/1.1\r\nConnection: TE, close\r\n\r\n", head).state == Result::complete);
+  CHECK_FALSE(head.keep_alive);
+}
+
+TEST_CASE("pipelined requests are parsed one after the other from the same bytes", "[unit][http1]") {
+  std::string first = "POST /v1/a/b/c HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc";
+  std::string second = "GET /healthz HTTP/1.1\r\n\r\n";
+  std::string bytes = first + second;
+  http1::RequestHead head;
+  auto one = parse(bytes, head);
+  REQUIRE(one.state == Result::complete);
+  CHECK(head.target == "/v1/a/b/c");
+  CHECK(bytes.substr(one.size, head.content_length) == "abc");
+  auto rest = bytes.substr(one.size + head.content_length);
+  auto two = parse(rest, head);
+  REQUIRE(two.state == Result::complete);
+  CHECK(head.method == "GET");
+  CHECK(head.target == "/healthz");
+  CHECK(two.size == rest.size());
+}
+
+TEST_CASE("a bare LF ends lines too, and a leading empty line is skipped", "[unit][http1]") {
+  http1::RequestHead head;
+  std::string text = "\r\nGET /healthz HTTP/1.1\nHost: x\n\n";
+  auto result = parse(text, head);
+  REQUIRE(result.state == Result::complete);
+  CHECK(result.size == text.size());
+  CHECK(head.get("Host") == "x");
+}
+
+TEST_CASE("Expect: 100-continue is noticed", "[unit][http1]") {
+  http1::RequestHead head;
+  REQUIRE(parse("POST /x HTTP/1.1\r\nExpect: 100-Continue\r\nContent-Length: 1\r\n\r\n", head).state ==
+          Result::complete);
+  CHECK(head.expect_continue);
+}
+
+TEST_CASE("response heads: status, length, chunked, read until close, bodiless statuses", "[unit][http1]") {
+  http1::ResponseHead head;
+  REQUIRE(parse_response("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\ncontent-length: 2\r\n\r\n{}", head)
+              .state == Result::complete);
+  CHECK(head.status == 200);
+  CHECK(head.framing == http1::Framing::length);
+  CHECK(head.content_length == 2);
+  CHECK(head.get("content-type") == "application/json");
+
+  REQUIRE(parse_response("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n", head).state == Result::complete);
+  CHECK(head.framing == http1::Framing::chunked);
+
+  REQUIRE(parse_response("HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\n", head).state == Result::complete);
+  CHECK(head.framing == http1::Framing::until_close);
+  CHECK_FALSE(head.keep_alive);
+
+  REQUIRE(parse_response("HTTP/1.1 204 No Content\r\n\r\n", head).state == Result::complete);
+  CHECK(head.framing == http1::Framing::length);
+  CHECK(head.content_length == 0);
+
+  REQUIRE(parse_response("HTTP/1.1 100 Continue\r\n\r\n", head).state == Result::complete);
+  CHECK(head.status == 100);
+
+  REQUIRE(parse_response("HTTP/1.1 404\r\nContent-Length: 0\r\n\r\n", head).state == Result::complete);
+  CHECK(head.status == 404);
+}
+
+TEST_CASE("malformed response heads are refused", "[unit][http1]") {
+  http1::ResponseHead head;
+  CHECK(parse_response("HTTP/1.1 2000 OK\r\n\r\n", head).state == Result::invalid);
+  CHECK(parse_response("HTTP/1.1 20 OK\r\n\r\n", head).state == Result::invalid);
+  CHECK(parse_response("HTTP/2 200 OK\r\n\r\n", head).state == Result::invalid);
+  CHECK(parse_response("HTTP/1.1 200 OK\r\nContent-Length: x\r\n\r\n", head).state == Result::invalid);
+  CHECK(parse_response("HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n", head).state ==
+        Result::invalid);
+  CHECK(parse_response("HTTP/1.1 200 OK\r\nContent-Len", head).state == Result::incomplete);
+}
+
+TEST_CASE("a chunked body is decoded whatever the pieces it arrives in", "[unit][http1]") {
+  const std::string wire = "5;ext=1\r\nhello\r\n6\r\n world\r\n0\r\nTrailer: x\r\n\r\nNEXT";
+  for (std::size_t piece = 1; piece <= wire.size(); ++piece) {
+    CAPTURE(piece);
+    http1::ChunkedDecoder decoder;
+    std::string body;
+    std::size_t used = 0;
+    while (used < wire.size() && !decoder.done() && !decoder.failed()) {
+      used += decoder.feed(std::string_view(wire).substr(used, piece), body);
+    }
+    REQUIRE(decoder.done());
+    CHECK(body == "hello world");
+    CHECK(wire.substr(used) == "NEXT");
+  }
+}
+
+TEST_CASE("malformed or oversized chunked bodies fail", "[unit][http1]") {
+  std::string body;
+  http1::ChunkedDecoder bad_size;
+  bad_size.feed("zz\r\nhello\r\n", body);
+  CHECK(bad_size.failed());
+
+  http1::ChunkedDecoder no_crlf;
+  no_crlf.feed("5\r\nhelloX\r\n0\r\n\r\n", body);
+  CHECK(no_crlf.failed());
+
+  http1::ChunkedDecoder limited(8);
+  limited.feed("5\r\nhello\r\n5\r\nworld\r\n0\r\n\r\n", body);
+  CHECK(limited.failed());
+  CHECK(limited.too_large());
+
+  http1::ChunkedDecoder endless;
+  endless.feed(std::string(10000, '1'), body);
+  CHECK(endless.failed());
+}
+
+TEST_CASE("heads are written with Content-Length, and never with injected lines", "[unit][http1]") {
+  std::string out;
+  const http1::Header fields[] = {{"Content-Type", "application/json"}};
+  http1::append_response_head(out, 404, fields, 2);
+  CHECK(out == "HTTP/1.1 404 Not Found\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n");
+
+  out.clear();
+  const http1::Header auth[] = {{"Authorization", "Bearer x"}};
+  http1::append_request_head(out, "POST", "/v1/a/b/c", auth, 0);
+  CHECK(out == "POST /v1/a/b/c HTTP/1.1\r\nAuthorization: Bearer x\r\nContent-Length: 0\r\n\r\n");
+
+  out.clear();
+  http1::append_request_head(out, "GET", "/healthz", {}, std::nullopt);
+  CHECK(out == "GET /healthz HTTP/1.1\r\n\r\n");
+
+  const http1::Header injected[] = {{"X-A", "a\r\nX-Evil: 1"}};
+  CHECK_THROWS_AS(http1::append_response_head(out, 200, injected, 0), std::invalid_argument);
+  const http1::Header bad_name[] = {{"X A", "a"}};
+  CHECK_THROWS_AS(http1::append_response_head(out, 200, bad_name, 0), std::invalid_argument);
+  CHECK_THROWS_AS(http1::append_request_head(out, "POST", "/v1/a\r\nX: y", {}, 0), std::invalid_argument);
+  CHECK_THROWS_AS(http1::append_request_head(out, "POST", "/v1/a b", {}, 0), std::invalid_argument);
+}
+
+TEST_CASE("a path splits on '/', keeping empty segments, without its query", "[unit][http1]") {
+  CHECK(http1::path_of("/v1/a/b/c?x=1") == "/v1/a/b/c");
+  auto parts = http1::split_path("/v1/a/b/c");
+  REQUIRE(parts.size() == 4);
+  CHECK(parts[0] == "v1");
+  CHECK(parts[3] == "c");
+  CHECK(http1::split_path("/v1//b/c").at(1).empty());
+  CHECK(http1::split_path("/v1/a/b/c/").size() == 5);
+}
