@@ -336,6 +336,20 @@ HttpReply PluginClient::post(const std::string& path, const Payload& payload, Cl
   for (std::size_t attempt = 0;; ++attempt) {
     bool reused = false;
     auto connection = acquire(deadline, reused);
+    // Declared after `connection`: the socket leaves in_flight_ before it is closed.
+    struct InFlight {
+      PluginClient& client;
+      int fd;
+      InFlight(PluginClient& c, int f) : client(c), fd(f) {
+        std::lock_guard lock(client.mutex_);
+        client.in_flight_.push_back(fd);
+        if (client.aborted_) ::shutdown(fd, SHUT_RDWR);
+      }
+      ~InFlight() {
+        std::lock_guard lock(client.mutex_);
+        client.in_flight_.erase(std::find(client.in_flight_.begin(), client.in_flight_.end(), fd));
+      }
+    } in_flight(*this, connection->fd);
     bool reusable = false;
     bool nothing_sent = true;
     try {
@@ -349,6 +363,12 @@ HttpReply PluginClient::post(const std::string& path, const Payload& payload, Cl
       throw TransportError{TransportFailure::not_delivered, e.detail};
     }
   }
+}
+
+void PluginClient::abort_in_flight() {
+  std::lock_guard lock(mutex_);
+  aborted_ = true;
+  for (int fd : in_flight_) ::shutdown(fd, SHUT_RDWR);
 }
 
 std::optional<HttpReply> PluginClient::health(std::chrono::milliseconds timeout) {

@@ -57,6 +57,12 @@ class PluginClient {
   /// Closes every idle connection (they would keep the plugin's workers busy).
   void close_idle();
 
+  /// The plugin process has exited: ends the calls in flight at once (an
+  /// answer already received is still read; then end of file), and every
+  /// later call. Without it a call would wait for its deadline whenever a
+  /// child the plugin forked still holds the connection. Idempotent.
+  void abort_in_flight();
+
   struct Connection;  ///< one socket and its read buffer (plugin_client.cpp)
 
  private:
@@ -82,6 +88,11 @@ class PluginClient {
   const std::shared_ptr<std::atomic<std::uint64_t>> connections_;
   std::mutex mutex_;
   std::vector<std::unique_ptr<Connection>> idle_;
+  // The sockets of the calls in flight (a socket may appear twice), and
+  // whether the process has exited; guarded by mutex_. A socket leaves the
+  // list before it is closed, so abort_in_flight never touches a reused number.
+  std::vector<int> in_flight_;
+  bool aborted_ = false;
 };
 
 }  // namespace plugvisor::detail

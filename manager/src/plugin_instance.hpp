@@ -58,6 +58,10 @@ class PluginInstance : public std::enable_shared_from_this<PluginInstance> {
                                  const std::shared_ptr<spdlog::logger>& logger);
   /// SIGKILL to the process group, then waits for the reaping.
   void kill();
+  /// After the process has exited: ends the calls still waiting on it.
+  void abort_calls() {
+    if (client_) client_->abort_in_flight();
+  }
 
   /// Set before the manager ends the process, so its exit is not a crash.
   std::atomic<bool> asked_to_stop{false};

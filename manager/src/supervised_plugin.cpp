@@ -249,6 +249,9 @@ void SupervisedPlugin::on_exit(const std::shared_ptr<PluginInstance>& instance, 
   history_->dropped_lines += instance->child().dropped_lines();
   if (instance != current_) return;  // a launch that failed, or an older instance
   current_.reset();
+  // A child the plugin forked may still hold a connection: the calls in
+  // flight learn of the exit now, not at their deadline.
+  instance->abort_calls();
   if (instance->asked_to_stop) {
     last_exit_ = "asked (" + status.describe() + ")";
     return;  // whoever asked sets the state

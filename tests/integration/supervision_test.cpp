@@ -429,11 +429,11 @@ TEST_CASE("a call in flight when a plugin dies fails promptly though the plugin'
   crash_with_child_holding_the_connection("group");
 }
 
-// Known bug: the manager learns of the death at once (pidfd), but the call
-// stays blocked reading the connection, which the escaped child keeps open,
-// until the call's deadline; only then does it fail (with crashed).
+// The escaped child survives the process group's SIGKILL and keeps the
+// connection open: only the manager's abort of the calls in flight, when it
+// reaps the plugin, ends the call before its deadline.
 TEST_CASE("a call in flight when a plugin dies fails promptly though an escaped child of the plugin holds the connection",
-          "[supervision][leaks][!mayfail]") {
+          "[supervision][leaks]") {
   crash_with_child_holding_the_connection("escape");
 }
 

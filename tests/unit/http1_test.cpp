@@ -89,7 +89,7 @@ TEST_CASE("a bad Content-Length is refused", "[unit][http1]") {
   }
 }
 
-TEST_CASE("conflicting Content-Length headers are refused; identical repeats are one value", "[unit][http1]") {
+TEST_CASE("conflicting Content-Length headers are refused, identical repeats are one value", "[unit][http1]") {
   CHECK(parse("POST /x HTTP/1.1\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n").state == Result::invalid);
   CHECK(parse("POST /x HTTP/1.1\r\nContent-Length: 5, 6\r\n\r\n").state == Result::invalid);
   http1::RequestHead head;
@@ -129,7 +129,7 @@ TEST_CASE("malformed request lines are refused", "[unit][http1]") {
   CHECK(parse("\r\n\r\n\r\n\r\n\r\n").state == Result::invalid);
 }
 
-TEST_CASE("HTTP/1.0 closes unless it asks for keep-alive; HTTP/1.1 keeps unless it asks to close", "[unit][http1]") {
+TEST_CASE("HTTP/1.0 closes unless it asks for keep-alive, HTTP/1.1 keeps unless it asks to close", "[unit][http1]") {
   http1::RequestHead head;
   REQUIRE(parse("GET /healthz HTTP/1.0\r\n\r\n", head).state == Result::complete);
   CHECK(head.minor_version == 0);
