@@ -345,13 +345,26 @@ struct Server::Impl {
         send(fd, &req, res);
         return;
       }
-      if (req.framing == http1::Framing::length && req.content_length > limit) {
-        auto res = error_response(ErrorCode::too_large, "request body exceeds this plugin's limit of " +
-                                                            std::to_string(limit) + " bytes");
-        std::uint64_t buffered = std::min<std::uint64_t>(req.content_length, have - used);
-        if (req.content_length <= discard_limit && !req.expect_continue) {
+      // A call or /shutdown with a wrong token is refused before its body is
+      // read: an unauthenticated client must not make the plugin allocate
+      // up to maxBodyBytes (each connection would hold that much).
+      std::optional<Response> refused;
+      const std::string_view path = http1::path_of(req.target);
+      const bool needs_token = req.method == "POST" && (path == "/shutdown" || path.starts_with("/v1/"));
+      if (Response unauthorized; needs_token && !authorized(req, unauthorized)) {
+        refused = std::move(unauthorized);
+      } else if (req.framing == http1::Framing::length && req.content_length > limit) {
+        refused = error_response(ErrorCode::too_large, "request body exceeds this plugin's limit of " +
+                                                           std::to_string(limit) + " bytes");
+      }
+      if (refused) {
+        auto& res = *refused;
+        const std::uint64_t length = req.framing == http1::Framing::length ? req.content_length : 0;
+        const bool chunked_body = req.framing == http1::Framing::chunked;
+        std::uint64_t buffered = std::min<std::uint64_t>(length, have - used);
+        if (!chunked_body && length <= discard_limit && !req.expect_continue) {
           // Cheap to skip: keep the connection.
-          std::uint64_t left = req.content_length - buffered;
+          std::uint64_t left = length - buffered;
           used += static_cast<std::size_t>(buffered);
           char sink[16 * 1024];
           while (left > 0) {

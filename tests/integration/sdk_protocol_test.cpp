@@ -199,23 +199,52 @@ TEST_CASE("a body over maxBodyBytes answers 413 too_large", "[sdk][calls]") {
   CHECK(small->status == 200);
 }
 
-TEST_CASE("a POST without Content-Length is answered 411 at once instead of hanging", "[sdk][calls]") {
-  HandRun run;
+/// Connects to the plugin's socket, writes `request` as is, and returns the
+/// first bytes of the answer ("" if none came within 5 s, a liveness bound).
+static std::string first_answer(const HandRun& run, const std::string& request) {
   int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
   sockaddr_un addr{};
   addr.sun_family = AF_UNIX;
   std::strncpy(addr.sun_path, run.socket().c_str(), sizeof addr.sun_path - 1);
   REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
-  std::string request = std::string("POST /v1/dataProcessor/echo/ping HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ") +
-                        token + "\r\n\r\n";
   REQUIRE(::write(fd, request.data(), request.size()) == static_cast<ssize_t>(request.size()));
   timeval timeout{5, 0};
   ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
   char buffer[512] = {};
   ssize_t got = ::read(fd, buffer, sizeof buffer - 1);
   ::close(fd);
-  REQUIRE(got > 0);
-  CHECK_THAT(std::string(buffer), Catch::StartsWith("HTTP/1.1 411"));
+  return got > 0 ? std::string(buffer, static_cast<std::size_t>(got)) : std::string();
+}
+
+TEST_CASE("a POST without Content-Length is answered 411 at once instead of hanging", "[sdk][calls]") {
+  HandRun run;
+  auto answer = first_answer(run, std::string("POST /v1/dataProcessor/echo/ping HTTP/1.1\r\nHost: x\r\n"
+                                              "Authorization: Bearer ") + token + "\r\n\r\n");
+  CHECK_THAT(answer, Catch::StartsWith("HTTP/1.1 411"));
+}
+
+TEST_CASE("a call with a wrong token is refused before its body is read, so it cannot make the plugin allocate it",
+          "[sdk][auth]") {
+  HandRun run;
+  // 32 MiB announced (under the 64 MiB limit), none sent: the 401 must come
+  // without waiting for the body.
+  for (const char* auth : {"Authorization: Bearer wrong\r\n", ""}) {
+    auto answer = first_answer(run, std::string("POST /v1/dataProcessor/echo/processData HTTP/1.1\r\nHost: x\r\n") +
+                                        auth + "Content-Length: 33554432\r\n\r\n");
+    CHECK_THAT(answer, Catch::StartsWith("HTTP/1.1 401"));
+  }
+  auto answer = first_answer(run, "POST /shutdown HTTP/1.1\r\nHost: x\r\nContent-Length: 33554432\r\n\r\n");
+  CHECK_THAT(answer, Catch::StartsWith("HTTP/1.1 401"));
+  // A small body with the wrong token keeps the connection usable (read and dropped), as before.
+  auto client = run.client();
+  auto refused = client->Post("/v1/dataProcessor/echo/processData", {{"Authorization", "Bearer wrong"}}, "abc",
+                              "application/octet-stream");
+  REQUIRE(refused);
+  CHECK(refused->status == 401);
+  auto ok = client->Post("/v1/dataProcessor/echo/processData", {{"Authorization", std::string("Bearer ") + token}},
+                         "abc", "application/octet-stream");
+  REQUIRE(ok);
+  CHECK(ok->body == "abc");
 }
 
 TEST_CASE("pipelined requests, lowercase headers and a chunked body are answered in order on one connection",
