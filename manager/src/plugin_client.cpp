@@ -27,6 +27,17 @@ constexpr std::size_t read_chunk = 64 * 1024;
 
 [[noreturn]] void lost(const std::string& what) { throw TransportError{TransportFailure::lost, what}; }
 
+// The largest answer body the manager takes from a plugin, and how much of
+// a declared length it allocates before the bytes arrive: a plugin's
+// Content-Length is not trusted with the host's memory.
+constexpr std::uint64_t max_reply_bytes = std::uint64_t{1} << 30;
+constexpr std::size_t reply_prealloc_bytes = 16 * 1024 * 1024;
+
+[[noreturn]] void too_large(std::uint64_t size) {
+  throw Error(ErrorCode::bad_reply, "the plugin answered with a body of " + std::to_string(size) +
+                                        " bytes or more, over the manager's limit of 1 GiB");
+}
+
 std::string errno_text(const char* what) { return std::string(what) + ": " + std::strerror(errno); }
 
 // The remaining budget in whole milliseconds, at least 1 (0 would mean "no
@@ -131,7 +142,15 @@ std::unique_ptr<PluginClient::Connection> PluginClient::connect(Clock::time_poin
     std::memcpy(addr.sun_path, address_.c_str(), address_.size() + 1);
     fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     connection->fd = fd;
-    if (fd >= 0) rc = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+    if (fd >= 0) {
+      // SO_SNDTIMEO bounds connect() too: a plugin that stopped accepting
+      // with a full backlog would otherwise block it without limit.
+      if (remaining_ms(deadline) == 0) {
+        throw TransportError{TransportFailure::not_delivered, "connect: the deadline passed"};
+      }
+      connection->arm(SO_SNDTIMEO, deadline);
+      rc = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+    }
   } else {
     auto colon = address_.rfind(':');
     sockaddr_in addr{};
@@ -283,31 +302,37 @@ HttpReply PluginClient::exchange(Connection& c, std::string_view method, const s
       // No body, whatever the head says.
     } else if (framing == http1::Framing::length) {
       // Straight into a buffer of the answer's length.
+      if (response.content_length > max_reply_bytes) too_large(response.content_length);
       auto size = static_cast<std::size_t>(response.content_length);
       std::size_t buffered = std::min(size, c.have - used);
-      reply.body.resize(size);
+      reply.body.resize(std::max(buffered, std::min(size, reply_prealloc_bytes)));
       std::memcpy(reply.body.data(), c.buffer.data() + used, buffered);
       used += buffered;
       for (std::size_t got = buffered; got < size;) {
-        std::size_t n = c.read_into(reply.body.data() + got, size - got, deadline);
+        if (got == reply.body.size()) reply.body.resize(std::min(size, 2 * got));  // as the bytes come
+        std::size_t n = c.read_into(reply.body.data() + got, reply.body.size() - got, deadline);
         if (n == 0) lost("the answer was cut short");
         got += n;
       }
     } else if (framing == http1::Framing::chunked) {
-      http1::ChunkedDecoder decoder;
+      http1::ChunkedDecoder decoder(max_reply_bytes);
       used += decoder.feed(std::string_view(c.buffer.data() + used, c.have - used), reply.body);
       while (!decoder.done() && !decoder.failed()) {
         c.have = used = 0;  // the head is no longer needed: reuse the buffer
         if (!c.fill(deadline)) lost("the chunked answer was cut short");
         used = decoder.feed(std::string_view(c.buffer.data(), c.have), reply.body);
       }
+      if (decoder.too_large()) too_large(max_reply_bytes);
       if (decoder.failed()) lost("a malformed chunked answer");
     } else {
       // Neither length nor chunks: the body ends when the plugin closes.
       reply.body.assign(c.buffer.data() + used, c.have - used);
       used = c.have;
       char chunk[64 * 1024];
-      while (std::size_t n = c.read_into(chunk, sizeof chunk, deadline)) reply.body.append(chunk, n);
+      while (std::size_t n = c.read_into(chunk, sizeof chunk, deadline)) {
+        reply.body.append(chunk, n);
+        if (reply.body.size() > max_reply_bytes) too_large(reply.body.size());
+      }
     }
     // Bytes past the answer were never asked for: do not reuse the connection.
     reusable = keep_alive && framing != http1::Framing::until_close && used == c.have;
@@ -336,7 +361,7 @@ HttpReply PluginClient::post(const std::string& path, const Payload& payload, Cl
   for (std::size_t attempt = 0;; ++attempt) {
     bool reused = false;
     auto connection = acquire(deadline, reused);
-    // Declared after `connection`: the socket leaves in_flight_ before it is closed.
+    // The socket is listed while the exchange runs, and leaves the list before it is pooled or closed.
     struct InFlight {
       PluginClient& client;
       int fd;
@@ -349,11 +374,17 @@ HttpReply PluginClient::post(const std::string& path, const Payload& payload, Cl
         std::lock_guard lock(client.mutex_);
         client.in_flight_.erase(std::find(client.in_flight_.begin(), client.in_flight_.end(), fd));
       }
-    } in_flight(*this, connection->fd);
+    };
     bool reusable = false;
     bool nothing_sent = true;
     try {
-      HttpReply reply = exchange(*connection, "POST", path, &payload, deadline, reusable, nothing_sent);
+      HttpReply reply;
+      {
+        // Out of in_flight_ before the connection can go back to the pool,
+        // where another thread may close it.
+        InFlight in_flight(*this, connection->fd);
+        reply = exchange(*connection, "POST", path, &payload, deadline, reusable, nothing_sent);
+      }
       if (reusable) release(std::move(connection));
       return reply;
     } catch (const TransportError& e) {

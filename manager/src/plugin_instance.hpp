@@ -51,8 +51,8 @@ class PluginInstance : public std::enable_shared_from_this<PluginInstance> {
   bool exited() const { return child_->exit_status().has_value(); }
   std::chrono::system_clock::time_point started_at() const { return started_at_; }
 
-  /// Stops the process: /shutdown and stdin EOF, then SIGTERM, then SIGKILL,
-  /// each step after `grace`; always reaped (the last wait is bounded).
+  /// Stops the process: /shutdown and stdin EOF, then SIGTERM after `grace`,
+  /// then SIGKILL after `term_grace`; always reaped (the last wait is bounded).
   /// Returns the exit status, or nullopt if even SIGKILL did not end it.
   std::optional<ExitStatus> stop(std::chrono::milliseconds grace, std::chrono::milliseconds term_grace,
                                  const std::shared_ptr<spdlog::logger>& logger);

@@ -247,11 +247,12 @@ void SupervisedPlugin::schedule_restart(Clock::time_point when) {
 void SupervisedPlugin::on_exit(const std::shared_ptr<PluginInstance>& instance, const ExitStatus& status) {
   std::unique_lock lock(mutex_);
   history_->dropped_lines += instance->child().dropped_lines();
+  // A child the plugin forked may still hold a connection: the calls in
+  // flight learn of the exit now, not at their deadline (whichever
+  // instance this was).
+  instance->abort_calls();
   if (instance != current_) return;  // a launch that failed, or an older instance
   current_.reset();
-  // A child the plugin forked may still hold a connection: the calls in
-  // flight learn of the exit now, not at their deadline.
-  instance->abort_calls();
   if (instance->asked_to_stop) {
     last_exit_ = "asked (" + status.describe() + ")";
     return;  // whoever asked sets the state

@@ -211,7 +211,11 @@ struct Server::Impl {
         return handle_call(req, parts[1], parts[2], parts[3], std::move(body), admitted);
       }
     }
-    return error_response(ErrorCode::not_found, "no endpoint " + std::string(req.method) + " " + std::string(path) +
+    return not_found(req.method, path);
+  }
+
+  static Response not_found(std::string_view method, std::string_view path) {
+    return error_response(ErrorCode::not_found, "no endpoint " + std::string(method) + " " + std::string(path) +
                                                     ": calls are POST /v1/{contract}/{type}/{method}");
   }
 
@@ -345,13 +349,20 @@ struct Server::Impl {
         send(fd, &req, res);
         return;
       }
-      // A call or /shutdown with a wrong token is refused before its body is
-      // read: an unauthenticated client must not make the plugin allocate
-      // up to maxBodyBytes (each connection would hold that much).
+      // Only an authorised call or /shutdown has its body read: anything
+      // else is answered from the head alone, so that a client without the
+      // token cannot make the plugin allocate up to maxBodyBytes (each
+      // connection would hold that much).
       std::optional<Response> refused;
       const std::string_view path = http1::path_of(req.target);
-      const bool needs_token = req.method == "POST" && (path == "/shutdown" || path.starts_with("/v1/"));
-      if (Response unauthorized; needs_token && !authorized(req, unauthorized)) {
+      const bool health = (req.method == "GET" || req.method == "HEAD") && path == "/healthz";
+      const bool takes_body = req.method == "POST" && (path == "/shutdown" || path.starts_with("/v1/"));
+      const bool has_body = req.framing == http1::Framing::chunked || req.content_length > 0;
+      if (health && has_body) {
+        refused = Response{200, "application/json", R"({"status":"ok"})", false};
+      } else if (!health && !takes_body) {
+        refused = not_found(req.method, path);
+      } else if (Response unauthorized; takes_body && !authorized(req, unauthorized)) {
         refused = std::move(unauthorized);
       } else if (req.framing == http1::Framing::length && req.content_length > limit) {
         refused = error_response(ErrorCode::too_large, "request body exceeds this plugin's limit of " +

@@ -223,7 +223,7 @@ TEST_CASE("a POST without Content-Length is answered 411 at once instead of hang
   CHECK_THAT(answer, Catch::StartsWith("HTTP/1.1 411"));
 }
 
-TEST_CASE("a call with a wrong token is refused before its body is read, so it cannot make the plugin allocate it",
+TEST_CASE("a request without the right token is answered before its body is read, so it cannot make the plugin allocate it",
           "[sdk][auth]") {
   HandRun run;
   // 32 MiB announced (under the 64 MiB limit), none sent: the 401 must come
@@ -235,6 +235,11 @@ TEST_CASE("a call with a wrong token is refused before its body is read, so it c
   }
   auto answer = first_answer(run, "POST /shutdown HTTP/1.1\r\nHost: x\r\nContent-Length: 33554432\r\n\r\n");
   CHECK_THAT(answer, Catch::StartsWith("HTTP/1.1 401"));
+  // Nor is the body of any other request read: they are answered from the head.
+  answer = first_answer(run, "POST /elsewhere HTTP/1.1\r\nHost: x\r\nContent-Length: 33554432\r\n\r\n");
+  CHECK_THAT(answer, Catch::StartsWith("HTTP/1.1 404"));
+  answer = first_answer(run, "GET /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 33554432\r\n\r\n");
+  CHECK_THAT(answer, Catch::StartsWith("HTTP/1.1 200"));
   // A small body with the wrong token keeps the connection usable (read and dropped), as before.
   auto client = run.client();
   auto refused = client->Post("/v1/dataProcessor/echo/processData", {{"Authorization", "Bearer wrong"}}, "abc",

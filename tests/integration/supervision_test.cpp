@@ -619,6 +619,22 @@ TEST_CASE("a plugin that closes the connection mid-response fails that call as c
   CHECK(bystander_works(manager));
 }
 
+TEST_CASE("an answer longer than the manager takes fails as bad_reply without the host allocating it",
+          "[supervision][replies]") {
+  TempDir dir;
+  dir.add_text_tools();
+  dir.add_fixture("fixture", "torn");
+  plugvisor::Manager manager(plugvisor::test::test_options(dir.path()));
+  manager.start("fixture");
+  auto error = error_of([&] { manager.registry().get<DataProcessor>("echo")->process_data("huge"); });
+  CHECK(error.code() == ErrorCode::bad_reply);
+  CHECK_THAT(error.what(), Catch::Contains("99999999999999 bytes") && Catch::Contains("limit of 1 GiB"));
+  auto status = manager.plugin("fixture");
+  CHECK(status->state == PluginState::ready);
+  CHECK(status->connections == 1);  // answered: never sent again
+  CHECK(bystander_works(manager));
+}
+
 TEST_CASE("a second handshake line later on is only a log line", "[supervision][handshake]") {
   TempDir dir;
   dir.add_text_tools();
