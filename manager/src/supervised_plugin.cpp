@@ -2,6 +2,7 @@
 
 #include <signal.h>
 
+#include <optional>
 #include <thread>
 
 #include <spdlog/spdlog.h>
@@ -165,10 +166,11 @@ std::shared_ptr<PluginInstance> SupervisedPlugin::launch_locked(std::unique_lock
   std::weak_ptr<SupervisedPlugin> weak = weak_from_this();
   LaunchSpec spec{id(), definition_.path, definition_.settings, definition_.config_types, socket_path_, connections_};
   std::shared_ptr<PluginInstance> instance;
+  std::optional<IdleDuringStart> idle_twice;
   try {
     // An idle timeout shorter than the start-up can end a launch cleanly: one
     // more try, then the advice to raise it. Neither is a failure.
-    for (int attempt = 0; !instance; ++attempt) {
+    for (int attempt = 0; !instance && !idle_twice; ++attempt) {
       try {
         instance = PluginInstance::launch(
             services_.reactor, spec,
@@ -179,13 +181,7 @@ std::shared_ptr<PluginInstance> SupervisedPlugin::launch_locked(std::unique_lock
               if (auto self = weak.lock()) self->on_exit(exited, status);
             });
       } catch (const IdleDuringStart& idle) {
-        if (attempt == 0) continue;
-        lock.lock();
-        ++history_->idle_exits;
-        last_exit_ = "idle";
-        last_error_ = idle.message + ", twice: set an idle timeout longer than its start-up";
-        transition(lock, PluginState::idle);
-        fail(ErrorCode::start_failed, last_error_);
+        if (attempt > 0) idle_twice = idle;
       }
     }
   } catch (const Error& e) {
@@ -197,6 +193,15 @@ std::shared_ptr<PluginInstance> SupervisedPlugin::launch_locked(std::unique_lock
     fail(ErrorCode::start_failed, last_error_);
   }
   lock.lock();
+  if (idle_twice) {
+    // Outside the try above: fail() throws an Error, which its handler
+    // would take for a failed start (and lock `lock` a second time).
+    ++history_->idle_exits;
+    last_exit_ = "idle";
+    last_error_ = idle_twice->message + ", twice: set an idle timeout longer than its start-up";
+    transition(lock, PluginState::idle);
+    fail(ErrorCode::start_failed, last_error_);
+  }
   if (half_open) failures_.clear();  // the trial after the cool-down worked
   current_ = instance;
   last_ended_in_failure_ = false;

@@ -233,6 +233,24 @@ TEST_CASE("a plugin that closes its stdin before reading the config fails to sta
   CHECK(bystander_works(manager));
 }
 
+TEST_CASE("a plugin that exits cleanly during its start twice is idle, and the call says to raise its idle timeout",
+          "[supervision][restart]") {
+  TempDir dir;
+  dir.add_text_tools();
+  dir.add_fixture("fixture", "exit-clean-early");
+  plugvisor::Manager manager(plugvisor::test::test_options(dir.path()));
+  auto error = error_of([&] { manager.registry().get<DataProcessor>("echo")->process_data("x"); });
+  CHECK(error.code() == ErrorCode::start_failed);
+  CHECK_THAT(error.what(), Catch::Contains("before the launch completed, twice: set an idle timeout longer than its "
+                                           "start-up"));
+  auto status = manager.plugin("fixture");
+  CHECK(status->state == PluginState::idle);
+  CHECK(status->last_exit == "idle");
+  CHECK(status->starts == 1);
+  CHECK(status->recent_failures == 0);  // not a failure
+  CHECK(bystander_works(manager));
+}
+
 TEST_CASE("an idle exit is never counted as a failure", "[supervision][restart]") {
   TempDir dir;
   dir.add_fixture("fixture", "good");
