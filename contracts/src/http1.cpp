@@ -403,4 +403,16 @@ std::vector<std::string_view> split_path(std::string_view path) {
   return parts;
 }
 
+void consume(iovec*& iov, int& count, std::size_t n) noexcept {
+  while (count > 0 && n >= iov->iov_len) {
+    n -= iov->iov_len;
+    ++iov;
+    --count;
+  }
+  if (count > 0) {
+    iov->iov_base = static_cast<char*>(iov->iov_base) + n;
+    iov->iov_len -= n;
+  }
+}
+
 }  // namespace plugvisor::detail::http1

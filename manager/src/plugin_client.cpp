@@ -266,16 +266,7 @@ HttpReply PluginClient::exchange(Connection& c, std::string_view method, const s
       break;
     }
     if (n > 0) nothing_sent = false;
-    auto done = static_cast<std::size_t>(n);
-    while (count > 0 && done >= at->iov_len) {
-      done -= at->iov_len;
-      ++at;
-      --count;
-    }
-    if (count > 0) {
-      at->iov_base = static_cast<char*>(at->iov_base) + done;
-      at->iov_len -= done;
-    }
+    http1::consume(at, count, static_cast<std::size_t>(n));
   }
 
   auto read_answer = [&]() -> HttpReply {

@@ -84,16 +84,7 @@ bool write_all(int fd, iovec* iov, int count) {
     ssize_t n = ::sendmsg(fd, &msg, MSG_NOSIGNAL);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) return false;
-    auto done = static_cast<std::size_t>(n);
-    while (count > 0 && done >= iov->iov_len) {
-      done -= iov->iov_len;
-      ++iov;
-      --count;
-    }
-    if (count > 0) {
-      iov->iov_base = static_cast<char*>(iov->iov_base) + done;
-      iov->iov_len -= done;
-    }
+    http1::consume(iov, count, static_cast<std::size_t>(n));
   }
   return true;
 }

@@ -279,3 +279,19 @@ TEST_CASE("a path splits on '/', keeping empty segments, without its query", "[u
   CHECK(http1::split_path("/v1//b/c").at(1).empty());
   CHECK(http1::split_path("/v1/a/b/c/").size() == 5);
 }
+
+TEST_CASE("consume drops written bytes from a list of buffers, across buffer ends", "[unit][http1]") {
+  char head[] = "HEAD";
+  char body[] = "BODY";
+  for (std::size_t written = 0; written <= 8; ++written) {
+    iovec buffers[2] = {{head, 4}, {body, 4}};
+    iovec* at = buffers;
+    int count = 2;
+    http1::consume(at, count, written);
+    std::string rest;
+    for (int i = 0; i < count; ++i) rest.append(static_cast<char*>(at[i].iov_base), at[i].iov_len);
+    INFO("written " << written);
+    CHECK(rest == std::string("HEADBODY").substr(written));
+    CHECK(count == (written < 4 ? 2 : written < 8 ? 1 : 0));
+  }
+}

@@ -7,6 +7,8 @@
 // buffer (valid while the buffer is unchanged). Nothing here does I/O.
 #pragma once
 
+#include <sys/uio.h>
+
 #include <cstddef>
 #include <cstdint>
 #include <optional>
@@ -144,5 +146,10 @@ std::string_view path_of(std::string_view target) noexcept;
 /// Splits a path on '/': "/v1/a/b" -> {"v1", "a", "b"}; "/" -> {""};
 /// empty segments are kept ("/v1//b" -> {"v1", "", "b"}).
 std::vector<std::string_view> split_path(std::string_view path);
+
+/// After a write of `n` bytes from the `count` buffers at `iov` (a message
+/// written in several pieces): drops what was written, moving `iov` and
+/// `count` past the buffers written whole and trimming the next one.
+void consume(iovec*& iov, int& count, std::size_t n) noexcept;
 
 }  // namespace plugvisor::detail::http1
