@@ -112,6 +112,7 @@ bool read_exactly(int fd, char* into, std::size_t size) {
 
 struct Server::Impl {
   LaunchConfig launch;
+  std::string expected_authorization;  // "Bearer <token>", built once
   std::map<std::string, Plugin::Handler> handlers;
   std::optional<SocketLock> lock;
   int listen_fd = -1;
@@ -132,7 +133,8 @@ struct Server::Impl {
   int exit_code = protocol::exit_ok;
   std::thread shutdown_thread;
 
-  Impl(const LaunchConfig& l, std::map<std::string, Plugin::Handler> h) : launch(l), handlers(std::move(h)) {}
+  Impl(const LaunchConfig& l, std::map<std::string, Plugin::Handler> h)
+      : launch(l), expected_authorization("Bearer " + l.token), handlers(std::move(h)) {}
 
   ~Impl() {
     if (shutdown_thread.joinable()) shutdown_thread.join();
@@ -167,7 +169,7 @@ struct Server::Impl {
   // Checks the bearer token; fills `res` with the 401 if it is wrong.
   bool authorized(const http1::RequestHead& req, Response& res) const {
     std::string_view auth = req.get("Authorization");
-    if (equal_constant_time(auth, "Bearer " + launch.token)) return true;
+    if (equal_constant_time(auth, expected_authorization)) return true;
     res = error_response(ErrorCode::unauthorized,
                          auth.empty() ? "missing Authorization header: send 'Authorization: Bearer <token>' with "
                                         "the token from the launch configuration"
@@ -177,7 +179,8 @@ struct Server::Impl {
 
   // The endpoints, once the whole request has been read. Sets `admitted`
   // when the call was counted in flight, and `shutdown_answer` for the 202 of
-  // /shutdown: both end once the response is written (finish()).
+  // /shutdown: both end once the response is written (finish()). The token
+  // of /shutdown and of a call was checked from the head, before the body.
   Response route(const http1::RequestHead& req, std::string body, bool& admitted, bool& shutdown_answer) {
     const std::string_view path = http1::path_of(req.target);
     const bool head = req.method == "HEAD";
@@ -185,8 +188,6 @@ struct Server::Impl {
       return Response{200, "application/json", R"({"status":"ok"})", false};
     }
     if (req.method == "POST" && path == "/shutdown") {
-      Response res;
-      if (!authorized(req, res)) return res;
       {
         // The drain waits for this answer before it closes the connections.
         std::lock_guard guard(mutex);
@@ -213,7 +214,6 @@ struct Server::Impl {
   Response handle_call(const http1::RequestHead& req, std::string_view contract_v, std::string_view type_v,
                        std::string_view method, std::string body, bool& admitted) {
     Response res;
-    if (!authorized(req, res)) return res;
     if (!admit()) {
       res = error_response(ErrorCode::unavailable, "the plugin is shutting down; the call was not run");
       res.close = true;
