@@ -69,6 +69,15 @@ bool shares_a_socket(pid_t a, pid_t b) {
   return false;
 }
 
+/// A plugin directory with the fixture in `mode`, named "fixture", beside
+/// plugin-text-tools: the bystander that bystander_works() calls.
+struct FixtureBesideBystander : TempDir {
+  explicit FixtureBesideBystander(const std::string& mode) {
+    add_text_tools();
+    add_fixture("fixture", mode);
+  }
+};
+
 // The example plugin beside the misbehaving one still works.
 bool bystander_works(plugvisor::Manager& manager) {
   return manager.registry().get<DataProcessor>("uppercase")->process_data("ok") == "OK";
@@ -220,9 +229,7 @@ TEST_CASE("an eager plugin whose circuit opened is tried again by the manager at
 
 TEST_CASE("a plugin that closes its stdin before reading the config fails to start, the host is not killed by SIGPIPE",
           "[supervision][start]") {
-  TempDir dir;
-  dir.add_text_tools();
-  dir.add_fixture("fixture", "close-stdin");
+  FixtureBesideBystander dir("close-stdin");
   auto options = plugvisor::test::test_options(dir.path());
   // Far more than a pipe holds, so the manager is still writing when the reader goes.
   options.config_types["fixture.settings"] = std::string(4 << 20, 'x');
@@ -235,9 +242,7 @@ TEST_CASE("a plugin that closes its stdin before reading the config fails to sta
 
 TEST_CASE("a plugin that exits cleanly during its start twice is idle, and the call says to raise its idle timeout",
           "[supervision][restart]") {
-  TempDir dir;
-  dir.add_text_tools();
-  dir.add_fixture("fixture", "exit-clean-early");
+  FixtureBesideBystander dir("exit-clean-early");
   plugvisor::Manager manager(plugvisor::test::test_options(dir.path()));
   auto error = error_of([&] { manager.registry().get<DataProcessor>("echo")->process_data("x"); });
   CHECK(error.code() == ErrorCode::start_failed);
@@ -293,9 +298,7 @@ TEST_CASE("an eager plugin that crashes is restarted after its backoff without w
 
 TEST_CASE("a call to a hung plugin times out, and the plugin, not answering health, is killed and relaunched",
           "[supervision][hang]") {
-  TempDir dir;
-  dir.add_text_tools();
-  dir.add_fixture("fixture", "good");
+  FixtureBesideBystander dir("good");
   auto options = plugvisor::test::test_options(dir.path());
   options.defaults.restart.initial_backoff = 10ms;
   plugvisor::Manager manager(options);
@@ -315,9 +318,7 @@ TEST_CASE("a call to a hung plugin times out, and the plugin, not answering heal
 }
 
 TEST_CASE("a slow call times out, but a plugin that still answers health keeps running", "[supervision][hang]") {
-  TempDir dir;
-  dir.add_text_tools();
-  dir.add_fixture("fixture", "good");
+  FixtureBesideBystander dir("good");
   plugvisor::Manager manager(plugvisor::test::test_options(dir.path()));
   auto slow = manager.registry().get<DataProcessor>("slow");
   slow->ping();
@@ -363,9 +364,7 @@ TEST_CASE("a plugin that ignores /shutdown, stdin EOF and SIGTERM is killed afte
 
 TEST_CASE("a plugin whose forked child holds its socket is still seen to crash, and a new process serves",
           "[supervision][leaks]") {
-  TempDir dir;
-  dir.add_text_tools();
-  dir.add_fixture("fixture", "fork-child");
+  FixtureBesideBystander dir("fork-child");
   auto options = plugvisor::test::test_options(dir.path());
   options.defaults.restart.initial_backoff = 10ms;
   plugvisor::Manager manager(options);
@@ -414,9 +413,7 @@ TEST_CASE("a plugin whose forked child holds its socket is still seen to crash, 
 // holds. Checks that the call fails with crashed, ended by the plugin's
 // death, well before its deadline, and that the plugin serves again.
 static void crash_with_child_holding_the_connection(const std::string& how) {
-  TempDir dir;
-  dir.add_text_tools();
-  dir.add_fixture("fixture", "fork-child");
+  FixtureBesideBystander dir("fork-child");
   auto options = plugvisor::test::test_options(dir.path());
   options.defaults.restart.initial_backoff = 10ms;
   plugvisor::Manager manager(options);
@@ -456,9 +453,7 @@ TEST_CASE("a call in flight when a plugin dies fails promptly though an escaped 
 }
 
 TEST_CASE("a plugin flooding its log is rate-limited and counted, and keeps serving", "[supervision][log]") {
-  TempDir dir;
-  dir.add_text_tools();
-  dir.add_fixture("fixture", "flood");
+  FixtureBesideBystander dir("flood");
   CapturedLog log;
   auto options = plugvisor::test::test_options(dir.path());
   options.logger = log.logger;
@@ -477,9 +472,7 @@ TEST_CASE("a plugin flooding its log is rate-limited and counted, and keeps serv
 }
 
 TEST_CASE("a 10 MB log line is cut, and binary bytes are escaped", "[supervision][log]") {
-  TempDir dir;
-  dir.add_text_tools();
-  dir.add_fixture("fixture", "huge-line");
+  FixtureBesideBystander dir("huge-line");
   CapturedLog log;
   auto options = plugvisor::test::test_options(dir.path());
   options.logger = log.logger;
@@ -498,9 +491,7 @@ TEST_CASE("a plugin that exceeds its memory limit dies and is reported with the 
   WARN("skipped: sanitizers reserve more address space than any limit allows");
   return;
 #endif
-  TempDir dir;
-  dir.add_text_tools();
-  dir.add_fixture("fixture", "leak");
+  FixtureBesideBystander dir("leak");
   auto options = plugvisor::test::test_options(dir.path());
   // An address-space limit: the SDK's 32 worker threads reserve 8 MiB of stack each.
   options.defaults.limits.memory_bytes = 1024 * 1024 * 1024;
@@ -513,9 +504,7 @@ TEST_CASE("a plugin that exceeds its memory limit dies and is reported with the 
 }
 
 TEST_CASE("a plugin that exceeds its CPU time limit is killed and reported as such", "[supervision][limits]") {
-  TempDir dir;
-  dir.add_text_tools();
-  dir.add_fixture("fixture", "good");
+  FixtureBesideBystander dir("good");
   auto options = plugvisor::test::test_options(dir.path());
   options.defaults.limits.cpu_time = 1s;
   plugvisor::Manager manager(options);
@@ -584,9 +573,7 @@ TEST_CASE("a plugin's environment is scrubbed to the allowlist plus its configur
 
 TEST_CASE("answers the protocol does not allow fail the call with a specific error, the plugin keeps serving",
           "[supervision][replies]") {
-  TempDir dir;
-  dir.add_text_tools();
-  dir.add_fixture("fixture", "good");
+  FixtureBesideBystander dir("good");
   plugvisor::Manager manager(plugvisor::test::test_options(dir.path()));
   auto bad = error_of([&] { manager.registry().get<DataProcessor>("bad-json")->supported_formats(); });
   CHECK(bad.code() == ErrorCode::bad_reply);
@@ -596,9 +583,7 @@ TEST_CASE("answers the protocol does not allow fail the call with a specific err
 }
 
 TEST_CASE("a truncated answer fails the call as crashed, and the next call still works", "[supervision][replies]") {
-  TempDir dir;
-  dir.add_text_tools();
-  dir.add_fixture("fixture", "truncated");
+  FixtureBesideBystander dir("truncated");
   plugvisor::Manager manager(plugvisor::test::test_options(dir.path()));
   auto echo = manager.registry().get<DataProcessor>("echo");
   auto error = error_of([&] { echo->process_data("x"); });
@@ -610,9 +595,7 @@ TEST_CASE("a truncated answer fails the call as crashed, and the next call still
 
 TEST_CASE("a plugin that closes the connection mid-response fails that call as crashed, once, and keeps serving",
           "[supervision][replies]") {
-  TempDir dir;
-  dir.add_text_tools();
-  dir.add_fixture("fixture", "torn");
+  FixtureBesideBystander dir("torn");
   plugvisor::Manager manager(plugvisor::test::test_options(dir.path()));
   auto echo = manager.registry().get<DataProcessor>("echo");
   std::string cut_at;
@@ -639,9 +622,7 @@ TEST_CASE("a plugin that closes the connection mid-response fails that call as c
 
 TEST_CASE("an answer longer than the manager takes fails as bad_reply without the host allocating it",
           "[supervision][replies]") {
-  TempDir dir;
-  dir.add_text_tools();
-  dir.add_fixture("fixture", "torn");
+  FixtureBesideBystander dir("torn");
   plugvisor::Manager manager(plugvisor::test::test_options(dir.path()));
   manager.start("fixture");
   auto error = error_of([&] { manager.registry().get<DataProcessor>("echo")->process_data("huge"); });
@@ -654,9 +635,7 @@ TEST_CASE("an answer longer than the manager takes fails as bad_reply without th
 }
 
 TEST_CASE("a second handshake line later on is only a log line", "[supervision][handshake]") {
-  TempDir dir;
-  dir.add_text_tools();
-  dir.add_fixture("fixture", "second-handshake");
+  FixtureBesideBystander dir("second-handshake");
   CapturedLog log;
   auto options = plugvisor::test::test_options(dir.path());
   options.logger = log.logger;
@@ -673,9 +652,7 @@ TEST_CASE("a second handshake line later on is only a log line", "[supervision][
 
 TEST_CASE("a socket path held by a live process is refused with the reason, a stale one is cleared",
           "[supervision][sockets]") {
-  TempDir dir;
-  dir.add_text_tools();
-  dir.add_fixture("fixture", "good");
+  FixtureBesideBystander dir("good");
   plugvisor::Manager manager(plugvisor::test::test_options(dir.path()));
   auto socket = manager.runtime_dir() / "fixture.sock";
   std::ofstream(socket.string() + ".lock") << ::getpid() << "\n";
@@ -687,9 +664,7 @@ TEST_CASE("a socket path held by a live process is refused with the reason, a st
 }
 
 TEST_CASE("a stale socket and lock left by a crashed plugin are cleared on the next launch", "[supervision][sockets]") {
-  TempDir dir;
-  dir.add_text_tools();
-  dir.add_fixture("fixture", "good");
+  FixtureBesideBystander dir("good");
   plugvisor::Manager manager(plugvisor::test::test_options(dir.path()));
   auto socket = manager.runtime_dir() / "fixture.sock";
   pid_t dead = ::fork();
@@ -792,9 +767,7 @@ TEST_CASE("eager plugins added by a reload are all starting before any of them i
 }
 
 TEST_CASE("a disabled plugin refuses calls until it is enabled", "[supervision][state]") {
-  TempDir dir;
-  dir.add_text_tools();
-  dir.add_fixture("fixture", "good");
+  FixtureBesideBystander dir("good");
   plugvisor::Manager manager(plugvisor::test::test_options(dir.path()));
   auto echo = manager.registry().get<DataProcessor>("echo");
   echo->ping();
