@@ -3,7 +3,9 @@
 
 It puts the SDK source (../src) on sys.path itself, so that it also runs
 with an environment of only PATH and PLUGVISOR_PROTOCOL. FIXTURE_DRAIN_GRACE
-(seconds) shortens the shutdown grace for the test of abandoned calls.
+(seconds) shortens the shutdown grace for the test of abandoned calls. With
+FIXTURE_MARKS set to a directory, ``slow`` first creates the file slow-started
+there, so that a test knows the call is in flight.
 """
 
 from __future__ import annotations
@@ -63,6 +65,8 @@ def raise_code(data: bytes) -> bytes:
 @plugin.data_processor("slow")
 def slow(data: bytes, ctx: Context) -> bytes:
     """Sleeps for the number of seconds in the input."""
+    if "FIXTURE_MARKS" in os.environ:
+        open(os.path.join(os.environ["FIXTURE_MARKS"], "slow-started"), "w").close()
     time.sleep(float(data or b"1"))
     return b"slept " + data
 

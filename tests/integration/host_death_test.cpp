@@ -67,7 +67,7 @@ TEST_CASE("plugins in every language exit soon after their host is killed with S
   for (pid_t pid : plugins) REQUIRE_FALSE(exited(pid));
 
   host->signal(SIGKILL);
-  auto deadline = std::chrono::steady_clock::now() + 3s;
+  auto deadline = std::chrono::steady_clock::now() + 3s * plugvisor::test::timing_scale;
   for (pid_t pid : plugins) {
     while (!exited(pid) && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(20ms);
     INFO("plugin pid " << pid);

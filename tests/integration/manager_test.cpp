@@ -32,6 +32,9 @@ std::string rejection_for(const plugvisor::Manager& manager, const std::string& 
   return "(not rejected)";
 }
 
+// The capabilities and start timeouts of test_options(), as messages print them.
+const std::string two_seconds_scaled = std::to_string(2 * plugvisor::test::timing_scale) + "s";
+
 }  // namespace
 
 TEST_CASE("discovery lists every plugin and says why each other file was rejected", "[manager][discovery]") {
@@ -83,14 +86,14 @@ TEST_CASE("a bad capabilities probe rejects that plugin with the reason, and the
   {
     plugvisor::Manager manager(plugvisor::test::test_options(dir.path()));
     auto took = std::chrono::steady_clock::now() - started;
-    CHECK(took < 10s);  // the hanging probe is killed at its 2 s timeout, not waited for
+    CHECK(took < 10s * plugvisor::test::timing_scale);  // the hanging probe is killed at its timeout, not waited for
 
     CHECK_THAT(rejection_for(manager, "caps-exit"), Catch::Contains("exited with code 1") &&
                                                         Catch::Contains("capabilities exploded on purpose"));
     CHECK_THAT(rejection_for(manager, "caps-garbage"),
                Catch::Contains("invalid JSON") && Catch::Contains("this is not json"));
     CHECK_THAT(rejection_for(manager, "caps-version"), Catch::Contains("protocolVersion 99"));
-    CHECK_THAT(rejection_for(manager, "caps-hang"), Catch::Contains("did not finish within 2s"));
+    CHECK_THAT(rejection_for(manager, "caps-hang"), Catch::Contains("did not finish within " + two_seconds_scaled));
     REQUIRE(manager.plugins().size() == 1);
     CHECK(manager.registry().get<DataProcessor>("uppercase")->process_data("still works") == "STILL WORKS");
   }
@@ -116,7 +119,7 @@ TEST_CASE("a plugin that fails to start gets an error naming it and the reason, 
                                    Catch::Contains("handshake"));
 
     auto never = error_of([&] { manager.start("hs-never"); });
-    CHECK_THAT(never.what(), Catch::Contains("plugin hs-never") && Catch::Contains("no handshake line within 2s"));
+    CHECK_THAT(never.what(), Catch::Contains("plugin hs-never") && Catch::Contains("no handshake line within " + two_seconds_scaled));
 
     auto early = error_of([&] { manager.start("exit-early"); });
     CHECK_THAT(early.what(), Catch::Contains("plugin exit-early") && Catch::Contains("exited with code 1"));
@@ -261,7 +264,7 @@ TEST_CASE("an idle plugin exits by itself and is relaunched by the next call", "
   TempDir dir;
   dir.add_fixture("fixture", "good");
   auto options = plugvisor::test::test_options(dir.path());
-  options.defaults.idle_timeout = 300ms;
+  options.defaults.idle_timeout = 300ms * plugvisor::test::timing_scale;
   plugvisor::Manager manager(options);
   auto pid = manager.registry().get<DataProcessor>("pid");
   std::string first = pid->process_data("");
@@ -328,7 +331,7 @@ TEST_CASE("a pooled connection the plugin closed while idle is replaced, and the
     auto echo = manager.registry().get<DataProcessor>("echo");
     for (int i = 0; i < 3; ++i) {
       REQUIRE(echo->process_data("x" + std::to_string(i)) == "x" + std::to_string(i));
-      std::this_thread::sleep_for(500ms);  // the plugin closes the pooled connection meanwhile
+      std::this_thread::sleep_for(1s);  // the plugin closes the pooled connection (after 0.2 s) meanwhile
     }
     CHECK(manager.plugin("quick-close")->starts == 1);
   }
@@ -508,7 +511,9 @@ TEST_CASE("the manager's state listener sees every transition", "[manager][state
   TempDir dir;
   dir.add_fixture("fixture", "good");
   auto options = plugvisor::test::test_options(dir.path());
-  options.defaults.idle_timeout = 200ms;
+  // Long enough for the first call to beat it (protocol 14.1): a late one
+  // would add a relaunch to the transitions.
+  options.defaults.idle_timeout = 1s * plugvisor::test::timing_scale;
   // Declared before the manager: the listener runs until the manager is gone.
   std::mutex mutex;
   std::vector<std::string> seen;

@@ -140,7 +140,7 @@ TEST_CASE("an idle Python plugin exits by itself and is relaunched by the next c
   TempDir dir;
   add_py_stats(dir);
   auto options = plugvisor::test::test_options(dir.path());
-  options.defaults.idle_timeout = 300ms;
+  options.defaults.idle_timeout = 300ms * plugvisor::test::timing_scale;
   plugvisor::Manager manager(options);
   auto stats = manager.registry().get<DataProcessor>("stats");
 
@@ -164,10 +164,10 @@ TEST_CASE("calls that race a Python plugin's idle exit are relaunched, never fai
   TempDir dir;
   add_py_stats(dir);
   auto options = plugvisor::test::test_options(dir.path());
-  // 100 ms, not the C++ test's 50 ms: the idle clock starts at the handshake,
-  // and on a loaded machine the manager's health check and first call can take
-  // longer than 50 ms to reach a fresh Python process (a call is retried once).
-  options.defaults.idle_timeout = 100ms;
+  // The idle clock starts at the handshake, and the manager's health check and
+  // first call must reach a fresh Python process within it (protocol 14.1).
+  const int idle_ms = 100 * plugvisor::test::timing_scale;
+  options.defaults.idle_timeout = std::chrono::milliseconds(idle_ms);
   plugvisor::Manager manager(options);
   auto stats = manager.registry().get<DataProcessor>("stats");
   // Space the calls around the idle timeout (checked every 10 ms), so that
@@ -180,7 +180,7 @@ TEST_CASE("calls that race a Python plugin's idle exit are relaunched, never fai
       ++failures;
       WARN(e.what());
     }
-    std::this_thread::sleep_for(std::chrono::milliseconds(85 + (i % 7) * 5));
+    std::this_thread::sleep_for(std::chrono::milliseconds(idle_ms * 85 / 100 + (i % 7) * idle_ms / 20));
   }
   CHECK(failures == 0);
   CHECK(manager.plugin("plugin-py-stats")->starts > 1);

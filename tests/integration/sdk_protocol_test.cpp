@@ -30,7 +30,7 @@ constexpr const char* token = "secret-token";
 /// The fixture plugin in "good" mode, launched by hand with a configuration.
 class HandRun {
  public:
-  explicit HandRun(Json overrides = Json::object()) {
+  explicit HandRun(Json overrides = Json::object(), std::vector<std::string> extra_env = {}) {
     socket_ = (dir_.path() / "p.sock").string();
     Json config{{"protocolVersion", 1}, {"id", "fixture"}, {"type", "unix"},
                 {"address", socket_},   {"idleTimeout", "0"}, {"token", token}};
@@ -39,6 +39,7 @@ class HandRun {
     spec.path = PLUGVISOR_FIXTURE_PATH;
     spec.args = {"--mode", "good", "--config", "-"};
     spec.env = {"PATH=/usr/bin:/bin", "PLUGVISOR_PROTOCOL=1"};
+    spec.env.insert(spec.env.end(), extra_env.begin(), extra_env.end());
     spec.pipe_stdin = true;
     child_ = reactor_.spawn(spec);
     REQUIRE(child_->write_stdin(config.dump() + "\n", std::chrono::steady_clock::now() + 2s));
@@ -310,9 +311,13 @@ TEST_CASE("health checks are not activity: a polled plugin still idles out on ti
 }
 
 TEST_CASE("a call in flight keeps the plugin alive past its idle timeout", "[sdk][idle]") {
-  HandRun run(Json{{"idleTimeout", "200ms"}});
+  // The call must reach the plugin within the idle timeout of its handshake,
+  // and last well past it.
+  const int idle_ms = 200 * plugvisor::test::timing_scale;
+  HandRun run(Json{{"idleTimeout", std::to_string(idle_ms) + "ms"}});
   auto client = run.client();
-  auto slow = client->Post("/v1/dataProcessor/slow/processData", auth(), "600", "application/octet-stream");
+  auto slow = client->Post("/v1/dataProcessor/slow/processData", auth(), std::to_string(3 * idle_ms),
+                           "application/octet-stream");
   REQUIRE(slow);
   CHECK(slow->status == 200);
   CHECK(slow->body == "done");
@@ -332,12 +337,14 @@ TEST_CASE("closing stdin makes the plugin exit cleanly and remove its files", "[
 }
 
 TEST_CASE("SIGTERM lets the call in flight finish, then the plugin exits 0", "[sdk][shutdown]") {
-  HandRun run;
+  plugvisor::test::TempDir marks;
+  HandRun run(Json::object(), {"PLUGVISOR_FIXTURE_MARKS=" + marks.path().string()});
   auto client = run.client();
   auto call = std::async(std::launch::async, [&] {
     return client->Post("/v1/dataProcessor/slow/processData", auth(), "500", "application/octet-stream");
   });
-  std::this_thread::sleep_for(150ms);
+  // Signalled once the call is in flight (the fixture marks its start).
+  REQUIRE(plugvisor::test::wait_for([&] { return fs::exists(marks.path() / "slow-started"); }));
   ::kill(run.child().pid(), SIGTERM);
   auto result = call.get();
   REQUIRE(result);

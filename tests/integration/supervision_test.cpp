@@ -150,7 +150,8 @@ TEST_CASE("once the cool-down has passed an open circuit lets one trial launch t
   TempDir dir;
   TempDir launches;
   dir.add_text_tools();
-  const auto cool_down = 300ms;
+  // Long enough for the four callers below to meet one failed trial.
+  const auto cool_down = 1s * plugvisor::test::timing_scale;
   // Launches 1 and 2 open the circuit, 3 is a failed trial, 4 a good one.
   plugvisor::Manager manager(failing_start_options(dir, launches, 3, cool_down));
   auto echo = manager.registry().get<DataProcessor>("echo");
@@ -260,7 +261,8 @@ TEST_CASE("an idle exit is never counted as a failure", "[supervision][restart]"
   TempDir dir;
   dir.add_fixture("fixture", "good");
   auto options = plugvisor::test::test_options(dir.path());
-  options.defaults.idle_timeout = 100ms;
+  // Long enough for each launch's first call to beat it (protocol 14.1).
+  options.defaults.idle_timeout = 300ms * plugvisor::test::timing_scale;
   options.defaults.restart.max_failures = 2;
   plugvisor::Manager manager(options);
   auto echo = manager.registry().get<DataProcessor>("echo");
@@ -458,6 +460,8 @@ TEST_CASE("a plugin flooding its log is rate-limited and counted, and keeps serv
   auto options = plugvisor::test::test_options(dir.path());
   options.logger = log.logger;
   options.defaults.log_lines_per_second = 100;
+  // The launch competes with the flood (1.5 s of writes) for the CPU.
+  options.defaults.start_timeout = 10s * plugvisor::test::timing_scale;
   {
     plugvisor::Manager manager(options);
     auto echo = manager.registry().get<DataProcessor>("echo");
@@ -643,7 +647,7 @@ TEST_CASE("a second handshake line later on is only a log line", "[supervision][
     plugvisor::Manager manager(options);
     auto echo = manager.registry().get<DataProcessor>("echo");
     echo->ping();
-    std::this_thread::sleep_for(500ms);
+    std::this_thread::sleep_for(1500ms);  // the fixture prints the line 1 s after it starts
     CHECK(echo->process_data("still here") == "still here");
     CHECK(bystander_works(manager));
   }
@@ -748,7 +752,7 @@ TEST_CASE("eager plugins added by a reload are all starting before any of them i
     return plugins.size() == 5 && std::all_of(plugins.begin(), plugins.end(), [](const auto& plugin) {
              return plugin.state == PluginState::ready;
            });
-  }));
+  }, 30s));  // five parallel launches that wait on each other
   std::lock_guard lock(mutex);
   std::size_t last_starting = 0, first_ready = events.size(), starting = 0, ready = 0;
   for (std::size_t i = 0; i < events.size(); ++i) {

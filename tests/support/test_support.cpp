@@ -51,8 +51,8 @@ fs::path text_tools_path() { return fs::path(PLUGVISOR_PLUGIN_DIR) / "plugin-tex
 ManagerOptions test_options(const fs::path& dir) {
   ManagerOptions options;
   options.plugin_dirs = {dir};
-  options.defaults.capabilities_timeout = std::chrono::seconds(2);
-  options.defaults.start_timeout = std::chrono::seconds(2);
+  options.defaults.capabilities_timeout = std::chrono::seconds(2) * timing_scale;
+  options.defaults.start_timeout = std::chrono::seconds(2) * timing_scale;
   options.defaults.call_timeout = std::chrono::seconds(10);
   options.defaults.stop_grace = std::chrono::seconds(2);
   return options;

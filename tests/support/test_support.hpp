@@ -40,7 +40,18 @@ class TempDir {
   std::filesystem::path path_;
 };
 
-/// Options for a manager over `dir`, with short timeouts fit for tests.
+/// How many times longer than in a plain build a timing margin must be:
+/// sanitizer builds run several times slower, and CI runs them on two busy
+/// cores. Margins only (an idle timeout a launch must beat, a bound on
+/// liveness), never a measured speed.
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+inline constexpr int timing_scale = 4;
+#else
+inline constexpr int timing_scale = 1;
+#endif
+
+/// Options for a manager over `dir`, with short timeouts fit for tests
+/// (capabilities and start: 2 s times timing_scale).
 ManagerOptions test_options(const std::filesystem::path& dir);
 
 /// The pids of this process's children, zombies included.

@@ -129,10 +129,10 @@ TEST_CASE("known contracts describe their methods' wire encodings", "[contracts]
 TEST_CASE("deadline scopes nest, and an inner one never extends the outer", "[contracts][deadline]") {
   CHECK_FALSE(plugvisor::DeadlineScope::current().has_value());
   {
-    plugvisor::DeadlineScope outer(100ms);
+    plugvisor::DeadlineScope outer(100s);
     auto outer_deadline = *plugvisor::DeadlineScope::current();
     {
-      plugvisor::DeadlineScope inner(10s);
+      plugvisor::DeadlineScope inner(1000s);
       CHECK(*plugvisor::DeadlineScope::current() == outer_deadline);
     }
     {
