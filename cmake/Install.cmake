@@ -6,16 +6,25 @@ include(CMakePackageConfigHelpers)
 
 set(plugvisor_cmake_dir ${CMAKE_INSTALL_LIBDIR}/cmake/plugvisor)
 
-install(TARGETS plugvisor_contracts plugvisor_registry plugvisor_sdk plugvisor_manager plugvisor_daemon
-  EXPORT plugvisorTargets
-  ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
-  LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}
-  INCLUDES DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
+# Three export sets, so that the package loads each with only its own
+# dependencies (plugvisorConfig.cmake.in): the core a plugin needs, the
+# manager (spdlog), the daemon (cpp-httplib).
+foreach(set_and_targets
+        "plugvisorTargets;plugvisor_contracts;plugvisor_registry;plugvisor_sdk"
+        "plugvisorManagerTargets;plugvisor_manager"
+        "plugvisorDaemonTargets;plugvisor_daemon")
+  list(POP_FRONT set_and_targets export_set)
+  install(TARGETS ${set_and_targets}
+    EXPORT ${export_set}
+    ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
+    LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}
+    INCLUDES DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
+  install(EXPORT ${export_set} NAMESPACE plugvisor:: DESTINATION ${plugvisor_cmake_dir})
+endforeach()
 install(TARGETS plugvisor RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
 foreach(dir contracts registry sdk-cpp manager manager/daemon)
   install(DIRECTORY ${PROJECT_SOURCE_DIR}/${dir}/include/ DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
 endforeach()
-install(EXPORT plugvisorTargets NAMESPACE plugvisor:: DESTINATION ${plugvisor_cmake_dir})
 
 configure_package_config_file(${PROJECT_SOURCE_DIR}/cmake/plugvisorConfig.cmake.in
   ${PROJECT_BINARY_DIR}/plugvisorConfig.cmake INSTALL_DESTINATION ${plugvisor_cmake_dir})
