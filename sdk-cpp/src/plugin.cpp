@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
+#include <stdexcept>
 #include <string_view>
 
 #include "launch_config.hpp"
@@ -71,6 +72,12 @@ Plugin& Plugin::add_handler(std::string contract, std::string type, TypeOptions 
 
 Plugin& Plugin::config_type(std::string name) {
   config_types_.push_back(std::move(name));
+  return *this;
+}
+
+Plugin& Plugin::max_connections(std::size_t count) {
+  if (count == 0) throw std::invalid_argument("Plugin::max_connections: at least 1 connection must be served");
+  max_connections_ = count;
   return *this;
 }
 
@@ -142,7 +149,7 @@ int Plugin::run(int argc, char** argv) {
     return fail(protocol::exit_usage, "a type's factory failed while reading the configuration");
   }
 
-  detail::Server server(launch, std::move(handlers));
+  detail::Server server(launch, std::move(handlers), max_connections_);
   std::string address;
   try {
     address = server.bind();

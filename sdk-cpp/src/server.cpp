@@ -117,7 +117,7 @@ struct Server::Impl {
   std::optional<SocketLock> lock;
   int listen_fd = -1;
   bool tcp = false;
-  WorkerPool workers{[this](int fd) { serve_connection(fd); }};
+  WorkerPool workers;
 
   std::mutex connections_mutex;  // guards the two fields below
   std::set<int> connections;     // open accepted connections
@@ -133,8 +133,11 @@ struct Server::Impl {
   int exit_code = protocol::exit_ok;
   std::thread shutdown_thread;
 
-  Impl(const LaunchConfig& l, std::map<std::string, Plugin::Handler> h)
-      : launch(l), expected_authorization("Bearer " + l.token), handlers(std::move(h)) {}
+  Impl(const LaunchConfig& l, std::map<std::string, Plugin::Handler> h, std::size_t max_connections)
+      : launch(l),
+        expected_authorization("Bearer " + l.token),
+        handlers(std::move(h)),
+        workers([this](int fd) { serve_connection(fd); }, max_connections) {}
 
   ~Impl() {
     if (shutdown_thread.joinable()) shutdown_thread.join();
@@ -483,6 +486,9 @@ struct Server::Impl {
 
   void accept_loop() {
     while (true) {
+      // At the cap, leave further connections in the backlog (the manager's
+      // connect waits for room) rather than start a thread for each.
+      workers.wait_for_room();
       int fd = ::accept4(listen_fd, nullptr, nullptr, SOCK_CLOEXEC);
       if (fd < 0) {
         {
@@ -561,8 +567,9 @@ struct Server::Impl {
   }
 };
 
-Server::Server(const LaunchConfig& launch, std::map<std::string, Plugin::Handler> handlers)
-    : impl_(std::make_unique<Impl>(launch, std::move(handlers))) {}
+Server::Server(const LaunchConfig& launch, std::map<std::string, Plugin::Handler> handlers,
+               std::size_t max_connections)
+    : impl_(std::make_unique<Impl>(launch, std::move(handlers), max_connections)) {}
 
 Server::~Server() = default;
 

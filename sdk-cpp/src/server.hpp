@@ -15,8 +15,9 @@ namespace plugvisor::sdk::detail {
 /// the other members are thread-safe.
 class Server {
  public:
-  /// `handlers` are keyed "contract/type".
-  Server(const LaunchConfig& launch, std::map<std::string, Plugin::Handler> handlers);
+  /// `handlers` are keyed "contract/type"; at most `max_connections` are
+  /// served at once, the others wait in the listen backlog.
+  Server(const LaunchConfig& launch, std::map<std::string, Plugin::Handler> handlers, std::size_t max_connections);
   ~Server();
 
   /// Binds the configured address; returns the address to report in the

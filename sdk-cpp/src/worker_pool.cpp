@@ -2,7 +2,8 @@
 
 namespace plugvisor::sdk::detail {
 
-WorkerPool::WorkerPool(std::function<void(int)> work) : work_(std::move(work)) {}
+WorkerPool::WorkerPool(std::function<void(int)> work, std::size_t max_active)
+    : work_(std::move(work)), max_active_(max_active) {}
 
 WorkerPool::~WorkerPool() { stop_and_join(); }
 
@@ -18,6 +19,12 @@ void WorkerPool::submit(int fd) {
     threads_.emplace_back([this] { run(); });
     queue_.push_back(fd);
   }
+  ++active_;
+}
+
+void WorkerPool::wait_for_room() {
+  std::unique_lock lock(mutex_);
+  room_.wait(lock, [this] { return active_ < max_active_ || stopping_; });
 }
 
 void WorkerPool::run() {
@@ -32,6 +39,8 @@ void WorkerPool::run() {
     lock.unlock();
     work_(fd);
     lock.lock();
+    --active_;
+    room_.notify_one();
   }
 }
 
@@ -41,6 +50,7 @@ void WorkerPool::stop_and_join() {
     std::lock_guard lock(mutex_);
     stopping_ = true;
     ready_.notify_all();
+    room_.notify_all();
     threads.swap(threads_);
   }
   for (auto& t : threads) t.join();

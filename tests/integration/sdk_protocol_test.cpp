@@ -1,5 +1,6 @@
 // The C++ SDK speaks protocol v1 (docs/protocol.md): a plugin run by hand,
 // reached with a plain HTTP client, as a plugin author in any language would.
+#include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -14,6 +15,7 @@
 #include <httplib.h>
 
 #include "plugvisor/detail/http1.hpp"
+#include "plugvisor/sdk.hpp"
 #include "process_reactor.hpp"
 #include "test_support.hpp"
 
@@ -185,6 +187,65 @@ TEST_CASE("a burst of simultaneous connections is accepted, not refused by a sho
   ::kill(run.child().pid(), SIGCONT);
   for (int fd : fds) ::close(fd);
   CHECK(refused == 0);
+  CHECK(run.client()->Get("/healthz")->status == 200);
+}
+
+TEST_CASE("max_connections must be at least 1", "[sdk][calls]") {
+  plugvisor::sdk::Plugin plugin({.name = "capped", .version = "1.0.0"});
+  CHECK_THROWS_AS(plugin.max_connections(0), std::invalid_argument);
+  CHECK_NOTHROW(plugin.max_connections(1));
+}
+
+/// The number of threads of process `pid`.
+static int thread_count(pid_t pid) {
+  std::ifstream status("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.rfind("Threads:", 0) == 0) return std::stoi(line.substr(8));
+  }
+  return -1;
+}
+
+TEST_CASE("connections beyond max_connections wait in the backlog, without a thread, until one closes",
+          "[sdk][calls]") {
+  HandRun run(Json::object(), {"PLUGVISOR_FIXTURE_MAX_CONNECTIONS=4"});
+  REQUIRE(run.handshake().is_object());
+  const pid_t pid = run.child().pid();
+  auto open_and_ask = [&] {
+    int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    std::strncpy(addr.sun_path, run.socket().c_str(), sizeof addr.sun_path - 1);
+    REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+    const std::string request = "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
+    REQUIRE(::write(fd, request.data(), request.size()) == static_cast<ssize_t>(request.size()));
+    return fd;
+  };
+  // Waits up to `limit` for the answer on `fd`; true if one came.
+  auto answered = [](int fd, int limit_ms) {
+    pollfd p{fd, POLLIN, 0};
+    char buffer[512];
+    return ::poll(&p, 1, limit_ms) == 1 && ::read(fd, buffer, sizeof buffer) > 0;
+  };
+  // Four kept-alive connections, each answered: every worker is taken.
+  std::vector<int> held;
+  for (int i = 0; i < 4; ++i) {
+    held.push_back(open_and_ask());
+    REQUIRE(answered(held.back(), 5000));
+  }
+  const int threads_at_cap = thread_count(pid);
+  // Twelve more: connected (the backlog holds them), not served.
+  std::vector<int> waiting;
+  for (int i = 0; i < 12; ++i) waiting.push_back(open_and_ask());
+  CHECK_FALSE(answered(waiting.front(), 300));
+  CHECK(thread_count(pid) == threads_at_cap);
+  // Each connection that closes lets one waiting connection in.
+  for (int fd : held) ::close(fd);
+  for (int fd : waiting) {
+    CHECK(answered(fd, 5000));
+    ::close(fd);
+  }
+  CHECK(thread_count(pid) == threads_at_cap);  // the same four workers served them all
   CHECK(run.client()->Get("/healthz")->status == 200);
 }
 

@@ -98,6 +98,12 @@ class Plugin {
   /// Declares a config type: the manager hands its data to this plugin.
   Plugin& config_type(std::string name);
 
+  /// The most connections served at once, each on a thread of its own
+  /// (default 1024, at least 1). Further connections wait, unanswered, in the
+  /// listen backlog until one closes; the manager keeps one connection per
+  /// call in flight and up to 8 idle ones.
+  Plugin& max_connections(std::size_t count);
+
   /// The `capabilities` document.
   Json capabilities() const;
 
@@ -118,6 +124,7 @@ class Plugin {
   PluginInfo info_;
   std::vector<Provision> provisions_;
   std::vector<std::string> config_types_;
+  std::size_t max_connections_ = 1024;
 };
 
 }  // namespace plugvisor::sdk
