@@ -196,16 +196,6 @@ TEST_CASE("max_connections must be at least 1", "[sdk][calls]") {
   CHECK_NOTHROW(plugin.max_connections(1));
 }
 
-/// The number of threads of process `pid`.
-static int thread_count(pid_t pid) {
-  std::ifstream status("/proc/" + std::to_string(pid) + "/status");
-  std::string line;
-  while (std::getline(status, line)) {
-    if (line.rfind("Threads:", 0) == 0) return std::stoi(line.substr(8));
-  }
-  return -1;
-}
-
 TEST_CASE("connections beyond max_connections wait in the backlog, without a thread, until one closes",
           "[sdk][calls]") {
   HandRun run(Json::object(), {"PLUGVISOR_FIXTURE_MAX_CONNECTIONS=4"});
@@ -233,19 +223,19 @@ TEST_CASE("connections beyond max_connections wait in the backlog, without a thr
     held.push_back(open_and_ask());
     REQUIRE(answered(held.back(), 5000));
   }
-  const int threads_at_cap = thread_count(pid);
+  const auto threads_at_cap = plugvisor::test::thread_count(pid);
   // Twelve more: connected (the backlog holds them), not served.
   std::vector<int> waiting;
   for (int i = 0; i < 12; ++i) waiting.push_back(open_and_ask());
   CHECK_FALSE(answered(waiting.front(), 300));
-  CHECK(thread_count(pid) == threads_at_cap);
+  CHECK(plugvisor::test::thread_count(pid) == threads_at_cap);
   // Each connection that closes lets one waiting connection in.
   for (int fd : held) ::close(fd);
   for (int fd : waiting) {
     CHECK(answered(fd, 5000));
     ::close(fd);
   }
-  CHECK(thread_count(pid) == threads_at_cap);  // the same four workers served them all
+  CHECK(plugvisor::test::thread_count(pid) == threads_at_cap);  // the same four workers served them all
   CHECK(run.client()->Get("/healthz")->status == 200);
 }
 

@@ -69,6 +69,9 @@ std::vector<pid_t> wait_for_no_children(std::chrono::milliseconds limit = std::c
 /// points to, as /proc/PID/fd shows it ("pipe:[123]", "socket:[456]", a path).
 std::map<int, std::string> open_descriptors(pid_t pid = 0);
 
+/// The number of threads of process `pid` (0: this process).
+std::size_t thread_count(pid_t pid = 0);
+
 /// True once `pid` has exited: no such process, or a zombie.
 bool process_gone(pid_t pid);
 
