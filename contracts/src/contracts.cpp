@@ -31,33 +31,6 @@ constexpr std::array<CodeName, 12> code_names{{
 
 thread_local std::optional<std::chrono::steady_clock::time_point> current_deadline;
 
-template <class C>
-std::vector<MethodInfo> method_infos() {
-  std::vector<MethodInfo> out;
-  std::apply(
-      [&](const auto&... spec) {
-        (out.push_back(MethodInfo{spec.name, detail::input_encoding<std::decay_t<decltype(spec)>>(),
-                                  detail::output_encoding<std::decay_t<decltype(spec)>>()}),
-         ...);
-      },
-      ContractTraits<C>::methods);
-  return out;
-}
-
-template <class C>
-ContractInfo contract_info() {
-  return ContractInfo{
-      ContractTraits<C>::name,
-      method_infos<C>(),
-      [](std::shared_ptr<Channel> channel) -> std::shared_ptr<void> {
-        return std::make_shared<Remote<C>>(std::move(channel));
-      },
-      [](std::shared_ptr<void> impl) -> std::shared_ptr<Channel> {
-        return std::make_shared<LocalChannel<C>>(std::static_pointer_cast<C>(std::move(impl)));
-      },
-  };
-}
-
 }  // namespace
 
 std::string_view to_string(ErrorCode code) noexcept {
@@ -89,15 +62,30 @@ std::string_view content_type(Encoding encoding) noexcept {
 
 namespace protocol {
 
-bool is_valid_name(std::string_view name) noexcept {
-  auto alnum = [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
-  };
-  if (name.empty() || name.size() > 64 || !alnum(name.front())) return false;
-  for (char c : name) {
-    if (!alnum(c) && c != '.' && c != '_' && c != '-') return false;
+Json parse_json(std::string_view text) {
+  // A pre-scan, so that nothing recursive ever sees a document too deep.
+  std::size_t depth = 0;
+  bool in_string = false;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    char c = text[i];
+    if (in_string) {
+      if (c == '\\') {
+        ++i;
+      } else if (c == '"') {
+        in_string = false;
+      }
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      if (++depth > max_json_depth) {
+        throw Error(ErrorCode::invalid_input, "JSON nested deeper than " + std::to_string(max_json_depth) +
+                                                  " levels is refused (at byte " + std::to_string(i) + ")");
+      }
+    } else if ((c == ']' || c == '}') && depth > 0) {
+      --depth;
+    }
   }
-  return true;
+  return Json::parse(text);
 }
 
 std::chrono::milliseconds parse_duration(std::string_view text) {
@@ -145,17 +133,14 @@ std::optional<std::chrono::steady_clock::time_point> DeadlineScope::current() no
   return current_deadline;
 }
 
-const std::vector<ContractInfo>& known_contracts() {
-  static const std::vector<ContractInfo> contracts{
-      contract_info<PluginBase>(),
-      contract_info<DataProcessor>(),
-  };
+const std::vector<const ContractInfo*>& builtin_contracts() {
+  static const std::vector<const ContractInfo*> contracts{&contract_info<PluginBase>(), &contract_info<DataProcessor>()};
   return contracts;
 }
 
-const ContractInfo* find_contract(std::string_view name) noexcept {
-  for (const auto& contract : known_contracts()) {
-    if (contract.name == name) return &contract;
+const ContractInfo* find_builtin_contract(std::string_view name) noexcept {
+  for (const ContractInfo* contract : builtin_contracts()) {
+    if (contract->description.name == name) return contract;
   }
   return nullptr;
 }

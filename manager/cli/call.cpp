@@ -41,18 +41,24 @@ std::string read_input(const CallArgs& args) {
   return read_all(std::cin);
 }
 
-// The wire encoding of the method's input: from the contract's declaration
-// when this build knows it, else bytes (or JSON with --json-input).
-Encoding input_encoding(const CallArgs& args) {
-  if (const ContractInfo* contract = find_contract(args.contract)) {
-    for (const auto& method : contract->methods) {
-      if (method.name == args.method) return method.input;
-    }
-    std::string names;
-    for (const auto& method : contract->methods) names += (names.empty() ? "" : ", ") + std::string(method.name);
-    throw Error(ErrorCode::not_found, args.contract + " has no method '" + args.method + "' (methods: " + names + ")");
-  }
+// The wire encoding of the method's input: from the contract's description
+// (the provider's own, or the built-in one) when there is one, else bytes
+// (or JSON with --json-input).
+Encoding input_encoding(const CallArgs& args, const std::optional<ContractDescription>& contract,
+                        std::string_view provider) {
+  if (contract) return contract->require_method(args.method, provider).input;
   return args.json ? Encoding::json : Encoding::bytes;
+}
+
+Payload read_payload(const CallArgs& args, Encoding encoding) {
+  Payload input{encoding, "{}"};
+  if (encoding != Encoding::none) {
+    input.body = read_input(args);
+    if (encoding == Encoding::json && !Json::accept(input.body)) {
+      throw Error(ErrorCode::config, args.contract + " " + args.method + " takes JSON, and the input is not JSON");
+    }
+  }
+  return input;
 }
 
 void print_output(const std::string& body) {
@@ -84,16 +90,13 @@ void call_through_daemon(const CallArgs& args, const Payload& input, std::chrono
 }
 
 void run_call(const CallArgs& args, int& exit_code) {
-  Encoding encoding = input_encoding(args);
-  Payload input{encoding, "{}"};
-  if (encoding != Encoding::none) {
-    input.body = read_input(args);
-    if (encoding == Encoding::json && !Json::accept(input.body)) {
-      throw Error(ErrorCode::config, args.contract + " " + args.method + " takes JSON, and the input is not JSON");
-    }
-  }
   auto timeout = protocol::parse_duration(args.timeout);
   if (args.dirs.empty()) {
+    // The daemon reads the provider's description; the built-in ones are known here too.
+    const ContractInfo* builtin = find_builtin_contract(args.contract);
+    std::optional<ContractDescription> contract;
+    if (builtin) contract = builtin->description;
+    Payload input = read_payload(args, input_encoding(args, contract, args.type));
     run_admin_command(exit_code, [&] { call_through_daemon(args, input, timeout); });
     return;
   }
@@ -112,6 +115,8 @@ void run_call(const CallArgs& args, int& exit_code) {
     options.config_types[entry.substr(0, eq)] = Json::parse(entry.substr(eq + 1));
   }
   Manager manager(std::move(options));
+  auto contract = manager.describe(args.contract, args.type);
+  Payload input = read_payload(args, input_encoding(args, contract, args.contract + " type " + args.type));
   print_output(manager.registry().channel(args.contract, args.type)->call(args.method, input).body);
   exit_code = exit_ok;
 }

@@ -40,37 +40,36 @@ fs::path find_plugin(const InspectArgs& args) {
                                         " (a plugin's id is its file name; `plugvisor list -d DIR` shows them)");
 }
 
-const char* encoding_name(Encoding encoding) {
-  switch (encoding) {
-    case Encoding::none:
-      return "none";
-    case Encoding::json:
-      return "json";
-    case Encoding::bytes:
-      return "bytes";
-  }
-  return "?";
-}
-
-/// The methods of a contract this build knows, as JSON; null for an unknown contract.
-Json methods_json(const std::string& contract) {
-  const ContractInfo* info = find_contract(contract);
-  if (!info) return nullptr;
-  Json out = Json::array();
-  for (const auto& m : info->methods) {
-    out.push_back({{"name", std::string(m.name)}, {"input", encoding_name(m.input)}, {"output", encoding_name(m.output)}});
+/// A type's contract as the plugin describes it (or the built-in one), with
+/// where the description came from and how it fits this build's declaration.
+Json contract_json(const Capabilities& caps, const std::string& contract) {
+  auto description = describe_contract(caps, contract);
+  if (!description) return nullptr;
+  Json out = description->to_json();
+  out["describedBy"] = caps.contracts.contains(contract) ? "plugin" : "built-in";
+  if (const ContractInfo* builtin = find_builtin_contract(contract); builtin && caps.contracts.contains(contract)) {
+    auto fit = check_compatibility(builtin->description, &caps.contracts.at(contract));
+    out["compatibility"] = {{"level", to_string(fit.level)}, {"reason", fit.reason}, {"missing", fit.missing}};
   }
   return out;
 }
 
-std::string methods_text(const std::string& contract) {
-  Json methods = methods_json(contract);
-  if (methods.is_null()) return "(a contract this build does not know)";
+std::string methods_text(const Json& contract) {
+  if (contract.is_null()) {
+    return "(not described: the plugin publishes no description of this contract, and it is not built in; "
+           "call its methods by name)";
+  }
   std::string out;
-  for (const auto& m : methods) {
-    out += (out.empty() ? "" : ", ") + m["name"].get<std::string>() + " (" + m["input"].get<std::string>() + " -> " +
+  for (const auto& [name, m] : contract["methods"].items()) {
+    out += (out.empty() ? "" : ", ") + name + " (" + m["input"].get<std::string>() + " -> " +
            m["output"].get<std::string>() + ")";
   }
+  return out;
+}
+
+std::string indented(const Json& value) {
+  std::string out = "    ";
+  for (char c : value.dump(2)) out += c == '\n' ? std::string("\n    ") : std::string(1, c);
   return out;
 }
 
@@ -81,7 +80,7 @@ Json inspect_json(const fs::path& path, const Capabilities& caps) {
                      {"type", t.type},
                      {"description", t.description},
                      {"jsonSchema", t.json_schema},
-                     {"methods", methods_json(t.contract)}});
+                     {"contract", contract_json(caps, t.contract)}});
   }
   return {{"id", path.filename().string()},
           {"path", path.string()},
@@ -90,7 +89,8 @@ Json inspect_json(const fs::path& path, const Capabilities& caps) {
           {"description", caps.description},
           {"protocolVersion", protocol::version},
           {"types", types},
-          {"configTypes", caps.config_types}};
+          {"configTypes", caps.config_types},
+          {"configSchemas", caps.config_schemas}};
 }
 
 void print_inspect(const fs::path& path, const Capabilities& caps) {
@@ -104,16 +104,21 @@ void print_inspect(const fs::path& path, const Capabilities& caps) {
   info.print(std::cout);
   for (const auto& t : caps.types) {
     std::cout << "\n" << t.contract << "/" << t.type << "\n";
+    Json contract = contract_json(caps, t.contract);
     Table type({"  description:", t.description.empty() ? "-" : t.description});
-    type.add({"  methods:", methods_text(t.contract)});
+    if (!contract.is_null()) {
+      type.add({"  contract:", t.contract + " version " + std::to_string(contract["version"].get<int>()) + ", described by " +
+                                   contract["describedBy"].get<std::string>()});
+      if (contract.contains("compatibility")) {
+        const Json& fit = contract["compatibility"];
+        type.add({"  fits built-in:", fit["level"].get<std::string>() +
+                                          (fit["reason"].get<std::string>().empty() ? "" : ": " + fit["reason"].get<std::string>())});
+      }
+    }
+    type.add({"  methods:", methods_text(contract)});
     type.add({"  schema:", t.json_schema.is_null() ? "none" : ""});
     type.print(std::cout);
-    if (!t.json_schema.is_null()) {
-      std::string schema = t.json_schema.dump(2);
-      std::string indented = "    ";
-      for (char c : schema) indented += c == '\n' ? std::string("\n    ") : std::string(1, c);
-      std::cout << indented << "\n";
-    }
+    if (!t.json_schema.is_null()) std::cout << indented(t.json_schema) << "\n";
   }
 }
 

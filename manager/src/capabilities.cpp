@@ -1,9 +1,11 @@
 #include "capabilities.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <signal.h>
 
 #include "environment.hpp"
+#include "plugvisor/detail/json_schema.hpp"
 #include "process_reactor.hpp"
 #include "quote.hpp"
 
@@ -25,12 +27,52 @@ std::string string_field(const Json& doc, const char* key, bool required) {
   return it->get<std::string>();
 }
 
+void check_schema(const Json& schema, const std::string& what) {
+  try {
+    JsonSchema compiled(schema);
+  } catch (const Error& e) {
+    fail(what + " is not a valid JSON Schema: " + e.what());
+  }
+}
+
+// "configSchemas": {"<config type>": <JSON Schema of its data>}
+void parse_config_schemas(const Json& doc, Capabilities& out) {
+  auto schemas = doc.find("configSchemas");
+  if (schemas == doc.end() || schemas->is_null()) return;
+  if (!schemas->is_object()) fail("capabilities \"configSchemas\" must be an object from config type to JSON Schema");
+  for (const auto& [name, schema] : schemas->items()) {
+    if (std::find(out.config_types.begin(), out.config_types.end(), name) == out.config_types.end()) {
+      fail("capabilities \"configSchemas\" has a schema for " + detail::quote(name) +
+           ", which \"configTypes\" does not list");
+    }
+    check_schema(schema, "configSchemas." + name);
+    out.config_schemas[name] = schema;
+  }
+}
+
+// "contracts": {"<contract>": {"version": N, "methods": {...}}}: the
+// descriptions of the contracts the plugin implements (docs/contracts.md).
+void parse_contracts(const Json& doc, Capabilities& out) {
+  auto contracts = doc.find("contracts");
+  if (contracts == doc.end() || contracts->is_null()) return;
+  if (!contracts->is_object()) fail("capabilities \"contracts\" must be an object from contract name to description");
+  for (const auto& [name, description] : contracts->items()) {
+    try {
+      out.contracts.emplace(name, ContractDescription::from_json(name, description));
+    } catch (const Error& e) {
+      fail(std::string("capabilities ") + e.what());
+    }
+  }
+}
+
 }  // namespace
 
 Capabilities parse_capabilities(const std::string& text) {
   Json doc;
   try {
-    doc = Json::parse(text);
+    doc = protocol::parse_json(text);
+  } catch (const Error& e) {
+    fail(std::string("capabilities printed JSON that is refused: ") + e.what());
   } catch (const Json::exception&) {
     fail("capabilities printed invalid JSON: " + detail::quote(text) +
          " (it must print one JSON document on stdout and log only to stderr)");
@@ -81,9 +123,7 @@ Capabilities parse_capabilities(const std::string& text) {
         } else {
           declared.json_schema = *schema;
         }
-        if (!declared.json_schema.is_object() && !declared.json_schema.is_boolean()) {
-          fail("jsonSchema of " + contract + "/" + declared.type + " must be a JSON schema (an object or a boolean)");
-        }
+        check_schema(declared.json_schema, "jsonSchema of " + contract + "/" + declared.type);
       }
       out.types.push_back(std::move(declared));
     }
@@ -98,6 +138,8 @@ Capabilities parse_capabilities(const std::string& text) {
       out.config_types.push_back(name.get<std::string>());
     }
   }
+  parse_config_schemas(doc, out);
+  parse_contracts(doc, out);
   return out;
 }
 

@@ -13,6 +13,7 @@
 #include <spdlog/spdlog.h>
 
 #include "discovery.hpp"
+#include "plugvisor/detail/json_schema.hpp"
 #include "plugin_channel.hpp"
 #include "process_reactor.hpp"
 #include "runtime_dir.hpp"
@@ -190,7 +191,12 @@ struct Manager::Impl {
         found.rejections.push_back({candidate.path, errors[i]});
         continue;
       }
-      registered.push_back(make_entry(candidate, std::move(*probed[i]), options, nullptr));
+      try {
+        registered.push_back(make_entry(candidate, std::move(*probed[i]), options, nullptr));
+      } catch (const Error& e) {
+        logger->warn("plugin {} rejected: {}", candidate.id, e.what());
+        found.rejections.push_back({candidate.path, e.what()});
+      }
     }
     {
       std::lock_guard lock(plugins_mutex);
@@ -232,14 +238,34 @@ struct Manager::Impl {
 
   ~Impl() { shutdown(); }
 
+  // The config-type data a plugin receives at launch. Throws Error(config)
+  // for data that breaks the schema the plugin declares for it: a bad
+  // configuration never reaches the plugin.
   static Json config_types_for(const Capabilities& capabilities, const ManagerOptions& with) {
     Json out = Json::array();
     for (const auto& name : capabilities.config_types) {
       if (auto it = with.config_types.find(name); it != with.config_types.end()) {
+        if (auto schema = capabilities.config_schemas.find(name); schema != capabilities.config_schemas.end()) {
+          auto violations = JsonSchema(schema->second).validate(it->second);
+          if (!violations.empty()) {
+            throw Error(ErrorCode::config, "the data of config type " + name + " breaks the schema the plugin declares: " +
+                                               JsonSchema::describe(violations.front()) +
+                                               "; fix configTypes." + name + " in the configuration");
+          }
+        }
         out.push_back({{"type", name}, {"data", it->second}});
       }
     }
     return out;
+  }
+
+  // config_types_for, or null when the data breaks its schema (never equal to a running plugin's).
+  static Json config_types_or_null(const Capabilities& capabilities, const ManagerOptions& with) {
+    try {
+      return config_types_for(capabilities, with);
+    } catch (const Error&) {
+      return nullptr;
+    }
   }
 
   Entry make_entry(const detail::Candidate& candidate, Capabilities capabilities, const ManagerOptions& with,
@@ -263,12 +289,14 @@ struct Manager::Impl {
   void publish(const std::shared_ptr<detail::SupervisedPlugin>& plugin) {
     const auto& definition = plugin->definition();
     for (const auto& declared : definition.capabilities.types) {
-      auto channel = std::make_shared<detail::PluginChannel>(plugin, declared.contract, declared.type);
-      const ContractInfo* contract = find_contract(declared.contract);
       ProviderEntry entry{ProviderInfo{declared.contract, declared.type, definition.id, ProviderKind::external,
                                        definition.settings.priority, true, declared.json_schema},
-                          contract ? contract->make_remote(channel) : nullptr, channel};
-      registry.add(std::move(entry));
+                          nullptr, std::make_shared<detail::PluginChannel>(plugin, declared.contract, declared.type)};
+      if (auto it = definition.capabilities.contracts.find(declared.contract);
+          it != definition.capabilities.contracts.end()) {
+        entry.description = it->second;
+      }
+      registry.add(std::move(entry));  // the registry makes the typed object from the host's declaration
     }
   }
 
@@ -331,18 +359,26 @@ struct Manager::Impl {
         }
         capabilities = std::move(probed[index]);
       }
-      present.insert(candidate.id);
       if (old && !capabilities) {
         const auto& definition = old->plugin->definition();
         if (definition.settings == settings_in(next, candidate.id) &&
-            definition.config_types == config_types_for(definition.capabilities, next)) {
+            definition.config_types == config_types_or_null(definition.capabilities, next)) {
+          present.insert(candidate.id);
           kept_or_new.push_back(*old);
           result.unchanged.push_back(candidate.id);
           continue;
         }
         capabilities = definition.capabilities;
       }
-      auto entry = make_entry(candidate, std::move(*capabilities), next, old ? old->plugin->history() : nullptr);
+      Entry entry;
+      try {
+        entry = make_entry(candidate, std::move(*capabilities), next, old ? old->plugin->history() : nullptr);
+      } catch (const Error& e) {
+        logger->warn("plugin {} rejected: {}", candidate.id, e.what());
+        found.rejections.push_back({candidate.path, e.what()});
+        continue;  // an old one of that id is removed below
+      }
+      present.insert(candidate.id);
       if (old) {
         replaced.push_back(old->plugin);
         result.changed.push_back(candidate.id);
@@ -410,6 +446,25 @@ Manager::Manager(ManagerOptions options) : impl_(std::make_unique<Impl>(std::mov
 Manager::~Manager() { impl_->shutdown(); }
 
 Registry& Manager::registry() noexcept { return impl_->registry; }
+
+std::optional<ContractDescription> describe_contract(const Capabilities& capabilities, std::string_view contract,
+                                                     const ContractInfo* declared) {
+  if (auto it = capabilities.contracts.find(std::string(contract)); it != capabilities.contracts.end()) return it->second;
+  if (!declared) declared = find_builtin_contract(contract);
+  if (declared) return declared->description;
+  return std::nullopt;
+}
+
+std::optional<ContractDescription> Manager::describe(std::string_view contract, std::string_view type) const {
+  const ContractInfo* declared = impl_->registry.declared(contract);
+  for (const auto& info : impl_->registry.list()) {
+    if (!info.active || info.contract != contract || info.type != type) continue;
+    if (info.kind == ProviderKind::internal) return declared ? std::optional(declared->description) : std::nullopt;
+    return describe_contract(impl_->find(info.provider)->definition().capabilities, contract, declared);
+  }
+  impl_->registry.channel(contract, type);  // throws not_found with the known types
+  throw Error(ErrorCode::not_found, "no provider of " + std::string(contract) + " type '" + std::string(type) + "'");
+}
 
 std::vector<PluginStatus> Manager::plugins() const {
   std::vector<PluginStatus> out;

@@ -5,6 +5,8 @@
 #include <bit>
 #include <cstring>
 
+#include "checked_channel.hpp"
+
 namespace plugvisor {
 
 namespace {
@@ -76,9 +78,12 @@ std::uint64_t hash_key(std::string_view contract, std::string_view type) {
   return hash_name(type, hash_name(contract, 0));
 }
 
-// Lower ranks first: internal before external, then higher priority, then
-// earlier registration.
+bool usable(const ProviderInfo& info) { return info.compatibility.level != Compatibility::Level::incompatible; }
+
+// Lower ranks first: usable before incompatible, internal before external,
+// then higher priority, then earlier registration.
 bool ranks_before(const ProviderInfo& a, std::uint64_t sa, const ProviderInfo& b, std::uint64_t sb) {
+  if (usable(a) != usable(b)) return usable(a);
   if (a.kind != b.kind) return a.kind == ProviderKind::internal;
   if (a.priority != b.priority) return a.priority > b.priority;
   return sa < sb;
@@ -94,7 +99,7 @@ struct Registry::Index {
     // Weak: a thread's cached index must not keep a removed provider alive.
     std::weak_ptr<void> object;
     std::weak_ptr<Channel> channel;
-    bool has_object = false;
+    const ContractInfo* declaration = nullptr;  // non-null: object is a shared_ptr of its contract class
   };
   std::vector<Entry> entries;
   // Open addressing, a power of two at least twice the entries: 0 is empty,
@@ -115,6 +120,9 @@ struct Registry::Index {
 
 Registry::Registry() {
   std::unique_lock lock(mutex_);
+  for (const ContractInfo* contract : builtin_contracts()) {
+    catalog_.emplace(contract->description.name, Declaration{contract, {}});
+  }
   publish_locked();
 }
 
@@ -125,8 +133,9 @@ void Registry::publish_locked() {
   index->entries.reserve(slots_.size());
   for (const auto& [key, slot] : slots_) {
     const ProviderEntry& active = slot.front().entry;
+    if (!active.info.active) continue;  // only incompatible providers: none is handed out
     index->entries.push_back(Index::Entry{key.contract, key.type, hash_key(key.contract, key.type), active.object,
-                                          active.channel, active.object != nullptr});
+                                          active.channel, active.object ? active.contract : nullptr});
   }
   index->buckets.assign(std::bit_ceil(std::max<std::size_t>(2 * index->entries.size(), 8)), 0);
   const std::size_t mask = index->buckets.size() - 1;
@@ -172,6 +181,7 @@ void Registry::add(ProviderEntry entry) {
                                        ": names are 1-64 of [A-Za-z0-9._-], starting with a letter or digit");
   }
   std::unique_lock lock(mutex_);
+  attach_locked(entry);
   auto& slot = slots_[Key{info.contract, info.type}];
   for (const auto& ranked : slot) {
     const auto& other = ranked.entry.info;
@@ -180,13 +190,78 @@ void Registry::add(ProviderEntry entry) {
                                            info.provider + ": remove it first");
     }
   }
-  const std::uint64_t sequence = next_sequence_++;
-  auto at = std::find_if(slot.begin(), slot.end(), [&](const Ranked& r) {
-    return ranks_before(info, sequence, r.entry.info, r.sequence);
-  });
-  slot.insert(at, Ranked{std::move(entry), sequence});
-  for (std::size_t i = 0; i < slot.size(); ++i) slot[i].entry.info.active = (i == 0);
+  slot.push_back(Ranked{std::move(entry), next_sequence_++});
+  rank_slot(slot);
   publish_locked();
+}
+
+void Registry::rank_slot(std::vector<Ranked>& slot) {
+  std::stable_sort(slot.begin(), slot.end(), [](const Ranked& a, const Ranked& b) {
+    return ranks_before(a.entry.info, a.sequence, b.entry.info, b.sequence);
+  });
+  for (std::size_t i = 0; i < slot.size(); ++i) slot[i].entry.info.active = (i == 0 && usable(slot[i].entry.info));
+}
+
+void Registry::attach_locked(ProviderEntry& entry) const {
+  if (entry.info.kind == ProviderKind::internal) return;  // it came with its object and declaration
+  auto declared = catalog_.find(entry.info.contract);
+  entry.object = nullptr;
+  entry.contract = nullptr;
+  entry.info.declared = declared != catalog_.end();
+  entry.info.version = entry.description ? entry.description->version : 1;
+  entry.info.compatibility = {};
+  if (!entry.info.declared) return;
+  const ContractInfo& contract = *declared->second.contract;
+  entry.info.compatibility = check_compatibility(contract.description, entry.description ? &*entry.description : nullptr);
+  if (!usable(entry.info)) return;
+  std::shared_ptr<Channel> channel = entry.channel;
+  std::map<std::string, JsonSchema, std::less<>> schemas;
+  if (declared->second.options.validate_inputs) {
+    for (const auto& method : contract.description.methods) {
+      if (!method.input_schema.is_null()) schemas.emplace(method.name, JsonSchema(method.input_schema));
+    }
+  }
+  const auto& missing = entry.info.compatibility.missing;
+  if (!missing.empty() || !schemas.empty()) {
+    channel = std::make_shared<detail::CheckedChannel>(
+        std::move(channel),
+        entry.info.provider + "'s " + entry.info.contract + " type '" + entry.info.type + "'",
+        std::set<std::string, std::less<>>(missing.begin(), missing.end()), std::move(schemas));
+  }
+  entry.object = contract.make_remote(std::move(channel));
+  entry.contract = &contract;
+}
+
+void Registry::declare(const ContractInfo& contract, DeclareOptions options) {
+  const std::string& name = contract.description.name;
+  std::unique_lock lock(mutex_);
+  if (auto it = catalog_.find(name); it != catalog_.end() && it->second.contract != &contract) {
+    throw Error(ErrorCode::conflict, "contract '" + name + "' is already declared by C++ type " +
+                                         std::string(it->second.contract->cpp_type) + "; " +
+                                         std::string(contract.cpp_type) +
+                                         " cannot use the same wire name (give one of them another name)");
+  }
+  catalog_.insert_or_assign(name, Declaration{&contract, options});
+  bool changed = false;
+  for (auto it = slots_.lower_bound(KeyView{name, {}}); it != slots_.end() && it->first.contract == name; ++it) {
+    for (auto& ranked : it->second) attach_locked(ranked.entry);
+    rank_slot(it->second);
+    changed = true;
+  }
+  if (changed) publish_locked();
+}
+
+const ContractInfo* Registry::declared(std::string_view name) const {
+  std::shared_lock lock(mutex_);
+  auto it = catalog_.find(name);
+  return it == catalog_.end() ? nullptr : it->second.contract;
+}
+
+std::vector<const ContractInfo*> Registry::declared_contracts() const {
+  std::shared_lock lock(mutex_);
+  std::vector<const ContractInfo*> out;
+  for (const auto& [name, declaration] : catalog_) out.push_back(declaration.contract);
+  return out;
 }
 
 std::size_t Registry::remove_provider(std::string_view provider) {
@@ -199,28 +274,56 @@ std::size_t Registry::remove_provider(std::string_view provider) {
       it = slots_.erase(it);
       continue;
     }
-    for (std::size_t i = 0; i < slot.size(); ++i) slot[i].entry.info.active = (i == 0);
+    rank_slot(slot);
     ++it;
   }
   if (removed > 0) publish_locked();
   return removed;
 }
 
-std::shared_ptr<void> Registry::find_object(std::string_view contract, std::string_view type) const {
-  const Index::Entry* entry = current_index().find(contract, type);
-  if (!entry || !entry->has_object) return nullptr;
+std::shared_ptr<void> Registry::indexed_object(const ContractInfo& contract, std::string_view type) const {
+  const Index::Entry* entry = current_index().find(contract.description.name, type);
+  if (!entry || entry->declaration != &contract) return nullptr;
   if (auto object = entry->object.lock()) return object;
   // Released since this thread's check of the stamp: the provider was removed
   // meanwhile, so the index is stale; ask the registry itself.
   std::shared_lock lock(mutex_);
-  auto it = slots_.find(KeyView{contract, type});
-  if (it == slots_.end()) return nullptr;
-  return it->second.front().entry.object;
+  auto it = slots_.find(KeyView{contract.description.name, type});
+  if (it == slots_.end() || !it->second.front().entry.info.active) return nullptr;
+  const ProviderEntry& active = it->second.front().entry;
+  return active.contract == &contract ? active.object : nullptr;
 }
 
-std::shared_ptr<void> Registry::get_object(std::string_view contract, std::string_view type) const {
-  if (auto object = find_object(contract, type)) return object;
-  throw_not_found(contract, type);
+std::shared_ptr<void> Registry::typed_object(const ContractInfo& contract, std::string_view type,
+                                             bool required) const {
+  if (auto object = indexed_object(contract, type)) return object;
+  // The slow path: the contract may be undeclared yet (declare it: get<C>
+  // names C), or declared by another C++ type (a usage error).
+  const ContractInfo* existing = declared(contract.description.name);
+  if (existing && existing != &contract) {
+    throw Error(ErrorCode::config, "contract '" + contract.description.name + "' is declared by C++ type " +
+                                       std::string(existing->cpp_type) + ", not " + std::string(contract.cpp_type) +
+                                       ": ask for it with that type");
+  }
+  if (!existing) {
+    const_cast<Registry*>(this)->declare(contract);  // lazily: the catalog is the registry's own state
+    if (auto object = indexed_object(contract, type)) return object;
+  }
+  if (required) throw_not_found(contract.description.name, type);
+  return nullptr;
+}
+
+bool Registry::supports(std::string_view contract, std::string_view type, std::string_view method) const {
+  std::shared_lock lock(mutex_);
+  auto it = slots_.find(KeyView{contract, type});
+  if (it == slots_.end() || !it->second.front().entry.info.active) {
+    lock.unlock();
+    throw_not_found(contract, type);
+  }
+  const ProviderEntry& active = it->second.front().entry;
+  if (active.description) return active.description->method(method) != nullptr;
+  auto declared = catalog_.find(contract);
+  return declared != catalog_.end() && declared->second.contract->description.method(method) != nullptr;
 }
 
 std::shared_ptr<Channel> Registry::channel(std::string_view contract, std::string_view type) const {
@@ -230,7 +333,7 @@ std::shared_ptr<Channel> Registry::channel(std::string_view contract, std::strin
   {
     std::shared_lock lock(mutex_);
     auto it = slots_.find(KeyView{contract, type});
-    if (it != slots_.end()) return it->second.front().entry.channel;
+    if (it != slots_.end() && it->second.front().entry.info.active) return it->second.front().entry.channel;
   }
   throw_not_found(contract, type);
 }
@@ -241,6 +344,17 @@ void Registry::throw_not_found(std::string_view contract, std::string_view type)
     known += (known.empty() ? "" : ", ") + entry.info.type;
   }
   std::string message = "no provider of " + std::string(contract) + " type '" + std::string(type) + "'";
+  {
+    std::shared_lock lock(mutex_);
+    if (auto it = slots_.find(KeyView{contract, type}); it != slots_.end()) {
+      // Listed, but none usable: say why each is refused.
+      for (const auto& ranked : it->second) {
+        message += "; " + ranked.entry.info.provider + " provides it but is not used: " +
+                   ranked.entry.info.compatibility.reason;
+      }
+      throw Error(ErrorCode::not_found, message);
+    }
+  }
   message += known.empty() ? ": no plugin provides this contract; check the plugin directories with `plugvisor list`"
                            : " (known types: " + known + ")";
   throw Error(ErrorCode::not_found, message);
@@ -251,7 +365,16 @@ std::vector<ProviderEntry> Registry::active_entries(std::string_view contract) c
   std::vector<ProviderEntry> out;
   for (auto it = slots_.lower_bound(KeyView{contract, {}});
        it != slots_.end() && it->first.contract == contract; ++it) {
-    out.push_back(it->second.front().entry);
+    if (it->second.front().entry.info.active) out.push_back(it->second.front().entry);
+  }
+  return out;
+}
+
+std::vector<ProviderEntry> Registry::typed_entries(const ContractInfo& contract) const {
+  typed_object(contract, "", false);  // declares the contract if needed, or throws for another C++ type
+  std::vector<ProviderEntry> out;
+  for (auto& entry : active_entries(contract.description.name)) {
+    if (entry.object && entry.contract == &contract) out.push_back(std::move(entry));
   }
   return out;
 }

@@ -70,7 +70,16 @@ Plugin& Plugin::add_handler(std::string contract, std::string type, TypeOptions 
   return *this;
 }
 
-Plugin& Plugin::config_type(std::string name) {
+Plugin& Plugin::describe(ContractDescription contract) {
+  auto [it, added] = contracts_.emplace(contract.name, contract);
+  if (!added && !(it->second == contract)) {
+    throw std::invalid_argument("Plugin::describe: contract " + contract.name + " is described twice, differently");
+  }
+  return *this;
+}
+
+Plugin& Plugin::config_type(std::string name, Json json_schema) {
+  if (!json_schema.is_null()) config_schemas_[name] = std::move(json_schema);
   config_types_.push_back(std::move(name));
   return *this;
 }
@@ -89,9 +98,16 @@ Json Plugin::capabilities() const {
     if (!p.options.description.empty()) entry["description"] = p.options.description;
     types[p.contract].push_back(std::move(entry));
   }
-  return Json{{"protocolVersion", protocol::version}, {"name", info_.name},
-              {"version", info_.version},               {"description", info_.description},
-              {"types", std::move(types)},               {"configTypes", config_types_}};
+  Json out{{"protocolVersion", protocol::version}, {"name", info_.name},
+           {"version", info_.version},               {"description", info_.description},
+           {"types", std::move(types)},               {"configTypes", config_types_}};
+  if (!config_schemas_.empty()) out["configSchemas"] = config_schemas_;
+  if (!contracts_.empty()) {
+    Json contracts = Json::object();
+    for (const auto& [name, contract] : contracts_) contracts[name] = contract.to_json();
+    out["contracts"] = std::move(contracts);
+  }
+  return out;
 }
 
 int Plugin::run(int argc, char** argv) {

@@ -200,12 +200,14 @@ TEST_CASE("the call broker calls the registry's provider and counts calls, error
   CHECK(missing->status == 404);
   auto no_method = client->Post("/v1/call/dataProcessor/uppercase/explode", "x", "application/octet-stream");
   CHECK(no_method->status == 404);
+  // Refused from the contract's description, before it reaches the plugin.
+  CHECK_THAT(no_method->body, Catch::Contains("has no method 'explode'") && Catch::Contains("processData"));
 
   Json tools = plugin_named(*client, "plugin-text-tools");
   CHECK(tools["state"] == "ready");
   CHECK(tools["pid"].get<int>() > 0);
-  CHECK(tools["calls"] == 3);  // processData, supportedFormats, the unknown method
-  CHECK(tools["errors"] == 1);
+  CHECK(tools["calls"] == 2);  // processData, supportedFormats (the unknown method never left the daemon)
+  CHECK(tools["errors"] == 0);
   CHECK(tools["latencyMs"]["p50"].is_number());
   CHECK(tools["latencyMs"]["p99"].get<double>() >= tools["latencyMs"]["p50"].get<double>());
   CHECK(tools["types"][0]["type"] == "uppercase");

@@ -112,18 +112,22 @@ TEST_CASE("a reply that does not decode is a bad_reply error", "[contracts][wrap
                        Catch::Predicate<Error>([](const Error& e) { return e.code() == ErrorCode::bad_reply; }));
 }
 
-TEST_CASE("known contracts describe their methods' wire encodings", "[contracts][catalog]") {
-  const auto* contract = plugvisor::find_contract("dataProcessor");
-  REQUIRE(contract != nullptr);
-  REQUIRE(contract->methods.size() == 3);
-  CHECK(contract->methods[0].name == "ping");
-  CHECK(contract->methods[1].name == "processData");
-  CHECK(contract->methods[1].input == Encoding::bytes);
-  CHECK(contract->methods[1].output == Encoding::bytes);
-  CHECK(contract->methods[2].input == Encoding::none);
-  CHECK(contract->methods[2].output == Encoding::json);
-  CHECK(plugvisor::find_contract("pluginBase") != nullptr);
-  CHECK(plugvisor::find_contract("nope") == nullptr);
+TEST_CASE("built-in contracts describe their methods' wire encodings", "[contracts][catalog]") {
+  const auto* info = plugvisor::find_builtin_contract("dataProcessor");
+  REQUIRE(info != nullptr);
+  CHECK(info == &plugvisor::contract_info<plugvisor::DataProcessor>());
+  const auto& contract = info->description;
+  CHECK(contract.version == 1);
+  REQUIRE(contract.methods.size() == 3);
+  CHECK(contract.methods[0].name == "ping");
+  CHECK(contract.methods[1].name == "processData");
+  CHECK(contract.methods[1].input == Encoding::bytes);
+  CHECK(contract.methods[1].output == Encoding::bytes);
+  CHECK(contract.methods[2].input == Encoding::none);
+  CHECK(contract.methods[2].output == Encoding::json);
+  CHECK(contract.methods[2].output_schema == plugvisor::Json::parse(R"({"type":"array","items":{"type":"string"}})"));
+  CHECK(plugvisor::find_builtin_contract("pluginBase") != nullptr);
+  CHECK(plugvisor::find_builtin_contract("nope") == nullptr);
 }
 
 TEST_CASE("deadline scopes nest, and an inner one never extends the outer", "[contracts][deadline]") {

@@ -2,13 +2,16 @@
 // the shared error type, and the wire vocabulary of protocol v1.
 //
 // A contract is declared once, as an interface plus its method table
-// (ContractTraits). From that table come the typed wrapper a host gets from
-// the registry (Remote<C>), the server-side dispatch in the C++ SDK
-// (dispatch()), and the method listing of known_contracts().
+// (PLUGVISOR_CONTRACT). From that table come the typed wrapper a host gets
+// from the registry (Remote<C>), the server-side dispatch in the C++ SDK
+// (dispatch()), and the language-neutral description plugins publish and
+// hosts check them against (ContractDescription). Hosts declare their own
+// contracts the same way the built-in ones below are declared.
 #pragma once
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <stdexcept>
@@ -108,9 +111,25 @@ inline constexpr int exit_bind = 3;
 /// Longest Unix socket path (sun_path holds 108 bytes with the terminator).
 inline constexpr std::size_t max_socket_path = 107;
 
-/// True if `name` may be a plugin, contract or type name:
+/// True if `name` may be a plugin, contract, type or method name:
 /// [A-Za-z0-9][A-Za-z0-9._-]{0,63}.
-bool is_valid_name(std::string_view name) noexcept;
+constexpr bool is_valid_name(std::string_view name) noexcept {
+  auto alnum = [](char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'); };
+  if (name.empty() || name.size() > 64 || !alnum(name.front())) return false;
+  for (char c : name) {
+    if (!alnum(c) && c != '.' && c != '_' && c != '-') return false;
+  }
+  return true;
+}
+
+/// How deep a JSON document from outside may nest (arrays and objects):
+/// deeper ones are refused before they are parsed, so that no recursion
+/// (parse, dump, copy, destruction) can overflow the stack.
+inline constexpr std::size_t max_json_depth = 128;
+/// Parses JSON that crossed a trust boundary: throws Error(invalid_input)
+/// for a document nested deeper than max_json_depth, Json::exception for
+/// anything else that is not JSON (including numbers out of range).
+Json parse_json(std::string_view text);
 
 /// Parses a duration: a whole number with a unit ("250ms", "10s", "5m",
 /// "1h"), or "0". Throws Error(config) naming the text on anything else.
@@ -140,7 +159,87 @@ class DeadlineScope {
 };
 
 // ---------------------------------------------------------------------------
-// The contracts
+// Describing contracts: the language-neutral form
+
+/// The wire name of an encoding ("none", "json", "bytes").
+std::string_view to_string(Encoding encoding) noexcept;
+/// The encoding for a wire name, or nullopt.
+std::optional<Encoding> encoding_from_string(std::string_view name) noexcept;
+
+/// Documentation of one method in a C++ method table (PLUGVISOR_CONTRACT).
+struct MethodOptions {
+  /// One line for listings.
+  std::string_view description = {};
+  /// JSON Schema of the input, as JSON text; empty: derived from the C++
+  /// type where it can be (scalars, strings, containers, PLUGVISOR_JSON_SCHEMA).
+  std::string_view input_schema = {};
+  /// JSON Schema of the result, the same way.
+  std::string_view output_schema = {};
+};
+
+/// One method of a contract as the wire sees it.
+struct MethodDescription {
+  std::string name;
+  Encoding input = Encoding::none;
+  Encoding output = Encoding::none;
+  /// JSON Schema of a JSON input or output; null when none is declared.
+  Json input_schema = nullptr;
+  Json output_schema = nullptr;
+  std::string description = {};
+  bool operator==(const MethodDescription&) const = default;
+};
+
+/// A contract in language-neutral form: what a host declares (from its C++
+/// table) and what a plugin publishes in `capabilities` (docs/contracts.md).
+struct ContractDescription {
+  std::string name;
+  /// The major version: methods may be added within one version; anything
+  /// else that changes (a method removed, an encoding changed) is a new one.
+  int version = 1;
+  std::string description = {};
+  /// Every method, `ping` included, in table order.
+  std::vector<MethodDescription> methods;
+
+  /// The method called `name`, or nullptr.
+  const MethodDescription* method(std::string_view name) const noexcept;
+  /// The method called `name`; throws Error(not_found) naming `provider`
+  /// (e.g. "plugin hello") and the methods there are.
+  const MethodDescription& require_method(std::string_view name, std::string_view provider) const;
+  /// The description as `capabilities` carries it:
+  /// {"version": 1, "description": "...", "methods": {"greet": {"input": "json", ...}}}.
+  Json to_json() const;
+  /// Reads a description of contract `name` from `capabilities`. Throws
+  /// Error(config) naming the member that is wrong: a name that is not a
+  /// *name*, a version that is not an integer from 1 to 2^31-1, an unknown
+  /// encoding, a schema that is not a valid JSON Schema.
+  static ContractDescription from_json(std::string_view name, const Json& doc);
+  bool operator==(const ContractDescription&) const = default;
+};
+
+/// How a provider's description fits the host's declaration of a contract.
+struct Compatibility {
+  enum class Level {
+    full,          ///< every method the host declares, with the same encodings
+    partial,       ///< some of the host's methods are missing (an older plugin): calls to them fail
+    incompatible,  ///< another version, or a method with other encodings: never handed out
+  };
+  Level level = Level::full;
+  /// The host's methods the provider lacks (partial).
+  std::vector<std::string> missing;
+  /// Why, for a person; empty when full.
+  std::string reason;
+};
+
+/// "full", "partial", "incompatible".
+std::string_view to_string(Compatibility::Level level) noexcept;
+
+/// Checks a provider's description against the host's. A provider that
+/// published no description (`provider` null: a plugin written before
+/// descriptions existed) is taken to implement version 1 in full.
+/// Versions differ, or a method both declare has other encodings:
+/// incompatible. Methods of the host's missing: partial. Methods the host
+/// does not know are ignored (a newer plugin).
+Compatibility check_compatibility(const ContractDescription& host, const ContractDescription* provider);
 
 /// The base of every contract: `ping` answers if the provider is alive.
 class PluginBase {
@@ -150,6 +249,33 @@ class PluginBase {
   virtual void ping() {}
 };
 
+}  // namespace plugvisor
+
+#include "plugvisor/detail/method_table.hpp"
+#include "plugvisor/detail/contract_macro.hpp"
+
+namespace plugvisor {
+
+/// The declaration of contract C, made by PLUGVISOR_CONTRACT (found by
+/// argument-dependent lookup in C's namespace).
+template <class C>
+using ContractTraits = decltype(plugvisor_contract_of(detail::Tag<C>{}));
+
+/// True for a class declared as a contract with PLUGVISOR_CONTRACT.
+template <class C>
+concept DeclaredContract = requires { plugvisor_contract_of(detail::Tag<C>{}); };
+
+/// The typed wrapper a host receives for a provider of C reached over a
+/// Channel: each method encodes its argument, calls the channel and decodes
+/// the result, as C's method table says. Generated by PLUGVISOR_CONTRACT.
+template <class C>
+using Remote = typename ContractTraits<C>::Remote;
+
+// ---------------------------------------------------------------------------
+// The built-in contracts, declared like any host's
+
+PLUGVISOR_CONTRACT(PluginBase, "pluginBase", 1, "The base of every contract: ping answers if the provider is alive");
+
 /// Transforms bytes into bytes (text, documents, images...).
 class DataProcessor : public PluginBase {
  public:
@@ -158,87 +284,52 @@ class DataProcessor : public PluginBase {
   /// The formats (free-form names such as "text/plain") this processor accepts.
   virtual std::vector<std::string> supported_formats() = 0;
 };
-
-/// Per-contract declaration: the wire name and the method table. Specialised
-/// once per contract, below; nothing else names a contract's methods.
-template <class Contract>
-struct ContractTraits;
-
-/// The typed wrapper a host receives for a provider it reaches over a Channel.
-/// Specialised once per contract, each method a one-line forward.
-template <class Contract>
-class Remote;
-
-}  // namespace plugvisor
-
-#include "plugvisor/detail/method_table.hpp"
-
-namespace plugvisor {
-
-template <>
-struct ContractTraits<PluginBase> {
-  static constexpr std::string_view name = "pluginBase";
-  static constexpr auto methods = std::tuple{
-      detail::MethodSpec{"ping", &PluginBase::ping},
-  };
-};
-
-template <>
-struct ContractTraits<DataProcessor> {
-  static constexpr std::string_view name = "dataProcessor";
-  static constexpr auto methods = std::tuple_cat(
-      ContractTraits<PluginBase>::methods,
-      std::tuple{
-          detail::MethodSpec{"processData", &DataProcessor::process_data},
-          detail::MethodSpec{"supportedFormats", &DataProcessor::supported_formats},
-      });
-};
-
-template <>
-class Remote<PluginBase> final : public PluginBase, detail::RemoteBase<PluginBase> {
- public:
-  using RemoteBase::RemoteBase;
-  void ping() override { invoke<&PluginBase::ping>(); }
-};
-
-template <>
-class Remote<DataProcessor> final : public DataProcessor, detail::RemoteBase<DataProcessor> {
- public:
-  using RemoteBase::RemoteBase;
-  void ping() override { invoke<&PluginBase::ping>(); }
-  Bytes process_data(BytesView input) override {
-    return invoke<&DataProcessor::process_data>(input);
-  }
-  std::vector<std::string> supported_formats() override {
-    return invoke<&DataProcessor::supported_formats>();
-  }
-};
+PLUGVISOR_CONTRACT(DataProcessor, "dataProcessor", 1, "Transforms bytes into bytes",
+                   (process_data, "processData", {.description = "processes the input and returns the result"}),
+                   (supported_formats, "supportedFormats",
+                    {.description = "the formats (free-form names such as text/plain) this processor accepts"}));
 
 // ---------------------------------------------------------------------------
-// Contracts by name, for code that only knows the wire name
+// Contracts as values, for code that only knows them at run time
 
-/// One method of a contract as the wire sees it.
-struct MethodInfo {
-  std::string_view name;
-  Encoding input;
-  Encoding output;
-};
-
-/// One contract known to this build: its methods, and factories for its typed
-/// wrapper and for dispatching wire calls into an implementation.
+/// One contract declared in C++: its description and a factory for its
+/// typed wrapper. There is exactly one per contract class (contract_info<C>()),
+/// so its address identifies the C++ type.
 struct ContractInfo {
-  std::string_view name;
-  std::vector<MethodInfo> methods;
+  ContractDescription description;
+  /// The C++ class, as written in PLUGVISOR_CONTRACT (for error messages).
+  std::string_view cpp_type;
   /// Makes a Remote<C> over `channel`, type-erased (a shared_ptr<C>).
   std::shared_ptr<void> (*make_remote)(std::shared_ptr<Channel> channel);
-  /// Makes a LocalChannel over `impl`, a type-erased shared_ptr<C>.
-  std::shared_ptr<Channel> (*make_local)(std::shared_ptr<void> impl);
 };
 
-/// Every contract this build knows, in declaration order.
-const std::vector<ContractInfo>& known_contracts();
-/// The contract called `name`, or nullptr.
-const ContractInfo* find_contract(std::string_view name) noexcept;
+/// The description of contract C, from its method table.
+template <class C>
+ContractDescription describe() {
+  using Traits = ContractTraits<C>;
+  ContractDescription out{std::string(Traits::name), Traits::version, std::string(Traits::description), {}};
+  std::apply([&](const auto&... spec) { (out.methods.push_back(detail::describe_method(spec)), ...); },
+             Traits::methods);
+  return out;
+}
+
+/// The one ContractInfo of contract C.
+template <class C>
+const ContractInfo& contract_info() {
+  static_assert(DeclaredContract<C>, "declare the contract with PLUGVISOR_CONTRACT first");
+  static_assert(!std::is_abstract_v<Remote<C>>,
+                "every pure virtual method of the contract must be in its PLUGVISOR_CONTRACT table");
+  static const ContractInfo info{describe<C>(), ContractTraits<C>::cpp_type,
+                                 [](std::shared_ptr<Channel> channel) -> std::shared_ptr<void> {
+                                   return std::make_shared<Remote<C>>(std::move(channel));
+                                 }};
+  return info;
+}
+
+/// The built-in contracts (pluginBase, dataProcessor), in declaration order.
+const std::vector<const ContractInfo*>& builtin_contracts();
+/// The built-in contract called `name`, or nullptr.
+const ContractInfo* find_builtin_contract(std::string_view name) noexcept;
 
 /// Calls `method` of an in-process implementation with a wire payload, the
 /// way a plugin's server does: decodes the input, calls, encodes the result.
@@ -246,7 +337,7 @@ const ContractInfo* find_contract(std::string_view name) noexcept;
 /// input the method cannot take; exceptions from the implementation pass through.
 template <class C>
 Payload dispatch(C& impl, std::string_view method, const Payload& input) {
-  return detail::dispatch<C>(impl, method, input);
+  return detail::dispatch<ContractTraits<C>>(impl, method, input);
 }
 
 /// A Channel that calls an in-process implementation through the same wire
@@ -255,9 +346,7 @@ template <class C>
 class LocalChannel final : public Channel {
  public:
   explicit LocalChannel(std::shared_ptr<C> impl) : impl_(std::move(impl)) {}
-  Payload call(std::string_view method, Payload input) override {
-    return dispatch<C>(*impl_, method, input);
-  }
+  Payload call(std::string_view method, Payload input) override { return dispatch<C>(*impl_, method, input); }
 
  private:
   std::shared_ptr<C> impl_;

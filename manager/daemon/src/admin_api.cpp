@@ -206,7 +206,15 @@ void install_call_routes(httplib::Server& server, AdminBackend& backend) {
       for (const auto& info : manager.registry().list()) {
         if (info.active && info.contract == contract && info.type == type) provider = info.provider;
       }
-      Payload result = channel->call(method, Payload{encoding_of(req), req.body});
+      // A described method's input travels as its description says, whatever the Content-Type.
+      Encoding encoding = encoding_of(req);
+      if (auto described = manager.describe(contract, type)) {
+        encoding = described->require_method(method, provider.empty() ? contract + " type " + type : provider).input;
+        if (encoding == Encoding::json && !Json::accept(req.body)) {
+          throw Error(ErrorCode::invalid_input, contract + " " + method + " takes JSON, and the body is not JSON");
+        }
+      }
+      Payload result = channel->call(method, Payload{encoding, encoding == Encoding::none ? "{}" : req.body});
       res.set_header("X-Plugvisor-Provider", provider);
       res.set_content(std::move(result.body),
                       result.encoding == Encoding::bytes ? "application/octet-stream" : "application/json");

@@ -156,7 +156,20 @@ struct Capabilities {
   std::string description;
   std::vector<DeclaredType> types;
   std::vector<std::string> config_types;
+  /// The JSON Schema of each config type's data, where the plugin declares
+  /// one: data that breaks it is refused before launch.
+  std::map<std::string, Json> config_schemas;
+  /// The contracts the plugin describes (docs/contracts.md), by name; a
+  /// plugin written before descriptions existed describes none.
+  std::map<std::string, ContractDescription> contracts;
 };
+
+/// How a plugin's contract is described: by the plugin itself when it
+/// publishes a description, else by `declared` (the host's declaration, or a
+/// built-in contract when null is given and one has that name); nullopt when
+/// neither exists.
+std::optional<ContractDescription> describe_contract(const Capabilities& capabilities, std::string_view contract,
+                                                     const ContractInfo* declared = nullptr);
 
 /// Upper bounds, in seconds, of the call latency histogram's buckets (100 µs
 /// to 10 s); a last, unbounded bucket follows them.
@@ -260,6 +273,13 @@ class Manager {
   /// The registry: external providers registered by this manager, and any
   /// internal ones the host adds.
   Registry& registry() noexcept;
+
+  /// How the active provider of (contract, type) describes the contract: a
+  /// plugin's own description, else the host's declaration (built-in or
+  /// declared in the registry); nullopt when neither exists (a plugin that
+  /// describes nothing, of a contract the host does not know). Throws
+  /// Error(not_found) when no provider of (contract, type) is active.
+  std::optional<ContractDescription> describe(std::string_view contract, std::string_view type) const;
 
   /// Every registered plugin, in discovery order.
   std::vector<PluginStatus> plugins() const;

@@ -6,11 +6,20 @@
 // equal priorities the one registered first (the manager registers plugins in
 // discovery order: directories in the order given, files by name). Providers
 // that lose stay listed (active = false) and take over if the winner is removed.
+// A provider incompatible with the host's declaration of its contract (another
+// version, other encodings) is listed but never active.
+//
+// Contracts: the registry holds the host's catalog of declared contracts
+// (the built-in ones, every contract the host declares with declare<C>(), and
+// any C a get<C>/find<C>/all<C> names). Providers of a declared contract get
+// a typed object; providers of other contracts are reached by name only
+// (channel()), until the host declares theirs.
 #pragma once
 
 #include <atomic>
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <memory>
 #include <mutex>
 #include <shared_mutex>
@@ -37,15 +46,37 @@ struct ProviderInfo {
   bool active = true;
   /// The type's JSON schema as the plugin declared it (null if none).
   Json json_schema;
+  /// The contract version the provider implements (1 if it describes none).
+  int version = 1;
+  /// True once the host has declared the contract (typed objects exist).
+  bool declared = false;
+  /// How the provider fits the host's declaration (full while undeclared).
+  Compatibility compatibility = {};
 };
 
-/// A provider as registered: its description, the typed object (a
-/// shared_ptr<C> type-erased, null if this build does not know the contract),
-/// and a channel for calls by method name.
+/// How the host declares a contract.
+struct DeclareOptions {
+  /// Check every JSON input against the method's input schema (from the
+  /// host's table) before it is sent to an external provider; a failure is
+  /// Error(invalid_input) naming the path in the document and the rule.
+  /// Off by default: it costs a validation per call (docs/contracts.md).
+  bool validate_inputs = false;
+};
+
+/// A provider as registered: what the registry lists, a channel for calls by
+/// method name, and the contract as the provider describes it. The registry
+/// makes the typed object of an external provider itself, from the host's
+/// declaration of the contract.
 struct ProviderEntry {
   ProviderInfo info;
+  /// The typed object (a shared_ptr<C>, type-erased): given for internal
+  /// providers; made by the registry for external ones of declared contracts.
   std::shared_ptr<void> object;
   std::shared_ptr<Channel> channel;
+  /// The contract as the provider published it; nullopt if it published none.
+  std::optional<ContractDescription> description = std::nullopt;
+  /// The declaration `object` was made for (set by the registry).
+  const ContractInfo* contract = nullptr;
 };
 
 /// A provider of contract C, as returned by Registry::all<C>().
@@ -71,19 +102,38 @@ class Registry {
   Registry(const Registry&) = delete;
   Registry& operator=(const Registry&) = delete;
 
-  /// Registers an in-process implementation of C under `type`. Throws
-  /// Error(conflict) if an internal provider already has that (contract, type),
-  /// Error(config) if `type` is not a valid name.
+  /// Declares contract C: providers of it get typed objects, checked against
+  /// C's description (see check_compatibility). Safe to call again with the
+  /// same C (later options replace earlier ones). Throws Error(conflict) if
+  /// another C++ type already declared C's wire name.
+  template <class C>
+  void declare(DeclareOptions options = {}) {
+    declare(contract_info<C>(), options);
+  }
+  /// Declares a contract from its ContractInfo; same rules as declare<C>().
+  void declare(const ContractInfo& contract, DeclareOptions options = {});
+  /// The declaration of the contract called `name`, or nullptr.
+  const ContractInfo* declared(std::string_view name) const;
+  /// Every declared contract, by name.
+  std::vector<const ContractInfo*> declared_contracts() const;
+
+  /// Registers an in-process implementation of C under `type` (declaring C).
+  /// Throws Error(conflict) if an internal provider already has that
+  /// (contract, type), Error(config) if `type` is not a valid name.
   template <class C>
   void add_internal(const std::string& type, std::shared_ptr<C> impl) {
+    const ContractInfo& contract = contract_info<C>();
+    declare(contract);
     std::shared_ptr<void> object = impl;
-    ProviderEntry entry{
-        ProviderInfo{std::string(ContractTraits<C>::name), type, "internal", ProviderKind::internal, 0, true, nullptr},
-        object, std::make_shared<LocalChannel<C>>(std::move(impl))};
+    ProviderEntry entry{ProviderInfo{contract.description.name, type, "internal", ProviderKind::internal, 0, true,
+                                     nullptr, contract.description.version, true},
+                        std::move(object), std::make_shared<LocalChannel<C>>(std::move(impl)), contract.description,
+                        &contract};
     add(std::move(entry));
   }
 
-  /// Registers a provider of any kind (the manager's entry point).
+  /// Registers a provider of any kind (the manager's entry point). An
+  /// external entry's object is made here when its contract is declared.
   /// Same errors as add_internal.
   void add(ProviderEntry entry);
 
@@ -91,30 +141,48 @@ class Registry {
   std::size_t remove_provider(std::string_view provider);
 
   /// The active provider of C under `type`. Throws Error(not_found) naming
-  /// the types that do exist.
+  /// the types that do exist (and why a provider that exists is not used),
+  /// Error(config) if C's wire name belongs to another C++ type.
   template <class C>
   std::shared_ptr<C> get(std::string_view type) const {
-    return std::static_pointer_cast<C>(get_object(ContractTraits<C>::name, type));
+    return std::static_pointer_cast<C>(typed_object(contract_info<C>(), type, true));
   }
 
-  /// The active provider of C under `type`, or nullptr.
+  /// The active provider of C under `type`, or nullptr. Throws like get()
+  /// for a C whose wire name belongs to another C++ type.
   template <class C>
   std::shared_ptr<C> find(std::string_view type) const {
-    return std::static_pointer_cast<C>(find_object(ContractTraits<C>::name, type));
+    return std::static_pointer_cast<C>(typed_object(contract_info<C>(), type, false));
   }
 
   /// Every active provider of C, ordered by type name.
   template <class C>
   std::vector<Provided<C>> all() const {
+    const ContractInfo& contract = contract_info<C>();
     std::vector<Provided<C>> out;
-    for (auto& entry : active_entries(ContractTraits<C>::name)) {
-      if (entry.object) {
-        out.push_back(Provided<C>{entry.info.type, entry.info.provider,
-                                  std::static_pointer_cast<C>(entry.object)});
-      }
+    for (auto& entry : typed_entries(contract)) {
+      out.push_back(Provided<C>{entry.info.type, entry.info.provider, std::static_pointer_cast<C>(entry.object)});
     }
     return out;
   }
+
+  /// True if the active provider of C under `type` implements `member`
+  /// (a method of C's table): false for an older plugin that lacks it.
+  /// Throws Error(not_found) if there is no such provider.
+  template <class C, class M>
+  bool supports(std::string_view type, M member) const {
+    constexpr auto& methods = ContractTraits<C>::methods;
+    std::string_view wire;
+    std::apply([&](const auto&... spec) { ((detail::same_member(spec.fn, member) ? (wire = spec.name, 0) : 0), ...); },
+               methods);
+    if (wire.empty()) throw Error(ErrorCode::not_found, "the method is not in the contract's table");
+    find<C>(type);  // declares C, and checks the wire name is C's
+    return supports(ContractTraits<C>::name, type, wire);
+  }
+  /// The same by name: whether the active provider of (contract, type) has
+  /// `method` (from its description; an undescribed provider is taken to
+  /// have every method the host declares). Throws Error(not_found).
+  bool supports(std::string_view contract, std::string_view type, std::string_view method) const;
 
   /// The channel of the active provider of (contract, type), for calls by
   /// method name. Throws Error(not_found).
@@ -154,12 +222,25 @@ class Registry {
   // until this thread's next lookup in any registry.
   const Index& current_index() const;
 
-  std::shared_ptr<void> get_object(std::string_view contract, std::string_view type) const;
-  std::shared_ptr<void> find_object(std::string_view contract, std::string_view type) const;
+  struct Declaration {
+    const ContractInfo* contract;
+    DeclareOptions options;
+  };
+
+  // The typed object of (contract, type), declaring the contract on first
+  // use; null or Error(not_found) (`required`) when there is none.
+  std::shared_ptr<void> typed_object(const ContractInfo& contract, std::string_view type, bool required) const;
+  std::shared_ptr<void> indexed_object(const ContractInfo& contract, std::string_view type) const;
+  // With mutex_ held exclusively: makes `entry`'s typed object (if its
+  // contract is declared) and rates it against the declaration.
+  void attach_locked(ProviderEntry& entry) const;
+  static void rank_slot(std::vector<Ranked>& slot);
+  std::vector<ProviderEntry> typed_entries(const ContractInfo& contract) const;
   std::vector<ProviderEntry> active_entries(std::string_view contract) const;
   [[noreturn]] void throw_not_found(std::string_view contract, std::string_view type) const;
 
   mutable std::shared_mutex mutex_;
+  std::map<std::string, Declaration, std::less<>> catalog_;  // guarded by mutex_
   Slots slots_;                         // guarded by mutex_
   std::uint64_t next_sequence_ = 0;     // guarded by mutex_
   std::shared_ptr<const Index> index_;  // guarded by mutex_; replaced, never changed

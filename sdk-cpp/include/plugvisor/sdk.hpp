@@ -83,6 +83,7 @@ class Plugin {
   template <class C, class Factory>
     requires std::is_invocable_r_v<std::shared_ptr<C>, Factory, const Config&>
   Plugin& provide(std::string type, Factory factory, TypeOptions options = {}) {
+    describe(contract_info<C>().description);
     return add_handler(std::string(ContractTraits<C>::name), std::move(type), std::move(options),
                        [factory = std::move(factory)](const Config& config) -> Handler {
                          std::shared_ptr<C> impl = factory(config);
@@ -92,11 +93,19 @@ class Plugin {
                        });
   }
 
-  /// Provides a type of a contract this build does not declare, by handler.
+  /// Provides a type of a contract this build does not declare in C++, by
+  /// handler (describe() the contract too, so that hosts can check it).
   Plugin& add_handler(std::string contract, std::string type, TypeOptions options, HandlerFactory factory);
 
-  /// Declares a config type: the manager hands its data to this plugin.
-  Plugin& config_type(std::string name);
+  /// Publishes the description of a contract this plugin implements, in
+  /// `capabilities` (provide<C> does it for C). Safe to call again with the
+  /// same description; throws std::invalid_argument for another description
+  /// of the same contract.
+  Plugin& describe(ContractDescription contract);
+
+  /// Declares a config type: the manager hands its data to this plugin. With
+  /// a JSON Schema, the manager refuses data that breaks it before launch.
+  Plugin& config_type(std::string name, Json json_schema = nullptr);
 
   /// The most connections served at once, each on a thread of its own
   /// (default 1024, at least 1). Further connections wait, unanswered, in the
@@ -123,7 +132,9 @@ class Plugin {
 
   PluginInfo info_;
   std::vector<Provision> provisions_;
+  std::map<std::string, ContractDescription> contracts_;
   std::vector<std::string> config_types_;
+  std::map<std::string, Json> config_schemas_;
   std::size_t max_connections_ = 1024;
 };
 

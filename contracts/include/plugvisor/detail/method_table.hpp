@@ -1,16 +1,27 @@
 // Internal to plugvisor/contracts.hpp: the machinery that turns a contract's
-// method table into wire encoding, typed wrappers and dispatch.
+// method table into wire encoding, typed wrappers, dispatch and descriptions.
 #pragma once
 
+#include <array>
+#include <list>
+#include <map>
+#include <optional>
 #include <tuple>
 #include <type_traits>
 #include <utility>
+#include <vector>
 
 namespace plugvisor::detail {
 
-/// One entry of a contract's method table: the wire name and the member.
-/// A method takes no argument or one; BytesView travels raw, anything else as
-/// JSON (through nlohmann's to_json/from_json).
+/// A type as a value, for overloads found by argument-dependent lookup
+/// (plugvisor_contract_of, plugvisor_json_schema): exact types only, no
+/// derived-to-base conversion.
+template <class T>
+struct Tag {};
+
+/// One entry of a contract's method table: the wire name, the member and its
+/// documentation. A method takes no argument or one; BytesView travels raw,
+/// anything else as JSON (through nlohmann's to_json/from_json).
 template <class C, class R, class... A>
 struct MethodSpec {
   static_assert(sizeof...(A) <= 1, "a contract method takes at most one argument");
@@ -20,6 +31,7 @@ struct MethodSpec {
 
   std::string_view name;
   R (C::*fn)(A...);
+  MethodOptions options = {};
 };
 
 template <class T>
@@ -47,6 +59,89 @@ constexpr Encoding output_encoding() {
   return encoding_of<typename Spec::Result>();
 }
 
+template <class T>
+struct IsVector : std::false_type {};
+template <class T, class A>
+struct IsVector<std::vector<T, A>> : std::true_type {};
+template <class T, class A>
+struct IsVector<std::list<T, A>> : std::true_type {};
+template <class T>
+struct IsOptional : std::false_type {};
+template <class T>
+struct IsOptional<std::optional<T>> : std::true_type {};
+template <class T>
+struct IsStringMap : std::false_type {};
+template <class T, class L, class A>
+struct IsStringMap<std::map<std::string, T, L, A>> : std::true_type {};
+
+template <class T>
+concept HasSchemaHook = requires { plugvisor_json_schema(Tag<T>{}); };
+
+/// The JSON Schema of what a C++ type encodes to, where it can be told from
+/// the type: scalars, strings, vectors, optionals, string-keyed maps, and any
+/// type with a `plugvisor_json_schema(plugvisor::detail::Tag<T>)` found by
+/// ADL (PLUGVISOR_JSON_SCHEMA declares one). Null when it cannot be told.
+template <class T>
+Json schema_of() {
+  using U = std::remove_cvref_t<T>;
+  if constexpr (HasSchemaHook<U>) {
+    return Json::parse(std::string_view(plugvisor_json_schema(Tag<U>{})));
+  } else if constexpr (std::is_same_v<U, bool>) {
+    return Json{{"type", "boolean"}};
+  } else if constexpr (std::is_integral_v<U> && std::is_unsigned_v<U>) {
+    return Json{{"type", "integer"}, {"minimum", 0}};
+  } else if constexpr (std::is_integral_v<U>) {
+    return Json{{"type", "integer"}};
+  } else if constexpr (std::is_floating_point_v<U>) {
+    return Json{{"type", "number"}};
+  } else if constexpr (std::is_same_v<U, std::string>) {
+    return Json{{"type", "string"}};
+  } else if constexpr (std::is_same_v<U, Json>) {
+    return true;
+  } else if constexpr (IsVector<U>::value) {
+    Json out{{"type", "array"}};
+    if (Json items = schema_of<typename U::value_type>(); !items.is_null()) out["items"] = std::move(items);
+    return out;
+  } else if constexpr (IsOptional<U>::value) {
+    Json inner = schema_of<typename U::value_type>();
+    if (inner.is_null()) return nullptr;
+    return Json{{"anyOf", {std::move(inner), {{"type", "null"}}}}};
+  } else if constexpr (IsStringMap<U>::value) {
+    Json out{{"type", "object"}};
+    if (Json values = schema_of<typename U::mapped_type>(); !values.is_null()) {
+      out["additionalProperties"] = std::move(values);
+    }
+    return out;
+  } else {
+    return nullptr;
+  }
+}
+
+/// The schema a method's table entry gives for its input or output: the
+/// declared text if any, else what the C++ type tells.
+template <class T>
+Json schema_or_declared(std::string_view declared) {
+  if (!declared.empty()) return Json::parse(declared);
+  if constexpr (std::is_void_v<T> || encoding_of<T>() != Encoding::json) {
+    return nullptr;
+  } else {
+    return schema_of<T>();
+  }
+}
+
+template <class Spec>
+MethodDescription describe_method(const Spec& spec) {
+  using Input = std::conditional_t<std::tuple_size_v<typename Spec::Args> == 0, void,
+                                   std::tuple_element_t<0, std::conditional_t<std::tuple_size_v<typename Spec::Args> == 0,
+                                                                              std::tuple<void>, typename Spec::Args>>>;
+  return MethodDescription{std::string(spec.name),
+                           input_encoding<Spec>(),
+                           output_encoding<Spec>(),
+                           schema_or_declared<Input>(spec.options.input_schema),
+                           schema_or_declared<typename Spec::Result>(spec.options.output_schema),
+                           std::string(spec.options.description)};
+}
+
 inline Payload none_payload() { return Payload{Encoding::none, "{}"}; }
 
 /// Encodes an argument or a result. Bytes are moved in when given as an
@@ -61,13 +156,16 @@ Payload encode(T&& value) {
   }
 }
 
-/// Decodes a JSON payload into T; `what` names it in the error.
+/// Decodes a JSON payload into T; `what` names it in the error. Documents
+/// nested deeper than protocol::max_json_depth are refused before parsing.
 template <class T>
 T decode_json(const Payload& payload, std::string_view what, ErrorCode on_error) {
   try {
-    return Json::parse(payload.body).get<T>();
+    return protocol::parse_json(payload.body).get<T>();
   } catch (const Json::exception& e) {
     throw Error(on_error, std::string(what) + " is not the JSON this method takes: " + e.what());
+  } catch (const Error& e) {
+    throw Error(on_error, std::string(what) + ": " + e.what());
   }
 }
 
@@ -94,17 +192,17 @@ Payload call_spec(const Spec& spec, C& impl, const Payload& input) {
   }
 }
 
-template <class C>
+template <class Traits, class C>
 Payload dispatch(C& impl, std::string_view method, const Payload& input) {
   std::optional<Payload> out;
   std::apply(
       [&](const auto&... spec) {
         ((!out && spec.name == method ? (out = call_spec(spec, impl, input), 0) : 0), ...);
       },
-      ContractTraits<C>::methods);
+      Traits::methods);
   if (!out) {
-    throw Error(ErrorCode::not_found, "contract " + std::string(ContractTraits<C>::name) +
-                                          " has no method '" + std::string(method) + "'");
+    throw Error(ErrorCode::not_found,
+                "contract " + std::string(Traits::name) + " has no method '" + std::string(method) + "'");
   }
   return std::move(*out);
 }
@@ -118,34 +216,47 @@ constexpr bool same_member(A a, B b) {
   }
 }
 
-/// The table entry of `Member` in contract C's method table (compile-time).
-template <class C, auto Member>
+/// The table entry of `Member` in a method table (compile-time); the table's
+/// size if it is not there.
+template <const auto& methods, auto Member>
 constexpr std::size_t method_index() {
-  constexpr auto& methods = ContractTraits<C>::methods;
   std::size_t index = std::tuple_size_v<std::decay_t<decltype(methods)>>;
   std::size_t i = 0;
-  std::apply(
-      [&](const auto&... spec) {
-        ((same_member(spec.fn, Member) ? (index = i, ++i) : ++i), ...);
-      },
-      methods);
+  std::apply([&](const auto&... spec) { ((same_member(spec.fn, Member) ? (index = i, ++i) : ++i), ...); }, methods);
   return index;
 }
 
-/// The shared half of every Remote<C>: holds the channel, encodes arguments
-/// and decodes results by the method table.
-template <class C>
-class RemoteBase {
+/// True if two entries of a table share a wire name (checked at compile time).
+template <class Table>
+constexpr bool has_duplicate_names(const Table& methods) {
+  constexpr std::size_t n = std::tuple_size_v<Table>;
+  std::array<std::string_view, n> names{};
+  std::size_t i = 0;
+  std::apply([&](const auto&... spec) { ((names[i++] = spec.name), ...); }, methods);
+  for (std::size_t a = 0; a < n; ++a) {
+    for (std::size_t b = a + 1; b < n; ++b) {
+      if (names[a] == names[b]) return true;
+    }
+  }
+  return false;
+}
+
+/// The root of every typed wrapper: derives from the contract and holds the
+/// channel; each method of the table adds a forwarder on top (see
+/// PLUGVISOR_CONTRACT), so a wrapper is generated from the table alone.
+template <class C, class Traits>
+class RemoteRoot : public C {
  public:
-  explicit RemoteBase(std::shared_ptr<Channel> channel) : channel_(std::move(channel)) {}
+  explicit RemoteRoot(std::shared_ptr<Channel> channel) : channel_(std::move(channel)) {}
 
  protected:
+  /// Calls the table entry of `Member` over the channel.
   template <auto Member, class... A>
   auto invoke(A&&... args) {
-    constexpr std::size_t index = method_index<C, Member>();
-    static_assert(index < std::tuple_size_v<std::decay_t<decltype(ContractTraits<C>::methods)>>,
+    constexpr std::size_t index = method_index<Traits::methods, Member>();
+    static_assert(index < std::tuple_size_v<std::decay_t<decltype(Traits::methods)>>,
                   "method is not declared in the contract's method table");
-    constexpr auto& spec = std::get<index>(ContractTraits<C>::methods);
+    constexpr auto& spec = std::get<index>(Traits::methods);
     using Spec = std::decay_t<decltype(spec)>;
     using R = typename Spec::Result;
 
@@ -167,6 +278,42 @@ class RemoteBase {
 
  private:
   std::shared_ptr<Channel> channel_;
+};
+
+/// Binds a member function's signature to a forwarder template:
+/// Signature<R (K::*)(A...)>::bind<F, Base> is F<Base, R, A...>.
+template <class Member>
+struct Signature;
+template <class R, class K, class... A>
+struct Signature<R (K::*)(A...)> {
+  template <template <class, class, class...> class F, class Base>
+  using bind = F<Base, R, A...>;
+};
+
+/// `ping`, which every contract inherits from pluginBase.
+template <class Base>
+struct PingForwarder : Base {
+  using Base::Base;
+  void ping() override { this->template invoke<&PluginBase::ping>(); }
+};
+
+/// Stacks forwarders on a root: Stack<Root, F1, F2> is F2<F1<Root>>.
+template <class Root, template <class> class... Forwarders>
+struct Stack;
+template <class Root>
+struct Stack<Root> {
+  using type = Root;
+};
+template <class Root, template <class> class First, template <class> class... Rest>
+struct Stack<Root, First, Rest...> {
+  using type = typename Stack<First<Root>, Rest...>::type;
+};
+
+/// The final typed wrapper over a forwarder stack.
+template <class Stacked>
+class RemoteOf final : public Stacked {
+ public:
+  using Stacked::Stacked;
 };
 
 }  // namespace plugvisor::detail
