@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# make demo: the supervisor daemon on every example plugin (C++, Python, Node),
+# make demo: the supervisor daemon on every example plugin (C++, Python, Node, Go),
 # a few calls through it, then it keeps serving until Ctrl-C.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -49,12 +49,18 @@ echo "admin socket:  $PLUGVISOR_ADMIN_SOCKET"
 echo "dashboard:     $url#token=$PLUGVISOR_ADMIN_TOKEN"
 echo "CLI:           $plugvisor status --admin $PLUGVISOR_ADMIN_SOCKET"
 
-say "calls through the daemon (C++, Python, Node plugins)"
+say "calls through the daemon (C++, Python, Node, Go plugins)"
 call dataProcessor uppercase processData "hello from the demo"
 call dataProcessor prefix processData "configured through configTypes"
 call dataProcessor word-count processData "the quick brown fox jumps over the lazy dog the end"
 call dataProcessor stats processData "3 1 4 1 5 9 2 6"
 call dataProcessor slugify processData "Plugins In Any Language!"
+if [ -x "$build/plugins/plugin-go-text" ]; then
+  call dataProcessor title-case processData "served by the net/http of go"
+  call dataProcessor word-frequencies processData "to be or not to be"
+else
+  echo "(plugin-go-text was not built: install Go with \`apt-get install golang-go\` and build again)"
+fi
 
 say "the same broker over HTTP, for hosts in any language"
 echo "\$ curl --unix-socket $PLUGVISOR_ADMIN_SOCKET --data-binary 'any language' http://plugvisor/v1/call/dataProcessor/uppercase/processData"

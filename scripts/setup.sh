@@ -7,7 +7,7 @@ packages=(
   build-essential cmake pkg-config
   libcpp-httplib-dev nlohmann-json3-dev libspdlog-dev libfmt-dev
   catch2 libcli11-dev json-schema-test-suite
-  python3 curl nodejs
+  python3 curl nodejs golang-go
 )
 if [ "${PLUGVISOR_SETUP_EXTRA:-}" != "" ]; then
   # shellcheck disable=SC2206

@@ -342,6 +342,16 @@ std::size_t ChunkedDecoder::feed(std::string_view in, std::string& body) {
   return used;
 }
 
+std::string host_header_value(bool unix_socket, std::string_view address) {
+  if (unix_socket) return "localhost";
+  auto colon = address.rfind(':');
+  std::string_view host = address.substr(0, colon == std::string_view::npos ? address.size() : colon);
+  if (host.find(':') != std::string_view::npos && !host.starts_with('[')) {
+    return "[" + std::string(host) + "]" + std::string(address.substr(host.size()));
+  }
+  return std::string(address);
+}
+
 void append_request_head(std::string& out, std::string_view method, std::string_view target,
                          std::span<const Header> headers, std::optional<std::uint64_t> content_length) {
   if (!valid_field_name(method)) throw std::invalid_argument("the HTTP method is not a token");
@@ -361,9 +371,11 @@ void append_response_head(std::string& out, int status, std::span<const Header> 
   char digits[4];
   if (status < 100 || status > 999) throw std::invalid_argument("an HTTP status has three digits");
   std::to_chars(digits, digits + 3, status);
+  const bool bodiless = status < 200 || status == 204 || status == 304;
+  if (bodiless && content_length != 0) throw std::invalid_argument("a 1xx, 204 or 304 response has no body");
   out.append("HTTP/1.1 ").append(digits, 3).append(" ").append(reason_phrase(status)).append("\r\n");
   append_fields(out, headers);
-  append_length(out, content_length);
+  if (!bodiless) append_length(out, content_length);
   out.append("\r\n");
 }
 
@@ -373,6 +385,7 @@ std::string_view reason_phrase(int status) noexcept {
     case 200: return "OK";
     case 202: return "Accepted";
     case 204: return "No Content";
+    case 304: return "Not Modified";
     case 400: return "Bad Request";
     case 401: return "Unauthorized";
     case 404: return "Not Found";

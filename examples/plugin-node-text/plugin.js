@@ -583,12 +583,9 @@ function handleRequest(req, res) {
 
   // §10.7 step 1: framing and size, from the headers alone.
   if (req.method === 'POST') {
+    // Neither Content-Length nor Transfer-Encoding: an empty body (RFC 9112
+    // §6.3), which is what Node's parser reads; curl -X POST sends that.
     const length = req.headers['content-length'];
-    // Node's parser accepts Transfer-Encoding only when it ends in chunked.
-    if (length === undefined && req.headers['transfer-encoding'] === undefined) {
-      return sendError(res, new CallError(411, 'invalid_input',
-        'a POST needs Content-Length (or chunked encoding); with curl pass -d or --data-binary', { close: true }));
-    }
     if (length !== undefined && Number(length) > config.maxBodyBytes) {
       return sendError(res, new CallError(413, 'too_large',
         `the body is ${length} bytes; this plugin accepts at most ${config.maxBodyBytes}`, { close: true }));
@@ -719,7 +716,9 @@ function authorized(header) {
 // about to exit.
 function send(res, status, contentType, body, { close = false } = {}) {
   if (res.headersSent || res.destroyed) return; // the connection is gone
-  const headers = { 'Content-Type': contentType, 'Content-Length': Buffer.byteLength(body) };
+  const headers = { 'Content-Type': contentType };
+  // A 204 or 304 has no body and carries no Content-Length (RFC 9110 §8.6).
+  if (status !== 204 && status !== 304) headers['Content-Length'] = Buffer.byteLength(body);
   if (close || lifecycle.draining) headers.Connection = 'close';
   res.writeHead(status, headers);
   res.end(body);

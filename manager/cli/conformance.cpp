@@ -266,7 +266,7 @@ class Checker {
 
     check_types(*session);
     check_keep_alive(*session);
-    check_length_required(*session);
+    check_bodyless_post(*session);
     check_backlog(*session);
   }
 
@@ -308,7 +308,7 @@ class Checker {
     int answered = 0;
     bool closed_early = false;
     for (int i = 0; connection && i < 20; ++i) {
-      if (!connection->send(http_request("GET", "/healthz", "", "", ""))) break;
+      if (!connection->send(http_request(session.endpoint(), "GET", "/healthz", "", "", ""))) break;
       auto response = connection->receive(5s, error);
       if (!response || response->status != 200) break;
       ++answered;
@@ -323,19 +323,22 @@ class Checker {
                (error.empty() ? "" : " (" + error + ")"));
   }
 
-  void check_length_required(PluginSession& session) {
+  // curl -X POST sends neither Content-Length nor Transfer-Encoding: RFC 9112
+  // §6.3 makes that an empty body, not a reason for 411.
+  void check_bodyless_post(PluginSession& session) {
     auto target = first_type();
     if (!target) return;
     std::string error;
     auto connection = RawConnection::open(session.endpoint(), error);
     std::optional<RawResponse> response;
     if (connection) {
-      connection->send(http_request("POST", "/v1/" + target->first + "/" + target->second + "/ping", "", "",
+      connection->send(http_request(session.endpoint(), "POST", "/v1/" + target->first + "/" + target->second + "/ping", "", "",
                                     session.token(), false));
       response = connection->receive(2s, error);
     }
-    record("K8", "§10.5", "a POST without Content-Length is answered 411 at once", response && response->status == 411,
-           describe(response, error), Weight::should);
+    record("K8", "§10.5",
+           "a POST without Content-Length or Transfer-Encoding has an empty body: a ping so sent answers 200 at once",
+           response && response->status == 200, describe(response, error));
   }
 
   void check_backlog(PluginSession& session) {
@@ -390,7 +393,7 @@ class Checker {
     // Keep one connection open to see how calls are refused once shutting down.
     auto kept = RawConnection::open(session->endpoint(), error);
     if (kept) {
-      kept->send(http_request("GET", "/healthz", "", "", ""));
+      kept->send(http_request(session->endpoint(), "GET", "/healthz", "", "", ""));
       kept->receive(2s, error);
     }
     auto refused = session->request("POST", "/shutdown", "", "application/json", "wrong", error);
@@ -403,7 +406,7 @@ class Checker {
     auto target = first_type();
     if (kept && target) {
       std::optional<RawResponse> late;
-      if (kept->send(http_request("POST", "/v1/" + target->first + "/" + target->second + "/ping", "{}",
+      if (kept->send(http_request(session->endpoint(), "POST", "/v1/" + target->first + "/" + target->second + "/ping", "{}",
                                   "application/json", session->token()))) {
         late = kept->receive(5s, error);
       }
@@ -452,7 +455,7 @@ class Checker {
     std::optional<RawResponse> answer;
     if (connection) {
       std::string body(16 * 1024 * 1024, 'a');
-      connection->send(http_request("POST", "/v1/dataProcessor/" + target->second + "/processData", body,
+      connection->send(http_request(session->endpoint(), "POST", "/v1/dataProcessor/" + target->second + "/processData", body,
                                     "application/octet-stream", session->token()));
       connection->wait_readable(10s);  // the first bytes of the answer
       ::kill(session->child().pid(), SIGTERM);

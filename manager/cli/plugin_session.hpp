@@ -8,6 +8,7 @@
 #include <string>
 
 #include "child_process.hpp"
+#include "plugin_client.hpp"
 #include "plugvisor/contracts.hpp"
 #include "process_reactor.hpp"
 #include "raw_http.hpp"
@@ -40,7 +41,9 @@ class PluginSession {
   Endpoint endpoint() const;
   detail::ChildProcess& child() { return *child_; }
 
-  /// Sends one request on a new connection and reads the answer.
+  /// Sends one request and reads the answer: GET /healthz without a token
+  /// and POSTs with the session's token through the manager's PluginClient
+  /// (the same bytes as the manager), any other on a raw new connection.
   std::optional<RawResponse> request(const std::string& method, const std::string& path, const std::string& body,
                                      const std::string& content_type, const std::string& token,
                                      std::string& error, std::chrono::milliseconds timeout = std::chrono::seconds(5));
@@ -49,6 +52,10 @@ class PluginSession {
   std::optional<detail::ExitStatus> wait_exit(std::chrono::milliseconds limit);
 
  private:
+  std::optional<RawResponse> managed_request(bool health, const std::string& path, const std::string& body,
+                                             const std::string& content_type, std::string& error,
+                                             std::chrono::milliseconds timeout);
+
   detail::ProcessReactor reactor_;
   std::shared_ptr<detail::ChildProcess> child_;
   std::string token_;
@@ -56,6 +63,7 @@ class PluginSession {
   bool tcp_;
   std::optional<std::string> first_line_;
   Json handshake_;
+  std::unique_ptr<detail::PluginClient> client_;  ///< made on first use, once the address is known
 };
 
 }  // namespace plugvisor::cli

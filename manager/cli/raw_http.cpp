@@ -12,6 +12,8 @@
 #include <cerrno>
 #include <cstring>
 
+#include "quote.hpp"
+
 namespace plugvisor::cli {
 
 namespace {
@@ -56,12 +58,14 @@ std::optional<RawConnection> RawConnection::open(const Endpoint& endpoint, std::
   return RawConnection(fd);
 }
 
-RawConnection::RawConnection(RawConnection&& other) noexcept : fd_(other.fd_), buffer_(std::move(other.buffer_)) {
+RawConnection::RawConnection(RawConnection&& other) noexcept
+    : fd_(other.fd_), closed_(other.closed_), buffer_(std::move(other.buffer_)) {
   other.fd_ = -1;
 }
 
 RawConnection& RawConnection::operator=(RawConnection&& other) noexcept {
   std::swap(fd_, other.fd_);
+  std::swap(closed_, other.closed_);
   std::swap(buffer_, other.buffer_);
   return *this;
 }
@@ -91,6 +95,7 @@ bool RawConnection::fill(std::chrono::steady_clock::time_point deadline, std::st
   char chunk[65536];
   ssize_t n = ::recv(fd_, chunk, sizeof chunk, 0);
   if (n <= 0) {
+    closed_ = n == 0;
     error = n == 0 ? "the plugin closed the connection" : std::string("read failed: ") + std::strerror(errno);
     return false;
   }
@@ -106,61 +111,66 @@ bool RawConnection::wait_readable(std::chrono::milliseconds timeout) {
 
 std::optional<RawResponse> RawConnection::receive(std::chrono::milliseconds timeout, std::string& error) {
   auto deadline = std::chrono::steady_clock::now() + timeout;
-  std::size_t end;
-  while ((end = buffer_.find("\r\n\r\n")) == std::string::npos) {
-    if (!fill(deadline, error)) return std::nullopt;
-  }
-  RawResponse response;
-  std::string head = buffer_.substr(0, end);
-  buffer_.erase(0, end + 4);
-  auto line_end = head.find("\r\n");
-  std::string status_line = head.substr(0, line_end);
-  if (status_line.rfind("HTTP/1.", 0) != 0 || status_line.size() < 12) {
-    error = "not an HTTP response: " + status_line;
-    return std::nullopt;
-  }
-  response.status = std::atoi(status_line.c_str() + 9);
-  std::size_t pos = line_end == std::string::npos ? head.size() : line_end + 2;
-  while (pos < head.size()) {
-    auto next = head.find("\r\n", pos);
-    if (next == std::string::npos) next = head.size();
-    std::string line = head.substr(pos, next - pos);
-    auto colon = line.find(':');
-    if (colon != std::string::npos) {
-      std::string value = line.substr(colon + 1);
-      value.erase(0, value.find_first_not_of(' '));
-      response.headers[lower(line.substr(0, colon))] = value;
-    }
-    pos = next + 2;
-  }
-  if (lower(response.header("transfer-encoding")) == "chunked") {
-    while (true) {
-      std::size_t line;
-      while ((line = buffer_.find("\r\n")) == std::string::npos) {
-        if (!fill(deadline, error)) return std::nullopt;
-      }
-      std::size_t size = std::stoul(buffer_.substr(0, line), nullptr, 16);
-      while (buffer_.size() < line + 2 + size + 2) {
-        if (!fill(deadline, error)) return std::nullopt;
-      }
-      response.body.append(buffer_, line + 2, size);
-      buffer_.erase(0, line + 2 + size + 2);
-      if (size == 0) break;
-    }
-  } else {
-    std::size_t length = std::strtoul(response.header("content-length").c_str(), nullptr, 10);
-    while (buffer_.size() < length) {
+  // The head, skipping any 1xx, through the shared codec (the manager's own rules).
+  detail::http1::ResponseHead head;
+  detail::http1::ParseResult parsed;
+  while (true) {
+    while ((parsed = detail::http1::parse_response_head(buffer_, head)).state == detail::http1::ParseResult::incomplete) {
       if (!fill(deadline, error)) return std::nullopt;
     }
-    response.body = buffer_.substr(0, length);
-    buffer_.erase(0, length);
+    if (parsed.state == detail::http1::ParseResult::invalid) {
+      error = std::string("a malformed answer (") + parsed.error + "): " + detail::quote(buffer_.substr(0, 200));
+      return std::nullopt;
+    }
+    if (head.status >= 200) break;
+    buffer_.erase(0, parsed.size);
   }
+  RawResponse response;
+  response.status = head.status;
+  for (const auto& h : head.headers) response.headers.emplace(lower(std::string(h.name)), std::string(h.value));
+  buffer_.erase(0, parsed.size);  // the head's views are not used past here
+  if (!read_body(head.framing, head.content_length, deadline, response.body, error)) return std::nullopt;
   return response;
 }
 
-std::string http_request(const std::string& method, const std::string& path, const std::string& body,
-                         const std::string& content_type, const std::string& token, bool with_length) {
-  std::string request = method + " " + path + " HTTP/1.1\r\nHost: plugin\r\n";
+bool RawConnection::read_body(detail::http1::Framing framing, std::uint64_t length,
+                              std::chrono::steady_clock::time_point deadline, std::string& body, std::string& error) {
+  using detail::http1::Framing;
+  if (framing == Framing::length) {
+    while (buffer_.size() < length) {
+      if (!fill(deadline, error)) return false;
+    }
+    body = buffer_.substr(0, length);
+    buffer_.erase(0, length);
+    return true;
+  }
+  if (framing == Framing::chunked) {
+    detail::http1::ChunkedDecoder decoder;
+    while (true) {
+      buffer_.erase(0, decoder.feed(buffer_, body));
+      if (decoder.done()) return true;
+      if (decoder.failed()) {
+        error = "a malformed chunked answer";
+        return false;
+      }
+      if (!fill(deadline, error)) return false;
+    }
+  }
+  // Neither length nor chunks: the body ends when the plugin closes.
+  while (fill(deadline, error)) {
+  }
+  if (!closed_) return false;
+  error.clear();
+  body.swap(buffer_);
+  buffer_.clear();
+  return true;
+}
+
+std::string http_request(const Endpoint& to, const std::string& method, const std::string& path,
+                         const std::string& body, const std::string& content_type, const std::string& token,
+                         bool with_length) {
+  std::string request = method + " " + path + " HTTP/1.1\r\nHost: " +
+                        detail::http1::host_header_value(to.unix_socket, to.address) + "\r\n";
   if (!token.empty()) request += "Authorization: Bearer " + token + "\r\n";
   if (!content_type.empty()) request += "Content-Type: " + content_type + "\r\n";
   if (with_length) request += "Content-Length: " + std::to_string(body.size()) + "\r\n";

@@ -1,12 +1,17 @@
 // A minimal HTTP/1.1 client over one connection, for the conformance checker:
 // it must see exactly what a plugin sends (statuses, headers, closes), and
-// send requests a normal client would not (no Content-Length, no token).
+// send requests the manager would not (no Content-Length, no token). Its
+// requests follow the manager's Host rule, and answers are read with the
+// shared codec (contracts' http1): a check proves nothing about the manager
+// if it is laxer than the manager.
 #pragma once
 
 #include <chrono>
 #include <map>
 #include <optional>
 #include <string>
+
+#include "plugvisor/detail/http1.hpp"
 
 namespace plugvisor::cli {
 
@@ -44,14 +49,19 @@ class RawConnection {
  private:
   explicit RawConnection(int fd) : fd_(fd) {}
   bool fill(std::chrono::steady_clock::time_point deadline, std::string& error);
+  bool read_body(detail::http1::Framing framing, std::uint64_t length, std::chrono::steady_clock::time_point deadline,
+                 std::string& body, std::string& error);
 
   int fd_ = -1;
+  bool closed_ = false;  ///< the plugin closed its end
   std::string buffer_;
 };
 
-/// A request with Content-Length (unless `with_length` is false) and, if
-/// `token` is non-empty, the bearer token.
-std::string http_request(const std::string& method, const std::string& path, const std::string& body,
-                         const std::string& content_type, const std::string& token, bool with_length = true);
+/// A request to `to` with the manager's Host (http1::host_header_value),
+/// Content-Length (unless `with_length` is false) and, if `token` is
+/// non-empty, the bearer token.
+std::string http_request(const Endpoint& to, const std::string& method, const std::string& path,
+                         const std::string& body, const std::string& content_type, const std::string& token,
+                         bool with_length = true);
 
 }  // namespace plugvisor::cli

@@ -120,8 +120,10 @@ PluginClient::PluginClient(bool unix_socket, std::string address, std::string to
       address_(std::move(address)),
       token_(std::move(token)),
       connections_(std::move(connections)) {
-  // Host means nothing to a plugin; the address says which one it is.
-  std::string host = http1::valid_field_value(address_) ? address_ : "plugin";
+  // Host means nothing to a plugin, but strict servers refuse a request
+  // whose Host is not a valid host (a socket path is not).
+  std::string host = http1::host_header_value(unix_socket_, address_);
+  if (!http1::valid_field_value(host)) throw std::invalid_argument("the plugin address holds control characters");
   host_header_ = "Host: " + host + "\r\n";
   if (!http1::valid_field_value(token_)) throw std::invalid_argument("the plugin token holds control characters");
   fixed_headers_ = host_header_ + "Authorization: Bearer " + token_ + "\r\n";
@@ -280,7 +282,9 @@ HttpReply PluginClient::exchange(Connection& c, std::string_view method, const s
           lost(c.have == 0 ? "the connection closed without an answer" : "the answer was cut short");
         }
       }
-      if (parsed.state == http1::ParseResult::invalid) lost(std::string("a malformed answer: ") + parsed.error);
+      if (parsed.state == http1::ParseResult::invalid) {
+        throw TransportError{TransportFailure::lost, std::string("a malformed answer: ") + parsed.error, true};
+      }
       if (response.status >= 200) break;
       std::memmove(c.buffer.data(), c.buffer.data() + parsed.size, c.have - parsed.size);
       c.have -= parsed.size;
@@ -314,7 +318,7 @@ HttpReply PluginClient::exchange(Connection& c, std::string_view method, const s
         used = decoder.feed(std::string_view(c.buffer.data(), c.have), reply.body);
       }
       if (decoder.too_large()) too_large(max_reply_bytes);
-      if (decoder.failed()) lost("a malformed chunked answer");
+      if (decoder.failed()) throw TransportError{TransportFailure::lost, "a malformed chunked answer", true};
     } else {
       // Neither length nor chunks: the body ends when the plugin closes.
       reply.body.assign(c.buffer.data() + used, c.have - used);
@@ -393,7 +397,7 @@ void PluginClient::abort_in_flight() {
   for (int fd : in_flight_) ::shutdown(fd, SHUT_RDWR);
 }
 
-std::optional<HttpReply> PluginClient::health(std::chrono::milliseconds timeout) {
+HealthAnswer PluginClient::health(std::chrono::milliseconds timeout) {
   auto deadline = Clock::now() + timeout;
   try {
     auto connection = connect(deadline);
@@ -405,9 +409,9 @@ std::optional<HttpReply> PluginClient::health(std::chrono::milliseconds timeout)
       ++*connections_;
       release(std::move(connection));
     }
-    return reply;
-  } catch (const TransportError&) {
-    return std::nullopt;
+    return HealthAnswer{std::move(reply), {}};
+  } catch (const TransportError& e) {
+    return HealthAnswer{std::nullopt, e.malformed ? e.detail : std::string()};
   }
 }
 

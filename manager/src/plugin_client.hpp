@@ -31,6 +31,20 @@ enum class TransportFailure {
 struct TransportError {
   TransportFailure failure;
   std::string detail;
+  bool malformed = false;  ///< bytes came, but not an HTTP/1.x answer (`detail` says what was wrong)
+};
+
+/// The outcome of one GET /healthz.
+struct HealthAnswer {
+  std::optional<HttpReply> reply;  ///< the answer, if an HTTP answer came
+  std::string malformed;           ///< non-empty: what came was not HTTP/1.x, and what was wrong with it
+  bool ok() const noexcept { return reply && reply->status == 200; }
+  /// An answer that asking again will not change: a 4xx other than 408 and
+  /// 429, or a malformed answer (a server that refuses the request itself).
+  bool definitive_failure() const noexcept {
+    if (!malformed.empty()) return true;
+    return reply && reply->status >= 400 && reply->status < 500 && reply->status != 408 && reply->status != 429;
+  }
 };
 
 /// The client side of one plugin instance. Keeps up to `max_idle` connections
@@ -49,10 +63,10 @@ class PluginClient {
   /// Throws TransportError when no answer arrived by `deadline`.
   HttpReply post(const std::string& path, const Payload& payload, std::chrono::steady_clock::time_point deadline);
 
-  /// GET /healthz without the token; the status, or nullopt if no answer.
+  /// GET /healthz without the token: the answer, if one came within `timeout`.
   /// Always on a new connection (a busy plugin must still answer it), which
   /// joins the pool when the answer is 200, for the next call.
-  std::optional<HttpReply> health(std::chrono::milliseconds timeout);
+  HealthAnswer health(std::chrono::milliseconds timeout);
 
   /// Closes every idle connection (they would keep the plugin's workers busy).
   void close_idle();

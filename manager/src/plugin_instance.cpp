@@ -135,9 +135,15 @@ void PluginInstance::await_health(const LaunchSpec& spec, Clock::time_point dead
     }
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
     if (left.count() <= 0) break;
-    if (auto reply = client_->health(std::min(left, std::chrono::milliseconds(1000)))) {
-      if (reply->status == 200) return;
-      last = "HTTP " + std::to_string(reply->status) + " " + quote(reply->body);
+    auto answer = client_->health(std::min(left, std::chrono::milliseconds(1000)));
+    if (answer.ok()) return;
+    if (answer.reply) last = "HTTP " + std::to_string(answer.reply->status) + " " + quote(answer.reply->body);
+    if (answer.definitive_failure()) {
+      // Asking again until the timeout would get the same answer.
+      throw Error(ErrorCode::start_failed,
+                  "/healthz answered " + (answer.malformed.empty() ? last : answer.malformed) +
+                      ", a refusal that asking again will not change: the plugin's /healthz must answer 200 "
+                      "to a GET without a token (docs/protocol.md section 8)");
     }
     std::this_thread::sleep_for(pause);
     pause = std::min(pause * 2, std::chrono::milliseconds(50));

@@ -291,8 +291,7 @@ void SupervisedPlugin::on_exit(const std::shared_ptr<PluginInstance>& instance, 
 
 void SupervisedPlugin::check_hung(const std::shared_ptr<PluginInstance>& instance) {
   if (instance->exited()) return;
-  auto reply = instance->client().health(hang_check_timeout);
-  if (reply && reply->status == 200) return;  // busy, but alive
+  if (instance->client().health(hang_check_timeout).ok()) return;  // busy, but alive
   services_.logger->warn("a call timed out and /healthz did not answer within 1s: killing pid {}",
                          instance->child().pid());
   instance->killed_for_hang = true;

@@ -334,15 +334,8 @@ struct Server::Impl {
       std::size_t used = parsed.size;
 
       const std::uint64_t limit = launch.max_body_bytes;
-      if (req.method == "POST" && req.framing == http1::Framing::length && !req.has_content_length) {
-        // Without a length the body would end only when the client closes:
-        // answer at once instead.
-        auto res = error_response(ErrorCode::invalid_input, "POST needs a Content-Length header (send 0 for no body)",
-                                  411);
-        res.close = true;
-        send(fd, &req, res);
-        return;
-      }
+      // A POST without Content-Length or Transfer-Encoding has an empty body
+      // (RFC 9112 §6.3): the codec gives it Framing::length and length 0.
       // Only an authorised call or /shutdown has its body read: anything
       // else is answered from the head alone, so that a client without the
       // token cannot make the plugin allocate up to maxBodyBytes (each

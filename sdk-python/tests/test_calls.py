@@ -192,14 +192,18 @@ class CallsTest(unittest.TestCase):
         self.assertEqual((reply.status, reply.error_code), (413, "too_large"))
         self.assertEqual(reply.headers.get("connection"), "close")
 
-    def test_a_post_without_content_length_is_411_at_once_with_connection_close(self) -> None:
+    def test_a_post_without_content_length_or_chunked_has_an_empty_body_and_the_connection_stays(self) -> None:
+        # RFC 9112 §6.3: neither header means a zero-length body (curl -X POST sends that).
         sock = self.plugin.raw_socket()
-        request = (f"POST /v1/dataProcessor/echo/processData HTTP/1.1\r\nHost: p\r\n"
-                   f"Authorization: Bearer {TOKEN}\r\n\r\n").encode()
-        reply = raw_exchange(sock, request)
-        self.assertEqual((reply.status, reply.error_code), (411, "invalid_input"))
-        self.assertEqual(reply.headers["connection"], "close")
-        self.assertEqual(sock.recv(1), b"")  # closed
+        request = (f"POST /v1/dataProcessor/echo/processData HTTP/1.1\r\nHost: localhost\r\n"
+                   f"Authorization: Bearer {TOKEN}\r\nContent-Type: application/octet-stream\r\n\r\n").encode()
+        stream = sock.makefile("rb")
+        sock.sendall(request)
+        reply = read_response(stream)
+        self.assertEqual((reply.status, reply.body), (200, b""))
+        self.assertNotEqual(reply.headers.get("connection"), "close")
+        sock.sendall(request)  # and the connection goes on
+        self.assertEqual(read_response(stream).status, 200)
 
     def test_a_chunked_body_is_accepted(self) -> None:
         sock = self.plugin.raw_socket()

@@ -142,6 +142,23 @@ TEST_CASE("a plugin that fails to start gets an error naming it and the reason, 
   CHECK(plugvisor::test::wait_for_no_children().empty());
 }
 
+TEST_CASE("a start fails at once, quoting the answer, when /healthz answers a refusal that polling will not change",
+          "[manager][start]") {
+  TempDir dir;
+  dir.add_fixture("health-400", "health-400");
+  auto options = plugvisor::test::test_options(dir.path());
+  options.defaults.start_timeout = std::chrono::seconds(30);
+  plugvisor::Manager manager(options);
+  auto started = std::chrono::steady_clock::now();
+  auto refused = error_of([&] { manager.start("health-400"); });
+  auto took = std::chrono::steady_clock::now() - started;
+  CHECK(refused.code() == ErrorCode::start_failed);
+  CHECK_THAT(refused.what(), Catch::Contains("plugin health-400") && Catch::Contains("/healthz answered HTTP 400") &&
+                                 Catch::Contains("malformed Host header"));
+  // A liveness bound, far below the 30 s start timeout it used to wait out.
+  CHECK(took < std::chrono::seconds(5) * plugvisor::test::timing_scale);
+}
+
 TEST_CASE("calls reach the plugin through the typed wrapper, bytes and JSON both", "[manager][calls]") {
   TempDir dir;
   dir.add_text_tools();

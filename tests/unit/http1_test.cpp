@@ -270,6 +270,31 @@ TEST_CASE("heads are written with Content-Length, and never with injected lines"
   CHECK_THROWS_AS(http1::append_request_head(out, "POST", "/v1/a b", {}, 0), std::invalid_argument);
 }
 
+TEST_CASE("a 204 or 304 response is written without Content-Length, and refuses a body", "[unit][http1]") {
+  std::string out;
+  http1::append_response_head(out, 204, {}, 0);
+  CHECK(out == "HTTP/1.1 204 No Content\r\n\r\n");
+  out.clear();
+  http1::append_response_head(out, 304, {}, 0);
+  CHECK(out == "HTTP/1.1 304 Not Modified\r\n\r\n");
+  CHECK_THROWS_AS(http1::append_response_head(out, 204, {}, 2), std::invalid_argument);
+}
+
+TEST_CASE("a POST head without Content-Length or Transfer-Encoding has a zero-length body", "[unit][http1]") {
+  http1::RequestHead head;
+  REQUIRE(parse("POST /shutdown HTTP/1.1\r\nHost: localhost\r\n\r\n", head).state == Result::complete);
+  CHECK(head.framing == http1::Framing::length);
+  CHECK(head.content_length == 0);
+  CHECK_FALSE(head.has_content_length);
+}
+
+TEST_CASE("the Host of a request to a plugin is a valid host on every transport, never a socket path", "[unit][http1]") {
+  CHECK(http1::host_header_value(true, "/run/user/0/plugvisor-1-x/text-tools.sock") == "localhost");
+  CHECK(http1::host_header_value(false, "127.0.0.1:4242") == "127.0.0.1:4242");
+  CHECK(http1::host_header_value(false, "[::1]:4242") == "[::1]:4242");
+  CHECK(http1::host_header_value(false, "::1:4242") == "[::1]:4242");
+}
+
 TEST_CASE("a path splits on '/', keeping empty segments, without its query", "[unit][http1]") {
   CHECK(http1::path_of("/v1/a/b/c?x=1") == "/v1/a/b/c");
   auto parts = http1::split_path("/v1/a/b/c");

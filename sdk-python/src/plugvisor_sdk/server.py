@@ -18,7 +18,7 @@ header parsing builds an ``email`` message per request (several times slower
 than the few lines below), and importing it (with ``http.client``, ``email``
 and ``ssl``) adds ~12 ms to every launch. Parsing the request line and
 headers here also gives control of every status of docs/protocol.md:
-``411`` and ``413`` before the body is read, ``Expect: 100-continue``
+``413`` before the body is read, ``Expect: 100-continue``
 answered only for calls that will run, and the JSON error body everywhere.
 Connections are kept alive with no request limit; a kept-alive connection
 holds its thread.
@@ -65,7 +65,7 @@ JSON_TYPE = b"application/json"
 BYTES_TYPE = b"application/octet-stream"
 _STATUS_LINES = {
     status: f"HTTP/1.1 {status} {http.HTTPStatus(status).phrase}\r\n".encode()
-    for status in (200, 202, 400, 401, 404, 411, 413, 500, 503)
+    for status in (200, 202, 204, 304, 400, 401, 404, 413, 500, 503)
 }
 _CHUNK_SIZE = re.compile(rb"[0-9A-Fa-f]{1,15}")
 _NOT_SERIALIZABLE = object()
@@ -349,11 +349,12 @@ class RequestHandler(socketserver.StreamRequestHandler):
         if close:
             self.close_connection = True
         size = memoryview(body).nbytes if not isinstance(body, bytes) else len(body)
-        head = b"%s%sContent-Type: %s\r\nContent-Length: %d\r\n%s\r\n" % (
+        head = b"%s%sContent-Type: %s\r\n%s%s\r\n" % (
             _STATUS_LINES[status],
             _date_header(),
             content_type,
-            size,
+            # A 204 or 304 carries no Content-Length (RFC 9110 §8.6).
+            b"" if status in (204, 304) else b"Content-Length: %d\r\n" % size,
             b"Connection: close\r\n" if self.close_connection
             else b"Connection: keep-alive\r\n" if self._keep_alive_header else b"",
         )
@@ -392,11 +393,7 @@ class RequestHandler(socketserver.StreamRequestHandler):
                 self._error(400, ErrorCode.INVALID_INPUT, "Content-Length must be a whole number", close=True)
                 return
             self._length = int(length_text)
-        elif method == "POST":
-            # A POST without a length has no body; answer at once rather than wait.
-            self._error(411, ErrorCode.INVALID_INPUT,
-                        "POST needs a Content-Length header (send 0 for no body)", close=True)
-            return
+        # Neither header: the body is empty (RFC 9112 §6.3), as curl -X POST sends it.
         self._body_done = not self._chunked and self._length == 0
 
         limit = self.service.max_body_bytes

@@ -122,6 +122,12 @@ bool valid_field_value(std::string_view value) noexcept;
 /// Whether `name` is an HTTP token (the characters a header name may hold).
 bool valid_field_name(std::string_view name) noexcept;
 
+/// The Host header value for a request to a plugin at `address` (RFC 9110
+/// §7.2: a host, never a socket path, which strict servers such as Go's
+/// net/http refuse with 400). Over a Unix socket "localhost"; over TCP the
+/// address itself ("127.0.0.1:PORT"), an IPv6 host in brackets ("[::1]:PORT").
+std::string host_header_value(bool unix_socket, std::string_view address);
+
 /// Appends "METHOD target HTTP/1.1", the headers, Content-Length (when
 /// `content_length` is set) and the blank line to `out`. Throws
 /// std::invalid_argument for a name or value that would break the framing
@@ -130,7 +136,8 @@ void append_request_head(std::string& out, std::string_view method, std::string_
                          std::span<const Header> headers, std::optional<std::uint64_t> content_length);
 
 /// Appends "HTTP/1.1 status reason", the headers, Content-Length and the
-/// blank line to `out`. Same checks as append_request_head.
+/// blank line to `out`. Same checks as append_request_head. A 1xx, 204 or 304
+/// carries no Content-Length (RFC 9110 §8.6); `content_length` must be 0 then.
 void append_response_head(std::string& out, int status, std::span<const Header> headers,
                           std::uint64_t content_length);
 

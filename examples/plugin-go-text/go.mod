@@ -1,0 +1,3 @@
+module plugvisor.example/plugin-go-text
+
+go 1.19

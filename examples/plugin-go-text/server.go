@@ -1,0 +1,175 @@
+package main
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// HTTP (docs/protocol.md sections 8 to 10), checked in the order of 10.7.
+
+const deadlineHeader = "X-Plugvisor-Deadline-Ms"
+
+// callError is an answer with the error body of section 10.6.
+type callError struct {
+	status  int
+	code    string
+	message string
+}
+
+func (e *callError) Error() string { return e.message }
+
+func fail(status int, code, format string, args ...any) *callError {
+	return &callError{status, code, fmt.Sprintf(format, args...)}
+}
+
+func (p *plugin) route(w http.ResponseWriter, r *http.Request) {
+	path := r.URL.Path
+	if (r.Method == http.MethodGet || r.Method == http.MethodHead) && path == "/healthz" {
+		// Section 8: no token, not activity.
+		send(w, http.StatusOK, "application/json", []byte(`{"status":"ok"}`), false)
+		return
+	}
+	contract, typeName, method, isCall := splitCall(r.Method, path)
+	isShutdown := r.Method == http.MethodPost && path == "/shutdown"
+	if !isCall && !isShutdown {
+		sendError(w, fail(http.StatusNotFound, "not_found", "no endpoint %s %s; calls are POST /v1/{contract}/{type}/{method}", r.Method, path), false)
+		return
+	}
+	if !p.authorized(r.Header.Get("Authorization")) {
+		sendError(w, fail(http.StatusUnauthorized, "unauthorized", "missing or wrong token: send Authorization: Bearer <token>"), false)
+		return
+	}
+	if r.ContentLength > p.cfg.MaxBodyBytes {
+		sendError(w, fail(http.StatusRequestEntityTooLarge, "too_large", "the body is %d bytes; this plugin accepts at most %d", r.ContentLength, p.cfg.MaxBodyBytes), true)
+		return
+	}
+	if isShutdown {
+		// Section 13.1: calls are refused from now on, and the 202 is
+		// written before the sequence can close this connection.
+		p.stopAdmitting()
+		send(w, http.StatusAccepted, "application/json", []byte(`{"status":"shutting down"}`), false)
+		p.beginShutdown("POST /shutdown")
+		return
+	}
+	if !p.admit() {
+		sendError(w, fail(http.StatusServiceUnavailable, "unavailable", "the plugin is shutting down; the call was not run"), true)
+		return
+	}
+	defer p.done() // after the answer is flushed below: a call is in flight until then
+	if err := p.call(w, r, contract, typeName, method); err != nil {
+		var ce *callError
+		if !errors.As(err, &ce) {
+			ce = fail(http.StatusInternalServerError, "internal", "%s/%s %s failed: %v", contract, typeName, method, err)
+		}
+		sendError(w, ce, ce.status == http.StatusRequestEntityTooLarge)
+	}
+}
+
+// splitCall recognises a call path: POST /v1/{contract}/{type}/{method}, each segment non-empty.
+func splitCall(method, path string) (contract, typeName, name string, ok bool) {
+	parts := strings.Split(path, "/")
+	if method != http.MethodPost || len(parts) != 5 || parts[0] != "" || parts[1] != "v1" {
+		return "", "", "", false
+	}
+	for _, part := range parts[2:] {
+		if part == "" {
+			return "", "", "", false
+		}
+	}
+	return parts[2], parts[3], parts[4], true
+}
+
+// authorized compares in constant time; digests of equal length hide the token's length too.
+func (p *plugin) authorized(header string) bool {
+	want := sha256.Sum256([]byte("Bearer " + p.cfg.Token))
+	got := sha256.Sum256([]byte(header))
+	return subtle.ConstantTimeCompare(want[:], got[:]) == 1
+}
+
+// call runs one admitted call and writes its 200 answer; an error is answered by the caller.
+func (p *plugin) call(w http.ResponseWriter, r *http.Request, contract, typeName, method string) error {
+	t, ok := p.types[typeName]
+	if contract != "dataProcessor" || !ok {
+		return fail(http.StatusNotFound, "not_found", "this plugin provides no %s type '%s'", contract, typeName)
+	}
+	ctx, cancel, err := withDeadline(r)
+	if err != nil {
+		return err
+	}
+	defer cancel()
+	switch method {
+	case "ping":
+		send(w, http.StatusOK, "application/json", []byte("{}"), false)
+	case "supportedFormats":
+		formats, _ := json.Marshal(t.formats)
+		send(w, http.StatusOK, "application/json", formats, false)
+	case "processData":
+		input, err := io.ReadAll(http.MaxBytesReader(w, r.Body, p.cfg.MaxBodyBytes))
+		if err != nil {
+			var tooLarge *http.MaxBytesError
+			if errors.As(err, &tooLarge) {
+				return fail(http.StatusRequestEntityTooLarge, "too_large", "the body exceeds %d bytes", p.cfg.MaxBodyBytes)
+			}
+			return fail(http.StatusBadRequest, "invalid_input", "cannot read the body: %v", err)
+		}
+		output, err := t.process(ctx, input)
+		if err != nil {
+			return err
+		}
+		send(w, http.StatusOK, "application/octet-stream", output, false)
+	default:
+		return fail(http.StatusNotFound, "not_found", "dataProcessor has no method '%s' (ping, processData, supportedFormats)", method)
+	}
+	return nil
+}
+
+// withDeadline reads X-Plugvisor-Deadline-Ms (section 10.4): absent or
+// empty means no deadline; anything but decimal digits is a 400.
+func withDeadline(r *http.Request) (context.Context, context.CancelFunc, error) {
+	text := r.Header.Get(deadlineHeader)
+	if text == "" {
+		ctx, cancel := context.WithCancel(r.Context())
+		return ctx, cancel, nil
+	}
+	ms, err := strconv.ParseUint(text, 10, 32)
+	if err != nil || strings.TrimLeft(text, "0123456789") != "" {
+		return nil, nil, fail(http.StatusBadRequest, "invalid_input", "%s must be a whole number of milliseconds, not %q", deadlineHeader, text)
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), time.Duration(ms)*time.Millisecond)
+	return ctx, cancel, nil
+}
+
+// send writes a whole answer and flushes it to the connection, so that it is
+// written before the call counts as ended (section 13.2).
+func send(w http.ResponseWriter, status int, contentType string, body []byte, close bool) {
+	h := w.Header()
+	h.Set("Content-Type", contentType)
+	h.Set("Content-Length", strconv.Itoa(len(body)))
+	if close {
+		h.Set("Connection", "close")
+	}
+	w.WriteHeader(status)
+	w.Write(body)
+	if f, ok := w.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+func sendError(w http.ResponseWriter, e *callError, close bool) {
+	body, _ := json.Marshal(map[string]any{"error": map[string]string{"code": e.code, "message": e.message}})
+	send(w, e.status, "application/json", body, close || e.status == http.StatusServiceUnavailable)
+}
+
+func jsonString(s string) string {
+	out, _ := json.Marshal(s)
+	return string(out)
+}
