@@ -118,6 +118,18 @@ const MethodDescription& ContractDescription::require_method(std::string_view me
                                         ")");
 }
 
+bool ContractDescription::operator==(const ContractDescription& other) const {
+  if (name != other.name || version != other.version || description != other.description ||
+      methods.size() != other.methods.size()) {
+    return false;
+  }
+  for (const auto& m : methods) {
+    const MethodDescription* same = other.method(m.name);
+    if (!same || !(*same == m)) return false;
+  }
+  return true;
+}
+
 Json ContractDescription::to_json() const {
   Json out_methods = Json::object();
   for (const auto& m : methods) {

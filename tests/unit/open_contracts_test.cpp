@@ -94,10 +94,6 @@ auto has_code(ErrorCode code) {
                                                                                           std::string(plugvisor::to_string(code)));
 }
 
-plugvisor::ContractDescription description_of(const std::string& json) {
-  return plugvisor::ContractDescription::from_json("inventory", Json::parse(json));
-}
-
 // An external provider of `inventory` as the manager registers one: a channel
 // and the description the plugin published (nullopt: none).
 plugvisor::ProviderEntry external(const std::string& provider, std::shared_ptr<plugvisor::Channel> channel,
@@ -123,8 +119,8 @@ TEST_CASE("a contract declared outside plugvisor gets a typed wrapper that encod
   remote.ping();
 
   CHECK(channel->methods == std::vector<std::string>{"find", "add", "all", "exportCsv", "ping"});
-  CHECK(channel->inputs[0].encoding == Encoding::json);
-  CHECK(channel->inputs[0].body == R"("pear")");
+  CHECK(channel->inputs[0].encoding == Encoding::bytes);  // std::string is Bytes: raw
+  CHECK(channel->inputs[0].body == "pear");
   CHECK(Json::parse(channel->inputs[1].body) == Json{{"name", "plum"}, {"count", 7}});
   CHECK(channel->inputs[2].encoding == Encoding::none);
   CHECK(channel->inputs[3].encoding == Encoding::bytes);
@@ -142,8 +138,9 @@ TEST_CASE("a contract's description comes from its table: version, encodings and
 
   const auto* find = description.method("find");
   REQUIRE(find);
-  CHECK(find->input == Encoding::json);
-  CHECK(find->input_schema == Json{{"type", "string"}});
+  CHECK(find->input == Encoding::bytes);
+  CHECK(find->input_schema.is_null());
+  CHECK(find->output == Encoding::json);
   CHECK(find->output_schema["required"] == Json{"name", "count"});
   CHECK(description.method("all")->output_schema["items"] == find->output_schema);
   CHECK(description.method("exportCsv")->input == Encoding::bytes);
@@ -208,11 +205,10 @@ TEST_CASE("a provider's description is checked against the host's: full, partial
   CHECK_THAT(versions.reason, Catch::Contains("version 1") && Catch::Contains("needs version 2"));
 
   auto other_encoding = host;
-  other_encoding.methods[3].input = Encoding::bytes;  // exportCsv takes bytes; now "find" below
-  other_encoding.methods[1].input = Encoding::bytes;  // find
+  other_encoding.methods[1].input = Encoding::json;  // find
   auto encodings = plugvisor::check_compatibility(host, &other_encoding);
   CHECK(encodings.level == Level::incompatible);
-  CHECK_THAT(encodings.reason, Catch::Contains("find takes bytes and returns json, the host's takes json"));
+  CHECK_THAT(encodings.reason, Catch::Contains("find takes json and returns json, the host's takes bytes"));
 
   // A plugin that describes nothing is taken as version 1, in full.
   CHECK(plugvisor::check_compatibility(host, nullptr).level == Level::incompatible);

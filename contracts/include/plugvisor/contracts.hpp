@@ -213,7 +213,9 @@ struct ContractDescription {
   /// *name*, a version that is not an integer from 1 to 2^31-1, an unknown
   /// encoding, a schema that is not a valid JSON Schema.
   static ContractDescription from_json(std::string_view name, const Json& doc);
-  bool operator==(const ContractDescription&) const = default;
+  /// Equal name, version, description and methods, in any order (the JSON
+  /// form keeps no order).
+  bool operator==(const ContractDescription& other) const;
 };
 
 /// How a provider's description fits the host's declaration of a contract.

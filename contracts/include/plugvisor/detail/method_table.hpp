@@ -177,7 +177,9 @@ Payload call_spec(const Spec& spec, C& impl, const Payload& input) {
       return (impl.*spec.fn)();
     } else {
       using A = std::tuple_element_t<0, typename Spec::Args>;
-      if constexpr (encoding_of<A>() == Encoding::bytes) {
+      if constexpr (std::is_same_v<A, Bytes>) {
+        return (impl.*spec.fn)(input.body);
+      } else if constexpr (encoding_of<A>() == Encoding::bytes) {
         return (impl.*spec.fn)(BytesView(input.body));
       } else {
         return (impl.*spec.fn)(decode_json<A>(input, "the request body", ErrorCode::invalid_input));
