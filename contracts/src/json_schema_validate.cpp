@@ -250,7 +250,7 @@ class Validator {
              " bytes; the limit is " + std::to_string(JsonSchema::max_pattern_subject) + ")";
     }
     try {
-      if (std::regex_search(s, *re.re)) return {};
+      if (std::regex_match(s, *re.re)) return {};
     } catch (const std::regex_error&) {
       return "could not be matched against the pattern " + preview(Json(re.source)) + " (too complex)";
     }
