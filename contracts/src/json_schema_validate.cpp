@@ -216,7 +216,9 @@ class Validator {
     // Decimal fractions (0.01) are not exact in binary: accept a quotient
     // within a relative 1e-9 of an integer.
     Number q = x / m;
-    if (!std::isfinite(q)) return false;
+    // Past 2^52 a double quotient has no fraction bits left to be "close":
+    // the exact remainder above decides (1e308 is no multiple of 0.123456789).
+    if (!std::isfinite(q) || std::fabs(q) > 0x1p52L) return false;
     return std::fabs(q - std::round(q)) <= 1e-9L * std::max<Number>(1, std::fabs(q));
   }
 
