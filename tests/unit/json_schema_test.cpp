@@ -62,6 +62,9 @@ TEST_CASE("a $ref cycle that never descends into the instance is rejected at com
                                            "definitions":{"a":{"$ref":"#/definitions/b"},"b":{"$ref":"#/definitions/a"}}})")),
              Catch::Contains("cycle"));
   CHECK_THAT(compile_error(Json::parse(R"({"allOf":[{"not":{"$ref":"#"}}]})")), Catch::Contains("cycle"));
+  // Refs into a location draft-07 does not know ("$defs") still resolve by JSON Pointer.
+  CHECK_THAT(compile_error(Json::parse(R"({"$defs":{"a":{"$ref":"#/$defs/b"},"b":{"$ref":"#/$defs/a"}},"$ref":"#/$defs/a"})")),
+             Catch::Contains("#/$defs/a -> #/$defs/b -> #/$defs/a"));
   // Through an applicator that descends, recursion is fine.
   CHECK(compile_error(Json::parse(R"({"properties":{"child":{"$ref":"#"}}})")).empty());
 }
