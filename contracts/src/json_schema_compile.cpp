@@ -26,8 +26,6 @@ constexpr std::string_view map_keywords[] = {"properties", "patternProperties", 
 
 // Enum and const values are copied into the compiled form, and copies recurse.
 constexpr std::size_t max_value_depth = 256;
-// A regex source longer than this is refused (std::regex compiles recursively).
-constexpr std::size_t max_pattern_source = 4096;
 
 [[noreturn]] void invalid(const std::string& path, const std::string& what) {
   throw Error(ErrorCode::config,
@@ -333,16 +331,6 @@ class Compiler {
       for (std::size_t i = 0; i < v->size(); ++i) ids.push_back(c.child(w, base, key, std::to_string(i), true));
       return ids;
     }
-    Regex regex(const std::string& source, const std::string& path) const {
-      if (source.size() > max_pattern_source) {
-        invalid(path, "the regex is longer than " + std::to_string(max_pattern_source) + " bytes");
-      }
-      try {
-        return {source, std::make_shared<const std::regex>(source, std::regex::ECMAScript)};
-      } catch (const std::regex_error& e) {
-        invalid(path, "not a valid regex (" + std::string(e.what()) + "): " + preview(Json(source)));
-      }
-    }
     Json value(const char* key) const {
       const Json& v = *get(key);
       if (depth_of(v, max_value_depth + 1) > max_value_depth) {
@@ -368,7 +356,7 @@ class Compiler {
       n.max_length = count("maxLength");
       if (const Json* p = get("pattern")) {
         if (!p->is_string()) invalid(at("pattern"), "must be a string, not " + preview(*p));
-        n.pattern = regex(p->get<std::string>(), at("pattern"));
+        n.pattern = compile_regex(p->get<std::string>(), at("pattern"));
       }
       n.min_items = count("minItems");
       n.max_items = count("maxItems");
@@ -442,7 +430,7 @@ class Compiler {
           std::string path = at("patternProperties");
           append_pointer_token(path, source);
           if (!v.is_object() && !v.is_boolean()) invalid(path, "must be a schema, not " + preview(v));
-          list.emplace_back(regex(source, path), c.child(w, base, "patternProperties", source, true));
+          list.emplace_back(compile_regex(source, path), c.child(w, base, "patternProperties", source, true));
         }
         node().pattern_properties = std::move(list);
       }

@@ -98,6 +98,12 @@ Compiled compile(const Json& schema);
 const Json& draft07_metaschema();
 inline constexpr const char* draft07_metaschema_uri = "http://json-schema.org/draft-07/schema";
 
+/// Compiles the regex of a "pattern" (or a "patternProperties" name) at schema
+/// path `path`; throws Error(config) if it is invalid or too large.
+Regex compile_regex(const std::string& source, const std::string& path);
+/// "" if `subject` contains a match of `re`; else what is wrong, for a violation message.
+std::string regex_match_problem(const Regex& re, const std::string& subject);
+
 /// A short rendering of a value for messages: scalars as JSON (long strings
 /// cut), containers as "an array" / "an object" (never a deep dump).
 std::string preview(const Json& value);

@@ -41,7 +41,7 @@ class JsonSchema {
   /// How deep validation follows an instance (and $refs) before it reports a violation.
   static constexpr std::size_t max_validation_depth = 256;
   /// The longest string (in bytes) matched against a "pattern" or "patternProperties" regex;
-  /// a longer one is a violation (std::regex recurses per character).
+  /// a longer one is a violation (matching time grows with the length times the pattern's size).
   static constexpr std::size_t max_pattern_subject = 64 * 1024;
 
   /// Compiles `schema`. Throws Error(ErrorCode::config, ...) if it is not a valid
