@@ -279,7 +279,7 @@ class PublishedContractsTest(unittest.TestCase):
             plugin.describe(GREETER)
         plugin = Plugin(name="p", version="1")
         plugin.handler("greeter", "t", "banner", input=Kind.JSON)(lambda value: value)
-        with self.assertRaisesRegex(ValueError, "other kinds than the contract's: bytes -> bytes"):
+        with self.assertRaisesRegex(ValueError, "'banner' with kinds that contradict the contract, whose 'banner' takes bytes and returns bytes"):
             plugin.describe(GREETER)
         with self.assertRaises(TypeError):
             Plugin(name="p", version="1").describe("greeter")  # type: ignore[arg-type]

@@ -81,14 +81,15 @@ def _check_name(kind: str, name: object) -> str:
     return name  # type: ignore[return-value]
 
 
-def _check_schema(json_schema: object, what: str = "json_schema") -> Any:
+def _check_schema(json_schema: object, what: str = "") -> Any:
     if json_schema is None:
         return None
+    prefix = f"{what}: " if what else ""
     if not isinstance(json_schema, (dict, bool)):
-        raise TypeError(f"{what}: json_schema must be a JSON Schema as a dict (or a bool), not {type(json_schema).__name__}")
+        raise TypeError(f"{prefix}json_schema must be a JSON Schema as a dict (or a bool), not {type(json_schema).__name__}")
     problem = _schema_problem(json_schema)  # fails now rather than in the manager
     if problem:
-        raise ValueError(f"{what}: json_schema is not a valid JSON Schema: {problem}")
+        raise ValueError(f"{prefix}json_schema is not a valid JSON Schema: {problem}")
     return json_schema
 
 
@@ -218,7 +219,7 @@ class Plugin:
             if known is not None and known != contract:
                 raise ValueError(
                     f"contract {contract.name} is already declared differently: "
-                    f"{json.dumps(known.to_description(), sort_keys=True)} here, "
+                    f"{json.dumps(known.to_description(), sort_keys=True)} before, "
                     f"{json.dumps(contract.to_description(), sort_keys=True)} now (declare it once, e.g. as a module constant)"
                 )
             if known is None:
@@ -239,8 +240,8 @@ class Plugin:
                     raise ValueError(f"{contract.name} type '{entry.type}' serves '{name}', which contract "
                                      f"{contract.name} does not have; it has: {', '.join(contract.methods)}")
                 if (bound.input not in (None, spec.input)) or (bound.output not in (None, spec.output)):
-                    raise ValueError(f"{contract.name} type '{entry.type}' serves '{name}' with other kinds than "
-                                     f"the contract's: {spec.input} -> {spec.output}")
+                    raise ValueError(f"{contract.name} type '{entry.type}' serves '{name}' with kinds that contradict "
+                                     f"the contract, whose '{name}' takes {spec.input} and returns {spec.output}")
         for entry in self._types.values():
             if entry.contract == contract.name:
                 for name, (bound, _) in entry.methods.items():
@@ -269,8 +270,9 @@ class Plugin:
 
         The function takes the input and, optionally, the :class:`Context`
         (``f(value, ctx)``); a method without input takes only the context,
-        or nothing. For a contract of v1 (or one declared with
-        :class:`Contract`) the kinds come from its table. For an undeclared
+        or nothing. For a contract the plugin knows (built-in, passed as a
+        :class:`Contract`, or given to :meth:`describe`, even later) the kinds
+        come from its table. For an undeclared
         contract, ``input`` defaults to "as the request's Content-Type says"
         (octet-stream: bytes, anything else: JSON) and ``output`` to "by the
         value" (bytes-like: octet-stream, anything else: JSON); pass
@@ -353,8 +355,12 @@ class Plugin:
         or a factory ``f(config)`` returning one. The object has one method
         per contract method, named in snake case (``process_data(data, ctx)``,
         ``supported_formats(ctx)``; ``ping(ctx)`` is optional). A constructor
-        or factory that raises ends the launch with exit code 2. Returns the
-        plugin, for chaining.
+        or factory that raises ends the launch with exit code 2. Any known
+        contract works the same way (``contract=GREETER``: ``setMood`` is
+        ``set_mood(mood, ctx)``); JSON inputs arrive parsed and results are
+        encoded by the method's kinds. A method other than ``ping`` that the
+        object lacks raises TypeError here, naming it. Returns the plugin,
+        for chaining.
         """
         contract_name, table = self._contract(contract)
         if table is None:
@@ -409,7 +415,7 @@ class Plugin:
         """The ``capabilities`` document (docs/protocol.md, section 4.2), with
         ``configSchemas`` (when a config type has a schema) and ``contracts``:
         the description of every contract the plugin provides a type of and
-        knows (built-in, declared as a :class:`Contract`, or :meth:`describe`\ d)."""
+        knows (built-in, passed as a :class:`Contract`, or given to :meth:`describe`)."""
         types: dict[str, list[dict[str, Any]]] = {}
         for entry in self._types.values():
             item: dict[str, Any] = {"type": entry.type}
