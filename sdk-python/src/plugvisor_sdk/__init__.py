@@ -17,7 +17,7 @@ Unix socket or loopback TCP. With this package, a plugin is a few lines::
 Class layout (one module per concern)::
 
     plugin.Plugin                 declarations (data_processor, handler, provide,
-      │                           config_type, on_start), capabilities(), run()
+      │                           describe, config_type, on_start), capabilities(), run()
       ├── config.LaunchConfig     the parsed --config line ──► config.Config (what handlers see)
       ├── lock.SocketLock         <socket>.lock: claim, stale cleanup, release
       ├── server.UnixServer       ThreadingMixIn + UnixStreamServer ┐ PluginServerMixin:
@@ -26,7 +26,8 @@ Class layout (one module per concern)::
       │           framing, auth, dispatch to server.BoundMethod, error bodies
       ├── lifecycle.Admission     in-flight counter, last activity, draining flag (one lock)
       └── lifecycle.Watcher       main thread: signals, stdin EOF, idle ticker
-    contracts.Contract/Method/Kind  the wire tables (pluginBase, dataProcessor)
+    contracts.Contract/Method/Kind  contracts (pluginBase, dataProcessor, your own) and
+                                  their descriptions (to_description, from_description)
     contracts.DataProcessor       base class for class-based dataProcessor types
     context.Context               per call: names, deadline, config; context.deadline()
     errors.PluginError/ErrorCode  raise to answer an error code
@@ -44,6 +45,7 @@ from .context import Context, current, deadline
 from .contracts import (
     DATA_PROCESSOR,
     KNOWN_CONTRACTS,
+    MAX_VERSION,
     PLUGIN_BASE,
     Contract,
     DataProcessor,
@@ -75,6 +77,7 @@ __all__ = [
     "KNOWN_CONTRACTS",
     "find_contract",
     "is_valid_name",
+    "MAX_VERSION",
     "deadline",
     "current",
     "parse_duration",

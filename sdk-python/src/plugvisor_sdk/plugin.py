@@ -20,7 +20,7 @@ from typing import Any, Callable, Iterable, Sequence, TypeVar
 from . import log
 from .config import Config, ConfigError, LaunchConfig, parse_launch_config
 from .context import Context
-from .contracts import DATA_PROCESSOR, KNOWN_CONTRACTS, Contract, Kind, is_valid_name
+from .contracts import DATA_PROCESSOR, KNOWN_CONTRACTS, Contract, Kind, _schema_problem, is_valid_name
 from .lifecycle import Admission, Watcher
 from .lock import LockError, SocketLock
 from .server import BoundMethod, Service, TcpServer, UnixServer
@@ -81,11 +81,15 @@ def _check_name(kind: str, name: object) -> str:
     return name  # type: ignore[return-value]
 
 
-def _check_schema(json_schema: object) -> Any:
-    if json_schema is not None and not isinstance(json_schema, (dict, bool)):
-        raise TypeError("json_schema must be a JSON Schema as a dict (or a bool), not " + type(json_schema).__name__)
-    if json_schema is not None:
-        json.dumps(json_schema)  # fails now rather than in `capabilities`
+def _check_schema(json_schema: object, what: str = "") -> Any:
+    if json_schema is None:
+        return None
+    prefix = f"{what}: " if what else ""
+    if not isinstance(json_schema, (dict, bool)):
+        raise TypeError(f"{prefix}json_schema must be a JSON Schema as a dict (or a bool), not {type(json_schema).__name__}")
+    problem = _schema_problem(json_schema)  # fails now rather than in the manager
+    if problem:
+        raise ValueError(f"{prefix}json_schema is not a valid JSON Schema: {problem}")
     return json_schema
 
 
@@ -165,18 +169,41 @@ class Plugin:
         self._types: dict[tuple[str, str], _TypeEntry] = {}
         self._contracts: dict[str, Contract] = dict(KNOWN_CONTRACTS)
         self._config_types: list[str] = []
+        self._config_schemas: dict[str, Any] = {}
         self._on_start: list[Callable[[Config], None]] = []
 
     # -- declarations ---------------------------------------------------------
 
-    def config_type(self, name: str) -> "Plugin":
+    def config_type(self, name: str, json_schema: Any = None) -> "Plugin":
         """Declares a config type: the manager hands this plugin its data (if
         the host has any) at launch; read it with ``ctx.data(name)`` or
-        ``config.data(name)``. Returns the plugin, for chaining."""
-        if not isinstance(name, str) or not name:
-            raise ValueError("a config type name must be a non-empty string")
+        ``config.data(name)``. ``json_schema`` (a dict or a bool), if given,
+        is published under ``configSchemas``. Declaring it again is safe;
+        with a different schema it raises ValueError. Returns the plugin,
+        for chaining."""
+        _check_name("config type", name)
+        schema = _check_schema(json_schema, f"config type {name}")
+        if schema is not None:
+            known = self._config_schemas.get(name)
+            if known is not None and known != schema:
+                raise ValueError(f"config type {name} is already declared with a different json_schema")
+            self._config_schemas[name] = schema
         if name not in self._config_types:
             self._config_types.append(name)
+        return self
+
+    def describe(self, contract: Contract) -> "Plugin":
+        """Makes ``contract`` known to this plugin: its types (served with
+        :meth:`handler`, before or after this call) take their kinds from it,
+        and ``capabilities`` publishes its description under ``contracts``
+        when the plugin provides a type of it. Contracts passed as
+        :class:`Contract` objects to :meth:`handler` or :meth:`provide`, and
+        the built-in ones, are known without it. Describing a contract again
+        is safe; differently (another version, method, schema or
+        description) raises ValueError. Returns the plugin, for chaining."""
+        if not isinstance(contract, Contract):
+            raise TypeError(f"describe() takes a Contract, not {type(contract).__name__}")
+        self._contract(contract)
         return self
 
     def on_start(self, fn: Callable[[Config], None]) -> Callable[[Config], None]:
@@ -190,11 +217,36 @@ class Plugin:
         if isinstance(contract, Contract):
             known = self._contracts.get(contract.name)
             if known is not None and known != contract:
-                raise ValueError(f"contract {contract.name} is already declared with other methods")
+                raise ValueError(
+                    f"contract {contract.name} is already declared differently: "
+                    f"{json.dumps(known.to_description(), sort_keys=True)} before, "
+                    f"{json.dumps(contract.to_description(), sort_keys=True)} now (declare it once, e.g. as a module constant)"
+                )
+            if known is None:
+                self._fix_kinds(contract)
             self._contracts[contract.name] = contract
             return contract.name, contract
         _check_name("contract", contract)
         return contract, self._contracts.get(contract)
+
+    def _fix_kinds(self, contract: Contract) -> None:
+        """Handlers declared before ``contract`` was known take its kinds."""
+        for entry in self._types.values():
+            if entry.contract != contract.name:
+                continue
+            for name, (bound, _) in entry.methods.items():
+                spec = contract.method(name)
+                if spec is None:
+                    raise ValueError(f"{contract.name} type '{entry.type}' serves '{name}', which contract "
+                                     f"{contract.name} does not have; it has: {', '.join(contract.methods)}")
+                if (bound.input not in (None, spec.input)) or (bound.output not in (None, spec.output)):
+                    raise ValueError(f"{contract.name} type '{entry.type}' serves '{name}' with kinds that contradict "
+                                     f"the contract, whose '{name}' takes {spec.input} and returns {spec.output}")
+        for entry in self._types.values():
+            if entry.contract == contract.name:
+                for name, (bound, _) in entry.methods.items():
+                    spec = contract.methods[name]
+                    bound.input, bound.output = spec.input, spec.output
 
     def _entry(self, contract: str, type: str) -> _TypeEntry:
         _check_name("type", type)
@@ -218,8 +270,9 @@ class Plugin:
 
         The function takes the input and, optionally, the :class:`Context`
         (``f(value, ctx)``); a method without input takes only the context,
-        or nothing. For a contract of v1 (or one declared with
-        :class:`Contract`) the kinds come from its table. For an undeclared
+        or nothing. For a contract the plugin knows (built-in, passed as a
+        :class:`Contract`, or given to :meth:`describe`, even later) the kinds
+        come from its table. For an undeclared
         contract, ``input`` defaults to "as the request's Content-Type says"
         (octet-stream: bytes, anything else: JSON) and ``output`` to "by the
         value" (bytes-like: octet-stream, anything else: JSON); pass
@@ -302,8 +355,12 @@ class Plugin:
         or a factory ``f(config)`` returning one. The object has one method
         per contract method, named in snake case (``process_data(data, ctx)``,
         ``supported_formats(ctx)``; ``ping(ctx)`` is optional). A constructor
-        or factory that raises ends the launch with exit code 2. Returns the
-        plugin, for chaining.
+        or factory that raises ends the launch with exit code 2. Any known
+        contract works the same way (``contract=GREETER``: ``setMood`` is
+        ``set_mood(mood, ctx)``); JSON inputs arrive parsed and results are
+        encoded by the method's kinds. A method other than ``ping`` that the
+        object lacks raises TypeError here, naming it. Returns the plugin,
+        for chaining.
         """
         contract_name, table = self._contract(contract)
         if table is None:
@@ -324,7 +381,7 @@ class Plugin:
                 base = getattr(DataProcessor, m.attr, None)
                 func = getattr(attr, "__func__", attr)
                 if attr is None or (m.attr == "process_data" and func is base):
-                    names.append(m.attr)
+                    names.append(m.attr if m.attr == m.name else f"{m.attr} (method {m.name})")
             return names
 
         if isinstance(impl, type_):
@@ -355,7 +412,10 @@ class Plugin:
     # -- capabilities and run -------------------------------------------------
 
     def capabilities(self) -> dict[str, Any]:
-        """The ``capabilities`` document (docs/protocol.md, section 4.2)."""
+        """The ``capabilities`` document (docs/protocol.md, section 4.2), with
+        ``configSchemas`` (when a config type has a schema) and ``contracts``:
+        the description of every contract the plugin provides a type of and
+        knows (built-in, passed as a :class:`Contract`, or given to :meth:`describe`)."""
         types: dict[str, list[dict[str, Any]]] = {}
         for entry in self._types.values():
             item: dict[str, Any] = {"type": entry.type}
@@ -364,7 +424,7 @@ class Plugin:
             if entry.json_schema is not None:
                 item["jsonSchema"] = entry.json_schema
             types.setdefault(entry.contract, []).append(item)
-        return {
+        doc: dict[str, Any] = {
             "protocolVersion": 1,
             "name": self.name,
             "version": self.version,
@@ -372,6 +432,12 @@ class Plugin:
             "types": types,
             "configTypes": list(self._config_types),
         }
+        if self._config_schemas:
+            doc["configSchemas"] = {name: schema for name, schema in self._config_schemas.items()}
+        contracts = {name: self._contracts[name].to_description() for name in types if name in self._contracts}
+        if contracts:
+            doc["contracts"] = contracts
+        return doc
 
     def run(self, argv: Sequence[str] | None = None) -> int:
         """Runs the plugin as protocol v1 says and returns the exit code (pass
