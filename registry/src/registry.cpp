@@ -251,6 +251,10 @@ void Registry::declare(const ContractInfo& contract, DeclareOptions options) {
   if (changed) publish_locked();
 }
 
+void Registry::declare_if_absent(const ContractInfo& contract) {
+  if (declared(contract.description.name) != &contract) declare(contract);
+}
+
 const ContractInfo* Registry::declared(std::string_view name) const {
   std::shared_lock lock(mutex_);
   auto it = catalog_.find(name);
@@ -306,7 +310,7 @@ std::shared_ptr<void> Registry::typed_object(const ContractInfo& contract, std::
                                        ": ask for it with that type");
   }
   if (!existing) {
-    const_cast<Registry*>(this)->declare(contract);  // lazily: the catalog is the registry's own state
+    const_cast<Registry*>(this)->declare_if_absent(contract);  // lazily: the catalog is the registry's own state
     if (auto object = indexed_object(contract, type)) return object;
   }
   if (required) throw_not_found(contract.description.name, type);

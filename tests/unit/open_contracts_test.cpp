@@ -319,6 +319,7 @@ TEST_CASE("with validate_inputs, a JSON input that breaks its schema never leave
   registry.declare<shop::Inventory>({.validate_inputs = true});
   auto channel = std::make_shared<Recorder>();
   registry.add(external("plugin-shop", channel, plugvisor::describe<shop::Inventory>()));
+  registry.add_internal<shop::Inventory>("local", std::make_shared<shop::Shelf>());  // keeps the options
   auto inventory = registry.get<shop::Inventory>("main");
 
   inventory->add({"fig", 2, std::nullopt});

@@ -123,7 +123,7 @@ class Registry {
   template <class C>
   void add_internal(const std::string& type, std::shared_ptr<C> impl) {
     const ContractInfo& contract = contract_info<C>();
-    declare(contract);
+    declare_if_absent(contract);
     std::shared_ptr<void> object = impl;
     ProviderEntry entry{ProviderInfo{contract.description.name, type, "internal", ProviderKind::internal, 0, true,
                                      nullptr, contract.description.version, true},
@@ -227,6 +227,9 @@ class Registry {
     DeclareOptions options;
   };
 
+  // Declares `contract` with default options unless it is declared already
+  // (same errors as declare()): what add_internal and get<C> need.
+  void declare_if_absent(const ContractInfo& contract);
   // The typed object of (contract, type), declaring the contract on first
   // use; null or Error(not_found) (`required`) when there is none.
   std::shared_ptr<void> typed_object(const ContractInfo& contract, std::string_view type, bool required) const;
