@@ -171,7 +171,28 @@ class Checker {
     if (have_capabilities_) {
       record("C5", "§4.2", "capabilities declares at least one type", !capabilities_.types.empty(),
              "no types declared");
+      check_descriptions();
     }
+  }
+
+  // C7: every contract with types is described, so that hosts can check it;
+  // C8: a description of a built-in contract fits the built-in.
+  void check_descriptions() {
+    std::string undescribed, misfits;
+    for (const auto& t : capabilities_.types) {
+      if (!capabilities_.contracts.contains(t.contract)) {
+        if (undescribed.find(t.contract) == std::string::npos) undescribed += (undescribed.empty() ? "" : ", ") + t.contract;
+        continue;
+      }
+      const ContractInfo* builtin = find_builtin_contract(t.contract);
+      if (!builtin || misfits.find(t.contract + ":") != std::string::npos) continue;
+      auto fit = check_compatibility(builtin->description, &capabilities_.contracts.at(t.contract));
+      if (fit.level != Compatibility::Level::full) misfits += t.contract + ": " + fit.reason + "; ";
+    }
+    record("C7", "§4.2", "every contract the plugin provides types of is described in \"contracts\"",
+           undescribed.empty(), "no description of " + undescribed, Weight::should);
+    record("C8", "§4.2", "descriptions of built-in contracts (pluginBase, dataProcessor) fit the built-in ones",
+           misfits.empty(), misfits);
   }
 
   void check_usage() {

@@ -16,12 +16,39 @@ Json types_json(const Capabilities& caps) {
   return out;
 }
 
-std::string types_text(const Capabilities& caps) {
+const ContractFit* fit_of(const PluginStatus& p, const std::string& contract) {
+  for (const auto& fit : p.contracts) {
+    if (fit.contract == contract) return &fit;
+  }
+  return nullptr;
+}
+
+Json contracts_json(const PluginStatus& p) {
+  Json out = Json::object();
+  for (const auto& fit : p.contracts) {
+    auto description = describe_contract(p.capabilities, fit.contract);
+    out[fit.contract] = {{"version", fit.version},
+                         {"described", p.capabilities.contracts.contains(fit.contract)},
+                         {"compatibility", to_string(fit.compatibility.level)},
+                         {"reason", fit.compatibility.reason},
+                         {"methods", description ? description->to_json()["methods"] : Json(nullptr)}};
+  }
+  return out;
+}
+
+// "dataProcessor: a, b; greeter (partial): c": a contract that does not
+// fully fit this build's declaration of it is marked.
+std::string types_text(const PluginStatus& p) {
+  const Capabilities& caps = p.capabilities;
   std::string out;
   std::string contract;
   for (const auto& t : caps.types) {
     if (t.contract != contract) {
-      out += (out.empty() ? "" : "; ") + t.contract + ": ";
+      const ContractFit* fit = fit_of(p, t.contract);
+      std::string mark = fit && fit->compatibility.level != Compatibility::Level::full
+                             ? " (" + std::string(to_string(fit->compatibility.level)) + ")"
+                             : "";
+      out += (out.empty() ? "" : "; ") + t.contract + mark + ": ";
       contract = t.contract;
     } else {
       out += ", ";
@@ -52,14 +79,25 @@ void add_list(CLI::App& app, int& exit_code) {
                                   {"version", p.capabilities.version},
                                   {"description", p.capabilities.description},
                                   {"types", types_json(p.capabilities)},
+                                  {"contracts", contracts_json(p)},
                                   {"configTypes", p.capabilities.config_types}});
       }
       for (const auto& r : rejections) out["rejected"].push_back({{"path", r.path.string()}, {"reason", r.reason}});
       std::cout << out.dump(2) << "\n";
     } else {
       Table table({"PLUGIN", "VERSION", "PROVIDES"});
-      for (const auto& p : plugins) table.add({p.id, p.capabilities.version, types_text(p.capabilities)});
+      std::vector<std::string> notes;
+      for (const auto& p : plugins) {
+        table.add({p.id, p.capabilities.version, types_text(p)});
+        for (const auto& fit : p.contracts) {
+          if (!fit.compatibility.reason.empty()) notes.push_back(p.id + ": " + fit.compatibility.reason);
+        }
+      }
       table.print(std::cout);
+      if (!notes.empty()) {
+        std::cout << "\nNOTES\n";
+        for (const auto& note : notes) std::cout << note << "\n";
+      }
       if (!rejections.empty()) {
         std::cout << "\nREJECTED\n";
         for (const auto& r : rejections) std::cout << r.path.string() << ": " << r.reason << "\n";

@@ -466,15 +466,31 @@ std::optional<ContractDescription> Manager::describe(std::string_view contract, 
   throw Error(ErrorCode::not_found, "no provider of " + std::string(contract) + " type '" + std::string(type) + "'");
 }
 
+namespace {
+
+// A plugin's status with how its contracts fit the host's declarations.
+PluginStatus with_fits(PluginStatus status, const std::vector<ProviderInfo>& providers) {
+  for (const auto& info : providers) {
+    if (info.provider != status.id) continue;
+    bool seen = std::any_of(status.contracts.begin(), status.contracts.end(),
+                            [&](const ContractFit& fit) { return fit.contract == info.contract; });
+    if (!seen) status.contracts.push_back({info.contract, info.version, info.declared, info.compatibility});
+  }
+  return status;
+}
+
+}  // namespace
+
 std::vector<PluginStatus> Manager::plugins() const {
   std::vector<PluginStatus> out;
-  for (const auto& plugin : impl_->all()) out.push_back(plugin->status());
+  auto providers = impl_->registry.list();
+  for (const auto& plugin : impl_->all()) out.push_back(with_fits(plugin->status(), providers));
   return out;
 }
 
 std::optional<PluginStatus> Manager::plugin(const std::string& id) const {
   for (const auto& plugin : impl_->all()) {
-    if (plugin->id() == id) return plugin->status();
+    if (plugin->id() == id) return with_fits(plugin->status(), impl_->registry.list());
   }
   return std::nullopt;
 }

@@ -48,6 +48,15 @@ Json plugin_json(const PluginStatus& status, bool detailed) {
     if (detailed) type["jsonSchema"] = declared.json_schema;
     types.push_back(std::move(type));
   }
+  Json contracts = Json::array();
+  for (const auto& fit : status.contracts) {
+    contracts.push_back({{"contract", fit.contract},
+                         {"version", fit.version},
+                         {"declared", fit.declared},
+                         {"compatibility", to_string(fit.compatibility.level)},
+                         {"reason", fit.compatibility.reason},
+                         {"missingMethods", fit.compatibility.missing}});
+  }
   Json out{
       {"id", status.id},
       {"path", status.path.string()},
@@ -72,10 +81,15 @@ Json plugin_json(const PluginStatus& status, bool detailed) {
       {"errors", errors},
       {"latencyMs", latency_ms(status.latency)},
       {"types", std::move(types)},
+      {"contracts", std::move(contracts)},
       {"configTypes", status.capabilities.config_types},
       {"droppedLogLines", status.dropped_log_lines},
   };
   if (detailed) {
+    Json descriptions = Json::object();
+    for (const auto& [name, description] : status.capabilities.contracts) descriptions[name] = description.to_json();
+    out["contractDescriptions"] = std::move(descriptions);
+    out["configSchemas"] = status.capabilities.config_schemas;
     out["settings"] = plugin_settings_json(status.settings);
     out["settings"]["enabled"] = status.settings.enabled;
     out["settings"]["priority"] = status.settings.priority;

@@ -208,6 +208,16 @@ struct LogLine {
   std::string text;
 };
 
+/// How one contract a plugin provides fits the host's declaration of it.
+struct ContractFit {
+  std::string contract;
+  /// The version the plugin describes (1 if it describes none).
+  int version = 1;
+  /// False while the host has not declared the contract (no typed objects).
+  bool declared = false;
+  Compatibility compatibility;
+};
+
 /// A snapshot of one registered plugin, for inspection.
 struct PluginStatus {
   std::string id;
@@ -240,6 +250,8 @@ struct PluginStatus {
   PluginSettings settings;
   /// Calls by declared type, in the order of capabilities.types.
   std::vector<TypeCallStats> calls;
+  /// Each contract the plugin provides, against the host's declaration.
+  std::vector<ContractFit> contracts;
   /// Over all types.
   LatencyQuantiles latency;
 };
