@@ -3,7 +3,7 @@
 // met; writes the same as JSON (--out) so that a later run can be compared.
 //
 //   plugvisor-bench [--out FILE] [--python-plugin PATH] [--quick]
-//                   [--sections cold,latency,tcp,throughput,internal,hundred]
+//                   [--sections cold,latency,tcp,throughput,internal,validation,hundred]
 //                   [--tune-malloc] [--start-threads N]
 //   plugvisor-bench --loop BYTES COUNT [--tcp] [--floor] [--tune-malloc]
 //
@@ -115,7 +115,7 @@ struct Options {
   bool quick = false;
   bool tune_malloc = false;
   int start_threads = 16;
-  std::set<std::string> sections{"cold", "latency", "tcp", "throughput", "internal", "hundred"};
+  std::set<std::string> sections{"cold", "latency", "tcp", "throughput", "internal", "validation", "hundred"};
   bool hundred_child = false;  // internal: run the 100-plugin scenario and print JSON
   // --loop BYTES COUNT: only make COUNT calls of BYTES through the registry
   // (for strace, perf and callgrind); --tcp for loopback TCP.
@@ -683,6 +683,55 @@ void bench_internal(const Options& options, Results& results) {
 }
 
 // ---------------------------------------------------------------------------
+// input validation (DeclareOptions::validate_inputs): what checking a JSON
+// input against the host's schema adds to a call, measured on the channel of
+// an external provider reached in-process, so that only the check differs.
+
+namespace bench_contract {
+struct Order {
+  std::string item;
+  int count = 0;
+  std::vector<std::string> tags;
+};
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(Order, item, count, tags)
+PLUGVISOR_JSON_SCHEMA(Order, R"({"type": "object", "required": ["item", "count"], "additionalProperties": false,
+  "properties": {"item": {"type": "string", "minLength": 1}, "count": {"type": "integer", "minimum": 1},
+                 "tags": {"type": "array", "items": {"type": "string"}}}})")
+class Orders : public plugvisor::PluginBase {
+ public:
+  virtual int place(const Order& order) = 0;
+};
+PLUGVISOR_CONTRACT(Orders, "benchOrders", 1, "", (place, "place"));
+class Counter final : public Orders {
+ public:
+  int place(const Order& order) override { return order.count; }
+};
+}  // namespace bench_contract
+
+void bench_validation(const Options& options, Results& results) {
+  section("input validation");
+  auto held = [](bool validate) {
+    auto registry = std::make_shared<plugvisor::Registry>();
+    registry->declare<bench_contract::Orders>({.validate_inputs = validate});
+    plugvisor::ProviderEntry entry{
+        plugvisor::ProviderInfo{"benchOrders", "counter", "bench", plugvisor::ProviderKind::external, 0, true, nullptr},
+        nullptr, std::make_shared<plugvisor::LocalChannel<bench_contract::Orders>>(std::make_shared<bench_contract::Counter>())};
+    entry.description = plugvisor::describe<bench_contract::Orders>();
+    registry->add(std::move(entry));
+    return std::make_pair(registry, registry->get<bench_contract::Orders>("counter"));
+  };
+  auto [plain_registry, plain] = held(false);
+  auto [checked_registry, checked] = held(true);
+  const bench_contract::Order order{"apples", 3, {"fruit", "red"}};  // 52 bytes of JSON
+  volatile int sink = 0;
+  auto ns = ns_per_call(options.quick ? 9 : 31, options.quick ? 5'000 : 20'000,
+                        {[&] { sink = sink + plain->place(order); }, [&] { sink = sink + checked->place(order); }});
+  results.raw["validation"] = Json{{"call_without_validation_ns", ns[0]}, {"call_with_validation_ns", ns[1]}};
+  results.add({"validation.added", "input validation: typed JSON call (52 B) with validate_inputs", "ns", ns[1], ns[0],
+               {}, "floor: the same call without validation (encode, decode, dispatch in-process)"});
+}
+
+// ---------------------------------------------------------------------------
 // 100 plugins: run in a fresh process, so that its resident memory is the
 // manager's and nothing left over from the other sections.
 
@@ -1080,6 +1129,7 @@ int main(int argc, char** argv) {
     if (on("tcp")) bench_latency(options, results, plugvisor::Transport::tcp);
     if (on("throughput")) bench_throughput(options, results);
     if (on("internal")) bench_internal(options, results);
+    if (on("validation")) bench_validation(options, results);
     if (on("hundred")) bench_hundred(options, results);
     results.raw["elapsed_s"] = ns_since(started) / 1e9;
     results.raw["busy_cores_after"] = busy_cores(std::chrono::milliseconds(300));
