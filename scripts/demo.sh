@@ -62,6 +62,17 @@ else
   echo "(plugin-go-text was not built: install Go with \`apt-get install golang-go\` and build again)"
 fi
 
+say "a contract the host defined itself (greeter): JSON in and out, described by each plugin"
+call greeter formal greet '{"name": "Ada", "language": "fr", "titles": ["Dr"]}'
+call greeter casual greet '{"name": "Ada", "language": "it"}'
+echo "\$ plugvisor call greeter classic farewell ...   (a build from before farewell existed)"
+"$plugvisor" call greeter classic farewell --data '{"name": "Ada"}' --admin "$PLUGVISOR_ADMIN_SOCKET" || true
+
+say "the same contract from a C++ host: one std::shared_ptr<Greeter> per provider"
+echo "\$ $build/bin/custom-contract-host $build/examples/custom-contract/plugins"
+"$build/bin/custom-contract-host" "$build/examples/custom-contract/plugins" | head -20
+echo "..."
+
 say "the same broker over HTTP, for hosts in any language"
 echo "\$ curl --unix-socket $PLUGVISOR_ADMIN_SOCKET --data-binary 'any language' http://plugvisor/v1/call/dataProcessor/uppercase/processData"
 curl -sS --fail-with-body --unix-socket "$PLUGVISOR_ADMIN_SOCKET" -H 'Content-Type: application/octet-stream' \

@@ -38,6 +38,8 @@ std::string read_input(const CallArgs& args) {
     if (!in) throw Error(ErrorCode::config, "cannot read --data-file " + *args.data_file);
     return read_all(in);
   }
+  // Nothing piped in: an empty input (a method that takes none does not wait on a terminal).
+  if (::isatty(STDIN_FILENO)) return {};
   return read_all(std::cin);
 }
 
@@ -116,7 +118,11 @@ void run_call(const CallArgs& args, int& exit_code) {
   }
   Manager manager(std::move(options));
   auto contract = manager.describe(args.contract, args.type);
-  Payload input = read_payload(args, input_encoding(args, contract, args.contract + " type " + args.type));
+  std::string provider = args.contract + " type " + args.type;
+  for (const auto& info : manager.registry().list()) {
+    if (info.active && info.contract == args.contract && info.type == args.type) provider = "plugin " + info.provider;
+  }
+  Payload input = read_payload(args, input_encoding(args, contract, provider));
   print_output(manager.registry().channel(args.contract, args.type)->call(args.method, input).body);
   exit_code = exit_ok;
 }

@@ -80,7 +80,7 @@ Json inspect_json(const fs::path& path, const Capabilities& caps) {
                      {"type", t.type},
                      {"description", t.description},
                      {"jsonSchema", t.json_schema},
-                     {"contract", contract_json(caps, t.contract)}});
+                     {"contractDescription", contract_json(caps, t.contract)}});
   }
   return {{"id", path.filename().string()},
           {"path", path.string()},

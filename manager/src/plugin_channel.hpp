@@ -17,6 +17,7 @@ class PluginChannel final : public Channel {
   Payload call(std::string_view method, Payload input) override {
     return plugin_->call(contract_, type_, method, input);
   }
+  std::string provider() const override { return "plugin " + plugin_->id() + "'s " + contract_ + " type '" + type_ + "'"; }
 
  private:
   std::shared_ptr<SupervisedPlugin> plugin_;

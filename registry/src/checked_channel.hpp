@@ -22,6 +22,7 @@ class CheckedChannel final : public Channel {
                  std::map<std::string, JsonSchema, std::less<>> input_schemas);
 
   Payload call(std::string_view method, Payload input) override;
+  std::string provider() const override { return inner_->provider(); }
 
  private:
   std::shared_ptr<Channel> inner_;

@@ -216,11 +216,7 @@ void Registry::attach_locked(ProviderEntry& entry) const {
   if (!usable(entry.info)) return;
   std::shared_ptr<Channel> channel = entry.channel;
   std::map<std::string, JsonSchema, std::less<>> schemas;
-  if (declared->second.options.validate_inputs) {
-    for (const auto& method : contract.description.methods) {
-      if (!method.input_schema.is_null()) schemas.emplace(method.name, JsonSchema(method.input_schema));
-    }
-  }
+  if (declared->second.input_schemas) schemas = *declared->second.input_schemas;
   const auto& missing = entry.info.compatibility.missing;
   if (!missing.empty() || !schemas.empty()) {
     channel = std::make_shared<detail::CheckedChannel>(
@@ -241,7 +237,23 @@ void Registry::declare(const ContractInfo& contract, DeclareOptions options) {
                                          std::string(contract.cpp_type) +
                                          " cannot use the same wire name (give one of them another name)");
   }
-  catalog_.insert_or_assign(name, Declaration{&contract, options});
+  // Compiled before anything changes: a host schema that is not JSON Schema
+  // fails the declaration and leaves the registry as it was.
+  std::shared_ptr<const InputSchemas> schemas;
+  if (options.validate_inputs) {
+    auto compiled = std::make_shared<InputSchemas>();
+    for (const auto& method : contract.description.methods) {
+      if (method.input_schema.is_null()) continue;
+      try {
+        compiled->emplace(method.name, JsonSchema(method.input_schema));
+      } catch (const Error& e) {
+        throw Error(ErrorCode::config, "cannot declare " + name + ": the input schema of " + method.name +
+                                           " is not a valid JSON Schema: " + e.what());
+      }
+    }
+    schemas = std::move(compiled);
+  }
+  catalog_.insert_or_assign(name, Declaration{&contract, options, std::move(schemas)});
   bool changed = false;
   for (auto it = slots_.lower_bound(KeyView{name, {}}); it != slots_.end() && it->first.contract == name; ++it) {
     for (auto& ranked : it->second) attach_locked(ranked.entry);

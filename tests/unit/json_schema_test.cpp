@@ -152,7 +152,7 @@ TEST_CASE("a $ref that cannot be resolved makes an invalid schema", "[unit][json
              Catch::Contains("at /properties/a/$ref: cannot resolve \"http://localhost:1234/x.json\": remote"));
 }
 
-TEST_CASE("$id and plain-name fragments resolve within the document; the draft-07 metaschema is built in",
+TEST_CASE("ids and plain-name fragments resolve within the document, and the draft-07 metaschema is built in",
           "[unit][json_schema]") {
   JsonSchema by_id(Json::parse(R"({"$id":"http://example.com/root.json","properties":{"a":{"$ref":"item.json"},
       "b":{"$ref":"#num"}},"definitions":{"item":{"$id":"item.json","type":"string"},"n":{"$id":"#num","type":"number"}}})"));

@@ -72,6 +72,19 @@ class Shelf final : public Inventory {
   std::vector<Item> items{{"apple", 3, std::nullopt}, {"pear", 0, "ripe"}};
 };
 
+/// A contract whose table gives a schema that is not JSON Schema, and one
+/// whose schema text is not JSON.
+class Odd : public plugvisor::PluginBase {
+ public:
+  virtual int size(const Item& item) = 0;
+};
+PLUGVISOR_CONTRACT(Odd, "odd", 1, "", (size, "size", {.input_schema = R"({"type": 3})"}));
+class Garbled : public plugvisor::PluginBase {
+ public:
+  virtual int size(const Item& item) = 0;
+};
+PLUGVISOR_CONTRACT(Garbled, "garbled", 1, "", (size, "size", {.input_schema = "{not json"}));
+
 }  // namespace shop
 
 namespace {
@@ -330,4 +343,27 @@ TEST_CASE("with validate_inputs, a JSON input that breaks its schema never leave
                                 message.find("minimum") != std::string::npos;
                        }, "names the path and the rule"));
   CHECK(channel->methods == std::vector<std::string>{"add"});
+}
+
+TEST_CASE("a host's own schema that is not valid fails its declaration and changes nothing", "[registry][open]") {
+  plugvisor::Registry registry;
+  CHECK_NOTHROW(registry.declare<shop::Odd>());  // without validation the schema is only described
+  plugvisor::Registry validating;
+  CHECK_THROWS_MATCHES(validating.declare<shop::Odd>({.validate_inputs = true}), Error,
+                       has_code(ErrorCode::config) && Catch::Predicate<Error>([](const Error& e) {
+                         return std::string(e.what()).find("cannot declare odd: the input schema of size") !=
+                                std::string::npos;
+                       }, "names the contract and the method"));
+  CHECK(validating.declared("odd") == nullptr);
+  CHECK_THROWS_MATCHES(plugvisor::describe<shop::Garbled>(), Error,
+                       has_code(ErrorCode::config) && Catch::Predicate<Error>([](const Error& e) {
+                         return std::string(e.what()).find("input_schema of method size") != std::string::npos;
+                       }, "names the method"));
+}
+
+TEST_CASE("a provider that does not list ping is not partial for it: every provider answers ping", "[contracts][open]") {
+  auto host = plugvisor::describe<shop::Inventory>();
+  auto without_ping = host;
+  std::erase_if(without_ping.methods, [](const auto& m) { return m.name == "ping"; });
+  CHECK(plugvisor::check_compatibility(host, &without_ping).level == plugvisor::Compatibility::Level::full);
 }

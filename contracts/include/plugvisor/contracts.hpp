@@ -98,6 +98,8 @@ class Channel {
   virtual ~Channel() = default;
   /// Calls `method` with `input`; returns the result or throws Error.
   virtual Payload call(std::string_view method, Payload input) = 0;
+  /// Who answers, for error messages ("plugin hello's greeter type 'formal'").
+  virtual std::string provider() const { return "the provider"; }
 };
 
 /// Protocol v1 constants shared by the manager and the SDKs.

@@ -222,9 +222,12 @@ class Registry {
   // until this thread's next lookup in any registry.
   const Index& current_index() const;
 
+  // The input schemas of a declaration, compiled once (validate_inputs only).
+  using InputSchemas = std::map<std::string, class JsonSchema, std::less<>>;
   struct Declaration {
     const ContractInfo* contract;
     DeclareOptions options;
+    std::shared_ptr<const InputSchemas> input_schemas;
   };
 
   // Declares `contract` with default options unless it is declared already

@@ -25,6 +25,8 @@ struct Tag {};
 template <class C, class R, class... A>
 struct MethodSpec {
   static_assert(sizeof...(A) <= 1, "a contract method takes at most one argument");
+  static_assert(!std::is_same_v<std::decay_t<R>, BytesView>,
+                "a contract method returns Bytes, not BytesView (a view of a reply would outlive its buffer)");
   using Class = C;
   using Result = R;
   using Args = std::tuple<std::decay_t<A>...>;
@@ -120,8 +122,15 @@ Json schema_of() {
 /// The schema a method's table entry gives for its input or output: the
 /// declared text if any, else what the C++ type tells.
 template <class T>
-Json schema_or_declared(std::string_view declared) {
-  if (!declared.empty()) return Json::parse(declared);
+Json schema_or_declared(std::string_view declared, std::string_view method, std::string_view what) {
+  if (!declared.empty()) {
+    try {
+      return Json::parse(declared);
+    } catch (const Json::exception& e) {
+      throw Error(ErrorCode::config, "the " + std::string(what) + " of method " + std::string(method) +
+                                         " in the contract's table is not JSON: " + e.what());
+    }
+  }
   if constexpr (std::is_void_v<T> || encoding_of<T>() != Encoding::json) {
     return nullptr;
   } else {
@@ -137,8 +146,9 @@ MethodDescription describe_method(const Spec& spec) {
   return MethodDescription{std::string(spec.name),
                            input_encoding<Spec>(),
                            output_encoding<Spec>(),
-                           schema_or_declared<Input>(spec.options.input_schema),
-                           schema_or_declared<typename Spec::Result>(spec.options.output_schema),
+                           schema_or_declared<Input>(spec.options.input_schema, spec.name, "input_schema"),
+                           schema_or_declared<typename Spec::Result>(spec.options.output_schema, spec.name,
+                                                                     "output_schema"),
                            std::string(spec.options.description)};
 }
 
@@ -274,7 +284,8 @@ class RemoteRoot : public C {
     } else if constexpr (encoding_of<R>() == Encoding::bytes) {
       return R(std::move(output.body));
     } else {
-      return decode_json<R>(output, "the reply to " + std::string(spec.name), ErrorCode::bad_reply);
+      return decode_json<R>(output, "the reply of " + channel_->provider() + " to " + std::string(spec.name),
+                            ErrorCode::bad_reply);
     }
   }
 
