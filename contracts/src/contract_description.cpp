@@ -202,7 +202,8 @@ Compatibility check_compatibility(const ContractDescription& host, const Contrac
   } else if (!out.missing.empty()) {
     out.level = Compatibility::Level::partial;
     out.reason = "it lacks " + host.name + " method" + (out.missing.size() > 1 ? "s " : " ") + joined(out.missing) +
-                 " (an older build of the plugin?); calls to them fail with not_found";
+                 " (an older build of the plugin?); calls to " + (out.missing.size() > 1 ? "them" : "it") +
+                 " fail with not_found";
   }
   return out;
 }
