@@ -95,7 +95,8 @@ TEST_CASE("a plugin built against the contract's first release registers as part
   Manager manager(test_options(greeter_plugins));
   auto& registry = manager.registry();
   registry.declare<Greeter>();
-  const auto& classic = listed(registry.list(), "classic");
+  const auto providers = registry.list();
+  const auto& classic = listed(providers, "classic");
   CHECK(classic.active);
   CHECK(classic.compatibility.level == Compatibility::Level::partial);
   CHECK(classic.compatibility.missing == std::vector<std::string>{"farewell"});
