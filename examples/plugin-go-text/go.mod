@@ -1,3 +1,3 @@
-module plugvisor.example/plugin-go-text
+module plugvisor.example/goplugin
 
 go 1.19

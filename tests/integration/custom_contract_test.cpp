@@ -1,6 +1,7 @@
 // A host-defined contract through the whole stack: examples/custom-contract's
-// greeter, served in-process, by a C++ plugin (two builds) and by a Python
-// plugin, checked against the host's declaration at registration.
+// greeter, served in-process, by a C++ plugin (two builds), by a Python
+// plugin and, where Go is found (PLUGVISOR_HAVE_GO), by a Go plugin with no
+// SDK, checked against the host's declaration at registration.
 #include <catch2/catch.hpp>
 
 #include "greeter.hpp"
@@ -56,7 +57,14 @@ const ProviderInfo& listed(const std::vector<ProviderInfo>& providers, const std
 
 }  // namespace
 
-TEST_CASE("get<Greeter> returns one interface whether C++, Python or the host itself serves it",
+// The Go plugin (plugin-go-greeter) is built only where `go` is found.
+#ifdef PLUGVISOR_HAVE_GO
+constexpr std::size_t go_providers = 1;
+#else
+constexpr std::size_t go_providers = 0;
+#endif
+
+TEST_CASE("get<Greeter> returns one interface whether C++, Python, Go or the host itself serves it",
           "[contracts][open][example]") {
   auto options = test_options(greeter_plugins);
   Manager manager(std::move(options));
@@ -87,8 +95,27 @@ TEST_CASE("get<Greeter> returns one interface whether C++, Python or the host it
   CHECK(refused.code() == ErrorCode::invalid_input);
   CHECK_THAT(refused.what(), Catch::Contains("no phrases in language 'xx'"));
 
+#ifdef PLUGVISOR_HAVE_GO
+  std::shared_ptr<Greeter> terse = manager.registry().get<Greeter>("terse");  // Go, no SDK
+  auto yo = terse->greet({"Ada", "en", {"Dr", "Prof"}});
+  CHECK(yo.text == "Yo Dr Prof Ada");
+  CHECK(yo.language == "en");
+  CHECK(yo.words == 4);
+  CHECK(terse->greet({"Ada", std::nullopt, {}}).text == "Yo Ada");
+  auto later = terse->farewell(ada);
+  CHECK(later.text == "Later Dr Prof Ada");
+  CHECK(later.words == 4);
+  CHECK(terse->languages() == std::vector<std::string>{"en"});
+  CHECK(terse->banner(all_bytes) == "[ " + all_bytes + " ]\n");
+  CHECK(terse->banner("") == "[  ]\n");
+  auto unknown = error_of([&] { terse->farewell({"Ada", "xx", {}}); });
+  CHECK(unknown.code() == ErrorCode::invalid_input);
+  CHECK_THAT(unknown.what(), Catch::Contains("no phrases in language 'xx'"));
+  CHECK(listed(manager.registry().list(), "terse").compatibility.level == Compatibility::Level::full);
+#endif
+
   CHECK(manager.registry().get<Greeter>("plain")->greet(ada).text == "hey Ada");
-  CHECK(manager.registry().all<Greeter>().size() == 5);
+  CHECK(manager.registry().all<Greeter>().size() == 5 + go_providers);
 }
 
 TEST_CASE("a plugin built against the contract's first release registers as partial", "[contracts][open][example]") {
@@ -111,12 +138,16 @@ TEST_CASE("a plugin built against the contract's first release registers as part
   CHECK(manager.plugin("plugin-greeter-classic")->calls.front().calls == 1);  // greet only: farewell never left
 }
 
-TEST_CASE("the Python plugin and the C++ host describe the greeter contract identically", "[contracts][open][example]") {
+TEST_CASE("the Python and Go plugins and the C++ host describe the greeter contract identically", "[contracts][open][example]") {
   auto python = probe_capabilities(greeter_plugins / "plugin-py-greeter", std::chrono::seconds(10));
   auto cpp = probe_capabilities(greeter_plugins / "plugin-greeter", std::chrono::seconds(10));
   REQUIRE(python.contracts.contains("greeter"));
   CHECK(python.contracts.at("greeter") == describe<Greeter>());
   CHECK(cpp.contracts.at("greeter") == describe<Greeter>());
+#ifdef PLUGVISOR_HAVE_GO
+  auto go = probe_capabilities(greeter_plugins / "plugin-go-greeter", std::chrono::seconds(10));
+  CHECK(go.contracts.at("greeter") == describe<Greeter>());  // greeter.json, embedded
+#endif
   // The C++ SDK describes the built-in contract it serves, like the Python one.
   auto text_tools = probe_capabilities(text_tools_path(), std::chrono::seconds(10));
   CHECK(text_tools.contracts.at("dataProcessor") == describe<DataProcessor>());

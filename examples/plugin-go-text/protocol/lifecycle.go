@@ -1,4 +1,4 @@
-package main
+package protocol
 
 import (
 	"bufio"
@@ -23,7 +23,7 @@ type plugin struct {
 	listener net.Listener
 	files    ownedFiles
 	server   *http.Server
-	types    map[string]textType
+	impl     *implementation
 
 	mu           sync.Mutex // guards the four fields below
 	inFlight     int
@@ -35,8 +35,8 @@ type plugin struct {
 	shutdown chan string   // the reason of the first trigger
 }
 
-func newPlugin(cfg config, l net.Listener, files ownedFiles) *plugin {
-	p := &plugin{cfg: cfg, listener: l, files: files, types: textTypes(), lastActivity: time.Now(),
+func newPlugin(cfg config, l net.Listener, files ownedFiles, impl *implementation) *plugin {
+	p := &plugin{cfg: cfg, listener: l, files: files, impl: impl, lastActivity: time.Now(),
 		drained: make(chan struct{}), shutdown: make(chan string, 1)}
 	p.server = &http.Server{
 		Handler: http.HandlerFunc(p.route), // no ServeMux: it would redirect paths such as /v1//x/ping
@@ -147,14 +147,14 @@ func (p *plugin) watchSignals() {
 // would be lost instead of answered 503; Close at the end closes them all.
 func (p *plugin) waitExit() int {
 	reason := <-p.shutdown
-	logf("info", "shutting down: %s", reason)
+	Logf("info", "shutting down: %s", reason)
 	p.files.removeSocket() // step 2: a connect now fails with ENOENT ("never delivered")
 	p.listener.Close()     // and nothing more is accepted
 	code := exitOK
 	select { // step 3
 	case <-p.drained:
 	case <-time.After(shutdownGrace):
-		logf("error", "calls still running after the %s grace were abandoned", shutdownGrace)
+		Logf("error", "calls still running after the %s grace were abandoned", shutdownGrace)
 		code = exitAbandoned
 	}
 	p.server.Close() // step 4: every connection

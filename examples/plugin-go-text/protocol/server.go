@@ -1,4 +1,4 @@
-package main
+package protocol
 
 import (
 	"context"
@@ -96,9 +96,9 @@ func (p *plugin) authorized(header string) bool {
 }
 
 // call runs one admitted call and writes its 200 answer; an error is answered by the caller.
-func (p *plugin) call(w http.ResponseWriter, r *http.Request, contract, typeName, method string) error {
-	t, ok := p.types[typeName]
-	if contract != "dataProcessor" || !ok {
+func (p *plugin) call(w http.ResponseWriter, r *http.Request, contract, typeName, name string) error {
+	t, ok := (*p.impl)[contract][typeName]
+	if !ok {
 		return fail(http.StatusNotFound, "not_found", "this plugin provides no %s type '%s'", contract, typeName)
 	}
 	ctx, cancel, err := withDeadline(r)
@@ -106,14 +106,13 @@ func (p *plugin) call(w http.ResponseWriter, r *http.Request, contract, typeName
 		return err
 	}
 	defer cancel()
-	switch method {
-	case "ping":
-		send(w, http.StatusOK, "application/json", []byte("{}"), false)
-	case "supportedFormats":
-		formats, _ := json.Marshal(t.formats)
-		send(w, http.StatusOK, "application/json", formats, false)
-	case "processData":
-		input, err := io.ReadAll(http.MaxBytesReader(w, r.Body, p.cfg.MaxBodyBytes))
+	m, ok := t.methods[name]
+	if !ok {
+		return fail(http.StatusNotFound, "not_found", "%s has no method '%s' (%s)", contract, name, t.names)
+	}
+	var input []byte
+	if m.input != "none" { // section 10.2: a "none" body is ignored, whatever it is
+		input, err = io.ReadAll(http.MaxBytesReader(w, r.Body, p.cfg.MaxBodyBytes))
 		if err != nil {
 			var tooLarge *http.MaxBytesError
 			if errors.As(err, &tooLarge) {
@@ -121,13 +120,23 @@ func (p *plugin) call(w http.ResponseWriter, r *http.Request, contract, typeName
 			}
 			return fail(http.StatusBadRequest, "invalid_input", "cannot read the body: %v", err)
 		}
-		output, err := t.process(ctx, input)
-		if err != nil {
+		if m.input == "json" && !json.Valid(input) {
+			return fail(http.StatusBadRequest, "invalid_input", "the input of %s is not a JSON document", name)
+		}
+	}
+	var output []byte
+	if m.run != nil {
+		if output, err = m.run(ctx, input); err != nil {
 			return err
 		}
-		send(w, http.StatusOK, "application/octet-stream", output, false)
+	}
+	switch m.output { // section 10.3
+	case "none":
+		send(w, http.StatusOK, "application/json", []byte("{}"), false)
+	case "json":
+		send(w, http.StatusOK, "application/json", output, false)
 	default:
-		return fail(http.StatusNotFound, "not_found", "dataProcessor has no method '%s' (ping, processData, supportedFormats)", method)
+		send(w, http.StatusOK, "application/octet-stream", output, false)
 	}
 	return nil
 }

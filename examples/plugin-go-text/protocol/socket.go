@@ -1,4 +1,4 @@
-package main
+package protocol
 
 import (
 	"errors"
@@ -39,19 +39,19 @@ func bindListener(cfg config) (net.Listener, ownedFiles, int) {
 	if cfg.Type == "tcp" {
 		l, err := net.Listen("tcp", cfg.Address)
 		if err != nil {
-			logf("error", "cannot listen on %s: %v", cfg.Address, err)
+			Logf("error", "cannot listen on %s: %v", cfg.Address, err)
 			return nil, ownedFiles{}, exitBind
 		}
 		return l, ownedFiles{}, exitOK
 	}
 	path := cfg.Address
 	if len(path) > maxSocketPath {
-		logf("error", "the socket path is %d bytes, over the limit of %d: %s", len(path), maxSocketPath, path)
+		Logf("error", "the socket path is %d bytes, over the limit of %d: %s", len(path), maxSocketPath, path)
 		return nil, ownedFiles{}, exitUsage
 	}
 	lock := path + ".lock"
 	if err := claimLock(path, lock); err != nil {
-		logf("error", "%v", err)
+		Logf("error", "%v", err)
 		return nil, ownedFiles{}, exitBind
 	}
 	files := ownedFiles{socket: path, lock: lock}
@@ -63,7 +63,7 @@ func bindListener(cfg config) (net.Listener, ownedFiles, int) {
 		err = os.Chmod(path, 0o600)
 	}
 	if err != nil {
-		logf("error", "cannot listen on %s: %v", path, err)
+		Logf("error", "cannot listen on %s: %v", path, err)
 		os.Remove(lock)
 		return nil, ownedFiles{}, exitBind
 	}
