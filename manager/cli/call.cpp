@@ -118,10 +118,8 @@ void run_call(const CallArgs& args, int& exit_code) {
   }
   Manager manager(std::move(options));
   auto contract = manager.describe(args.contract, args.type);
-  std::string provider = args.contract + " type " + args.type;
-  for (const auto& info : manager.registry().list()) {
-    if (info.active && info.contract == args.contract && info.type == args.type) provider = "plugin " + info.provider;
-  }
+  auto active = manager.registry().active(args.contract, args.type);
+  std::string provider = active ? "plugin " + active->provider : args.contract + " type " + args.type;
   Payload input = read_payload(args, input_encoding(args, contract, provider));
   print_output(manager.registry().channel(args.contract, args.type)->call(args.method, input).body);
   exit_code = exit_ok;

@@ -456,14 +456,14 @@ std::optional<ContractDescription> describe_contract(const Capabilities& capabil
 }
 
 std::optional<ContractDescription> Manager::describe(std::string_view contract, std::string_view type) const {
-  const ContractInfo* declared = impl_->registry.declared(contract);
-  for (const auto& info : impl_->registry.list()) {
-    if (!info.active || info.contract != contract || info.type != type) continue;
-    if (info.kind == ProviderKind::internal) return declared ? std::optional(declared->description) : std::nullopt;
-    return describe_contract(impl_->find(info.provider)->definition().capabilities, contract, declared);
+  auto info = impl_->registry.active(contract, type);
+  if (!info) {
+    impl_->registry.channel(contract, type);  // throws not_found with the known types
+    throw Error(ErrorCode::not_found, "no provider of " + std::string(contract) + " type '" + std::string(type) + "'");
   }
-  impl_->registry.channel(contract, type);  // throws not_found with the known types
-  throw Error(ErrorCode::not_found, "no provider of " + std::string(contract) + " type '" + std::string(type) + "'");
+  const ContractInfo* declared = impl_->registry.declared(contract);
+  if (info->kind == ProviderKind::internal) return declared ? std::optional(declared->description) : std::nullopt;
+  return describe_contract(impl_->find(info->provider)->definition().capabilities, contract, declared);
 }
 
 namespace {

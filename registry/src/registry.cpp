@@ -310,21 +310,23 @@ std::shared_ptr<void> Registry::indexed_object(const ContractInfo& contract, std
   return active.contract == &contract ? active.object : nullptr;
 }
 
-std::shared_ptr<void> Registry::typed_object(const ContractInfo& contract, std::string_view type,
-                                             bool required) const {
-  if (auto object = indexed_object(contract, type)) return object;
-  // The slow path: the contract may be undeclared yet (declare it: get<C>
-  // names C), or declared by another C++ type (a usage error).
+void Registry::require_declared(const ContractInfo& contract) const {
   const ContractInfo* existing = declared(contract.description.name);
-  if (existing && existing != &contract) {
+  if (existing == &contract) return;
+  if (existing) {
     throw Error(ErrorCode::config, "contract '" + contract.description.name + "' is declared by C++ type " +
                                        std::string(existing->cpp_type) + ", not " + std::string(contract.cpp_type) +
                                        ": ask for it with that type");
   }
-  if (!existing) {
-    const_cast<Registry*>(this)->declare_if_absent(contract);  // lazily: the catalog is the registry's own state
-    if (auto object = indexed_object(contract, type)) return object;
-  }
+  const_cast<Registry*>(this)->declare_if_absent(contract);  // lazily: the catalog is the registry's own state
+}
+
+std::shared_ptr<void> Registry::typed_object(const ContractInfo& contract, std::string_view type,
+                                             bool required) const {
+  if (auto object = indexed_object(contract, type)) return object;
+  // The slow path: the contract may be undeclared yet, or declared by another C++ type.
+  require_declared(contract);
+  if (auto object = indexed_object(contract, type)) return object;
   if (required) throw_not_found(contract.description.name, type);
   return nullptr;
 }
@@ -387,12 +389,19 @@ std::vector<ProviderEntry> Registry::active_entries(std::string_view contract) c
 }
 
 std::vector<ProviderEntry> Registry::typed_entries(const ContractInfo& contract) const {
-  typed_object(contract, "", false);  // declares the contract if needed, or throws for another C++ type
+  require_declared(contract);
   std::vector<ProviderEntry> out;
   for (auto& entry : active_entries(contract.description.name)) {
     if (entry.object && entry.contract == &contract) out.push_back(std::move(entry));
   }
   return out;
+}
+
+std::optional<ProviderInfo> Registry::active(std::string_view contract, std::string_view type) const {
+  std::shared_lock lock(mutex_);
+  auto it = slots_.find(KeyView{contract, type});
+  if (it == slots_.end() || !it->second.front().entry.info.active) return std::nullopt;
+  return it->second.front().entry.info;
 }
 
 std::vector<ProviderInfo> Registry::list() const {

@@ -202,10 +202,8 @@ void install_call_routes(httplib::Server& server, AdminBackend& backend) {
     }
     guarded(res, [&] {
       auto channel = manager.registry().channel(contract, type);
-      std::string provider;
-      for (const auto& info : manager.registry().list()) {
-        if (info.active && info.contract == contract && info.type == type) provider = info.provider;
-      }
+      auto active = manager.registry().active(contract, type);
+      std::string provider = active ? active->provider : "";
       // A described method's input travels as its description says, whatever the Content-Type.
       Encoding encoding = encoding_of(req);
       if (auto described = manager.describe(contract, type)) {

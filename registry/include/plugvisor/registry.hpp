@@ -176,7 +176,7 @@ class Registry {
     std::apply([&](const auto&... spec) { ((detail::same_member(spec.fn, member) ? (wire = spec.name, 0) : 0), ...); },
                methods);
     if (wire.empty()) throw Error(ErrorCode::not_found, "the method is not in the contract's table");
-    find<C>(type);  // declares C, and checks the wire name is C's
+    require_declared(contract_info<C>());
     return supports(ContractTraits<C>::name, type, wire);
   }
   /// The same by name: whether the active provider of (contract, type) has
@@ -187,6 +187,9 @@ class Registry {
   /// The channel of the active provider of (contract, type), for calls by
   /// method name. Throws Error(not_found).
   std::shared_ptr<Channel> channel(std::string_view contract, std::string_view type) const;
+
+  /// The active provider of (contract, type), or nullopt.
+  std::optional<ProviderInfo> active(std::string_view contract, std::string_view type) const;
 
   /// Every provider, active or not, ordered by contract, type, then rank.
   std::vector<ProviderInfo> list() const;
@@ -233,6 +236,9 @@ class Registry {
   // Declares `contract` with default options unless it is declared already
   // (same errors as declare()): what add_internal and get<C> need.
   void declare_if_absent(const ContractInfo& contract);
+  // Declares `contract` if its wire name is free (on first use: get<C> names
+  // C); throws Error(config) if another C++ type declared that name.
+  void require_declared(const ContractInfo& contract) const;
   // The typed object of (contract, type), declaring the contract on first
   // use; null or Error(not_found) (`required`) when there is none.
   std::shared_ptr<void> typed_object(const ContractInfo& contract, std::string_view type, bool required) const;
