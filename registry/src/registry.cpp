@@ -228,10 +228,18 @@ void Registry::attach_locked(ProviderEntry& entry) const {
   entry.contract = &contract;
 }
 
-void Registry::declare(const ContractInfo& contract, DeclareOptions options) {
+void Registry::declare(const ContractInfo& contract, DeclareOptions options) { declare(contract, options, false); }
+
+void Registry::declare_if_absent(const ContractInfo& contract) { declare(contract, {}, true); }
+
+void Registry::declare(const ContractInfo& contract, DeclareOptions options, bool keep_existing) {
   const std::string& name = contract.description.name;
   std::unique_lock lock(mutex_);
-  if (auto it = catalog_.find(name); it != catalog_.end() && it->second.contract != &contract) {
+  auto existing = catalog_.find(name);
+  // Checked under the lock: a lazy declaration never replaces the options
+  // of a host's declaration made meanwhile.
+  if (keep_existing && existing != catalog_.end() && existing->second.contract == &contract) return;
+  if (auto it = existing; it != catalog_.end() && it->second.contract != &contract) {
     throw Error(ErrorCode::conflict, "contract '" + name + "' is already declared by C++ type " +
                                          std::string(it->second.contract->cpp_type) + "; " +
                                          std::string(contract.cpp_type) +
@@ -261,10 +269,6 @@ void Registry::declare(const ContractInfo& contract, DeclareOptions options) {
     changed = true;
   }
   if (changed) publish_locked();
-}
-
-void Registry::declare_if_absent(const ContractInfo& contract) {
-  if (declared(contract.description.name) != &contract) declare(contract);
 }
 
 const ContractInfo* Registry::declared(std::string_view name) const {

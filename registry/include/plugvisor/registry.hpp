@@ -236,6 +236,7 @@ class Registry {
   // Declares `contract` with default options unless it is declared already
   // (same errors as declare()): what add_internal and get<C> need.
   void declare_if_absent(const ContractInfo& contract);
+  void declare(const ContractInfo& contract, DeclareOptions options, bool keep_existing);
   // Declares `contract` if its wire name is free (on first use: get<C> names
   // C); throws Error(config) if another C++ type declared that name.
   void require_declared(const ContractInfo& contract) const;
