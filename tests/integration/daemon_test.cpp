@@ -360,6 +360,26 @@ TEST_CASE("a reload applies added, removed and changed plugins, a broken file ch
     CHECK_THAT(json_of(client->Get("/v1/daemon"))["lastReloadError"].get<std::string>(), Catch::Contains("defualts"));
     CHECK_THAT(client->Get("/metrics")->body, Catch::Contains(R"(plugvisor_reloads_total{result="error"} 1)"));
   }
+  SECTION("a number out of range is refused like any broken file, shown and counted") {
+    setup.write("{\"pluginDirs\": [\"PLUGINS\"],\n \"configTypes\": {\"a.b\": 1e999999}}\n");
+    auto refused = client->Post("/v1/reload", "", "application/json");
+    CHECK(refused->status == 400);
+    CHECK(error_code(refused) == "config");
+    CHECK_THAT(refused->body, Catch::Contains("plugvisor.jsonc:2:25:") && Catch::Contains("1e999999"));
+    // What SIGHUP runs: an Error(config), which serve logs and survives.
+    try {
+      daemon.reload();
+      FAIL("the reload was accepted");
+    } catch (const plugvisor::Error& e) {
+      CHECK(e.code() == plugvisor::ErrorCode::config);
+      CHECK_THAT(e.what(), Catch::Contains("plugvisor.jsonc:2:25:"));
+    }
+    CHECK(plugin_named(*client, "plugin-text-tools")["pid"] == tools_pid);
+    CHECK(client->Post("/v1/call/dataProcessor/uppercase/processData", "b", "application/octet-stream")->body == "B");
+    CHECK_THAT(json_of(client->Get("/v1/daemon"))["lastReloadError"].get<std::string>(),
+               Catch::Contains("plugvisor.jsonc:2:25:"));
+    CHECK_THAT(client->Get("/metrics")->body, Catch::Contains(R"(plugvisor_reloads_total{result="error"} 2)"));
+  }
   SECTION("added, removed, changed and unchanged plugins") {
     setup.plugins.add_fixture("second", "good");
     std::filesystem::remove(setup.plugins.path() / "fixture");
