@@ -204,6 +204,14 @@ class CallsTest(unittest.TestCase):
         self.assertEqual((reply.status, reply.error_code), (413, "too_large"))
         self.assertEqual(reply.headers.get("connection"), "close")
 
+    def test_a_content_length_of_5000_digits_gets_413_not_a_traceback(self) -> None:
+        # CPython refuses int() of over 4300 digits: the length is checked first.
+        sock = self.plugin.raw_socket()
+        head = (f"POST /v1/dataProcessor/echo/processData HTTP/1.1\r\nAuthorization: Bearer {TOKEN}\r\n"
+                f"Content-Length: {'9' * 5000}\r\n\r\n").encode()
+        reply = raw_exchange(sock, head)
+        self.assertEqual((reply.status, reply.error_code), (413, "too_large"))
+
     def test_a_post_without_content_length_or_chunked_has_an_empty_body_and_the_connection_stays(self) -> None:
         # RFC 9112 §6.3: neither header means a zero-length body (curl -X POST sends that).
         sock = self.plugin.raw_socket()
