@@ -219,6 +219,29 @@ TEST_CASE("the call broker calls the registry's provider and counts calls, error
   CHECK(fixture["errors"] == 1);
 }
 
+TEST_CASE("timeouts of 2^40 s saturate to 'never': calls succeed and plugins stay up", "[daemon][call][deadline]") {
+  // protocol.md 5.3: 2^40 s is a valid duration, past steady_clock's ~292 years.
+  Setup setup;
+  setup.write(R"({"pluginDirs": ["PLUGINS"],
+                  "defaults": {"startTimeout": "1099511627776s", "callTimeout": "1099511627776s",
+                               "idleTimeout": "1099511627776s", "stopGrace": "2s"},
+                  "admin": {"socket": "admin.sock"}})");
+  Daemon daemon(setup.options());
+  auto client = unix_client(setup.socket());
+  auto upper = client->Post("/v1/call/dataProcessor/uppercase/processData", "hello", "application/octet-stream");
+  REQUIRE(upper);
+  CHECK(upper->status == 200);
+  CHECK(upper->body == "HELLO");
+  auto echo = client->Post("/v1/call/dataProcessor/echo/processData", "x", "application/octet-stream");
+  REQUIRE(echo);
+  CHECK(echo->status == 200);
+  // The admin API's own bound on the header still holds, through the shared parser.
+  httplib::Headers huge{{"X-Plugvisor-Deadline-Ms", "9223372036854775807"}};
+  auto refused = client->Post("/v1/call/dataProcessor/echo/processData", huge, "x", "application/octet-stream");
+  CHECK(refused->status == 400);
+  CHECK_THAT(refused->body, Catch::Contains("86400000"));
+}
+
 TEST_CASE("restart, stop, start, disable and enable act on one plugin and leave the others alone",
           "[daemon][actions]") {
   Setup setup;
