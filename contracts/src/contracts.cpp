@@ -120,10 +120,34 @@ Json error_body(ErrorCode code, std::string_view message) {
   return Json{{"error", {{"code", std::string(to_string(code))}, {"message", std::string(message)}}}};
 }
 
+std::chrono::steady_clock::time_point deadline_after(std::chrono::milliseconds budget,
+                                                     std::chrono::steady_clock::time_point now) noexcept {
+  using namespace std::chrono;
+  using Clock = steady_clock;
+  if (budget.count() <= 0) return now;
+  // Compare in milliseconds, where neither the clock's end nor `now` can
+  // overflow; only a budget known to fit is converted to the clock's unit.
+  const auto end_ms = floor<milliseconds>(Clock::duration::max());
+  const auto now_ms = floor<milliseconds>(now.time_since_epoch());
+  if (budget >= end_ms || budget >= end_ms - now_ms) return Clock::time_point::max();
+  return now + duration_cast<Clock::duration>(budget);
+}
+
+std::optional<std::chrono::milliseconds> parse_deadline_ms(std::string_view text) noexcept {
+  if (text.empty() || text.size() > max_deadline_digits) return std::nullopt;
+  std::uint64_t value = 0;  // 19 digits always fit in 64 unsigned bits
+  for (char c : text) {
+    if (c < '0' || c > '9') return std::nullopt;
+    value = value * 10 + static_cast<std::uint64_t>(c - '0');
+  }
+  constexpr auto most = static_cast<std::uint64_t>(std::chrono::milliseconds::max().count());
+  return std::chrono::milliseconds(static_cast<std::int64_t>(std::min(value, most)));
+}
+
 }  // namespace protocol
 
 DeadlineScope::DeadlineScope(std::chrono::milliseconds budget) : previous_(current_deadline) {
-  auto deadline = std::chrono::steady_clock::now() + budget;
+  auto deadline = protocol::deadline_after(budget);
   current_deadline = previous_ ? std::min(*previous_, deadline) : deadline;
 }
 

@@ -47,6 +47,9 @@ int serve(DaemonOptions options) {
                    join(result.removed), join(result.changed), result.unchanged.size());
     } catch (const Error& e) {
       // Already logged by the daemon; the running configuration stays.
+    } catch (const std::exception& e) {
+      // Whatever else a reload throws, SIGHUP never stops the daemon.
+      logger->error("SIGHUP reload failed, the running configuration stays: {}", e.what());
     }
   }
 }

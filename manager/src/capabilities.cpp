@@ -154,7 +154,7 @@ Capabilities probe_capabilities(const std::filesystem::path& path, std::chrono::
   spec.env = detail::plugin_environment(env);
   spec.stdout_mode = detail::StdoutMode::capture;
   auto child = reactor.spawn(std::move(spec));
-  auto status = child->wait_until(std::chrono::steady_clock::now() + timeout);
+  auto status = child->wait_until(protocol::deadline_after(timeout));
   if (!status) {
     child->signal(SIGKILL);
     child->wait_until(std::chrono::steady_clock::now() + std::chrono::seconds(5));

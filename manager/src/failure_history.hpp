@@ -46,7 +46,8 @@ class FailureHistory {
 
  private:
   void prune(Clock::time_point now) {
-    while (!failures_.empty() && now - failures_.front() > policy_.window) failures_.pop_front();
+    // Saturating (protocol.md §5.3): a window past the clock's end keeps every failure.
+    while (!failures_.empty() && now > protocol::deadline_after(policy_.window, failures_.front())) failures_.pop_front();
   }
 
   RestartPolicy policy_;

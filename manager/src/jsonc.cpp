@@ -122,14 +122,31 @@ class Indexer {
   JsoncDocument& doc_;
 };
 
-/// nlohmann's reason without its "[json.exception...] parse error at line L, column C: " prefix.
-std::string parse_error_reason(const Json::parse_error& e) {
+/// nlohmann's reason without its "[json.exception...] parse error at line L, column C: " prefix
+/// (or, for the other exceptions, without "[json.exception...] ").
+std::string parse_error_reason(const Json::exception& e) {
   std::string_view what = e.what();
   auto column = what.find(", column ");
   auto colon = column == std::string_view::npos ? what.npos : what.find(": ", column);
-  if (colon != std::string_view::npos) what.remove_prefix(colon + 2);
+  if (colon != std::string_view::npos) {
+    what.remove_prefix(colon + 2);
+  } else if (what.starts_with("[json.exception.")) {
+    if (auto close = what.find("] "); close != what.npos) what.remove_prefix(close + 2);
+  }
   return std::string(what);
 }
+
+/// Json::parse's own handler, which also keeps where the parser stopped on
+/// an error: out_of_range and the like carry no position of their own.
+struct PositionedDomParser : nlohmann::detail::json_sax_dom_parser<Json> {
+  using json_sax_dom_parser::json_sax_dom_parser;
+  template <class Exception>
+  bool parse_error(std::size_t position, const std::string& token, const Exception& e) {
+    error_at = position;
+    return json_sax_dom_parser::parse_error(position, token, e);
+  }
+  std::size_t error_at = 0;
+};
 
 /// Where the token ending at `offset` starts: nlohmann reports the end of a
 /// string, number or literal, and an editor wants its start.
@@ -211,11 +228,15 @@ TextPosition JsoncDocument::value_position(const std::string& pointer) const {
 JsoncDocument parse_jsonc(std::string_view text) {
   std::string stripped = strip_comments(text);
   JsoncDocument doc;
+  // Every error of nlohmann's, not only parse_error: a number out of range
+  // (1e999999) is out_of_range (406), which carries no position; the SAX
+  // handler keeps the position the parser reports with it.
+  PositionedDomParser sax(doc.value);
   try {
-    doc.value = Json::parse(stripped);
-  } catch (const Json::parse_error& e) {
-    // e.byte counts the characters read, the offending one included.
-    std::size_t offset = token_start(stripped, e.byte > 0 ? e.byte - 1 : 0);
+    Json::sax_parse(stripped, &sax);
+  } catch (const Json::exception& e) {
+    // The position counts the characters read, the offending one included.
+    std::size_t offset = token_start(stripped, sax.error_at > 0 ? sax.error_at - 1 : 0);
     throw JsoncError(position_of(text, offset), "invalid JSON: " + parse_error_reason(e));
   }
   Indexer(stripped, text, doc).run();

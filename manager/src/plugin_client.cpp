@@ -398,7 +398,7 @@ void PluginClient::abort_in_flight() {
 }
 
 HealthAnswer PluginClient::health(std::chrono::milliseconds timeout) {
-  auto deadline = Clock::now() + timeout;
+  auto deadline = protocol::deadline_after(timeout);
   try {
     auto connection = connect(deadline);
     bool reusable = false;

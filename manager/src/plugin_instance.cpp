@@ -25,7 +25,7 @@ constexpr auto kill_wait = std::chrono::seconds(5);
 std::shared_ptr<PluginInstance> PluginInstance::launch(ProcessReactor& reactor, const LaunchSpec& spec, LineSink log,
                                                        ExitHandler on_exit) {
   const auto& settings = spec.settings;
-  const auto deadline = Clock::now() + settings.start_timeout;
+  const auto deadline = protocol::deadline_after(settings.start_timeout);
   const bool unix_socket = settings.transport == Transport::unix_socket;
   const std::string address = unix_socket ? spec.socket_path.string() : "127.0.0.1:0";
   const std::string token = random_token();
@@ -166,18 +166,18 @@ std::optional<ExitStatus> PluginInstance::stop(std::chrono::milliseconds grace, 
   if (client_) {
     try {
       client_->post("/shutdown", Payload{Encoding::none, "{}"},
-                    Clock::now() + std::min(grace, std::chrono::milliseconds(1000)));
+                    protocol::deadline_after(std::min(grace, std::chrono::milliseconds(1000))));
     } catch (const TransportError&) {
       // Already going; the signals below make sure.
     }
     client_->close_idle();
   }
   child_->close_stdin();
-  auto exit = child_->wait_until(Clock::now() + grace);
+  auto exit = child_->wait_until(protocol::deadline_after(grace));
   if (!exit) {
     logger->warn("did not exit within {} of being asked; sending SIGTERM", protocol::format_duration(grace));
     child_->signal(SIGTERM);
-    exit = child_->wait_until(Clock::now() + term_grace);
+    exit = child_->wait_until(protocol::deadline_after(term_grace));
   }
   if (!exit) {
     logger->warn("ignored SIGTERM for {}; sending SIGKILL", protocol::format_duration(term_grace));

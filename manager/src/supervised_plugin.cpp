@@ -218,7 +218,7 @@ void SupervisedPlugin::record_failure(std::unique_lock<std::mutex>& lock, const 
   const bool eager = definition_.settings.start == StartPolicy::eager;
   failures_.record(now);
   if (failures_.circuit_open(now)) {
-    circuit_until_ = policy.cool_down.count() == 0 ? Clock::time_point::max() : now + policy.cool_down;
+    circuit_until_ = policy.cool_down.count() == 0 ? Clock::time_point::max() : protocol::deadline_after(policy.cool_down, now);
     services_.logger->error("{} failures within {} (last: {}): circuit open, calls fail until a manual restart{}",
                             failures_.count(now), format_ms(policy.window), what,
                             policy.cool_down.count() == 0 ? "" : " or " + format_ms(policy.cool_down) + " from now");
@@ -226,7 +226,7 @@ void SupervisedPlugin::record_failure(std::unique_lock<std::mutex>& lock, const 
     if (eager && policy.cool_down.count() > 0) schedule_restart(circuit_until_);
     return;
   }
-  next_start_ = now + failures_.backoff(now);
+  next_start_ = protocol::deadline_after(failures_.backoff(now), now);
   transition(lock, PluginState::crashed);
   if (eager) schedule_restart(next_start_);
 }
@@ -335,7 +335,7 @@ Payload SupervisedPlugin::call(std::string_view contract, std::string_view type,
 
 Payload SupervisedPlugin::call_unrecorded(std::string_view contract, std::string_view type, std::string_view method,
                                     const Payload& input) {
-  const auto deadline = DeadlineScope::current().value_or(Clock::now() + definition_.settings.call_timeout);
+  const auto deadline = DeadlineScope::current().value_or(protocol::deadline_after(definition_.settings.call_timeout));
   const std::string what = std::string(contract) + "/" + std::string(type) + " " + std::string(method);
   const std::string path = "/v1/" + std::string(contract) + "/" + std::string(type) + "/" + std::string(method);
   for (int attempt = 0;; ++attempt) {
@@ -345,7 +345,7 @@ Payload SupervisedPlugin::call_unrecorded(std::string_view contract, std::string
       if (reply.status == 503 && attempt < max_redeliveries) {
         // The plugin began its shutdown (idle) as the call arrived: the call
         // was not run; relaunch once it is gone.
-        instance->child().wait_until(std::min(deadline, Clock::now() + definition_.settings.stop_grace));
+        instance->child().wait_until(std::min(deadline, protocol::deadline_after(definition_.settings.stop_grace)));
         continue;
       }
       return decode(std::move(reply), what);
@@ -379,7 +379,7 @@ Payload SupervisedPlugin::call_unrecorded(std::string_view contract, std::string
 }
 
 void SupervisedPlugin::start() {
-  running(Clock::now() + definition_.settings.start_timeout + std::chrono::seconds(1));
+  running(protocol::deadline_after(definition_.settings.start_timeout + std::chrono::seconds(1)));
 }
 
 void SupervisedPlugin::stop_owned(PluginState final_state) {

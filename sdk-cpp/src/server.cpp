@@ -231,13 +231,13 @@ struct Server::Impl {
     }
     request_deadline.reset();
     if (auto header = req.get(protocol::deadline_header); !header.empty()) {
-      std::int64_t ms = -1;
-      auto [end, ec] = std::from_chars(header.data(), header.data() + header.size(), ms);
-      if (ec != std::errc() || end != header.data() + header.size() || ms < 0) {
+      auto ms = protocol::parse_deadline_ms(header);
+      if (!ms) {
         return error_response(ErrorCode::invalid_input,
-                              std::string(protocol::deadline_header) + " must be a whole number of milliseconds");
+                              std::string(protocol::deadline_header) + " must be a whole number of milliseconds (at most " +
+                                  std::to_string(protocol::max_deadline_digits) + " digits)");
       }
-      request_deadline = Clock::now() + std::chrono::milliseconds(ms);
+      request_deadline = protocol::deadline_after(*ms);  // saturates: a huge budget means no deadline
     }
     const bool bytes = req.get("Content-Type").starts_with("application/octet-stream");
     const Payload input{bytes ? Encoding::bytes : Encoding::json, std::move(body)};
@@ -655,7 +655,9 @@ void Server::begin_shutdown(const std::string& reason) { impl_->begin_shutdown(r
 
 bool Server::shutdown_if_idle(std::chrono::milliseconds idle_timeout) {
   std::lock_guard guard(impl_->mutex);
-  if (impl_->draining || impl_->in_flight > 0 || Clock::now() - impl_->last_activity < idle_timeout) return false;
+  // Saturating: an idle timeout past the clock's end means "never idle", not an overflow.
+  if (impl_->draining || impl_->in_flight > 0 || Clock::now() < protocol::deadline_after(idle_timeout, impl_->last_activity))
+    return false;
   impl_->draining = true;
   impl_->start_drain_locked("idle for " + protocol::format_duration(idle_timeout));
   return true;

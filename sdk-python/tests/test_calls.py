@@ -169,6 +169,18 @@ class CallsTest(unittest.TestCase):
         left = int(self.plugin.process("deadline", b"", headers={"X-Plugvisor-Deadline-Ms": "5000"}).body)
         self.assertTrue(4000 < left <= 5000, left)
 
+    def test_a_deadline_too_large_for_the_clock_is_never(self) -> None:
+        left = int(self.plugin.process("deadline", b"", headers={"X-Plugvisor-Deadline-Ms": "9223372036854775807"}).body)
+        self.assertGreater(left, 200 * 365 * 24 * 3600 * 1000)
+
+    def test_a_deadline_of_5000_digits_is_400_not_a_traceback(self) -> None:
+        # CPython refuses int() of over 4300 digits: the length is checked first.
+        for value in ["9" * 5000, "9" * 20]:
+            with self.subTest(digits=len(value)):
+                reply = self.plugin.process("echo", b"x", headers={"X-Plugvisor-Deadline-Ms": value})
+                self.assertEqual((reply.status, reply.error_code), (400, "invalid_input"))
+        self.assertEqual(self.plugin.process("echo", b"y").body, b"y")  # and it keeps serving
+
     def test_a_deadline_that_is_not_a_whole_number_is_400(self) -> None:
         for value in ["soon", "-5", "1.5", ""]:
             with self.subTest(value=value):
@@ -191,6 +203,14 @@ class CallsTest(unittest.TestCase):
         reply = raw_exchange(sock, head)  # the body is never sent
         self.assertEqual((reply.status, reply.error_code), (413, "too_large"))
         self.assertEqual(reply.headers.get("connection"), "close")
+
+    def test_a_content_length_of_5000_digits_gets_413_not_a_traceback(self) -> None:
+        # CPython refuses int() of over 4300 digits: the length is checked first.
+        sock = self.plugin.raw_socket()
+        head = (f"POST /v1/dataProcessor/echo/processData HTTP/1.1\r\nAuthorization: Bearer {TOKEN}\r\n"
+                f"Content-Length: {'9' * 5000}\r\n\r\n").encode()
+        reply = raw_exchange(sock, head)
+        self.assertEqual((reply.status, reply.error_code), (413, "too_large"))
 
     def test_a_post_without_content_length_or_chunked_has_an_empty_body_and_the_connection_stays(self) -> None:
         # RFC 9112 §6.3: neither header means a zero-length body (curl -X POST sends that).

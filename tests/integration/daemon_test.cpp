@@ -219,6 +219,29 @@ TEST_CASE("the call broker calls the registry's provider and counts calls, error
   CHECK(fixture["errors"] == 1);
 }
 
+TEST_CASE("timeouts of 2^40 s saturate to 'never': calls succeed and plugins stay up", "[daemon][call][deadline]") {
+  // protocol.md 5.3: 2^40 s is a valid duration, past steady_clock's ~292 years.
+  Setup setup;
+  setup.write(R"({"pluginDirs": ["PLUGINS"],
+                  "defaults": {"startTimeout": "1099511627776s", "callTimeout": "1099511627776s",
+                               "idleTimeout": "1099511627776s", "stopGrace": "2s"},
+                  "admin": {"socket": "admin.sock"}})");
+  Daemon daemon(setup.options());
+  auto client = unix_client(setup.socket());
+  auto upper = client->Post("/v1/call/dataProcessor/uppercase/processData", "hello", "application/octet-stream");
+  REQUIRE(upper);
+  CHECK(upper->status == 200);
+  CHECK(upper->body == "HELLO");
+  auto echo = client->Post("/v1/call/dataProcessor/echo/processData", "x", "application/octet-stream");
+  REQUIRE(echo);
+  CHECK(echo->status == 200);
+  // The admin API's own bound on the header still holds, through the shared parser.
+  httplib::Headers huge{{"X-Plugvisor-Deadline-Ms", "9223372036854775807"}};
+  auto refused = client->Post("/v1/call/dataProcessor/echo/processData", huge, "x", "application/octet-stream");
+  CHECK(refused->status == 400);
+  CHECK_THAT(refused->body, Catch::Contains("86400000"));
+}
+
 TEST_CASE("restart, stop, start, disable and enable act on one plugin and leave the others alone",
           "[daemon][actions]") {
   Setup setup;
@@ -359,6 +382,26 @@ TEST_CASE("a reload applies added, removed and changed plugins, a broken file ch
     CHECK(client->Post("/v1/call/dataProcessor/uppercase/processData", "b", "application/octet-stream")->body == "B");
     CHECK_THAT(json_of(client->Get("/v1/daemon"))["lastReloadError"].get<std::string>(), Catch::Contains("defualts"));
     CHECK_THAT(client->Get("/metrics")->body, Catch::Contains(R"(plugvisor_reloads_total{result="error"} 1)"));
+  }
+  SECTION("a number out of range is refused like any broken file, shown and counted") {
+    setup.write("{\"pluginDirs\": [\"PLUGINS\"],\n \"configTypes\": {\"a.b\": 1e999999}}\n");
+    auto refused = client->Post("/v1/reload", "", "application/json");
+    CHECK(refused->status == 400);
+    CHECK(error_code(refused) == "config");
+    CHECK_THAT(refused->body, Catch::Contains("plugvisor.jsonc:2:25:") && Catch::Contains("1e999999"));
+    // What SIGHUP runs: an Error(config), which serve logs and survives.
+    try {
+      daemon.reload();
+      FAIL("the reload was accepted");
+    } catch (const plugvisor::Error& e) {
+      CHECK(e.code() == plugvisor::ErrorCode::config);
+      CHECK_THAT(e.what(), Catch::Contains("plugvisor.jsonc:2:25:"));
+    }
+    CHECK(plugin_named(*client, "plugin-text-tools")["pid"] == tools_pid);
+    CHECK(client->Post("/v1/call/dataProcessor/uppercase/processData", "b", "application/octet-stream")->body == "B");
+    CHECK_THAT(json_of(client->Get("/v1/daemon"))["lastReloadError"].get<std::string>(),
+               Catch::Contains("plugvisor.jsonc:2:25:"));
+    CHECK_THAT(client->Get("/metrics")->body, Catch::Contains(R"(plugvisor_reloads_total{result="error"} 2)"));
   }
   SECTION("added, removed, changed and unchanged plugins") {
     setup.plugins.add_fixture("second", "good");

@@ -29,17 +29,18 @@ namespace {
 
 constexpr const char* token = "secret-token";
 
-/// The fixture plugin in "good" mode, launched by hand with a configuration.
+/// The fixture plugin (in "good" mode unless told), launched by hand with a configuration.
 class HandRun {
  public:
-  explicit HandRun(Json overrides = Json::object(), std::vector<std::string> extra_env = {}) {
+  explicit HandRun(Json overrides = Json::object(), std::vector<std::string> extra_env = {},
+                   const std::string& mode = "good") {
     socket_ = (dir_.path() / "p.sock").string();
     Json config{{"protocolVersion", 1}, {"id", "fixture"}, {"type", "unix"},
                 {"address", socket_},   {"idleTimeout", "0"}, {"token", token}};
     config.update(overrides);
     plugvisor::detail::SpawnSpec spec;
     spec.path = PLUGVISOR_FIXTURE_PATH;
-    spec.args = {"--mode", "good", "--config", "-"};
+    spec.args = {"--mode", mode, "--config", "-"};
     spec.env = {"PATH=/usr/bin:/bin", "PLUGVISOR_PROTOCOL=1"};
     spec.env.insert(spec.env.end(), extra_env.begin(), extra_env.end());
     spec.pipe_stdin = true;
@@ -384,6 +385,35 @@ TEST_CASE("a call in flight keeps the plugin alive past its idle timeout", "[sdk
   auto exit = run.wait_exit();
   REQUIRE(exit);
   CHECK(exit->clean());
+}
+
+TEST_CASE("an idle timeout and a deadline too large for the clock saturate to 'never', without overflow",
+          "[sdk][idle][deadline]") {
+  // 2^40 s, the most protocol.md 5.3 allows: past steady_clock's ~292 years.
+  HandRun run(Json{{"idleTimeout", "1099511627776s"}}, {}, "report");
+  auto client = run.client();
+  auto headers = auth();
+  headers.emplace("X-Plugvisor-Deadline-Ms", "9223372036854775807");
+  auto call = client->Post("/v1/dataProcessor/deadline/processData", headers, "", "application/octet-stream");
+  REQUIRE(call);
+  CHECK(call->status == 200);
+  // The SDK saw a deadline that is, for all purposes, never: over 200 years away.
+  CHECK(std::stoll(call->body) > std::int64_t{200} * 365 * 24 * 3600 * 1000);
+
+  // 20 digits is past the bound (19): refused, like any malformed value.
+  auto long_header = auth();
+  long_header.emplace("X-Plugvisor-Deadline-Ms", "99999999999999999999");
+  auto refused = client->Post("/v1/dataProcessor/deadline/processData", long_header, "", "application/octet-stream");
+  REQUIRE(refused);
+  CHECK(refused->status == 400);
+  CHECK(error_code(refused) == "invalid_input");
+
+  // The idle timer ticks at least once a second: an overflowing one exits here.
+  std::this_thread::sleep_for(2500ms);
+  CHECK_FALSE(run.child().exit_status());
+  auto again = client->Post("/v1/dataProcessor/deadline/processData", auth(), "", "application/octet-stream");
+  REQUIRE(again);
+  CHECK(again->body == "none");
 }
 
 TEST_CASE("closing stdin makes the plugin exit cleanly and remove its files", "[sdk][shutdown]") {

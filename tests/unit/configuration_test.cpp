@@ -234,6 +234,11 @@ TEST_CASE("malformed JSON in a configuration file is reported with its line and 
     auto file = dir.write("");
     CHECK_THAT(load_error(file), StartsWith(at(file, 1, 1)) && Contains("invalid JSON"));
   }
+  SECTION("a number out of range (nlohmann's out_of_range, not parse_error)") {
+    auto file = dir.write("{\n  \"pluginDirs\": [\"PLUGINS\"],\n  \"configTypes\": {\"a.b\": 1e999999}\n}\n");
+    // At the start of the number.
+    CHECK_THAT(load_error(file), StartsWith(at(file, 3, 26)) && Contains("invalid JSON") && Contains("1e999999"));
+  }
 }
 
 TEST_CASE("an unknown configuration key is an error naming the key and the allowed keys", "[configuration][errors]") {

@@ -130,6 +130,43 @@ TEST_CASE("built-in contracts describe their methods' wire encodings", "[contrac
   CHECK(plugvisor::find_builtin_contract("nope") == nullptr);
 }
 
+TEST_CASE("a duration added to the clock saturates at time_point::max, and a negative one is now",
+          "[contracts][deadline]") {
+  using plugvisor::protocol::deadline_after;
+  using Clock = std::chrono::steady_clock;
+  const auto now = Clock::now();
+  const auto never = Clock::time_point::max();
+  CHECK(deadline_after(250ms, now) == now + 250ms);
+  CHECK(deadline_after(0ms, now) == now);
+  CHECK(deadline_after(-5ms, now) == now);
+  CHECK(deadline_after(std::chrono::milliseconds::min(), now) == now);
+  // 2^40 s, the longest duration protocol.md 5.3 allows, is past the clock's ~292 years.
+  CHECK(deadline_after(std::chrono::seconds(std::int64_t{1} << 40), now) == never);
+  CHECK(deadline_after(std::chrono::milliseconds::max(), now) == never);
+  CHECK(deadline_after(std::chrono::milliseconds::max(), Clock::time_point{}) == never);
+  // At the very end of the clock: what still fits is added, one more saturates.
+  const auto end_ms = std::chrono::floor<std::chrono::milliseconds>(Clock::duration::max());
+  const auto late = Clock::time_point(end_ms - 10ms);
+  CHECK(deadline_after(9ms, late) == late + 9ms);
+  CHECK(deadline_after(10ms, late) == never);
+  CHECK(deadline_after(1ms, never) == never);
+  // The default is now.
+  CHECK(deadline_after(1h) - Clock::now() > 59min);
+}
+
+TEST_CASE("the deadline header takes 1 to 19 digits, saturating, and nothing else", "[contracts][deadline]") {
+  using plugvisor::protocol::parse_deadline_ms;
+  CHECK(parse_deadline_ms("250") == 250ms);
+  CHECK(parse_deadline_ms("0") == 0ms);
+  CHECK(parse_deadline_ms("9223372036854775807") == std::chrono::milliseconds::max());
+  CHECK(parse_deadline_ms("9999999999999999999") == std::chrono::milliseconds::max());  // 19 digits, saturated
+  for (const char* bad : {"", "-5", "+5", " 5", "5 ", "5ms", "1.5", "0x10", "99999999999999999999"}) {
+    INFO(bad);
+    CHECK_FALSE(parse_deadline_ms(bad).has_value());
+  }
+  CHECK_FALSE(parse_deadline_ms(std::string(5000, '9')).has_value());
+}
+
 TEST_CASE("deadline scopes nest, and an inner one never extends the outer", "[contracts][deadline]") {
   CHECK_FALSE(plugvisor::DeadlineScope::current().has_value());
   {
@@ -146,6 +183,10 @@ TEST_CASE("deadline scopes nest, and an inner one never extends the outer", "[co
     CHECK(*plugvisor::DeadlineScope::current() == outer_deadline);
   }
   CHECK_FALSE(plugvisor::DeadlineScope::current().has_value());
+  {
+    plugvisor::DeadlineScope forever(std::chrono::seconds(std::int64_t{1} << 40));
+    CHECK(*plugvisor::DeadlineScope::current() == std::chrono::steady_clock::time_point::max());
+  }
 }
 
 namespace {

@@ -141,6 +141,24 @@ std::string format_duration(std::chrono::milliseconds duration);
 
 /// The error body: {"error":{"code":"...","message":"..."}}.
 Json error_body(ErrorCode code, std::string_view message);
+
+/// The one rule for a duration from outside (a configuration, a header)
+/// added to a clock (protocol.md §5.3, §10.4): it saturates. `budget` after
+/// `now`, or time_point::max() ("never") when that is past the clock's end
+/// (steady_clock counts int64 nanoseconds: ~292 years, while a duration may
+/// be 2^40 s); a negative budget gives `now`. Never overflows.
+std::chrono::steady_clock::time_point deadline_after(
+    std::chrono::milliseconds budget,
+    std::chrono::steady_clock::time_point now = std::chrono::steady_clock::now()) noexcept;
+
+/// Most digits an X-Plugvisor-Deadline-Ms value may have (protocol.md §10.4):
+/// 19, which int64 milliseconds' maximum (9223372036854775807) has.
+inline constexpr std::size_t max_deadline_digits = 19;
+/// Parses an X-Plugvisor-Deadline-Ms value: 1 to max_deadline_digits ASCII
+/// digits, nothing else (no sign, no space). nullopt for anything else. A
+/// value past what milliseconds hold saturates to milliseconds::max(), which
+/// deadline_after turns into "never".
+std::optional<std::chrono::milliseconds> parse_deadline_ms(std::string_view text) noexcept;
 }  // namespace protocol
 
 /// Sets the deadline of every plugin call this thread makes while the scope

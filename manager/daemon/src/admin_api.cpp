@@ -191,14 +191,13 @@ void install_call_routes(httplib::Server& server, AdminBackend& backend) {
     std::optional<DeadlineScope> deadline;
     if (req.has_header(std::string(protocol::deadline_header).c_str())) {
       std::string text = req.get_header_value(std::string(protocol::deadline_header).c_str());
-      std::uint64_t ms = 0;
-      auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), ms);
-      if (ec != std::errc() || end != text.data() + text.size() || ms == 0 || ms > 86'400'000) {
+      auto ms = protocol::parse_deadline_ms(text);
+      if (!ms || ms->count() == 0 || ms->count() > 86'400'000) {
         return reply_error(res, ErrorCode::invalid_input,
                            std::string(protocol::deadline_header) + " must be a whole number of milliseconds from 1 "
                                                                     "to 86400000, not \"" + text + "\"");
       }
-      deadline.emplace(std::chrono::milliseconds(ms));
+      deadline.emplace(*ms);
     }
     guarded(res, [&] {
       auto channel = manager.registry().channel(contract, type);

@@ -96,6 +96,13 @@ struct Daemon::Impl {
       last_reload_error = e.what();
       logger->error("reload refused, the running configuration stays: {}", e.what());
       throw;
+    } catch (const Json::exception& e) {
+      // The loader turns JSON errors into Error(config) with their position;
+      // should one still get through, it is a refused file all the same.
+      ++reloads_failed;
+      last_reload_error = std::string("invalid configuration: ") + e.what();
+      logger->error("reload refused, the running configuration stays: {}", last_reload_error);
+      throw Error(ErrorCode::config, last_reload_error);
     }
     if (next.admin.socket != config.admin.socket) needs_restart.push_back("admin.socket");
     if (next.admin.tcp_address != config.admin.tcp_address) needs_restart.push_back("admin.tcp");

@@ -53,7 +53,9 @@ struct Config {
 };
 
 /// The deadline of the request this thread is handling, from the caller's
-/// X-Plugvisor-Deadline-Ms header; nullopt if the caller sent none.
+/// X-Plugvisor-Deadline-Ms header; nullopt if the caller sent none. A budget
+/// too large for the clock saturates to time_point::max() ("never"), so
+/// compute what is left as `*deadline() - now()`, never `now() + budget`.
 std::optional<std::chrono::steady_clock::time_point> deadline() noexcept;
 
 /// A plugin process. Build it, declare what it provides, then run() it once

@@ -51,7 +51,9 @@ def parse_duration(text: str) -> int:
         raise ConfigError(
             f'invalid duration "{text}": write a whole number with a unit (ms, s, m, h), e.g. "250ms" or "5m", or "0"'
         )
-    number = int(match.group(1))
+    digits = match.group(1)
+    # The length first: CPython refuses int() of over 4300 digits.
+    number = int(digits) if len(digits) <= len(str(_MAX_DURATION_NUMBER)) else _MAX_DURATION_NUMBER + 1
     if number > _MAX_DURATION_NUMBER:
         raise ConfigError(f'invalid duration "{text}": the number is over 2^40')
     return number * _UNIT_MS[match.group(2)]

@@ -55,6 +55,9 @@ MAX_HEADERS = 100
 #: A body not read by the time an error is answered is read and discarded up
 #: to this size, keeping the connection; a larger one closes it.
 DISCARD_LIMIT = 1 << 20
+#: Most digits an X-Plugvisor-Deadline-Ms value may have (protocol.md §10.4),
+#: as many as the C++ SDK's int64 milliseconds: checked before int().
+MAX_DEADLINE_DIGITS = 19
 #: How long a closing connection keeps reading what the client still sends,
 #: so that the response is not lost to a reset.
 LINGER_SECONDS = 2.0
@@ -392,7 +395,9 @@ class RequestHandler(socketserver.StreamRequestHandler):
                 self._linger = True
                 self._error(400, ErrorCode.INVALID_INPUT, "Content-Length must be a whole number", close=True)
                 return
-            self._length = int(length_text)
+            # Bounded before int() (CPython refuses over 4300 digits): a
+            # longer number is over any body limit, and answered as such.
+            self._length = int(length_text) if len(length_text) <= 19 else 10**19
         # Neither header: the body is empty (RFC 9112 §6.3), as curl -X POST sends it.
         self._body_done = not self._chunked and self._length == 0
 
@@ -462,10 +467,15 @@ class RequestHandler(socketserver.StreamRequestHandler):
         deadline = None
         deadline_text = self.headers_in.get("x-plugvisor-deadline-ms")
         if deadline_text is not None:
-            if not (deadline_text.isascii() and deadline_text.isdigit()):
+            # At most MAX_DEADLINE_DIGITS digits (protocol.md §10.4), checked
+            # before int(): CPython refuses int() of over 4300 digits.
+            if not (deadline_text.isascii() and deadline_text.isdigit()
+                    and len(deadline_text) <= MAX_DEADLINE_DIGITS):
                 self._error(400, ErrorCode.INVALID_INPUT,
-                            "X-Plugvisor-Deadline-Ms must be a whole number of milliseconds")
+                            f"X-Plugvisor-Deadline-Ms must be a whole number of milliseconds "
+                            f"(at most {MAX_DEADLINE_DIGITS} digits)")
                 return
+            # A float: a huge budget is a deadline centuries away ("never"), not an overflow.
             deadline = self._arrival + int(deadline_text) / 1000.0
         bound = methods.get(method_name)
         if bound is None:
