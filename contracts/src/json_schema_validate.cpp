@@ -245,23 +245,36 @@ class Validator {
     return ok;
   }
 
+  struct CountRule {
+    const char* min_keyword;
+    const char* max_keyword;
+    const char* noun;
+  };
+  // minItems/maxItems and minProperties/maxProperties: one rule for a count.
+  // False if it fails and no more violations are wanted.
+  bool check_count(const Node& n, std::size_t count, const std::optional<std::uint64_t>& min,
+                   const std::optional<std::uint64_t>& max, CountRule rule, const PathFrame* path) {
+    bool ok = true;
+    if (min && count < *min) {
+      ok = fail(n, rule.min_keyword, path,
+                "must have at least " + std::to_string(*min) + " " + rule.noun + ", not " + std::to_string(count));
+      if (done()) return false;
+    }
+    if (max && count > *max) {
+      ok = fail(n, rule.max_keyword, path,
+                "must have at most " + std::to_string(*max) + " " + rule.noun + ", not " + std::to_string(count)) && ok;
+    }
+    return ok;
+  }
+
   bool check_array(const Node& n, const Json& v, const PathFrame* path) {
     bool ok = true;
     auto stop = [&](bool result) {
       ok = ok && result;
       return !result && done();
     };
-    if (n.min_items && v.size() < *n.min_items) {
-      if (stop(fail(n, "minItems", path,
-                    "must have at least " + std::to_string(*n.min_items) + " items, not " + std::to_string(v.size())))) {
-        return false;
-      }
-    }
-    if (n.max_items && v.size() > *n.max_items) {
-      if (stop(fail(n, "maxItems", path,
-                    "must have at most " + std::to_string(*n.max_items) + " items, not " + std::to_string(v.size())))) {
-        return false;
-      }
+    if (stop(check_count(n, v.size(), n.min_items, n.max_items, {"minItems", "maxItems", "items"}, path))) {
+      return false;
     }
     if (n.unique_items && stop(check_unique(n, v, path))) return false;
     for (std::size_t i = 0; i < v.size(); ++i) {
@@ -317,17 +330,9 @@ class Validator {
       ok = ok && result;
       return !result && done();
     };
-    if (n.min_properties && v.size() < *n.min_properties) {
-      if (stop(fail(n, "minProperties", path, "must have at least " + std::to_string(*n.min_properties) +
-                                                   " properties, not " + std::to_string(v.size())))) {
-        return false;
-      }
-    }
-    if (n.max_properties && v.size() > *n.max_properties) {
-      if (stop(fail(n, "maxProperties", path, "must have at most " + std::to_string(*n.max_properties) +
-                                                   " properties, not " + std::to_string(v.size())))) {
-        return false;
-      }
+    if (stop(check_count(n, v.size(), n.min_properties, n.max_properties,
+                         {"minProperties", "maxProperties", "properties"}, path))) {
+      return false;
     }
     for (const auto& name : n.required) {
       if (!v.contains(name) && stop(fail(n, "required", path, "is missing required property " + preview(Json(name))))) {
