@@ -135,9 +135,16 @@ func (p *plugin) watchStdin(stdin *bufio.Reader) {
 	p.beginShutdown("end of file on stdin")
 }
 
-func (p *plugin) watchSignals() {
+// trapSignals takes SIGTERM and SIGINT over; called before the handshake, so
+// that a signal sent right after it shuts down cleanly (section 13.1) instead
+// of killing the process with the default action.
+func trapSignals() chan os.Signal {
 	signals := make(chan os.Signal, 1)
 	signal.Notify(signals, syscall.SIGTERM, syscall.SIGINT)
+	return signals
+}
+
+func (p *plugin) watchSignals(signals chan os.Signal) {
 	p.beginShutdown((<-signals).String())
 }
 

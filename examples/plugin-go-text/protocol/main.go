@@ -79,7 +79,7 @@ func launch(impl *implementation, source string) int {
 	}
 	p := newPlugin(cfg, listener, files, impl)
 	go p.watchStdin(stdin)
-	go p.watchSignals()
+	go p.watchSignals(trapSignals())
 	go p.watchIdle()
 	go p.serve()
 	if err := writeHandshake(cfg, listener); err != nil {
