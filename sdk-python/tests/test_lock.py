@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import unittest
 
@@ -15,6 +16,12 @@ def dead_pid() -> int:
     proc = subprocess.Popen(["true"])
     proc.wait()
     return proc.pid
+
+
+def stale_socket(path: str) -> None:
+    """Leaves a socket file at ``path`` that nothing listens on, as a crashed plugin does."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.bind(path)
 
 
 class LockTest(unittest.TestCase):
@@ -54,8 +61,7 @@ class LockTest(unittest.TestCase):
                 directory = private_dir(self)
                 with open(os.path.join(directory, "p.sock.lock"), "w") as f:
                     f.write(content)
-                with open(os.path.join(directory, "p.sock"), "w") as f:
-                    f.write("stale")
+                stale_socket(os.path.join(directory, "p.sock"))
                 plugin = PluginProcess(self, address=os.path.join(directory, "p.sock"))
                 self.assertEqual(plugin.process("echo", b"ok").body, b"ok")
                 with open(plugin.lock_path) as f:
@@ -63,6 +69,42 @@ class LockTest(unittest.TestCase):
                 plugin.close_stdin()
                 self.assertEqual(plugin.wait(5), 0)
                 self.assertEqual(os.listdir(directory), [])
+
+    def test_a_file_that_is_not_a_socket_is_never_removed_and_the_launch_exits_3(self) -> None:
+        # Issue 14 item 5: "address": "DIR/notes.txt" deleted the user's notes.
+        for kind in ["regular file", "regular file with a stale lock", "directory", "symbolic link"]:
+            with self.subTest(kind=kind):
+                directory = private_dir(self)
+                path = os.path.join(directory, "p.sock")
+                notes = os.path.join(directory, "notes.txt")
+                with open(notes, "w") as f:
+                    f.write("my notes")
+                if kind.startswith("regular file"):
+                    os.rename(notes, path)
+                elif kind == "directory":
+                    os.mkdir(path)
+                else:
+                    os.symlink(notes, path)
+                if kind.endswith("stale lock"):
+                    with open(path + ".lock", "w") as f:
+                        f.write(f"{dead_pid()}\n")
+                result = run_plugin(["--config", self.config(directory)])
+                self.assertEqual(result.returncode, 3, result.stderr)
+                self.assertEqual(result.stdout, b"")
+                self.assertIn(b"not a socket", result.stderr)
+                self.assertIn(b"move it away or choose another address", result.stderr)
+                self.assertNotIn(b"Traceback", result.stderr)
+                listing = sorted(os.listdir(directory))
+                self.assertNotIn("p.sock.lock", listing)  # the lock it took is given back
+                if kind.startswith("regular file"):
+                    with open(path) as f:
+                        self.assertEqual(f.read(), "my notes")
+                elif kind == "directory":
+                    self.assertTrue(os.path.isdir(path))
+                else:
+                    self.assertTrue(os.path.islink(path))
+                    with open(notes) as f:
+                        self.assertEqual(f.read(), "my notes")
 
     def test_a_crashed_plugin_leaves_files_that_the_next_launch_clears(self) -> None:
         first = PluginProcess(self)

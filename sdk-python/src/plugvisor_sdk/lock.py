@@ -5,12 +5,15 @@ to a private temporary file first and ``link()``-ed into place, so that it
 never exists without its pid, and ``link`` fails when the lock is taken.
 A lock whose pid is alive refuses the launch (exit code 3, both files left
 alone); a lock whose pid is dead, empty or unreadable is stale and is
-removed together with the socket file, once.
+removed, once. Only a socket is ever removed at the socket path: a regular
+file, a directory or a symbolic link there refuses the launch (exit code 3)
+and is left as it was (docs/protocol.md, section 15, step 5).
 """
 
 from __future__ import annotations
 
 import os
+import stat
 
 from .config import ConfigError
 
@@ -44,6 +47,33 @@ def _read_pid(path: str) -> int:
         return int(text) if text.isdigit() else 0
     except (OSError, ValueError):
         return 0
+
+
+def _remove_if_socket(path: str) -> bool:
+    """Removes ``path`` if it is a socket (not following a symbolic link);
+    False, touching nothing, if something else is there."""
+    try:
+        mode = os.lstat(path).st_mode
+    except OSError:
+        return True  # nothing there
+    if not stat.S_ISSOCK(mode):
+        return False
+    _unlink_quietly(path)
+    return True
+
+
+def _file_kind(path: str) -> str:
+    try:
+        mode = os.lstat(path).st_mode
+    except OSError:
+        return "a file"
+    if stat.S_ISREG(mode):
+        return "a regular file"
+    if stat.S_ISDIR(mode):
+        return "a directory"
+    if stat.S_ISLNK(mode):
+        return "a symbolic link"
+    return "a file that is not a socket"
 
 
 def _unlink_quietly(path: str) -> None:
@@ -101,8 +131,8 @@ class SocketLock:
                         raise LockError(
                             f"socket {socket_path} is in use by live process {owner} (lock file {self.lock_path})",
                         ) from None
-                    # Stale: the owner died without cleaning up. Remove both and retry once.
-                    _unlink_quietly(socket_path)
+                    # Stale: the owner died without cleaning up. Remove the lock and
+                    # retry once; the socket path is cleared below, once the lock is ours.
                     _unlink_quietly(self.lock_path)
                 except OSError as e:
                     failure = e
@@ -112,14 +142,22 @@ class SocketLock:
         if not self.held:
             reason = failure.strerror if failure is not None else "unknown error"
             raise LockError(f"cannot claim lock file {self.lock_path}: {reason}")
-        # A socket file without a live lock is stale: clear it so that bind succeeds.
-        _unlink_quietly(socket_path)
+        # A socket file without a live lock is stale: clear it so that bind
+        # succeeds. Anything else there is not ours to delete: refuse (exit 3).
+        if not _remove_if_socket(socket_path):
+            kind = _file_kind(socket_path)
+            _unlink_quietly(self.lock_path)
+            self.held = False
+            raise LockError(
+                f"cannot bind {socket_path}: it exists and is {kind}, not a socket; the plugin only replaces "
+                "a stale socket and leaves other files alone: move it away or choose another address"
+            )
 
     def unlink_socket(self) -> None:
         """Removes the socket file (the shutdown's first step); keeps the lock."""
         if self.held:
             try:
-                _unlink_quietly(self.socket_path)
+                _remove_if_socket(self.socket_path)
             except OSError:
                 pass
 
@@ -128,8 +166,8 @@ class SocketLock:
         if not self.held:
             return
         self.held = False
-        for path in (self.socket_path, self.lock_path):
-            try:
-                _unlink_quietly(path)
-            except OSError:
-                pass
+        try:
+            _remove_if_socket(self.socket_path)
+            _unlink_quietly(self.lock_path)
+        except OSError:
+            pass
