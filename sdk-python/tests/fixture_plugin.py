@@ -3,7 +3,8 @@
 
 It puts the SDK source (../src) on sys.path itself, so that it also runs
 with an environment of only PATH and PLUGVISOR_PROTOCOL. FIXTURE_DRAIN_GRACE
-(seconds) shortens the shutdown grace for the test of abandoned calls. With
+(seconds) shortens the shutdown grace for the test of abandoned calls;
+FIXTURE_MAX_CONNECTIONS sets Plugin.max_connections. With
 FIXTURE_MARKS set to a directory, ``slow`` first creates the file slow-started
 there, so that a test knows the call is in flight.
 """
@@ -31,6 +32,8 @@ from plugvisor_sdk import (  # noqa: E402
 
 plugin = Plugin(name="fixture", version="0.0.1", description="SDK test fixture")
 plugin.config_type("fixture.settings")
+if "FIXTURE_MAX_CONNECTIONS" in os.environ:
+    plugin.max_connections = int(os.environ["FIXTURE_MAX_CONNECTIONS"])
 if "FIXTURE_DRAIN_GRACE" in os.environ:
     plugin.drain_grace = float(os.environ["FIXTURE_DRAIN_GRACE"])
 if os.environ.get("FIXTURE_FAIL_SETUP"):

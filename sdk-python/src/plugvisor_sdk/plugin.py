@@ -155,6 +155,12 @@ class Plugin:
     #: Seconds in-flight calls get to finish once a shutdown begins (the
     #: protocol's 5 s; lower it only in tests).
     drain_grace: float = 5.0
+    #: Connections served at once (each holds a thread), at least 1; the C++
+    #: SDK's ``max_connections``. At the cap a newcomer replaces the connection
+    #: that has waited longest for a request head without ever carrying an
+    #: authorised request; when there is none, it waits in the listen backlog
+    #: (docs/protocol.md, section 12).
+    max_connections: int = 1024
 
     def __init__(self, name: str, version: str, description: str | None = None) -> None:
         """``name`` and ``version`` are free-form and shown in listings; the
@@ -501,7 +507,8 @@ class Plugin:
         admission = Admission(on_shutdown)
         watcher = Watcher(admission, launch.config.idle_timeout)
         try:
-            service = Service(launch.config, launch.token, launch.max_body_bytes, types, admission)
+            service = Service(launch.config, launch.token, launch.max_body_bytes, types, admission,
+                              self.max_connections)
             try:
                 if launch.transport == "unix":
                     lock = SocketLock(launch.address)
@@ -573,11 +580,16 @@ def _bind_object(obj: Any, table: Contract, contract: str, type_name: str) -> di
 
 
 def _tcp_port(address: str) -> int:
+    """The port of a launch configuration's TCP address, which is exactly
+    ``127.0.0.1:PORT``, PORT 1 to 5 decimal digits up to 65535 (docs/protocol.md
+    5.2 and 15; the C++ SDK's protocol::parse_plugin_tcp_address): anything
+    else, ``localhost`` and ``[::1]`` included, is a ConfigError (exit 2)."""
     host, colon, port = address.rpartition(":")
-    if not colon or not port.isascii() or not port.isdigit() or int(port) > 65535:
+    if not colon or not port.isascii() or not port.isdigit() or len(port) > 5 or int(port) > 65535:
         raise ConfigError(f"tcp address {address} is not HOST:PORT (use 127.0.0.1:0)")
-    if host not in ("127.0.0.1", "localhost"):
-        raise ConfigError(f"tcp address {address} is not on loopback: plugins only listen on 127.0.0.1")
+    if host != "127.0.0.1":
+        raise ConfigError(f"tcp address {address} is not 127.0.0.1:PORT: plugins only listen on 127.0.0.1 "
+                          "(not localhost, which may resolve elsewhere)")
     return int(port)
 
 

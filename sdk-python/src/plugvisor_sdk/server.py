@@ -26,6 +26,7 @@ holds its thread.
 
 from __future__ import annotations
 
+import errno
 import hmac
 import http
 import json
@@ -48,29 +49,58 @@ from .lifecycle import Admission
 
 __all__ = ["BoundMethod", "Service", "RequestHandler", "UnixServer", "TcpServer", "PluginServerMixin"]
 
-#: Longest request line or header line.
-MAX_LINE = 65536
-#: Most header lines in one request.
+# The limits below are protocol.md's (sections 10.5 and 12) and the C++
+# SDK's, which takes them from the shared codec (contracts/.../http1.hpp):
+# the two SDKs answer the same malformed input the same way
+# (tests/integration/sdk_parity_test.cpp runs one table of cases on both).
+
+#: The largest request head: request line, header lines, blank line and the
+#: empty lines tolerated before it. Beyond it: 431.
+MAX_HEAD_BYTES = 65536
+#: Most header lines in one request head. Beyond it: 431.
 MAX_HEADERS = 100
+#: The whole head of a request must have arrived this long (seconds) after
+#: the connection opened or its previous response was written; with no byte
+#: of it by then the connection was idle and is closed, with part of one it is
+#: answered 408. The same clock bounds a refused request's body.
+HEAD_TIMEOUT = 5.0
+#: A read of an authorised request's body, or a write, that makes no progress
+#: for this long (seconds) drops the connection.
+CONNECTION_TIMEOUT = 5.0
+#: Connections served at once, by default; at the cap a newcomer replaces the
+#: connection that has waited longest for its head without ever carrying an
+#: authorised request, or waits in the listen backlog.
+MAX_CONNECTIONS = 1024
 #: A body not read by the time an error is answered is read and discarded up
 #: to this size, keeping the connection; a larger one closes it.
 DISCARD_LIMIT = 1 << 20
+#: Most digits a Content-Length value may have (the codec's 18: no overflow,
+#: far beyond any body), checked before int(): CPython refuses int() of more
+#: than 4300 digits.
+MAX_LENGTH_DIGITS = 18
 #: Most digits an X-Plugvisor-Deadline-Ms value may have (protocol.md §10.4),
 #: as many as the C++ SDK's int64 milliseconds: checked before int().
 MAX_DEADLINE_DIGITS = 19
-#: How long a closing connection keeps reading what the client still sends,
-#: so that the response is not lost to a reset.
-LINGER_SECONDS = 2.0
+#: Longest chunk-size or trailer line of a chunked body.
+MAX_CHUNK_LINE = 4096
+#: How long (seconds) a closing connection keeps reading what the client
+#: still sends, so that the response is not lost to a reset.
+LINGER_SECONDS = 1.0
 #: Responses up to this size are sent in one buffer; larger bodies are not copied.
 SMALL_RESPONSE = 16384
+#: Bytes asked of one recv.
+READ_SIZE = 65536
 
 JSON_TYPE = b"application/json"
 BYTES_TYPE = b"application/octet-stream"
 _STATUS_LINES = {
     status: f"HTTP/1.1 {status} {http.HTTPStatus(status).phrase}\r\n".encode()
-    for status in (200, 202, 204, 304, 400, 401, 404, 413, 500, 503)
+    for status in (200, 202, 204, 304, 400, 401, 404, 408, 413, 431, 500, 501, 503, 505)
 }
 _CHUNK_SIZE = re.compile(rb"[0-9A-Fa-f]{1,15}")
+#: An HTTP token (RFC 9110 5.6.2): what a method and a header name may hold.
+_TOKEN = re.compile(rb"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+_DIGITS = re.compile(r"[0-9]+")
 _NOT_SERIALIZABLE = object()
 
 
@@ -98,8 +128,13 @@ class Service:
         max_body_bytes: int,
         types: Mapping[str, Mapping[str, BoundMethod]],
         admission: Admission,
+        max_connections: int = MAX_CONNECTIONS,
     ) -> None:
+        if max_connections < 1:
+            raise ValueError("max_connections must be at least 1")
         self.config = config
+        #: Connections served at once (see MAX_CONNECTIONS).
+        self.max_connections = max_connections
         self.expected_auth = b"Bearer " + token.encode("utf-8")
         self.max_body_bytes = max_body_bytes
         #: "contract/type" -> method name -> BoundMethod
@@ -155,7 +190,110 @@ def _send_all(sock: socket.socket, buffers: list[Any]) -> None:
                 sent = 0
 
 
-class RequestHandler(socketserver.StreamRequestHandler):
+class _ConnectionState:
+    """What the accept loop knows of a served connection, to choose which one
+    a newcomer replaces at the cap (fair admission, protocol.md 12). Changed
+    under the server's connections lock."""
+
+    WAITING = 0  # for the first byte of a request head (idle)
+    PARTIAL = 1  # part of a head has come; or a request refused from its head is answered
+    BUSY = 2     # an authorised request (a call, /shutdown) is being read or run
+    EVICTED = 3  # given up for a newcomer: its thread ends
+
+    __slots__ = ("phase", "since", "proven", "_lock")
+
+    def __init__(self, lock: threading.Lock) -> None:
+        self.phase = self.WAITING
+        self.since = time.monotonic()  # when it began to wait for its current head
+        self.proven = False  # it carried an authorised request: never evicted
+        self._lock = lock
+
+    def move_to(self, phase: int, restart: bool = False) -> bool:
+        """Moves to ``phase`` (and restarts the head clock); False if evicted."""
+        with self._lock:
+            if self.phase == self.EVICTED:
+                return False
+            self.phase = phase
+            if restart:
+                self.since = time.monotonic()
+            return True
+
+    def prove(self) -> bool:
+        """Marks an authorised request; False if the connection was evicted."""
+        with self._lock:
+            if self.phase == self.EVICTED:
+                return False
+            self.phase = self.BUSY
+            self.proven = True
+            return True
+
+
+class _HeadError(Exception):
+    """A request head that cannot be served: its status and message."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+def _parse_head(lines: list[bytes]) -> tuple[str, str, str, dict[str, str]]:
+    """The method, target, version and headers (lower-case names; repeated
+    fields joined with ", ") of a complete head's lines, by the codec's rules
+    (contracts/src/http1.cpp): no whitespace before a colon, no folded lines,
+    a token for a name. Raises :class:`_HeadError`."""
+    request_line = lines[0]
+    parts = request_line.split(b" ")
+    if len(parts) < 3 or not parts[0] or not parts[-1]:
+        raise _HeadError(400, "bad request: the request line is not METHOD TARGET HTTP/1.1")
+    version = parts[-1]
+    method = parts[0]
+    target = b" ".join(parts[1:-1])
+    if not _TOKEN.fullmatch(method):
+        raise _HeadError(400, "bad request: the request method is not a token")
+    if not target or b" " in target or b"\t" in target:
+        raise _HeadError(400, "bad request: the request target is empty or holds whitespace")
+    headers: dict[str, str] = {}
+    for raw in lines[1:]:
+        if raw[:1] in (b" ", b"\t"):
+            raise _HeadError(400, "bad request: folded header lines are not accepted")
+        name, colon, value = raw.partition(b":")
+        if not colon or not name:
+            raise _HeadError(400, "bad request: a header line without a name and a colon")
+        if not _TOKEN.fullmatch(name):
+            raise _HeadError(400, "bad request: a header name with characters HTTP does not allow "
+                                  "(no space before the colon)")
+        key = name.lower().decode("latin-1")
+        text = value.strip(b" \t").decode("latin-1")
+        headers[key] = headers[key] + ", " + text if key in headers else text
+    if version not in (b"HTTP/1.1", b"HTTP/1.0"):
+        if len(version) == 8 and version.startswith(b"HTTP/1.") and version[7:].isdigit():
+            raise _HeadError(505, "bad request: only HTTP/1.0 and HTTP/1.1 are served")
+        raise _HeadError(505 if version.startswith(b"HTTP/") else 400,
+                         "bad request: only HTTP/1.0 and HTTP/1.1 are served")
+    return method.decode("latin-1"), target.decode("latin-1"), version.decode("latin-1"), headers
+
+
+def _content_length(text: str) -> int:
+    """A Content-Length value by the codec's rule: digits only, at most
+    MAX_LENGTH_DIGITS (checked before int()), repeated identical values allowed."""
+    value = -1
+    for item in text.split(","):
+        item = item.strip(" \t")
+        if not (item.isascii() and _DIGITS.fullmatch(item) and len(item) <= MAX_LENGTH_DIGITS):
+            raise _HeadError(400, "bad request: Content-Length is not a whole number")
+        number = int(item)
+        if value >= 0 and number != value:
+            raise _HeadError(400, "bad request: conflicting Content-Length values")
+        value = number
+    return value
+
+
+def _has_token(value: str, token: str) -> bool:
+    return any(item.strip(" \t").lower() == token for item in value.split(","))
+
+
+class RequestHandler(socketserver.BaseRequestHandler):
     """Serves one connection: requests one after the other until either side
     closes. Not for direct use; the servers below instantiate it."""
 
@@ -164,14 +302,19 @@ class RequestHandler(socketserver.StreamRequestHandler):
     server: "PluginServerMixin"
 
     def setup(self) -> None:
-        super().setup()
         self.service: Service = self.server.service
+        self.state: _ConnectionState = self.server.connection_state(self.request)
+        self._buffer = bytearray()  # bytes read and not yet used
         self._linger = False
         self._body_done = True
         self._chunked = False
         self._length = 0
         self._expect = False
         self._keep_alive_header = False
+        self._head_deadline = 0.0
+        self.command = ""
+        self.path = ""
+        self.request_version = "HTTP/1.1"
         self.headers_in: dict[str, str] = {}
 
     # -- the connection ---------------------------------------------------------
@@ -188,100 +331,160 @@ class RequestHandler(socketserver.StreamRequestHandler):
         try:
             if self._read_head():
                 self._route()
-        except OSError:  # the peer went away (reset, broken pipe, timeout)
+        except OSError:  # the peer went away (reset, broken pipe, timeout), or it was evicted
             self.close_connection = True
 
     def finish(self) -> None:
-        super().finish()
         if self._linger:
             # Read what the client still sends before closing: closing with
             # unread data resets the connection, and a reset can destroy the
             # response before the client has read it.
-            sock = self.connection
+            sock = self.request
             try:
                 sock.shutdown(socket.SHUT_WR)
                 end = time.monotonic() + LINGER_SECONDS
                 while (left := end - time.monotonic()) > 0:
                     sock.settimeout(left)
-                    if not sock.recv(65536):
+                    if not sock.recv(READ_SIZE):
                         break
             except OSError:
                 pass
 
     # -- reading --------------------------------------------------------------
 
+    def _recv(self, deadline: float | None) -> int:
+        """Reads what has come into the buffer, waiting until ``deadline``
+        (monotonic seconds), or CONNECTION_TIMEOUT for each read if None.
+        Returns the count; 0 on end of file; -1 once the deadline passed."""
+        sock = self.request
+        if deadline is None:
+            sock.settimeout(CONNECTION_TIMEOUT)
+        else:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return -1
+            sock.settimeout(left)
+        try:
+            data = sock.recv(READ_SIZE)
+        except TimeoutError:
+            return -1 if deadline is not None else 0
+        self._buffer += data
+        return len(data)
+
+    def _take(self, size: int) -> bytes:
+        data = bytes(self._buffer[:size])
+        del self._buffer[:size]
+        return data
+
+    def _head_lines(self) -> list[bytes] | None:
+        """The lines of the next request head, all of it read by the head's
+        deadline; None if the connection ends (answered, idle or closed)."""
+        buffer = self._buffer
+        state = self.state
+        if not state.move_to(_ConnectionState.PARTIAL if buffer else _ConnectionState.WAITING, restart=True):
+            return None
+        self._head_deadline = state.since + HEAD_TIMEOUT
+        lines: list[bytes] = []
+        skipped = 0  # empty lines before a request (RFC 9112, 2.2), as the codec: 4 bytes at most
+        line_start = 0
+        scan = 0  # bytes searched for a line end already: each byte is looked at once
+        while True:
+            while skipped < 4 and skipped < len(buffer) and buffer[skipped] in b"\r\n" and not lines \
+                    and line_start == skipped:
+                skipped += 1
+                line_start = scan = skipped
+            newline = buffer.find(b"\n", scan, MAX_HEAD_BYTES + skipped)
+            if newline < 0:
+                if len(buffer) >= MAX_HEAD_BYTES:
+                    return self._refuse_head(431, "bad request: the request head exceeds 64 KiB")
+                scan = len(buffer)
+                got = self._recv(self._head_deadline)
+                if got == 0:
+                    return None  # closed, or evicted
+                if got < 0:
+                    if not buffer:
+                        return None  # idle for HEAD_TIMEOUT: close quietly
+                    return self._refuse_head(
+                        408, f"the request head did not arrive within {HEAD_TIMEOUT:g}s: send it whole")
+                if not state.move_to(_ConnectionState.PARTIAL):
+                    return None
+                continue
+            end = newline - 1 if newline > line_start and buffer[newline - 1] == 13 else newline
+            line = bytes(buffer[line_start:end])
+            scan = line_start = newline + 1
+            if b"\r" in line or b"\0" in line:
+                return self._refuse_head(400, "bad request: a bare CR or NUL byte in the head")
+            if not line:
+                if not lines:
+                    return self._refuse_head(400, "bad request: an empty head")
+                del buffer[:line_start]
+                return lines
+            if len(lines) > MAX_HEADERS:
+                return self._refuse_head(431, f"bad request: the head has more than {MAX_HEADERS} header lines")
+            lines.append(line)
+
+    def _refuse_head(self, status: int, message: str) -> None:
+        """Answers a head that cannot be served, then a lingering close."""
+        self._linger = True
+        self._body_done = True
+        self._error(status, ErrorCode.INVALID_INPUT, message, close=True)
+        return None
+
     def _read_head(self) -> bool:
-        rfile = self.rfile
-        line = rfile.readline(MAX_LINE + 1)
-        for _ in range(8):  # tolerate empty lines before a request (RFC 9112, 2.2)
-            if line not in (b"\r\n", b"\n"):
-                break
-            line = rfile.readline(MAX_LINE + 1)
-        if not line:
-            return False
         self.command, self.path, self.request_version = "", "", "HTTP/1.1"
         self._body_done = True
         self._expect = False
         self._keep_alive_header = False
-        self.headers_in: dict[str, str] = {}
-        if len(line) > MAX_LINE:
-            return self._bad_request("request line too long")
-        parts = line.split()
-        if len(parts) != 3 or parts[2] not in (b"HTTP/1.1", b"HTTP/1.0"):
-            return self._bad_request("malformed request line: expected METHOD PATH HTTP/1.1")
-        self.command = parts[0].decode("latin-1")
-        self.path = parts[1].decode("latin-1")
-        self.request_version = parts[2].decode("latin-1")
-        self.requestline = line.decode("latin-1").rstrip("\r\n")
-
-        headers = self.headers_in
-        for _ in range(MAX_HEADERS + 1):
-            raw = rfile.readline(MAX_LINE + 1)
-            if raw in (b"\r\n", b"\n"):
-                break
-            if not raw:
-                return False
-            name, colon, value = raw.partition(b":")
-            if len(raw) > MAX_LINE or not colon or raw[0] in b" \t" or not name.strip():
-                return self._bad_request("malformed or too long header line")
-            key = name.strip().lower().decode("latin-1")
-            text = value.strip().decode("latin-1")
-            if key in headers:
-                if key == "content-length" and headers[key] != text:
-                    return self._bad_request("conflicting Content-Length headers")
-                if key != "content-length":
-                    headers[key] = headers[key] + ", " + text
-            else:
-                headers[key] = text
-        else:
-            return self._bad_request(f"more than {MAX_HEADERS} header lines")
-
+        self.headers_in = {}
+        self._chunked = False
+        self._length = 0
+        lines = self._head_lines()
+        if lines is None:
+            return False
         self._arrival = time.monotonic()
-        connection = headers.get("connection", "").lower()
-        tokens = {t.strip() for t in connection.split(",")} if connection else set()
+        try:
+            self.command, self.path, self.request_version, headers = _parse_head(lines)
+            self.headers_in = headers
+            self._frame(headers)
+        except _HeadError as e:
+            self._refuse_head(e.status, e.message)
+            return False
+        connection = headers.get("connection", "")
         if self.request_version == "HTTP/1.1":
-            self.close_connection = "close" in tokens
-            self._expect = headers.get("expect", "").lower() == "100-continue"
+            self.close_connection = _has_token(connection, "close")
         else:
-            self.close_connection = "keep-alive" not in tokens
+            self.close_connection = not _has_token(connection, "keep-alive")
             self._keep_alive_header = not self.close_connection
+        self._expect = _has_token(headers.get("expect", ""), "100-continue")
         return True
 
-    def _bad_request(self, message: str) -> bool:
-        """Answers a request that cannot be framed: 400, then a lingering close."""
-        self._linger = True
-        self._error(400, ErrorCode.INVALID_INPUT, message, close=True)
-        return False
+    def _frame(self, headers: dict[str, str]) -> None:
+        """How the body is delimited, by the codec's rules (protocol.md 10.5)."""
+        transfer = headers.get("transfer-encoding")
+        length_text = headers.get("content-length")
+        if length_text is not None:
+            self._length = _content_length(length_text)
+        if transfer is not None:
+            if transfer.strip(" \t").lower() != "chunked":
+                raise _HeadError(501, "bad request: Transfer-Encoding other than chunked is not supported: "
+                                      "send Content-Length")
+            if length_text is not None:
+                raise _HeadError(400, "bad request: both Content-Length and Transfer-Encoding: send one")
+            self._chunked = True
+        # Neither header: the body is empty (RFC 9112 §6.3), as curl -X POST sends it.
+        self._body_done = not self._chunked and self._length == 0
 
     def _discard(self, size: int) -> bool:
-        """Reads and drops ``size`` body bytes; False if the peer closed first."""
-        read = self.rfile.read
-        while size > 0:
-            got = len(read(min(size, 65536)))
-            if got == 0:
+        """Reads and drops ``size`` body bytes of a refused request, by the
+        head's deadline; False if the peer closed or was too slow."""
+        while True:
+            have = min(size, len(self._buffer))
+            del self._buffer[:have]
+            size -= have
+            if size == 0:
+                return True
+            if self._recv(self._head_deadline) <= 0:
                 return False
-            size -= got
-        return True
 
     def _settle_body(self) -> bool:
         """Before an answer that does not need the body: consumes it if cheap.
@@ -296,52 +499,83 @@ class RequestHandler(socketserver.StreamRequestHandler):
         self._body_done = True
         return True
 
+    def _read_exactly(self, size: int) -> bytes | None:
+        while len(self._buffer) < size:
+            if self._recv(None) <= 0:
+                return None
+        return self._take(size)
+
     def _read_body(self) -> bytes | None:
         """The request body, or None if it was answered (413) or the peer left."""
         if self._expect:
-            self.connection.sendall(b"HTTP/1.1 100 Continue\r\n\r\n")
+            self.request.sendall(b"HTTP/1.1 100 Continue\r\n\r\n")
             self._expect = False
         if self._chunked:
             return self._read_chunked()
-        size = self._length
-        data = self.rfile.read(size) if size else b""
-        if len(data) < size:
+        data = self._read_exactly(self._length)
+        if data is None:
             self.close_connection = True
             return None
         self._body_done = True
         return data
 
+    def _read_line(self) -> bytes | None:
+        """One line of a chunked body, without its line end; None if the peer
+        left or the line is over MAX_CHUNK_LINE (or holds a bare CR)."""
+        scan = 0
+        while True:
+            newline = self._buffer.find(b"\n", scan)
+            if newline >= 0:
+                break
+            scan = len(self._buffer)
+            if scan > MAX_CHUNK_LINE or self._recv(None) <= 0:
+                return None
+        line = self._take(newline + 1)[:-1]
+        if line.endswith(b"\r"):
+            line = line[:-1]
+        return None if len(line) > MAX_CHUNK_LINE or b"\r" in line else line
+
     def _read_chunked(self) -> bytes | None:
-        rfile = self.rfile
+        """A chunked body by the codec's rules: hexadecimal sizes of at most
+        15 digits, each chunk's data followed by exactly CRLF (or LF)."""
         limit = self.service.max_body_bytes
         parts: list[bytes] = []
         total = 0
         while True:
-            line = rfile.readline(MAX_LINE + 1)
-            size_text = line.split(b";", 1)[0].strip()
-            if not _CHUNK_SIZE.fullmatch(size_text):
-                if line:
-                    self._error(400, ErrorCode.INVALID_INPUT, "malformed chunked body", close=True)
-                self.close_connection = True
-                return None
+            line = self._read_line()
+            size_text = line.split(b";", 1)[0].strip(b" \t") if line is not None else b""
+            if line is None or not _CHUNK_SIZE.fullmatch(size_text):
+                return self._bad_chunk()
             size = int(size_text, 16)
             if size == 0:
-                while rfile.readline(MAX_LINE + 1) not in (b"\r\n", b"\n", b""):
-                    pass  # trailer fields mean nothing here
+                while True:  # trailer fields mean nothing here
+                    trailer = self._read_line()
+                    if trailer is None:
+                        return self._bad_chunk()
+                    if not trailer:
+                        break
                 break
             total += size
             if total > limit:
+                self._linger = True
                 self._error(413, ErrorCode.TOO_LARGE,
                             f"request body exceeds this plugin's limit of {limit} bytes", close=True)
                 return None
-            chunk = rfile.read(size)
-            rfile.readline(MAX_LINE + 1)  # the CRLF after the chunk
-            if len(chunk) < size:
+            chunk = self._read_exactly(size)
+            if chunk is None:
                 self.close_connection = True
                 return None
+            if self._read_line() != b"":  # the line end after the data, nothing else
+                return self._bad_chunk()
             parts.append(chunk)
         self._body_done = True
         return parts[0] if len(parts) == 1 else b"".join(parts)
+
+    def _bad_chunk(self) -> None:
+        self._linger = True
+        self._body_done = True
+        self._error(400, ErrorCode.INVALID_INPUT, "bad request: malformed chunked body", close=True)
+        return None
 
     # -- answering ------------------------------------------------------------
 
@@ -361,12 +595,14 @@ class RequestHandler(socketserver.StreamRequestHandler):
             b"Connection: close\r\n" if self.close_connection
             else b"Connection: keep-alive\r\n" if self._keep_alive_header else b"",
         )
+        sock = self.request
+        sock.settimeout(CONNECTION_TIMEOUT)
         if self.command == "HEAD":
-            self.connection.sendall(head)
+            sock.sendall(head)
         elif size <= SMALL_RESPONSE:
-            self.connection.sendall(head + body if isinstance(body, bytes) else head + bytes(body))
+            sock.sendall(head + body if isinstance(body, bytes) else head + bytes(body))
         else:
-            _send_all(self.connection, [head, body])
+            _send_all(sock, [head, body])
 
     def _error(self, status: int, code: ErrorCode, message: str, close: bool = False) -> None:
         self._send(status, _error_body(code, message), JSON_TYPE, close)
@@ -374,51 +610,41 @@ class RequestHandler(socketserver.StreamRequestHandler):
     # -- routing --------------------------------------------------------------
 
     def _route(self) -> None:
-        headers = self.headers_in
+        """Answers the request whose head was read, in the order of checks
+        of protocol.md 10.7 (the C++ SDK's): 404 unknown endpoint, 401, 413,
+        all from the head, before any body is read."""
         method = self.command
         path = self.path.split("?", 1)[0]
-        transfer = headers.get("transfer-encoding")
-        length_text = headers.get("content-length")
-        self._chunked = False
-        self._length = 0
-        if transfer is not None:
-            if transfer.lower() != "chunked":
-                self._linger = True
-                self._error(400, ErrorCode.INVALID_INPUT,
-                            f"Transfer-Encoding '{transfer}' is not supported: send Content-Length", close=True)
-                return
-            self._chunked = True
-            if length_text is not None:
-                self.close_connection = True  # both framings: trust neither connection state afterwards
-        elif length_text is not None:
-            if not (length_text.isascii() and length_text.isdigit()):
-                self._linger = True
-                self._error(400, ErrorCode.INVALID_INPUT, "Content-Length must be a whole number", close=True)
-                return
-            # Bounded before int() (CPython refuses over 4300 digits): a
-            # longer number is over any body limit, and answered as such.
-            self._length = int(length_text) if len(length_text) <= 19 else 10**19
-        # Neither header: the body is empty (RFC 9112 §6.3), as curl -X POST sends it.
-        self._body_done = not self._chunked and self._length == 0
-
+        health = method in ("GET", "HEAD") and path == "/healthz"
+        takes_body = method == "POST" and (path == "/shutdown" or path.startswith("/v1/"))
+        if not health and not takes_body:
+            self._not_found(method, path)
+            return
+        if takes_body and not self._authorized():
+            return
         limit = self.service.max_body_bytes
         if self._length > limit:
             self._error(413, ErrorCode.TOO_LARGE,
                         f"request body of {self._length} bytes exceeds this plugin's limit of {limit} bytes")
             return
-
-        if method == "POST":
-            if path.startswith("/v1/"):
-                parts = path[4:].split("/")
-                if len(parts) == 3 and all(parts):
-                    self._call(parts[0], parts[1], parts[2])
-                    return
-            elif path == "/shutdown":
-                self._shutdown()
-                return
-        elif path == "/healthz" and method in ("GET", "HEAD"):
+        if health:
             self._send(200, b'{"status":"ok"}', JSON_TYPE)
             return
+        # An authorised call or /shutdown: from here the connection is the
+        # manager's, never given up for a newcomer.
+        if not self.state.prove():
+            self.close_connection = True
+            return
+        if path == "/shutdown":
+            self._shutdown()
+            return
+        parts = path[4:].split("/")
+        if len(parts) == 3 and all(parts):
+            self._call(parts[0], parts[1], parts[2])
+            return
+        self._not_found(method, path)
+
+    def _not_found(self, method: str, path: str) -> None:
         self._error(404, ErrorCode.NOT_FOUND,
                     f"no endpoint {method} {path}: calls are POST /v1/{{contract}}/{{type}}/{{method}}")
 
@@ -433,8 +659,6 @@ class RequestHandler(socketserver.StreamRequestHandler):
         return False
 
     def _shutdown(self) -> None:
-        if not self._authorized():
-            return
         # The shutdown starts before the answer (so that it is the reason
         # logged, even if the manager closes stdin as soon as it reads the
         # 202), and the answer is counted, so that the drain waits for it.
@@ -447,8 +671,6 @@ class RequestHandler(socketserver.StreamRequestHandler):
             admission.finish()
 
     def _call(self, contract: str, type_name: str, method_name: str) -> None:
-        if not self._authorized():
-            return
         admission = self.service.admission
         if not admission.admit():
             self._error(503, ErrorCode.UNAVAILABLE, "the plugin is shutting down; the call was not run", close=True)
@@ -551,7 +773,9 @@ class RequestHandler(socketserver.StreamRequestHandler):
 
 class PluginServerMixin(socketserver.ThreadingMixIn):
     """What both servers share: daemon threads, a backlog of 128, tracking of
-    open connections, an accept loop that stops at once, and :meth:`stop`."""
+    open connections, at most ``service.max_connections`` of them served at
+    once (fair admission at the cap), an accept loop that stops at once, and
+    :meth:`stop`."""
 
     daemon_threads = True
     block_on_close = False
@@ -560,20 +784,64 @@ class PluginServerMixin(socketserver.ThreadingMixIn):
 
     def _prepare(self, service: Service) -> None:
         self.service = service
-        self._connections: set[socket.socket] = set()
+        self._connections: dict[socket.socket, _ConnectionState] = {}
         self._connections_lock = threading.Lock()
+        self._room = threading.Condition(self._connections_lock)
         self._stop_r, self._stop_w = socket.socketpair()
         self._thread: threading.Thread | None = None
 
+    def connection_state(self, request: socket.socket) -> _ConnectionState:
+        """The state of an accepted connection (for its handler)."""
+        with self._connections_lock:
+            return self._connections[request]
+
     def process_request(self, request: Any, client_address: Any) -> None:
         with self._connections_lock:
-            self._connections.add(request)
+            self._connections[request] = _ConnectionState(self._connections_lock)
         super().process_request(request, client_address)
 
     def shutdown_request(self, request: Any) -> None:
-        with self._connections_lock:
-            self._connections.discard(request)
+        with self._room:
+            self._connections.pop(request, None)
+            self._room.notify_all()
         super().shutdown_request(request)
+
+    def _evict_one_locked(self) -> bool:
+        """Gives up the connection that has held a thread longest without
+        proving itself (never an authorised one, nor one whose request is
+        being run): part-way heads first (a trickling client), then idle
+        connections. Returns whether one was. Called with the lock held."""
+        chosen: tuple[bool, float] | None = None
+        victim: socket.socket | None = None
+        for sock, state in self._connections.items():
+            if state.proven or state.phase not in (_ConnectionState.PARTIAL, _ConnectionState.WAITING):
+                continue
+            rank = (state.phase != _ConnectionState.PARTIAL, state.since)
+            if chosen is None or rank < chosen:
+                chosen, victim = rank, sock
+        if victim is None:
+            return False
+        self._connections[victim].phase = _ConnectionState.EVICTED
+        try:
+            victim.shutdown(socket.SHUT_RDWR)  # its thread's recv returns at once
+        except OSError:
+            pass
+        return True
+
+    def _make_room(self) -> bool:
+        """With a newcomer in the backlog: whether one more connection may be
+        served now, giving up an unproven one at the cap, so that connections
+        that never send a whole head cannot keep the manager's health check
+        and calls out. When nothing may be given up, the newcomer waits in
+        the backlog."""
+        cap = self.service.max_connections
+        with self._room:
+            if len(self._connections) < cap:
+                return True
+            if self._evict_one_locked():
+                return self._room.wait_for(lambda: len(self._connections) < cap, 1.0)
+            self._room.wait(0.01)  # every connection is authorised or busy: look again shortly
+            return len(self._connections) < cap
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         error = sys.exc_info()[1]
@@ -600,11 +868,17 @@ class PluginServerMixin(socketserver.ThreadingMixIn):
 
     def _accept_all(self) -> None:
         while True:  # a burst of connects is taken in one wake-up
+            if not self._make_room():
+                return
             try:
                 request, client_address = self.get_request()
             except (BlockingIOError, InterruptedError):
                 return
-            except OSError:
+            except OSError as e:
+                if e.errno in (errno.EMFILE, errno.ENFILE):
+                    with self._room:  # out of descriptors: the same rule as the cap
+                        if not self._evict_one_locked():
+                            self._room.wait(0.01)
                 return
             try:
                 self.process_request(request, client_address)
