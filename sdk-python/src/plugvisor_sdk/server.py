@@ -266,12 +266,11 @@ def _parse_head(lines: list[bytes]) -> tuple[str, str, str, dict[str, str]]:
         key = name.lower().decode("latin-1")
         text = value.strip(b" \t").decode("latin-1")
         headers[key] = headers[key] + ", " + text if key in headers else text
-    if version not in (b"HTTP/1.1", b"HTTP/1.0"):
-        if len(version) == 8 and version.startswith(b"HTTP/1.") and version[7:].isdigit():
-            raise _HeadError(505, "bad request: only HTTP/1.0 and HTTP/1.1 are served")
-        raise _HeadError(505 if version.startswith(b"HTTP/") else 400,
-                         "bad request: only HTTP/1.0 and HTTP/1.1 are served")
-    return method.decode("latin-1"), target.decode("latin-1"), version.decode("latin-1"), headers
+    if not (len(version) == 8 and version.startswith(b"HTTP/1.") and version[7:].isdigit()):
+        raise _HeadError(505, "bad request: only HTTP/1.0 and HTTP/1.1 are served")
+    # HTTP/1.x past 1.1 is served as 1.1 (RFC 9110 2.5), as the codec does.
+    return (method.decode("latin-1"), target.decode("latin-1"),
+            "HTTP/1.0" if version == b"HTTP/1.0" else "HTTP/1.1", headers)
 
 
 def _content_length(text: str) -> int:
