@@ -144,6 +144,20 @@ std::optional<std::chrono::milliseconds> parse_deadline_ms(std::string_view text
   return std::chrono::milliseconds(static_cast<std::int64_t>(std::min(value, most)));
 }
 
+std::optional<std::uint16_t> parse_plugin_tcp_address(std::string_view address) noexcept {
+  constexpr std::string_view host = "127.0.0.1:";
+  if (!address.starts_with(host)) return std::nullopt;
+  std::string_view port = address.substr(host.size());
+  if (port.empty() || port.size() > 5) return std::nullopt;
+  unsigned value = 0;
+  for (char c : port) {
+    if (c < '0' || c > '9') return std::nullopt;
+    value = value * 10 + static_cast<unsigned>(c - '0');
+  }
+  if (value > 65535) return std::nullopt;
+  return static_cast<std::uint16_t>(value);
+}
+
 }  // namespace protocol
 
 DeadlineScope::DeadlineScope(std::chrono::milliseconds budget) : previous_(current_deadline) {

@@ -81,6 +81,7 @@ ParseResult parse_head(std::string_view data, Head& head, std::string_view& firs
   data.remove_prefix(skipped);
 
   const char* error = "";
+  int error_status = 400;
   bool seen_first = false;
   std::size_t size = for_each_line(data, [&](std::string_view text) {
     if (!seen_first) {
@@ -97,6 +98,11 @@ ParseResult parse_head(std::string_view data, Head& head, std::string_view& firs
       error = "a header line without a name and a colon";
       return false;
     }
+    if (head.headers.size() == max_header_lines) {
+      error = "the head has more than 100 header lines";
+      error_status = 431;
+      return false;
+    }
     std::string_view name = text.substr(0, colon);
     if (!valid_field_name(name)) {
       error = "a header name with characters HTTP does not allow (no space before the colon)";
@@ -106,10 +112,12 @@ ParseResult parse_head(std::string_view data, Head& head, std::string_view& firs
     return true;
   });
   if (size == 0) {
-    if (data.size() >= max_head_bytes) return bad("the request head exceeds 64 KiB", 431);
+    // The empty lines skipped count too: the limit is on the bytes a
+    // reader must hold, so a full buffer is never "incomplete".
+    if (skipped + data.size() >= max_head_bytes) return bad("the request head exceeds 64 KiB", 431);
     return ParseResult{};
   }
-  if (size == SIZE_MAX) return bad(*error ? error : "a bare CR or NUL byte in the head");
+  if (size == SIZE_MAX) return bad(*error ? error : "a bare CR or NUL byte in the head", error_status);
   if (!seen_first) return bad("an empty head");
 
   head.framing = Framing::length;

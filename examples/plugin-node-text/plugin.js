@@ -482,8 +482,9 @@ function claimLock(path) {
     }
     if (attempt === 1) {
       // Dead process, or an empty or unreadable pid: left by a crash.
-      log('warn', `removing a stale lock file (pid ${holder === null ? 'unreadable' : holder}) and socket`);
-      fs.rmSync(config.address, { force: true });
+      // Only the lock: the socket path is checked once the lock is ours, and
+      // only a socket there is removed (removeStaleSocket, §15 step 5).
+      log('warn', `removing a stale lock file (pid ${holder === null ? 'unreadable' : holder})`);
       fs.rmSync(path, { force: true });
     }
   }

@@ -1,5 +1,6 @@
 #include "server.hpp"
 
+#include <poll.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <arpa/inet.h>
@@ -9,6 +10,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <charconv>
 #include <condition_variable>
@@ -17,7 +19,6 @@
 #include <cstring>
 #include <mutex>
 #include <optional>
-#include <set>
 #include <thread>
 
 #include "plugvisor/detail/http1.hpp"
@@ -44,9 +45,15 @@ using Clock = std::chrono::steady_clock;
 constexpr auto drain_grace = std::chrono::seconds(5);
 // How long serve() gets to return by itself once every call is done.
 constexpr auto response_flush_time = std::chrono::milliseconds(100);
-// An idle connection is closed after this (protocol §12: not sooner than 5 s);
-// a request that stalls this long mid-way is dropped too. Also the limit for a
-// write that makes no progress.
+// The whole head of a request must have arrived this long after the
+// connection opened or its previous response was written (protocol §12):
+// a client that trickles bytes holds a worker no longer, whatever its pace.
+// With no byte of a head by then, the connection was idle: it is closed (not
+// sooner than 5 s, protocol §12); with part of one, it is answered 408. The
+// same clock bounds the body a refused request may still send.
+constexpr auto head_timeout = std::chrono::seconds(5);
+// A read of an authorised request's body, or a write, that makes no progress
+// for this long drops the connection.
 constexpr timeval connection_timeout{5, 0};
 // The first read of a request: its head, and small bodies whole.
 constexpr std::size_t read_chunk = 16 * 1024;
@@ -98,6 +105,22 @@ std::size_t read_some(int fd, char* into, std::size_t size) {
   }
 }
 
+// Reads some bytes, waiting no later than `deadline`: the count, 0 on end of
+// file or an error, -1 once the deadline has passed with nothing to read.
+// (The data is usually there already: then this is one recv.)
+long read_by(int fd, char* into, std::size_t size, Clock::time_point deadline) {
+  while (true) {
+    ssize_t n = ::recv(fd, into, size, MSG_DONTWAIT);
+    if (n >= 0) return static_cast<long>(n);
+    if (errno == EINTR) continue;
+    if (errno != EAGAIN && errno != EWOULDBLOCK) return 0;
+    auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - Clock::now()).count();
+    if (left <= 0) return -1;
+    pollfd p{fd, POLLIN, 0};
+    if (::poll(&p, 1, static_cast<int>(std::min<long long>(left, 60'000))) < 0 && errno != EINTR) return 0;
+  }
+}
+
 bool read_exactly(int fd, char* into, std::size_t size) {
   while (size > 0) {
     std::size_t n = read_some(fd, into, size);
@@ -110,6 +133,30 @@ bool read_exactly(int fd, char* into, std::size_t size) {
 
 }  // namespace
 
+// What the accept loop knows of a served connection, to choose which one a
+// newcomer replaces at the cap (fair admission, protocol §12). Written by
+// the connection's worker, read under Impl::connections_mutex.
+struct ConnectionState {
+  enum Phase : int {
+    waiting,  // for the first byte of a request head (idle)
+    partial,  // part of a head has come; or a request refused from its head is answered
+    busy,     // an authorised request (a call, /shutdown) is being read or run
+    evicted,  // given up for a newcomer: its worker ends
+  };
+  std::atomic<int> phase{waiting};
+  std::atomic<Clock::rep> since{0};  // when it began to wait for its current head
+  std::atomic<bool> proven{false};   // it carried an authorised request: never evicted
+
+  // Moves to `next` unless the connection was evicted meanwhile; false then.
+  bool move_to(Phase next) noexcept {
+    int now = phase.load();
+    while (now != evicted) {
+      if (phase.compare_exchange_weak(now, next)) return true;
+    }
+    return false;
+  }
+};
+
 struct Server::Impl {
   LaunchConfig launch;
   std::string expected_authorization;  // "Bearer <token>", built once
@@ -120,7 +167,7 @@ struct Server::Impl {
   WorkerPool workers;
 
   std::mutex connections_mutex;  // guards the two fields below
-  std::set<int> connections;     // open accepted connections
+  std::map<int, ConnectionState*> connections;  // open accepted connections
   bool stopping = false;         // step 4 of the shutdown: no more connections
 
   mutable std::mutex mutex;  // guards the fields below
@@ -280,10 +327,44 @@ struct Server::Impl {
 
   // Keeps track of the connection so that the last step of a shutdown can
   // close it; false if that step has come already.
-  bool track(int fd) {
+  bool track(int fd, ConnectionState& state) {
     std::lock_guard guard(connections_mutex);
     if (stopping) return false;
-    connections.insert(fd);
+    connections.emplace(fd, &state);
+    return true;
+  }
+
+  bool is_stopping() {
+    std::lock_guard guard(connections_mutex);
+    return stopping;
+  }
+
+  // At the cap, with a newcomer in the backlog: gives up the connection that
+  // has held a worker longest without proving itself (never an authorised
+  // one, nor one whose request is being run). Part-way heads go first (a
+  // trickling client), then idle connections. Returns whether one was.
+  bool evict_one() {
+    std::lock_guard guard(connections_mutex);
+    int victim = -1;
+    ConnectionState* chosen = nullptr;
+    int chosen_phase = 0;
+    Clock::rep oldest = 0;
+    for (const auto& [fd, state] : connections) {
+      if (state->proven.load()) continue;
+      int phase = state->phase.load();
+      if (phase != ConnectionState::partial && phase != ConnectionState::waiting) continue;
+      Clock::rep since = state->since.load();
+      bool better = !chosen || (phase == ConnectionState::partial && chosen_phase == ConnectionState::waiting) ||
+                    (phase == chosen_phase && since < oldest);
+      if (better) {
+        victim = fd;
+        chosen = state;
+        chosen_phase = phase;
+        oldest = since;
+      }
+    }
+    if (!chosen || !chosen->phase.compare_exchange_strong(chosen_phase, ConnectionState::evicted)) return false;
+    ::shutdown(victim, SHUT_RDWR);  // its worker's read returns at once
     return true;
   }
 
@@ -297,31 +378,66 @@ struct Server::Impl {
 
   // Serves the requests of one connection, in order, until it closes.
   void serve_connection(int fd) {
-    if (!track(fd)) {
+    ConnectionState state;
+    state.since = Clock::now().time_since_epoch().count();
+    if (!track(fd, state)) {
       ::close(fd);
       return;
     }
     try {
-      serve_requests(fd);
+      serve_requests(fd, state);
     } catch (...) {
       // Out of memory or the like: drop this connection, keep serving others.
     }
     untrack_and_close(fd);
   }
 
-  void serve_requests(int fd) {
+  void serve_requests(int fd, ConnectionState& state) {
     std::string buffer(read_chunk, '\0');
     std::size_t have = 0;  // bytes of buffer holding data
     http1::RequestHead req;
     while (true) {
-      // The head, from as few reads as it takes (usually one).
+      // The head, from as few reads as it takes (usually one), all of it
+      // before head_deadline.
+      const auto head_started = Clock::now();
+      const auto head_deadline = head_started + head_timeout;
+      state.since = head_started.time_since_epoch().count();
+      if (!state.move_to(have > 0 ? ConnectionState::partial : ConnectionState::waiting)) return;
       http1::ParseResult parsed;
-      while ((parsed = http1::parse_request_head(std::string_view(buffer.data(), have), req)).state ==
-             http1::ParseResult::incomplete) {
-        if (have == buffer.size()) buffer.resize(std::min(buffer.size() * 2, http1::max_head_bytes + 1));
-        std::size_t n = read_some(fd, buffer.data() + have, buffer.size() - have);
-        if (n == 0) return;  // closed, or idle past the connection timeout
-        have += n;
+      // A head can only be complete once a line has ended: parsed again only
+      // then, so that a client sending a byte at a time costs no more than one
+      // parse per line (at most 100 of them, max_header_lines).
+      bool line_ended = have > 0;
+      while (true) {
+        if (line_ended &&
+            (parsed = http1::parse_request_head(std::string_view(buffer.data(), have), req)).state !=
+                http1::ParseResult::incomplete) {
+          break;
+        }
+        if (have == buffer.size()) {
+          if (buffer.size() > http1::max_head_bytes) {  // the codec answers 431 first; never read past it
+            parsed = {http1::ParseResult::invalid, 0, 431, "the request head exceeds 64 KiB"};
+            break;
+          }
+          buffer.resize(std::min(buffer.size() * 2, http1::max_head_bytes + 1));
+        }
+        long n = read_by(fd, buffer.data() + have, buffer.size() - have, head_deadline);
+        if (n == 0) return;  // closed (or evicted)
+        if (n < 0) {
+          if (have == 0) return;  // idle for head_timeout: close quietly
+          auto res = error_response(ErrorCode::invalid_input,
+                                    "the request head did not arrive within " +
+                                        protocol::format_duration(head_timeout) + ": send it whole",
+                                    408);
+          res.close = true;
+          send(fd, nullptr, res);
+          linger_close(fd);
+          return;
+        }
+        if (have == 0 && !state.move_to(ConnectionState::partial)) return;
+        line_ended = std::memchr(buffer.data() + have, '\n', static_cast<std::size_t>(n)) != nullptr ||
+                     have + static_cast<std::size_t>(n) >= http1::max_head_bytes;
+        have += static_cast<std::size_t>(n);
       }
       if (parsed.state == http1::ParseResult::invalid) {
         auto res = error_response(ErrorCode::invalid_input, std::string("bad request: ") + parsed.error,
@@ -361,14 +477,16 @@ struct Server::Impl {
         const bool chunked_body = req.framing == http1::Framing::chunked;
         std::uint64_t buffered = std::min<std::uint64_t>(length, have - used);
         if (!chunked_body && length <= discard_limit && !req.expect_continue) {
-          // Cheap to skip: keep the connection.
+          // Cheap to skip: keep the connection. The body must come by the
+          // head's deadline: a refused client holds a worker no longer.
           std::uint64_t left = length - buffered;
           used += static_cast<std::size_t>(buffered);
           char sink[16 * 1024];
           while (left > 0) {
-            std::size_t n = read_some(fd, sink, static_cast<std::size_t>(std::min<std::uint64_t>(left, sizeof sink)));
-            if (n == 0) return;
-            left -= n;
+            long n = read_by(fd, sink, static_cast<std::size_t>(std::min<std::uint64_t>(left, sizeof sink)),
+                             head_deadline);
+            if (n <= 0) return;
+            left -= static_cast<std::uint64_t>(n);
           }
           if (!send(fd, &req, res) || !req.keep_alive) return;
           std::memmove(buffer.data(), buffer.data() + used, have - used);
@@ -379,6 +497,13 @@ struct Server::Impl {
         send(fd, &req, res);
         linger_close(fd);
         return;
+      }
+
+      // An authorised call or /shutdown: from here the connection is the
+      // manager's, never given up for a newcomer.
+      if (takes_body) {
+        state.proven = true;
+        if (!state.move_to(ConnectionState::busy)) return;
       }
 
       // The body, read straight into a buffer of its length.
@@ -474,21 +599,43 @@ struct Server::Impl {
     std::lock_guard guard(connections_mutex);
     stopping = true;
     if (listen_fd >= 0) ::shutdown(listen_fd, SHUT_RDWR);
-    for (int fd : connections) ::shutdown(fd, SHUT_RDWR);
+    for (const auto& [fd, state] : connections) ::shutdown(fd, SHUT_RDWR);
+  }
+
+  // At the cap: waits until a worker is free, giving up an unproven
+  // connection (evict_one) whenever a newcomer waits in the backlog, so that
+  // connections that never send a whole head cannot keep the manager's
+  // health check and calls out. Returns false once the server is stopping.
+  bool make_room() {
+    while (!workers.wait_for_room(std::chrono::milliseconds(0))) {
+      pollfd p{listen_fd, POLLIN, 0};
+      int ready = ::poll(&p, 1, 10);
+      if (is_stopping()) return false;
+      if (ready == 1 && (p.revents & POLLIN)) {
+        if (evict_one()) {
+          workers.wait_for_room(std::chrono::seconds(1));  // the evicted worker ends at once
+        } else {
+          // Nothing may be given up (every connection is authorised or
+          // running a request): the newcomer waits in the backlog.
+          workers.wait_for_room(std::chrono::milliseconds(10));
+        }
+      }
+    }
+    return !is_stopping();
   }
 
   void accept_loop() {
     while (true) {
       // At the cap, leave further connections in the backlog (the manager's
       // connect waits for room) rather than start a thread for each.
-      workers.wait_for_room();
+      if (!make_room()) return;
       int fd = ::accept4(listen_fd, nullptr, nullptr, SOCK_CLOEXEC);
       if (fd < 0) {
-        {
-          std::lock_guard guard(connections_mutex);
-          if (stopping) return;
-        }
-        if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+        if (is_stopping()) return;
+        if (errno == EMFILE || errno == ENFILE) {
+          // Out of descriptors: the same rule as the cap.
+          if (!evict_one()) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        } else if (errno == ENOBUFS || errno == ENOMEM) {
           std::this_thread::sleep_for(std::chrono::milliseconds(10));
         }
         continue;
@@ -540,7 +687,7 @@ struct Server::Impl {
     bool drained =
         changed.wait_for(guard, drain_grace, [this] { return in_flight == 0 && shutdown_answers == 0; });
     if (!drained && in_flight > 0) {
-      exit_code = 1;
+      exit_code = protocol::exit_abandoned;
       guard.unlock();
       log("error", std::to_string(in_flight) + " call(s) still running after the 5s grace; exiting anyway");
       guard.lock();
@@ -566,23 +713,6 @@ Server::Server(const LaunchConfig& launch, std::map<std::string, Plugin::Handler
 
 Server::~Server() = default;
 
-namespace {
-
-// The port of "127.0.0.1:PORT" (0 for any), or -1 if malformed.
-int parse_port(const std::string& address, std::string& host) {
-  auto colon = address.rfind(':');
-  if (colon == std::string::npos) return -1;
-  host = address.substr(0, colon);
-  int port = -1;
-  const char* begin = address.data() + colon + 1;
-  const char* end = address.data() + address.size();
-  auto [stop, ec] = std::from_chars(begin, end, port);
-  if (ec != std::errc() || stop != end || begin == end || port < 0 || port > 65535) return -1;
-  return port;
-}
-
-}  // namespace
-
 std::string Server::bind() {
   const auto& launch = impl_->launch;
   std::string reported;
@@ -604,18 +734,15 @@ std::string Server::bind() {
     ::chmod(launch.address.c_str(), 0600);
     reported = launch.address;
   } else {
-    std::string host;
-    int port = parse_port(launch.address, host);
-    if (port < 0) {
-      throw Error(ErrorCode::config, "tcp address " + launch.address + " is not HOST:PORT (use 127.0.0.1:0)");
-    }
-    if (host != "127.0.0.1") {
+    auto port = protocol::parse_plugin_tcp_address(launch.address);
+    if (!port) {
       throw Error(ErrorCode::config, "tcp address " + launch.address +
-                                         " is not on loopback: plugins only listen on 127.0.0.1");
+                                         " is not 127.0.0.1:PORT: plugins only listen on 127.0.0.1 (not "
+                                         "localhost, which may resolve elsewhere); use 127.0.0.1:0 for any free port");
     }
     sockaddr_in addr{};
     addr.sin_family = AF_INET;
-    addr.sin_port = htons(static_cast<std::uint16_t>(port));
+    addr.sin_port = htons(*port);
     addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     int yes = 1;

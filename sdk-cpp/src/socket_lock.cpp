@@ -17,6 +17,26 @@ namespace plugvisor::sdk::detail {
 
 namespace {
 
+// Removes `path` if it is a socket (protocol.md §15: only a stale socket is
+// replaced). Returns false, touching nothing, if something else is there: a
+// regular file, a directory, a symbolic link (not followed).
+bool remove_if_socket(const std::string& path) noexcept {
+  struct stat st {};
+  if (::lstat(path.c_str(), &st) != 0) return true;  // nothing there (or nothing we may see)
+  if (!S_ISSOCK(st.st_mode)) return false;
+  ::unlink(path.c_str());
+  return true;
+}
+
+const char* file_kind(const std::string& path) noexcept {
+  struct stat st {};
+  if (::lstat(path.c_str(), &st) != 0) return "a file";
+  if (S_ISREG(st.st_mode)) return "a regular file";
+  if (S_ISDIR(st.st_mode)) return "a directory";
+  if (S_ISLNK(st.st_mode)) return "a symbolic link";
+  return "a file that is not a socket";
+}
+
 bool process_alive(pid_t pid) { return pid > 0 && (kill(pid, 0) == 0 || errno == EPERM); }
 
 // The pid in a lock file: a positive decimal integer, optionally followed by
@@ -64,8 +84,8 @@ SocketLock::SocketLock(std::string socket_path)
       throw Error(ErrorCode::unavailable, "socket " + socket_path_ + " is in use by live process " +
                                               std::to_string(owner) + " (lock file " + lock_path_ + ")");
     }
-    // Stale: the owner died without cleaning up. Remove both and retry once.
-    ::unlink(socket_path_.c_str());
+    // Stale: the owner died without cleaning up. Remove the lock and retry
+    // once; the socket path is cleared below, once the lock is ours.
     ::unlink(lock_path_.c_str());
   }
   int link_errno = errno;
@@ -74,18 +94,27 @@ SocketLock::SocketLock(std::string socket_path)
     throw Error(ErrorCode::unavailable, "cannot claim lock file " + lock_path_ + ": " + std::strerror(link_errno));
   }
   // A socket without a live lock is stale: clear it so that bind succeeds.
-  ::unlink(socket_path_.c_str());
+  // Anything else at the path is not ours to delete (a user's file named by a
+  // mistaken or hostile address): refuse, exit 3, leaving it as it was.
+  if (!remove_if_socket(socket_path_)) {
+    const char* kind = file_kind(socket_path_);
+    ::unlink(lock_path_.c_str());
+    held_ = false;
+    throw Error(ErrorCode::unavailable, "cannot bind " + socket_path_ + ": it exists and is " + kind +
+                                            ", not a socket; the plugin only replaces a stale socket and leaves "
+                                            "other files alone: move it away or choose another address");
+  }
 }
 
 SocketLock::~SocketLock() { release(); }
 
 void SocketLock::unlink_socket() noexcept {
-  if (held_) ::unlink(socket_path_.c_str());
+  if (held_) remove_if_socket(socket_path_);
 }
 
 void SocketLock::release() noexcept {
   if (!held_) return;
-  ::unlink(socket_path_.c_str());
+  remove_if_socket(socket_path_);
   ::unlink(lock_path_.c_str());
   held_ = false;
 }

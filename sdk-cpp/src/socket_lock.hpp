@@ -12,7 +12,9 @@ class SocketLock {
  public:
   /// Claims `socket_path`. If the path is taken by a live process, throws
   /// Error(unavailable) naming its pid; a stale socket and lock left by a dead
-  /// one are removed. Throws Error(config) if the path is too long.
+  /// one are removed. Anything at the path that is not a socket (a regular
+  /// file, a directory, a symbolic link) is left alone: Error(unavailable),
+  /// without the lock. Throws Error(config) if the path is too long.
   explicit SocketLock(std::string socket_path);
   ~SocketLock();
   SocketLock(const SocketLock&) = delete;

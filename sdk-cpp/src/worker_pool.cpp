@@ -27,6 +27,11 @@ void WorkerPool::wait_for_room() {
   room_.wait(lock, [this] { return active_ < max_active_ || stopping_; });
 }
 
+bool WorkerPool::wait_for_room(std::chrono::milliseconds limit) {
+  std::unique_lock lock(mutex_);
+  return room_.wait_for(lock, limit, [this] { return active_ < max_active_ || stopping_; }) && !stopping_;
+}
+
 void WorkerPool::run() {
   std::unique_lock lock(mutex_);
   while (true) {

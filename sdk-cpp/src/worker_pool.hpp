@@ -3,6 +3,7 @@
 // most a set number of them.
 #pragma once
 
+#include <chrono>
 #include <condition_variable>
 #include <cstddef>
 #include <deque>
@@ -33,6 +34,10 @@ class WorkerPool {
   /// Blocks while `max_active` connections are being served; returns once
   /// one more may be submitted, or the pool is stopping.
   void wait_for_room();
+
+  /// Like wait_for_room(), for at most `limit`; returns whether one more may
+  /// be submitted now.
+  bool wait_for_room(std::chrono::milliseconds limit);
 
   /// Lets idle workers end and joins every worker, which waits for the ones
   /// still running `work`. Call once no more submit() can come; safe twice.

@@ -80,6 +80,28 @@ TEST_CASE("a head over 64 KiB is refused with 431", "[unit][http1]") {
   CHECK(parse(big).state == Result::complete);
 }
 
+TEST_CASE("empty lines before a request count towards the 64 KiB limit, so a full buffer is never incomplete",
+          "[unit][http1]") {
+  // Issue 14: a head of ~65.5 KB after four CRLFs was "incomplete" with
+  // max_head_bytes + 1 bytes in hand, and the C++ SDK reset the connection.
+  for (std::string lead : {"\r\n\r\n", "\n\n\n\n", "\r\n"}) {
+    std::string head = lead + "GET /healthz HTTP/1.1\r\nX-Big: ";
+    head += std::string(http1::max_head_bytes + 1 - head.size(), 'a');
+    auto result = parse(head);
+    CHECK(result.state == Result::invalid);
+    CHECK(result.status == 431);
+  }
+}
+
+TEST_CASE("a head of more than 100 header lines is refused with 431", "[unit][http1]") {
+  std::string head = "GET /healthz HTTP/1.1\r\n";
+  for (std::size_t i = 0; i < http1::max_header_lines; ++i) head += "X-" + std::to_string(i) + ": v\r\n";
+  CHECK(parse(head + "\r\n").state == Result::complete);  // 100 is fine
+  auto result = parse(head + "X-One-Too-Many: v\r\n\r\n");
+  CHECK(result.state == Result::invalid);
+  CHECK(result.status == 431);
+}
+
 TEST_CASE("a bad Content-Length is refused", "[unit][http1]") {
   for (const char* value : {"-1", "+5", "5x", "0x10", "", "1 2", "99999999999999999999", "5.0"}) {
     CAPTURE(value);

@@ -107,7 +107,10 @@ namespace protocol {
 inline constexpr int version = 1;
 inline constexpr std::string_view deadline_header = "X-Plugvisor-Deadline-Ms";
 inline constexpr std::string_view env_protocol = "PLUGVISOR_PROTOCOL";
+/// Plugin exit codes (protocol.md §16); the Python SDK's EXIT_* have the same values.
 inline constexpr int exit_ok = 0;
+/// Shut down, but calls were still running when the grace ended.
+inline constexpr int exit_abandoned = 1;
 inline constexpr int exit_usage = 2;
 inline constexpr int exit_bind = 3;
 /// Longest Unix socket path (sun_path holds 108 bytes with the terminator).
@@ -150,6 +153,12 @@ Json error_body(ErrorCode code, std::string_view message);
 std::chrono::steady_clock::time_point deadline_after(
     std::chrono::milliseconds budget,
     std::chrono::steady_clock::time_point now = std::chrono::steady_clock::now()) noexcept;
+
+/// The port of a plugin's TCP launch address (protocol.md §5.2, §15): exactly
+/// "127.0.0.1:PORT", PORT 1 to 5 decimal digits, at most 65535 (0: any free
+/// port). nullopt for anything else: another host, "localhost", "[::1]", a
+/// sign, spaces, no port. The one rule the SDK applies before binding.
+std::optional<std::uint16_t> parse_plugin_tcp_address(std::string_view address) noexcept;
 
 /// Most digits an X-Plugvisor-Deadline-Ms value may have (protocol.md §10.4):
 /// 19, which int64 milliseconds' maximum (9223372036854775807) has.

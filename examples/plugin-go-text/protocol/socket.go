@@ -55,7 +55,12 @@ func bindListener(cfg config) (net.Listener, ownedFiles, int) {
 		return nil, ownedFiles{}, exitBind
 	}
 	files := ownedFiles{socket: path, lock: lock}
-	os.Remove(path) // a stale socket, or any other file (a directory makes the bind fail)
+	// A stale socket is replaced; anything else there is not ours to delete.
+	if err := removeStaleSocket(path); err != nil {
+		Logf("error", "%v", err)
+		os.Remove(lock)
+		return nil, ownedFiles{}, exitBind
+	}
 	old := syscall.Umask(0o177)
 	l, err := net.Listen("unix", path)
 	syscall.Umask(old)
@@ -71,6 +76,21 @@ func bindListener(cfg config) (net.Listener, ownedFiles, int) {
 	return l, files, exitOK
 }
 
+// removeStaleSocket removes the socket file at `path`, if there is one; a
+// regular file, directory or symbolic link there is left alone, an error
+// (section 15, step 5: only a stale socket is replaced).
+func removeStaleSocket(path string) error {
+	info, err := os.Lstat(path)
+	if err != nil {
+		return nil // nothing there
+	}
+	if info.Mode()&os.ModeSocket == 0 {
+		return fmt.Errorf("cannot bind %s: it exists and is not a socket (%s); a plugin only replaces a stale socket: move it away or choose another address", path, info.Mode().Type())
+	}
+	os.Remove(path)
+	return nil
+}
+
 // claimLock creates `lock` atomically holding our pid: a temporary file
 // linked into place, so that no one ever sees it empty.
 func claimLock(socket, lock string) error {
@@ -81,8 +101,7 @@ func claimLock(socket, lock string) error {
 	if owner := liveOwner(lock); owner != 0 {
 		return fmt.Errorf("%s is held by the live process %d: another copy of this plugin serves %s", lock, owner, socket)
 	}
-	os.Remove(socket) // stale: left by a crash
-	os.Remove(lock)
+	os.Remove(lock) // stale: left by a crash (the socket is checked once the lock is ours)
 	if err := linkLock(lock); err != nil {
 		return fmt.Errorf("cannot claim %s: %w", lock, err)
 	}

@@ -32,6 +32,7 @@ import http
 import json
 import os
 import re
+import select
 import selectors
 import socket
 import socketserver
@@ -834,6 +835,12 @@ class PluginServerMixin(socketserver.ThreadingMixIn):
         and calls out. When nothing may be given up, the newcomer waits in
         the backlog."""
         cap = self.service.max_connections
+        with self._room:
+            if len(self._connections) < cap:
+                return True
+        # At the cap: give up a connection only for a newcomer that is there.
+        if not select.select([self.socket], [], [], 0)[0]:
+            return False
         with self._room:
             if len(self._connections) < cap:
                 return True

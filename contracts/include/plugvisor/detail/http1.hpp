@@ -19,8 +19,11 @@
 
 namespace plugvisor::detail::http1 {
 
-/// The largest head (request or status line, headers, blank line) accepted.
+/// The largest head (request or status line, headers, blank line, and the
+/// empty lines tolerated before a request) accepted: beyond it, 431.
 inline constexpr std::size_t max_head_bytes = 64 * 1024;
+/// The most header lines a head may have: beyond it, 431 (protocol.md §10.5).
+inline constexpr std::size_t max_header_lines = 100;
 
 /// One header field as received, or to be written. Names compare
 /// case-insensitively (iequals).
