@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstring>
 #include <fstream>
 #include <thread>
 
@@ -554,7 +555,15 @@ class Checker {
       pid_t dead = ::fork();
       if (dead == 0) ::_exit(0);
       ::waitpid(dead, nullptr, 0);
-      std::ofstream(socket) << "";  // a stale file where the socket goes
+      // A socket nothing listens on, as a crashed plugin leaves it.
+      int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+      sockaddr_un addr{};
+      addr.sun_family = AF_UNIX;
+      std::strncpy(addr.sun_path, socket.c_str(), sizeof addr.sun_path - 1);
+      if (fd >= 0) {
+        ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+        ::close(fd);
+      }
       std::ofstream(socket + ".lock") << dead << "\n";
       PluginSession session(plugin_, dir.path(), {});
       std::string error;
@@ -567,6 +576,24 @@ class Checker {
                  : session.first_line()
                        ? "first line " + detail::quote(*session.first_line()) + ", not a handshake"
                        : "no handshake; stderr: " + detail::quote(session.child().stderr_tail()));
+    }
+    {
+      // A user's file at the socket path, with a stale lock: never removed.
+      ScratchDir dir;
+      auto socket = (dir.path() / "plugin.sock").string();
+      pid_t dead = ::fork();
+      if (dead == 0) ::_exit(0);
+      ::waitpid(dead, nullptr, 0);
+      std::ofstream(socket) << "notes";
+      std::ofstream(socket + ".lock") << dead << "\n";
+      PluginSession session(plugin_, dir.path(), {.start_timeout = 5s});
+      auto exit = session.wait_exit(5s);
+      std::ifstream in(socket);
+      std::string kept((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+      record("F7", "§15", "a regular file at the socket path is left as it is and the launch exits 3",
+             exit && exit->code == 3 && exit->signal == 0 && !session.first_line() && kept == "notes",
+             (exit ? exit->describe() : "still running after 5 s") +
+                 (kept == "notes" ? ", the file kept" : ", the file was removed or changed"));
     }
   }
 
