@@ -2,11 +2,14 @@
 // the files and processes a plugin leaves behind.
 #include <signal.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
+#include <cstring>
 #include <fstream>
 #include <mutex>
 #include <set>
@@ -674,7 +677,16 @@ TEST_CASE("a stale socket and lock left by a crashed plugin are cleared on the n
   pid_t dead = ::fork();
   if (dead == 0) ::_exit(0);
   ::waitpid(dead, nullptr, 0);
-  std::ofstream(socket.string()) << "";
+  {
+    // A socket nothing listens on, as a crashed plugin leaves it (a regular
+    // file there is never removed: protocol.md 15, step 5).
+    int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    std::strncpy(addr.sun_path, socket.c_str(), sizeof addr.sun_path - 1);
+    REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+    ::close(fd);
+  }
   std::ofstream(socket.string() + ".lock") << dead << "\n";
   CHECK(manager.registry().get<DataProcessor>("echo")->process_data("fresh") == "fresh");
   CHECK(bystander_works(manager));
