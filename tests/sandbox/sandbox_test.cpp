@@ -244,6 +244,25 @@ TEST_CASE("a plugin granted loopback has a loopback of its own, not the host's",
   ::close(listener);
 }
 
+TEST_CASE("a symbolic link planted in a permitted path does not widen the sandbox", "[sandbox][enforcement]") {
+  plugvisor::test::TempDir writable;
+  Permissions granted;
+  granted.write = {writable.path()};
+  const fs::path link = writable.path() / "data";
+  SandboxedFixture fixture({{"read", {link.string()}}, {"write", {writable.path().string()}}}, granted);
+  plugvisor::Manager manager(fixture.options);
+  auto attempt = manager.registry().get<DataProcessor>("attempt");
+  CHECK_THROWS_WITH(attempt->process_data("read /etc/passwd"), Contains("Permission denied"));
+  // What a plugin could do from inside: a link to /etc where it declared a path.
+  fs::create_directory_symlink("/etc", link);
+  manager.stop("sandboxed");
+  CHECK_THROWS_WITH(attempt->process_data("read /etc/passwd"),
+                    Contains("resolves to /etc, outside its grant (a symbolic link?)"));
+  fs::remove(link);
+  fs::create_directory(link);
+  CHECK(attempt->process_data("write " + (link / "ok").string()) == "ok wrote");
+}
+
 TEST_CASE("a sandboxed plugin forking past its process limit gets the kernel's refusal", "[sandbox][enforcement]") {
   Permissions granted;
   granted.processes = 64;

@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <linux/landlock.h>
+#include <linux/openat2.h>
 #include <linux/seccomp.h>
 #include <net/if.h>
 #include <sched.h>
@@ -13,6 +14,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <algorithm>
 #include <cstring>
 #include <fstream>
 #include <optional>
@@ -88,9 +90,24 @@ std::uint64_t fs_rights(int abi) {
 constexpr std::uint64_t file_rights_mask = LANDLOCK_ACCESS_FS_EXECUTE | LANDLOCK_ACCESS_FS_WRITE_FILE |
                                            LANDLOCK_ACCESS_FS_READ_FILE | fs_truncate | fs_ioctl_dev;
 
-// Adds a rule for `path` if it exists; a file gets only the rights a file can have.
-void allow(int ruleset, const fs::path& path, std::uint64_t rights) {
-  int fd = ::open(path.c_str(), O_PATH | O_CLOEXEC);
+// Adds a rule for `path` if it exists; a file gets only the rights a file
+// can have. With `no_symlinks`, a path that holds a symbolic link anywhere
+// is not followed (openat2 RESOLVE_NO_SYMLINKS): it was resolved and checked
+// just before, and must not be swapped in between.
+void allow(int ruleset, const fs::path& path, std::uint64_t rights, bool no_symlinks = false) {
+  int fd = -1;
+  if (no_symlinks) {
+    open_how how{};
+    how.flags = O_PATH | O_CLOEXEC;
+    how.resolve = RESOLVE_NO_SYMLINKS;
+    fd = static_cast<int>(::syscall(SYS_openat2, AT_FDCWD, path.c_str(), &how, sizeof how));
+    if (fd < 0 && errno == ELOOP) {
+      throw Error(ErrorCode::start_failed, "the permitted path " + path.string() + " changed into a symbolic link "
+                                           "while the sandbox was prepared: not started");
+    }
+  } else {
+    fd = ::open(path.c_str(), O_PATH | O_CLOEXEC);
+  }
   if (fd < 0) return;  // nothing there to allow
   struct stat st{};
   if (::fstat(fd, &st) == 0 && !S_ISDIR(st.st_mode)) rights &= file_rights_mask;
@@ -102,6 +119,26 @@ void allow(int ruleset, const fs::path& path, std::uint64_t rights) {
     throw Error(ErrorCode::start_failed,
                 "cannot add the Landlock rule for " + path.string() + ": " + std::strerror(error));
   }
+}
+
+// Like allow(), for a path from a declaration or grant: what it resolves to
+// now (symbolic links followed, as Landlock will) must lie within `roots`
+// resolved the same way. Throws Error(start_failed) when it does not.
+void allow_within(int ruleset, const fs::path& path, std::uint64_t rights, const std::vector<fs::path>& roots) {
+  std::error_code ec;
+  fs::path real = fs::canonical(path, ec);
+  if (ec) return;  // nothing there (yet) to allow
+  bool inside = std::any_of(roots.begin(), roots.end(), [&](const fs::path& root) {
+    std::error_code root_ec;
+    fs::path real_root = fs::canonical(root, root_ec);
+    return !root_ec && path_within(real, real_root);
+  });
+  if (!inside) {
+    throw Error(ErrorCode::start_failed, "the permitted path " + path.string() + " resolves to " + real.string() +
+                                             ", outside its grant (a symbolic link?): not started. Remove the link, "
+                                             "or grant the target");
+  }
+  allow(ruleset, real, rights, true);
 }
 
 // Async-signal-safe helpers for the child.
@@ -138,6 +175,7 @@ SandboxPlan plan_sandbox(const Permissions& effective, Transport transport, Enfo
   const KernelSupport& kernel = kernel_support();
   SandboxPlan plan;
   plan.effective = effective;
+  plan.granted = effective;
   auto& m = plan.mechanisms;
 
   add(m, "privileges", "no_new_privs (setuid and file capabilities have no effect)");
@@ -169,10 +207,8 @@ SandboxPlan plan_sandbox(const Permissions& effective, Transport transport, Enfo
   plan.read.push_back((ec ? executable : real).parent_path());
   if (real != executable && !ec) plan.read.push_back(executable.parent_path());
   if (auto root = interpreter_root(executable)) plan.read.push_back(*root);
-  plan.read.insert(plan.read.end(), effective.read.begin(), effective.read.end());
   plan.write = system_write;
   if (!socket_dir.empty()) plan.write.push_back(socket_dir);
-  plan.write.insert(plan.write.end(), effective.write.begin(), effective.write.end());
   if (kernel.landlock_abi > 0) {
     plan.landlock_abi = kernel.landlock_abi;
     add(m, "file system", "Landlock ABI " + std::to_string(kernel.landlock_abi));
@@ -230,8 +266,9 @@ std::shared_ptr<const SandboxPlan> plan_plugin_sandbox(const std::optional<Permi
                                              ". Grant it more in the plugin's \"permissions\" entry of the "
                                              "configuration, or use a plugin that needs less");
   }
-  return std::make_shared<const SandboxPlan>(
-      plan_sandbox(narrow(asked, *settings.grant), settings.transport, settings.enforce, executable, socket_dir));
+  auto plan = plan_sandbox(narrow(asked, *settings.grant), settings.transport, settings.enforce, executable, socket_dir);
+  plan.granted = *settings.grant;
+  return std::make_shared<const SandboxPlan>(std::move(plan));
 }
 
 std::shared_ptr<const PreparedSandbox> PreparedSandbox::prepare(const SandboxPlan& plan) {
@@ -267,6 +304,10 @@ std::shared_ptr<const PreparedSandbox> PreparedSandbox::prepare(const SandboxPla
     const std::uint64_t read = LANDLOCK_ACCESS_FS_EXECUTE | LANDLOCK_ACCESS_FS_READ_FILE | LANDLOCK_ACCESS_FS_READ_DIR;
     for (const auto& path : plan.read) allow(fd, path, read);
     for (const auto& path : plan.write) allow(fd, path, all);
+    std::vector<fs::path> readable = plan.granted.read;
+    readable.insert(readable.end(), plan.granted.write.begin(), plan.granted.write.end());
+    for (const auto& path : plan.effective.read) allow_within(fd, path, read, readable);
+    for (const auto& path : plan.effective.write) allow_within(fd, path, all, plan.granted.write);
   }
   return out;
 }

@@ -17,9 +17,13 @@ namespace plugvisor::detail {
 /// What the sandbox of one plugin does, and by which mechanism.
 struct SandboxPlan {
   Permissions effective;
-  /// Everything readable (system paths, the plugin's directory, its grant).
+  /// The grant `effective` lies within. The paths of `effective` must still
+  /// resolve inside it at each launch: a symbolic link planted since then
+  /// does not widen the sandbox.
+  Permissions granted;
+  /// Readable besides effective.read: system paths, the plugin's directory.
   std::vector<std::filesystem::path> read;
-  /// Everything writable (its socket directory, /dev/null, its grant).
+  /// Writable besides effective.write: its socket directory, /dev/null.
   std::vector<std::filesystem::path> write;
   bool network_namespace = false;
   bool user_namespace = false;  ///< needed for the network namespace when not root
