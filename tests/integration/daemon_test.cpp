@@ -5,6 +5,7 @@
 #include <atomic>
 #include <fstream>
 #include <regex>
+#include <set>
 #include <sstream>
 #include <thread>
 
@@ -459,4 +460,43 @@ TEST_CASE("a daemon whose configuration names a missing directory or plugin does
     CHECK_THAT(error.what(), Catch::Contains("did you mean \"plugin-text-tools\"?"));
   }
   CHECK(!std::filesystem::exists(setup.socket()));
+}
+
+TEST_CASE("the admin API shows each plugin's digest, pin, permissions and what enforces them",
+          "[daemon][api][sandbox]") {
+  Setup setup;
+  const std::string fixture_sha = plugvisor::file_sha256(setup.plugins.path() / "fixture");
+  const auto build = std::filesystem::path(PLUGVISOR_FIXTURE_PATH).parent_path().parent_path().parent_path();
+  setup.write(R"({"pluginDirs": ["PLUGINS"], "defaults": {"startTimeout": "5s", "stopGrace": "2s"},
+                  "plugins": {"fixture": {"sha256": ")" + fixture_sha + R"(",
+                                          "permissions": {"network": "loopback", "read": [")" + build.string() + R"("]}}},
+                  "admin": {"socket": "admin.sock"}})");
+  Daemon daemon(setup.options());
+  auto client = unix_client(setup.socket());
+
+  Json fixture = plugin_named(*client, "fixture")["security"];
+  CHECK(fixture["sha256"] == fixture_sha);
+  CHECK(fixture["pinned"] == true);
+  CHECK(fixture["sandboxed"] == true);
+  CHECK(fixture["enforce"] == "best-effort");
+  CHECK(fixture["declared"].is_null());  // it declares nothing: it gets nothing
+  CHECK(fixture["granted"]["network"] == "loopback");
+  CHECK(fixture["effective"]["network"] == "none");
+  std::set<std::string> enforced;
+  for (const auto& m : fixture["mechanisms"]) {
+    if (m["enforced"] == true) enforced.insert(m["what"].get<std::string>() + " by " + m["mechanism"].get<std::string>());
+  }
+  CHECK(enforced.count("network none by network namespace without interfaces") == 1);
+  CHECK(enforced.count("system calls by seccomp-bpf") == 1);
+
+  Json tools = json_of(client->Get("/v1/plugins"))["plugins"][1]["security"];
+  CHECK(tools["sha256"] == plugvisor::file_sha256(setup.plugins.path() / "plugin-text-tools"));
+  CHECK(tools["pinned"] == false);
+  CHECK(tools["sandboxed"] == false);
+  CHECK(tools["mechanisms"].empty());
+  // Sandboxed, it still serves calls through the daemon.
+  auto answer = client->Post("/v1/call/dataProcessor/echo/processData", "inside", "application/octet-stream");
+  REQUIRE(answer);
+  CHECK(answer->status == 200);
+  CHECK(answer->body == "inside");
 }
