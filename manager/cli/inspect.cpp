@@ -120,8 +120,8 @@ void print_inspect(const fs::path& path, const Capabilities& caps) {
   info.add({"config types:", joined(Json(caps.config_types))});
   Json security = security_of(path, caps);
   info.add({"sha256:", security["sha256"].get<std::string>()});
-  info.add({"permissions:", caps.permissions ? permissions_text(security["declared"]) : "none declared (granted "
-                                                                                        "nothing, it gets nothing)"});
+  info.add({"permissions:", caps.permissions ? permissions_text(security["declared"])
+                                             : "none declared (in a sandbox it gets only what every plugin gets)"});
   for (const auto& m : security["enforcedHere"]) {
     std::string text = m["mechanism"].get<std::string>() +
                        (m["enforced"].get<bool>() ? "" : " NOT ENFORCED HERE: " + m["note"].get<std::string>());
