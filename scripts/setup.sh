@@ -5,7 +5,7 @@ set -euo pipefail
 
 packages=(
   build-essential cmake pkg-config
-  libcpp-httplib-dev nlohmann-json3-dev libspdlog-dev libfmt-dev
+  libcpp-httplib-dev libssl-dev nlohmann-json3-dev libspdlog-dev libfmt-dev
   catch2 libcli11-dev json-schema-test-suite
   python3 curl nodejs golang-go
 )

@@ -73,6 +73,22 @@ std::string indented(const Json& value) {
   return out;
 }
 
+// Integrity and permissions: the file's digest (to pin it), what the plugin
+// declares, and what this machine would enforce if it were granted that.
+Json security_of(const fs::path& path, const Capabilities& caps) {
+  Permissions declared = caps.permissions.value_or(Permissions{});
+  return {{"sha256", file_sha256(path)},
+          {"declared", caps.permissions ? permissions_json(declared) : Json(nullptr)},
+          {"enforcedHere", sandbox_json(sandbox_mechanisms(declared))}};
+}
+
+std::string permissions_text(const Json& p) {
+  auto paths = [](const Json& list) { return list.empty() ? std::string("nothing") : joined(list); };
+  return "network " + p["network"].get<std::string>() + "; read " + paths(p["read"]) + "; write " +
+         paths(p["write"]) + "; memoryBytes " + p["memoryBytes"].dump() + ", cpuTime " +
+         p["cpuTime"].get<std::string>() + ", processes " + p["processes"].dump() + " (0: no limit)";
+}
+
 Json inspect_json(const fs::path& path, const Capabilities& caps) {
   Json types = Json::array();
   for (const auto& t : caps.types) {
@@ -90,7 +106,8 @@ Json inspect_json(const fs::path& path, const Capabilities& caps) {
           {"protocolVersion", protocol::version},
           {"types", types},
           {"configTypes", caps.config_types},
-          {"configSchemas", caps.config_schemas}};
+          {"configSchemas", caps.config_schemas},
+          {"security", security_of(path, caps)}};
 }
 
 void print_inspect(const fs::path& path, const Capabilities& caps) {
@@ -101,6 +118,15 @@ void print_inspect(const fs::path& path, const Capabilities& caps) {
   info.add({"description:", caps.description.empty() ? "-" : caps.description});
   info.add({"protocol:", std::to_string(protocol::version)});
   info.add({"config types:", joined(Json(caps.config_types))});
+  Json security = security_of(path, caps);
+  info.add({"sha256:", security["sha256"].get<std::string>()});
+  info.add({"permissions:", caps.permissions ? permissions_text(security["declared"])
+                                             : "none declared (in a sandbox it gets only what every plugin gets)"});
+  for (const auto& m : security["enforcedHere"]) {
+    std::string text = m["mechanism"].get<std::string>() +
+                       (m["enforced"].get<bool>() ? "" : " NOT ENFORCED HERE: " + m["note"].get<std::string>());
+    info.add({"  " + m["what"].get<std::string>() + ":", text});
+  }
   info.print(std::cout);
   for (const auto& t : caps.types) {
     std::cout << "\n" << t.contract << "/" << t.type << "\n";

@@ -80,7 +80,8 @@ void add_list(CLI::App& app, int& exit_code) {
                                   {"description", p.capabilities.description},
                                   {"types", types_json(p.capabilities)},
                                   {"contracts", contracts_json(p)},
-                                  {"configTypes", p.capabilities.config_types}});
+                                  {"configTypes", p.capabilities.config_types},
+                                  {"security", security_json(p)}});
       }
       for (const auto& r : rejections) out["rejected"].push_back({{"path", r.path.string()}, {"reason", r.reason}});
       std::cout << out.dump(2) << "\n";

@@ -7,6 +7,7 @@
 #include "environment.hpp"
 #include "plugvisor/detail/json_schema.hpp"
 #include "process_reactor.hpp"
+#include "sandbox/sandbox.hpp"
 #include "quote.hpp"
 
 namespace plugvisor {
@@ -62,6 +63,17 @@ void parse_contracts(const Json& doc, Capabilities& out) {
     } catch (const Error& e) {
       fail(std::string("capabilities ") + e.what());
     }
+  }
+}
+
+// "permissions": what the plugin needs (docs/security.md).
+void parse_declared_permissions(const Json& doc, Capabilities& out) {
+  auto permissions = doc.find("permissions");
+  if (permissions == doc.end() || permissions->is_null()) return;
+  try {
+    out.permissions = parse_permissions(*permissions);
+  } catch (const Error& e) {
+    fail(std::string("capabilities ") + e.what());
   }
 }
 
@@ -140,19 +152,20 @@ Capabilities parse_capabilities(const std::string& text) {
   }
   parse_config_schemas(doc, out);
   parse_contracts(doc, out);
+  parse_declared_permissions(doc, out);
   return out;
 }
 
 }  // namespace detail
 
-Capabilities probe_capabilities(const std::filesystem::path& path, std::chrono::milliseconds timeout,
-                                const std::map<std::string, std::string>& env) {
-  detail::ProcessReactor reactor;
-  detail::SpawnSpec spec;
-  spec.path = path.string();
+namespace detail {
+
+namespace {
+
+Capabilities run_capabilities(SpawnSpec spec, std::chrono::milliseconds timeout) {
+  ProcessReactor reactor;
   spec.args = {"capabilities"};
-  spec.env = detail::plugin_environment(env);
-  spec.stdout_mode = detail::StdoutMode::capture;
+  spec.stdout_mode = StdoutMode::capture;
   auto child = reactor.spawn(std::move(spec));
   auto status = child->wait_until(protocol::deadline_after(timeout));
   if (!status) {
@@ -170,7 +183,38 @@ Capabilities probe_capabilities(const std::filesystem::path& path, std::chrono::
   if (overflowed) {
     throw Error(ErrorCode::start_failed, "capabilities printed more than 1 MiB");
   }
-  return detail::parse_capabilities(output);
+  return parse_capabilities(output);
+}
+
+}  // namespace
+
+ProbeResult probe_plugin(const std::filesystem::path& path, const PluginSettings& settings) {
+  SpawnSpec spec;
+  spec.path = path.string();
+  spec.env = plugin_environment(settings.env);
+  spec.executable = OpenedExecutable::open(path, true);
+  spec.executable->check_pin(settings.sha256);
+  if (settings.grant) {
+    // The probe runs the plugin's code too: within everything it may be granted.
+    auto plan = plan_sandbox(*settings.grant, settings.transport, settings.enforce, path, {});
+    spec.sandbox = PreparedSandbox::prepare(plan);
+    spec.limits.memory_bytes = smaller_limit(settings.limits.memory_bytes, settings.grant->memory_bytes);
+  }
+  std::string sha256 = spec.executable->sha256();
+  return ProbeResult{run_capabilities(std::move(spec), settings.capabilities_timeout), std::move(sha256)};
+}
+
+std::size_t smaller_limit(std::size_t a, std::size_t b) { return a == 0 ? b : b == 0 ? a : std::min(a, b); }
+
+}  // namespace detail
+
+Capabilities probe_capabilities(const std::filesystem::path& path, std::chrono::milliseconds timeout,
+                                const std::map<std::string, std::string>& env) {
+  detail::SpawnSpec spec;
+  spec.path = path.string();
+  spec.env = detail::plugin_environment(env);
+  spec.executable = detail::OpenedExecutable::open(path, false);
+  return detail::run_capabilities(std::move(spec), timeout);
 }
 
 }  // namespace plugvisor

@@ -11,4 +11,19 @@ namespace plugvisor::detail {
 /// field is wrong and quoting what was there.
 Capabilities parse_capabilities(const std::string& text);
 
+/// What probing a plugin found.
+struct ProbeResult {
+  Capabilities capabilities;
+  /// The SHA-256 of the file that ran.
+  std::string sha256;
+};
+
+/// Runs `path capabilities` as the manager does: the file opened once, its
+/// digest checked against settings.sha256, executed through the descriptor,
+/// inside the sandbox of settings.grant if any. Throws Error(start_failed).
+ProbeResult probe_plugin(const std::filesystem::path& path, const PluginSettings& settings);
+
+/// The smaller of two limits where 0 means none.
+std::size_t smaller_limit(std::size_t a, std::size_t b);
+
 }  // namespace plugvisor::detail

@@ -12,9 +12,11 @@
 #include <string>
 #include <vector>
 
+#include "integrity.hpp"
 #include "line_buffer.hpp"
 #include "log_limiter.hpp"
 #include "plugvisor/manager.hpp"
+#include "sandbox/sandbox.hpp"
 
 namespace plugvisor::detail {
 
@@ -46,6 +48,11 @@ struct SpawnSpec {
   LineSink log;                   ///< called on the reactor thread; must not block
   std::size_t log_lines_per_second = 500;  ///< rate limit of `log` (burst: twice as many)
   ResourceLimits limits;          ///< applied with setrlimit in the child
+  /// When set, the child executes this descriptor (what was checked is what
+  /// runs) instead of opening `path` again; `path` is still argv[0].
+  std::shared_ptr<const OpenedExecutable> executable;
+  /// When set, the child enters this sandbox before exec.
+  std::shared_ptr<const PreparedSandbox> sandbox;
   std::function<void(const ExitStatus&)> on_exit;  ///< called on the reactor thread after reaping
 };
 

@@ -13,6 +13,7 @@
 #include <set>
 #include <sstream>
 
+#include "integrity.hpp"
 #include "jsonc.hpp"
 #include "plugvisor/manager.hpp"
 #include "quote.hpp"
@@ -45,8 +46,10 @@ const Keys settings_keys{
     "limits",
     "logLinesPerSecond",
     "env",
+    "permissions",
+    "enforce",
 };
-const Keys plugin_only_keys{"enabled", "priority"};
+const Keys plugin_only_keys{"enabled", "priority", "sha256"};
 const Keys restart_keys{"initialBackoff", "maxBackoff", "maxFailures", "window", "coolDown"};
 const Keys limits_keys{"memoryBytes", "cpuTime", "openFiles"};
 const Keys admin_keys{"socket", "tcp", "token"};
@@ -338,6 +341,20 @@ void read_env(const Reader& r, const Node& node, std::map<std::string, std::stri
   }
 }
 
+// "permissions": the grant (docs/security.md); null: no sandbox. One parser
+// for capabilities and configuration; its message gets the file position here.
+void read_grant(const Reader& r, const Node& node, std::optional<Permissions>& grant) {
+  if (node.value.is_null()) {
+    grant.reset();
+    return;
+  }
+  try {
+    grant = parse_permissions(node.value);
+  } catch (const Error& e) {
+    r.fail_value(node, node.name + ": " + std::string(e.what()).substr(std::string("permissions: ").size()));
+  }
+}
+
 /// Applies the settings keys of `node` (an object already checked for unknown keys) to `settings`.
 void read_settings(const Reader& r, const Node& node, PluginSettings& settings) {
   for (const auto& key : r.members(node)) {
@@ -368,6 +385,14 @@ void read_settings(const Reader& r, const Node& node, PluginSettings& settings) 
     if (key == "limits") read_limits(r, n, settings.limits);
     if (key == "logLinesPerSecond") settings.log_lines_per_second = static_cast<std::size_t>(r.integer(n, 0, INT_MAX));
     if (key == "env") read_env(r, n, settings.env);
+    if (key == "permissions") read_grant(r, n, settings.grant);
+    if (key == "enforce") {
+      std::string value = r.text(n);
+      if (value != "required" && value != "best-effort") {
+        r.fail_value(n, n.name + " must be \"required\" or \"best-effort\", not " + quote(value));
+      }
+      settings.enforce = value == "required" ? Enforcement::required : Enforcement::best_effort;
+    }
   }
 }
 
@@ -464,6 +489,8 @@ Json plugin_settings_json(const PluginSettings& s) {
         {"openFiles", s.limits.open_files}}},
       {"logLinesPerSecond", s.log_lines_per_second},
       {"env", s.env},
+      {"permissions", s.grant ? permissions_json(*s.grant) : Json(nullptr)},
+      {"enforce", std::string(to_string(s.enforce))},
   };
 }
 
@@ -588,6 +615,14 @@ Configuration parse_configuration(std::string_view text, const std::string& name
       if (has(entry, "priority")) {
         settings.priority = static_cast<int>(r.integer(r.child(entry, "priority"), INT_MIN, INT_MAX));
       }
+      if (has(entry, "sha256")) {
+        Node pin = r.child(entry, "sha256");
+        settings.sha256 = r.text(pin);
+        if (!settings.sha256.empty() && !detail::is_sha256_hex(settings.sha256)) {
+          r.fail_value(pin, pin.name + " must be 64 hex digits (plugvisor inspect prints a plugin's), not " +
+                                quote(settings.sha256));
+        }
+      }
       options.per_plugin[id] = std::move(settings);
       plugin_nodes.emplace_back(id, entry);
     }
@@ -690,6 +725,7 @@ Json configuration_json(const Configuration& configuration) {
     Json entry = plugin_settings_json(settings);
     entry["enabled"] = settings.enabled;
     entry["priority"] = settings.priority;
+    entry["sha256"] = settings.sha256;
     out["plugins"][id] = std::move(entry);
   }
   out["configTypes"] = Json::object();

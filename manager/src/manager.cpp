@@ -12,11 +12,14 @@
 
 #include <spdlog/spdlog.h>
 
+#include "capabilities.hpp"
 #include "discovery.hpp"
+#include "integrity.hpp"
 #include "plugvisor/detail/json_schema.hpp"
 #include "plugin_channel.hpp"
 #include "process_reactor.hpp"
 #include "runtime_dir.hpp"
+#include "sandbox/sandbox.hpp"
 #include "scheduler.hpp"
 #include "supervised_plugin.hpp"
 
@@ -162,15 +165,30 @@ struct Manager::Impl {
     return runtime.path() / (std::to_string(index) + ".sock");  // keeps within sun_path
   }
 
+  // runtime/ID/ID.sock (runtime/N/N.sock when that is too long for sun_path).
+  std::filesystem::path socket_path_in_own_dir(const std::string& id) {
+    auto path = runtime.path() / id / (id + ".sock");
+    if (path.string().size() > protocol::max_socket_path) {
+      std::string index = std::to_string(next_index++);
+      path = runtime.path() / index / (index + ".sock");
+    }
+    std::error_code ec;
+    std::filesystem::create_directory(path.parent_path(), ec);
+    if (ec) throw Error(ErrorCode::start_failed, "cannot create " + path.parent_path().string() + ": " + ec.message());
+    std::filesystem::permissions(path.parent_path(), std::filesystem::perms::owner_all, ec);
+    return path;
+  }
+
   // Probes `candidates` in parallel; nullopt and the reason for those that fail.
-  std::vector<std::optional<Capabilities>> probe_all(const std::vector<detail::Candidate>& candidates,
-                                                     const ManagerOptions& with, std::vector<std::string>& errors) {
-    std::vector<std::optional<Capabilities>> probed(candidates.size());
+  std::vector<std::optional<detail::ProbeResult>> probe_all(const std::vector<detail::Candidate>& candidates,
+                                                            const ManagerOptions& with,
+                                                            std::vector<std::string>& errors) {
+    std::vector<std::optional<detail::ProbeResult>> probed(candidates.size());
     errors.assign(candidates.size(), {});
     parallel_for(candidates.size(), 8, [&](std::size_t i) {
       try {
         const auto& settings = settings_in(with, candidates[i].id);
-        probed[i] = probe_capabilities(candidates[i].path, settings.capabilities_timeout, settings.env);
+        probed[i] = detail::probe_plugin(candidates[i].path, settings);
       } catch (const Error& e) {
         errors[i] = e.what();
       }
@@ -268,14 +286,28 @@ struct Manager::Impl {
     }
   }
 
-  Entry make_entry(const detail::Candidate& candidate, Capabilities capabilities, const ManagerOptions& with,
+  Entry make_entry(const detail::Candidate& candidate, detail::ProbeResult probed, const ManagerOptions& with,
                    std::shared_ptr<detail::PluginHistory> history) {
-    Json config_types = config_types_for(capabilities, with);
-    detail::PluginDefinition definition{candidate.id, candidate.path, std::move(capabilities),
-                                        settings_in(with, candidate.id), std::move(config_types)};
+    Json config_types = config_types_for(probed.capabilities, with);
+    detail::PluginDefinition definition{candidate.id,        candidate.path, std::move(probed.capabilities),
+                                        settings_in(with, candidate.id), std::move(config_types), probed.sha256,
+                                        nullptr};
+    detail::check_pin(candidate.path, definition.sha256, definition.settings.sha256);
+    std::filesystem::path socket = socket_path(candidate.id);
+    if (definition.settings.grant) {
+      // Its own socket directory, the one place it may create files by default.
+      socket = socket_path_in_own_dir(candidate.id);
+      definition.sandbox = detail::plan_plugin_sandbox(definition.capabilities.permissions, definition.settings,
+                                                       candidate.path, socket.parent_path());
+    }
     auto plugin_logger = logger->clone(candidate.id);
+    if (definition.sandbox) {
+      for (const auto& m : definition.sandbox->mechanisms) {
+        if (!m.enforced) plugin_logger->warn("sandbox: {} is not enforced ({}): {}", m.what, m.mechanism, m.note);
+      }
+    }
     auto plugin = std::make_shared<detail::SupervisedPlugin>(
-        std::move(definition), socket_path(candidate.id),
+        std::move(definition), socket,
         detail::PluginServices{reactor, scheduler, plugin_logger,
                                [this](const std::string& id, PluginState from, PluginState to) {
                                  notify(id, from, to);
@@ -349,7 +381,7 @@ struct Manager::Impl {
       const Entry* old = find_current(candidate.id);
       auto probe = std::find_if(to_probe.begin(), to_probe.end(),
                                 [&](const detail::Candidate& c) { return c.id == candidate.id; });
-      std::optional<Capabilities> capabilities;
+      std::optional<detail::ProbeResult> capabilities;
       if (probe != to_probe.end()) {
         auto index = static_cast<std::size_t>(probe - to_probe.begin());
         if (!probed[index]) {
@@ -368,7 +400,7 @@ struct Manager::Impl {
           result.unchanged.push_back(candidate.id);
           continue;
         }
-        capabilities = definition.capabilities;
+        capabilities = detail::ProbeResult{definition.capabilities, definition.sha256};
       }
       Entry entry;
       try {

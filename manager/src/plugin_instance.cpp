@@ -8,6 +8,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "capabilities.hpp"
 #include "environment.hpp"
 #include "process_reactor.hpp"
 #include "quote.hpp"
@@ -41,6 +42,16 @@ std::shared_ptr<PluginInstance> PluginInstance::launch(ProcessReactor& reactor, 
   spawn.log = std::move(log);
   spawn.log_lines_per_second = settings.log_lines_per_second;
   spawn.limits = settings.limits;
+  // Opened once: the digest checked is that of the file that runs.
+  spawn.executable = OpenedExecutable::open(spec.path, !settings.sha256.empty());
+  spawn.executable->check_pin(settings.sha256);
+  if (spec.sandbox) {
+    spawn.sandbox = PreparedSandbox::prepare(*spec.sandbox);
+    const auto& effective = spec.sandbox->effective;
+    spawn.limits.memory_bytes = smaller_limit(spawn.limits.memory_bytes, effective.memory_bytes);
+    spawn.limits.cpu_time = std::chrono::seconds(smaller_limit(static_cast<std::size_t>(spawn.limits.cpu_time.count()),
+                                                               static_cast<std::size_t>(effective.cpu_time.count())));
+  }
   // The reactor may reap a child that exits at once before spawn() has
   // returned here: its exit handler waits until child_ is set.
   auto spawned = std::make_shared<std::promise<void>>();

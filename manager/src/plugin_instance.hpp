@@ -25,6 +25,8 @@ struct LaunchSpec {
   Json config_types = Json::array();
   std::filesystem::path socket_path;
   std::shared_ptr<std::atomic<std::uint64_t>> connections;
+  /// The sandbox to launch it in; null for none.
+  std::shared_ptr<const SandboxPlan> sandbox;
 };
 
 /// Thrown by PluginInstance::launch when the plugin exited cleanly, on its

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <algorithm>
 #include <cstring>
 
 #include "plugvisor/contracts.hpp"
@@ -33,8 +34,30 @@ void limit(int resource, rlim_t value) {
   ::setrlimit(resource, &wanted);
 }
 
-[[noreturn]] void exec_child(const char* path, char* const* argv, char* const* envp, int stdin_fd, int stdout_fd,
-                             int stderr_fd, int error_fd, pid_t parent, const ResourceLimits& limits) {
+// What the child reports through the error pipe when it cannot exec.
+struct ChildFailure {
+  int error;
+  int step;  // an index into child_steps
+};
+
+// The steps in the child that can fail, for the parent's message.
+constexpr const char* child_steps[] = {"execute", "set up the sandbox", "install the seccomp filter"};
+
+[[noreturn]] void fail_in_child(int fd, int step, const char* what) {
+  ChildFailure failure{errno, step};
+  [[maybe_unused]] auto n = ::write(fd, &failure, sizeof failure);
+  // The step's own name (it fits a pipe's atomic write) follows for the message.
+  if (what) n = ::write(fd, what, ::strnlen(what, 200));
+  ::_exit(exec_failed_code);
+}
+
+// The executable's descriptor sits at this number in the child; a `#!`
+// script gets it open across the exec, as /dev/fd/4 for its interpreter.
+constexpr int exec_fd_number = 4;
+
+[[noreturn]] void exec_child(const SpawnSpec& spec, char* const* argv, char* const* envp, int stdin_fd, int stdout_fd,
+                             int stderr_fd, int error_fd, pid_t parent) {
+  const ResourceLimits& limits = spec.limits;
   ::prctl(PR_SET_PDEATHSIG, SIGTERM);
   if (::getppid() != parent) ::_exit(exec_failed_code);  // the parent died before prctl
   ::setpgid(0, 0);
@@ -50,20 +73,36 @@ void limit(int resource, rlim_t value) {
     rlimit cpu{static_cast<rlim_t>(limits.cpu_time.count()), static_cast<rlim_t>(limits.cpu_time.count() + 1)};
     ::setrlimit(RLIMIT_CPU, &cpu);
   }
-  // Move the error pipe out of the way, then set up stdio.
+  if (spec.sandbox) {
+    if (const char* step = spec.sandbox->enter()) fail_in_child(error_fd, 1, step);
+  }
+  // Move the error pipe and the executable out of the way, then set up stdio.
   int err = ::fcntl(error_fd, F_DUPFD_CLOEXEC, 10);
-  if (err < 0 || ::dup2(stdin_fd, 0) < 0 || ::dup2(stdout_fd, 1) < 0 || ::dup2(stderr_fd, 2) < 0) {
+  int exe = spec.executable ? ::fcntl(spec.executable->fd(), F_DUPFD_CLOEXEC, 10) : -1;
+  if (err < 0 || (spec.executable && exe < 0) || ::dup2(stdin_fd, 0) < 0 || ::dup2(stdout_fd, 1) < 0 ||
+      ::dup2(stderr_fd, 2) < 0) {
     ::_exit(exec_failed_code);
   }
   ::dup2(err, 3);
   ::fcntl(3, F_SETFD, FD_CLOEXEC);
+  int first_closed = 4;
+  if (exe >= 0) {
+    ::dup2(exe, exec_fd_number);
+    ::fcntl(exec_fd_number, F_SETFD, spec.executable->script() ? 0 : FD_CLOEXEC);
+    first_closed = exec_fd_number + 1;
+  }
   // Nothing else the manager holds (sockets to other plugins, their pipes)
   // may leak into the plugin.
-  ::syscall(SYS_close_range, 4U, ~0U, 0U);
-  ::execve(path, argv, envp);
-  int code = errno;
-  [[maybe_unused]] auto n = ::write(3, &code, sizeof code);
-  ::_exit(exec_failed_code);
+  ::syscall(SYS_close_range, static_cast<unsigned>(first_closed), ~0U, 0U);
+  if (spec.sandbox) {
+    if (const char* step = spec.sandbox->install_filter()) fail_in_child(3, 2, step);
+  }
+  if (exe >= 0) {
+    ::syscall(SYS_execveat, exec_fd_number, "", argv, envp, AT_EMPTY_PATH);
+  } else {
+    ::execve(spec.path.c_str(), argv, envp);
+  }
+  fail_in_child(3, 0, nullptr);
 }
 
 }  // namespace
@@ -136,7 +175,7 @@ void ProcessReactor::launch(Request& request) {
   const pid_t parent = ::getpid();
   pid_t pid = ::fork();
   if (pid == 0) {
-    exec_child(spec.path.c_str(), argv.data(), envp.data(), in[0], out[1], err[1], status[1], parent, spec.limits);
+    exec_child(spec, argv.data(), envp.data(), in[0], out[1], err[1], status[1], parent);
   }
   if (pid < 0) {
     int code = errno;
@@ -149,17 +188,26 @@ void ProcessReactor::launch(Request& request) {
     ::close(*fd);
     *fd = -1;
   }
-  int exec_errno = 0;
-  ssize_t got;
-  do {
-    got = ::read(status[0], &exec_errno, sizeof exec_errno);
-  } while (got < 0 && errno == EINTR);
+  char report[sizeof(ChildFailure) + 256] = {};
+  ssize_t got = 0;
+  while (true) {  // until EOF: the exec closed the pipe, or the child wrote and exited
+    ssize_t n = ::read(status[0], report + got, sizeof report - 1 - static_cast<std::size_t>(got));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    got += n;
+  }
   ::close(status[0]);
   status[0] = -1;
   if (got > 0) {
+    ChildFailure failure{};
+    std::memcpy(&failure, report, std::min(static_cast<std::size_t>(got), sizeof failure));
+    std::string detail = got > static_cast<ssize_t>(sizeof failure) ? std::string(report + sizeof failure) : "";
     ::waitpid(pid, nullptr, 0);
     close_all();
-    throw Error(ErrorCode::start_failed, "cannot execute " + spec.path + ": " + std::strerror(exec_errno));
+    int step = failure.step >= 0 && failure.step < 3 ? failure.step : 0;
+    throw Error(ErrorCode::start_failed, std::string("cannot ") + child_steps[step] + " " + spec.path +
+                                             (detail.empty() ? "" : " (" + detail + ")") + ": " +
+                                             std::strerror(failure.error));
   }
 
   int pidfd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));

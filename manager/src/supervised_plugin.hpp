@@ -32,6 +32,10 @@ struct PluginDefinition {
   PluginSettings settings;
   /// The config types handed over at launch: [{"type": ..., "data": ...}].
   Json config_types = Json::array();
+  /// The executable's SHA-256 as probed.
+  std::string sha256;
+  /// Its sandbox; null without a grant.
+  std::shared_ptr<const SandboxPlan> sandbox;
 };
 
 /// What outlives one SupervisedPlugin when a reload replaces it: its log,

@@ -5,6 +5,7 @@
 #include <atomic>
 #include <fstream>
 #include <regex>
+#include <set>
 #include <sstream>
 #include <thread>
 
@@ -459,4 +460,49 @@ TEST_CASE("a daemon whose configuration names a missing directory or plugin does
     CHECK_THAT(error.what(), Catch::Contains("did you mean \"plugin-text-tools\"?"));
   }
   CHECK(!std::filesystem::exists(setup.socket()));
+}
+
+TEST_CASE("the admin API shows each plugin's digest, pin, permissions and what enforces them",
+          "[daemon][api][sandbox]") {
+  Setup setup;
+  const std::string fixture_sha = plugvisor::file_sha256(setup.plugins.path() / "fixture");
+  const auto build = std::filesystem::path(PLUGVISOR_FIXTURE_PATH).parent_path().parent_path().parent_path();
+  setup.plugins.add_fixture("boxed", "sandboxed");
+  const std::string declared = Json{{"read", {build.string()}}}.dump();
+  setup.write(R"({"pluginDirs": ["PLUGINS"], "defaults": {"startTimeout": "5s", "stopGrace": "2s"},
+                  "plugins": {"fixture": {"sha256": ")" + fixture_sha + R"("},
+                              "boxed": {"permissions": {"network": "loopback", "read": [")" + build.string() + R"("]},
+                                        "env": {"PLUGVISOR_FIXTURE_PERMISSIONS": )" + Json(declared).dump() + R"(}}},
+                  "admin": {"socket": "admin.sock"}})");
+  Daemon daemon(setup.options());
+  auto client = unix_client(setup.socket());
+
+  Json fixture = plugin_named(*client, "fixture")["security"];
+  CHECK(fixture["sha256"] == fixture_sha);
+  CHECK(fixture["pinned"] == true);
+  CHECK(fixture["sandboxed"] == false);
+  Json boxed = plugin_named(*client, "boxed")["security"];
+  CHECK(boxed["sandboxed"] == true);
+  CHECK(boxed["pinned"] == false);
+  CHECK(boxed["enforce"] == "best-effort");
+  CHECK(boxed["declared"]["network"] == "none");  // it declares files only: no network
+  CHECK(boxed["granted"]["network"] == "loopback");
+  CHECK(boxed["effective"]["network"] == "none");
+  std::set<std::string> enforced;
+  for (const auto& m : boxed["mechanisms"]) {
+    if (m["enforced"] == true) enforced.insert(m["what"].get<std::string>() + " by " + m["mechanism"].get<std::string>());
+  }
+  CHECK(enforced.count("network none by network namespace without interfaces") == 1);
+  CHECK(enforced.count("system calls by seccomp-bpf") == 1);
+  // Sandboxed, it serves calls through the daemon, and its own error reaches the caller.
+  auto answer = client->Post("/v1/call/dataProcessor/attempt/processData", "read /etc/shadow", "application/octet-stream");
+  REQUIRE(answer);
+  CHECK(answer->status == 500);
+  CHECK_THAT(answer->body, Catch::Contains("read /etc/shadow: Permission denied"));
+
+  Json tools = plugin_named(*client, "plugin-text-tools")["security"];
+  CHECK(tools["sha256"] == plugvisor::file_sha256(setup.plugins.path() / "plugin-text-tools"));
+  CHECK(tools["pinned"] == false);
+  CHECK(tools["sandboxed"] == false);
+  CHECK(tools["mechanisms"].empty());
 }

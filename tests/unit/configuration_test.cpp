@@ -502,3 +502,60 @@ TEST_CASE("a configuration file that cannot be read is an error naming it", "[co
   CHECK_THAT(load_error(dir.root() / "missing.jsonc"), Contains("missing.jsonc: no such file"));
   CHECK_THAT(load_error(dir.plugins()), Contains("is a directory"));
 }
+
+TEST_CASE("a grant, its enforcement and a pin in the configuration are read, checked and read back",
+          "[configuration][sandbox]") {
+  ConfigDir dir;
+  const std::string pin(64, 'a');
+  auto file = dir.write(R"({
+    "pluginDirs": ["PLUGINS"],
+    "defaults": {"permissions": {"network": "none"}, "enforce": "required"},
+    "plugins": {"plugin-a": {"sha256": ")" + pin + R"(",
+                             "permissions": {"network": "outbound", "read": ["/srv/data/"], "write": ["/var/cache/a"],
+                                             "memoryBytes": 1048576, "cpuTime": "1m", "processes": 8}},
+                "plugin-b": {"permissions": null}}
+  })");
+  auto config = load_configuration(file, {});
+  const auto& defaults = config.manager.defaults;
+  REQUIRE(defaults.grant);
+  CHECK(defaults.grant->network == plugvisor::NetworkAccess::none);
+  CHECK(defaults.enforce == plugvisor::Enforcement::required);
+  const auto& a = config.manager.per_plugin.at("plugin-a");
+  CHECK(a.sha256 == pin);
+  REQUIRE(a.grant);
+  CHECK(a.grant->network == plugvisor::NetworkAccess::outbound);
+  CHECK(a.grant->read == std::vector<fs::path>{"/srv/data"});
+  CHECK(a.grant->write == std::vector<fs::path>{"/var/cache/a"});
+  CHECK(a.grant->memory_bytes == 1048576);
+  CHECK(a.grant->cpu_time == std::chrono::seconds(60));
+  CHECK(a.grant->processes == 8);
+  CHECK(a.enforce == plugvisor::Enforcement::required);  // from the defaults
+  CHECK_FALSE(config.manager.per_plugin.at("plugin-b").grant);  // null: no sandbox
+
+  Json first = plugvisor::configuration_json(config);
+  CHECK(first["plugins"]["plugin-a"]["sha256"] == pin);
+  CHECK(first["plugins"]["plugin-a"]["permissions"]["network"] == "outbound");
+  CHECK(first["plugins"]["plugin-b"]["permissions"].is_null());
+  auto copy = dir.write(first.dump(2), "copy.json");
+  CHECK(plugvisor::configuration_json(load_configuration(copy, {})) == first);
+}
+
+TEST_CASE("a bad grant, enforcement or pin in the configuration is reported at its value", "[configuration][errors][sandbox]") {
+  ConfigDir dir;
+  auto check = [&](const std::string& fragment, const std::string& expected) {
+    auto file = dir.write("{\"pluginDirs\": [\"PLUGINS\"],\n " + fragment + "}");
+    INFO(fragment);
+    CHECK_THAT(load_error(file), StartsWith(file.string() + ":2:") && Contains(expected));
+  };
+  check(R"("defaults": {"permissions": {"network": "all"}})",
+        "defaults.permissions: \"network\" must be \"none\", \"loopback\" or \"outbound\", not \"all\"");
+  check(R"("defaults": {"permissions": {"read": ["relative/dir"]}})", "is not absolute");
+  check(R"("defaults": {"permissions": {"cpuTime": "1500ms"}})", "\"cpuTime\" must be whole seconds");
+  check(R"("defaults": {"permissions": {"processes": -1}})", "\"processes\" must be a whole number of at least 0");
+  check(R"("defaults": {"permissions": {"netwrok": "none"}})", "unknown key \"netwrok\"");
+  check(R"("defaults": {"permissions": "none"})", "must be an object");
+  check(R"("defaults": {"enforce": "strict"})", "defaults.enforce must be \"required\" or \"best-effort\", not \"strict\"");
+  check(R"("plugins": {"plugin-a": {"sha256": "abc"}})", "plugins.plugin-a.sha256 must be 64 hex digits");
+  check(R"("defaults": {"sha256": ")" + std::string(64, 'a') + R"("})",
+        "\"sha256\" is allowed in a plugin entry under \"plugins\" only");
+}

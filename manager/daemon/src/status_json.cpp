@@ -84,6 +84,7 @@ Json plugin_json(const PluginStatus& status, bool detailed) {
       {"contracts", std::move(contracts)},
       {"configTypes", status.capabilities.config_types},
       {"droppedLogLines", status.dropped_log_lines},
+      {"security", security_json(status)},
   };
   if (detailed) {
     Json descriptions = Json::object();

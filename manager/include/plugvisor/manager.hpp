@@ -43,6 +43,46 @@ struct ResourceLimits {
   bool operator==(const ResourceLimits&) const = default;
 };
 
+/// Network access a plugin declares or is granted, from least to most.
+enum class NetworkAccess {
+  none,      ///< no network: a network namespace without interfaces
+  loopback,  ///< its own loopback only: a network namespace with `lo` up
+  outbound,  ///< the host's network
+};
+
+/// What a plugin may do (docs/security.md). A plugin declares what it needs
+/// in its capabilities ("permissions"); the host grants at most this much per
+/// plugin (PluginSettings::grant). Read implies execute; write implies read.
+struct Permissions {
+  NetworkAccess network = NetworkAccess::none;
+  /// Absolute paths, each a file or a directory with everything below it.
+  std::vector<std::filesystem::path> read;
+  std::vector<std::filesystem::path> write;
+  /// Address space in bytes (0: no limit of its own).
+  std::size_t memory_bytes = 0;
+  /// CPU time in whole seconds (0: no limit of its own).
+  std::chrono::seconds cpu_time{0};
+  /// Processes and threads (0: no limit of its own).
+  std::size_t processes = 0;
+  bool operator==(const Permissions&) const = default;
+};
+
+/// What happens when this kernel (or the manager's privileges) lacks a
+/// mechanism a sandboxed plugin's grant needs.
+enum class Enforcement {
+  best_effort,  ///< start it, and report what is not enforced
+  required,     ///< refuse to start it, naming the missing mechanism
+};
+
+/// One restriction of a sandboxed plugin and the kernel mechanism behind it.
+struct SandboxMechanism {
+  std::string what;       ///< "network none", "file system", "system calls", "memory"...
+  std::string mechanism;  ///< "network namespace", "Landlock ABI 7", "seccomp-bpf", "RLIMIT_AS"...
+  bool enforced = false;
+  std::string note;       ///< why it is not enforced, empty when it is
+  bool operator==(const SandboxMechanism&) const = default;
+};
+
 /// When a plugin is launched.
 enum class StartPolicy {
   lazy,   ///< on its first call (the default)
@@ -99,6 +139,15 @@ struct PluginSettings {
   bool enabled = true;
   /// Registry priority of the plugin's types: among plugins, the higher wins.
   int priority = 0;
+  /// The executable's SHA-256 in lowercase hex (empty: not pinned). A file
+  /// that does not match is not probed or launched.
+  std::string sha256;
+  /// The most this plugin may do; nullopt: no sandbox (it runs with the
+  /// host's user, network and file system). With a grant, the plugin runs
+  /// with what its capabilities declare, which must lie within the grant.
+  std::optional<Permissions> grant;
+  /// What happens when a mechanism of the sandbox is missing here.
+  Enforcement enforce = Enforcement::best_effort;
   bool operator==(const PluginSettings&) const = default;
 };
 
@@ -162,6 +211,9 @@ struct Capabilities {
   /// The contracts the plugin describes (docs/contracts.md), by name; a
   /// plugin written before descriptions existed describes none.
   std::map<std::string, ContractDescription> contracts;
+  /// What the plugin says it needs ("permissions"); nullopt when it says
+  /// nothing, which under a grant means it needs nothing.
+  std::optional<Permissions> permissions;
 };
 
 /// How a plugin's contract is described: by the plugin itself when it
@@ -254,6 +306,13 @@ struct PluginStatus {
   std::vector<ContractFit> contracts;
   /// Over all types.
   LatencyQuantiles latency;
+  /// The SHA-256 of the executable as probed, lowercase hex.
+  std::string sha256;
+  /// What the plugin runs with under its grant (declared, narrowed by the
+  /// grant); nullopt when it has no grant and so no sandbox.
+  std::optional<Permissions> effective;
+  /// The sandbox's restrictions and what enforces each; empty without a grant.
+  std::vector<SandboxMechanism> sandbox;
 };
 
 /// What Manager::reload did, by plugin id.
@@ -345,6 +404,30 @@ class Manager {
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };
+
+/// "none", "loopback" or "outbound".
+std::string_view to_string(NetworkAccess network) noexcept;
+/// "best-effort" or "required".
+std::string_view to_string(Enforcement enforce) noexcept;
+/// Permissions in the format of capabilities and the configuration file:
+/// {"network", "read", "write", "memoryBytes", "cpuTime", "processes"}.
+Json permissions_json(const Permissions& permissions);
+/// Reads that format (every key optional). Throws Error(config) naming the
+/// key, what was wrong and what is allowed.
+Permissions parse_permissions(const Json& doc);
+/// Mechanisms as [{"what", "mechanism", "enforced", "note"}].
+Json sandbox_json(const std::vector<SandboxMechanism>& mechanisms);
+/// A plugin's integrity and sandbox as shown by `list --json`, the admin API
+/// and the dashboard: {"sha256", "pinned", "sandboxed", "enforce",
+/// "declared", "granted", "effective", "mechanisms"} (docs/security.md).
+Json security_json(const PluginStatus& status);
+/// What this machine would enforce, and by which mechanism, for a plugin
+/// granted `permissions` over `transport` (measured once per process).
+std::vector<SandboxMechanism> sandbox_mechanisms(const Permissions& permissions,
+                                                 Transport transport = Transport::unix_socket);
+/// The SHA-256 of a file's content, lowercase hex. Throws Error(start_failed)
+/// if it cannot be read.
+std::string file_sha256(const std::filesystem::path& path);
 
 /// Runs `path capabilities` (with the scrubbed environment plus `env`, stdin
 /// at /dev/null) and parses the answer, as the manager does for each plugin.
