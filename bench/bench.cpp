@@ -3,7 +3,7 @@
 // met; writes the same as JSON (--out) so that a later run can be compared.
 //
 //   plugvisor-bench [--out FILE] [--python-plugin PATH] [--plugin-dir DIR] [--quick]
-//                   [--sections cold,latency,tcp,throughput,internal,validation,hundred,field]
+//                   [--sections cold,latency,tcp,throughput,internal,validation,hundred,field,languages]
 //                   [--tune-malloc] [--start-threads N]
 //   plugvisor-bench --loop BYTES COUNT [--tcp] [--floor] [--tune-malloc]
 //
@@ -22,6 +22,8 @@
 //   hundred     100 plugins: resident memory registered and idle, parallel start
 //   field       plugvisor against HashiCorp's go-plugin (net/rpc and gRPC):
 //               latency, cold start, throughput, same definitions (field.cpp)
+//   languages   the Python SDK, Node and Go plugins against floors in their
+//               own language: 64 B / 64 KiB calls, cold start (languages.cpp)
 //
 // --quick: fewer samples and rounds, for a smoke run (no figure from it is
 // worth comparing); every section still runs end to end.
@@ -880,6 +882,7 @@ int main(int argc, char** argv) {
     if (on("validation")) bench_validation(options, results);
     if (on("hundred")) bench_hundred(options, results);
     if (on("field")) bench_field(options, results);
+    if (on("languages")) bench_languages(options, results);
     results.raw["elapsed_s"] = ns_since(started) / 1e9;
     results.raw["busy_cores_after"] = busy_cores(std::chrono::milliseconds(300));
     // Other work on the machine makes every figure noisier; ratios, measured

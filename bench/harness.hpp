@@ -106,11 +106,14 @@ void wait_until_not_running(plugvisor::Manager& manager, const std::string& id);
 /// Times calls to an idle plugin (exited on its idle timeout): the call
 /// launches it, and returns once the result is in. Before each call, a
 /// fork/exec floor sample goes to `floor_samples`, and `also` runs (another
-/// measurement to interleave), so that all see the same conditions.
+/// measurement to interleave), so that all see the same conditions. The
+/// floor is `floor_program` (bench-hello if empty) started in the
+/// environment the manager gives plugins and read to its first line.
 std::vector<double> time_cold_calls(plugvisor::Manager& manager, const std::string& id, const std::string& type,
                                     const std::string& input, int count, std::vector<double>& floor_samples,
                                     std::map<std::string, int>& states_before,
-                                    const std::function<void()>& also = {});
+                                    const std::function<void()>& also = {},
+                                    const std::filesystem::path& floor_program = {});
 
 /// Calls per second of `threads` threads calling for `duration`. Each thread
 /// first calls `make_worker_and_call(-1 - t)` (set up: connect) before the

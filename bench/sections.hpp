@@ -11,4 +11,8 @@ namespace plugvisor::bench {
 /// same payloads, caller threads and cold-start definition (field.cpp).
 void bench_field(const Options& options, Results& results);
 
+/// languages: the Python SDK, Node and Go plugins, each against a floor in
+/// its own language: call latency and cold start (languages.cpp).
+void bench_languages(const Options& options, Results& results);
+
 }  // namespace plugvisor::bench
