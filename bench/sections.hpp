@@ -15,4 +15,8 @@ void bench_field(const Options& options, Results& results);
 /// its own language: call latency and cold start (languages.cpp).
 void bench_languages(const Options& options, Results& results);
 
+/// path: a call through the daemon's broker and through `plugvisor call`,
+/// against a direct call and a raw round trip (path.cpp).
+void bench_path(const Options& options, Results& results);
+
 }  // namespace plugvisor::bench
