@@ -159,7 +159,7 @@ void bench_cold(const Options& options, Results& results) {
     results.notes.push_back("cold start of the Python plugin skipped: " +
                             (options.python_plugin.empty() ? std::string("no --python-plugin given")
                                                            : options.python_plugin.string() + " does not exist") +
-                            " (build the examples: make build)");
+                            " (plugvisor-bench builds it: bench/lang/CMakeLists.txt)");
   }
 }
 

@@ -40,7 +40,7 @@ CpuTimes cpu_of(pid_t pid);
 
 struct Options {
   std::filesystem::path out = "results.json";
-  std::filesystem::path python_plugin;
+  std::filesystem::path python_plugin = PLUGVISOR_BENCH_PY_EXAMPLE;  // plugin-py-stats, built with the bench
   std::filesystem::path plugin_dir;  // --plugin-dir: the project's built plugins (Python, Node, Go examples)
   bool quick = false;
   bool tune_malloc = false;
