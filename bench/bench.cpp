@@ -839,6 +839,8 @@ Options parse(int argc, char** argv) {
       options.loop_tcp = true;
     } else if (arg == "--floor") {
       options.loop_floor = true;
+    } else if (arg == "--cold-child") {
+      options.cold_child = value();
     } else if (arg == "--hundred-child") {
       options.hundred_child = true;
     } else {
@@ -862,6 +864,7 @@ int main(int argc, char** argv) {
       ::mallopt(M_TOP_PAD, tuned_top_pad);
     }
     if (options.hundred_child) return hundred_child(options);
+    if (!options.cold_child.empty()) return cold_child_main(options);
     if (options.loop_count > 0) return call_loop(options);
 
     Json previous;

@@ -73,12 +73,17 @@ void run_go_round(const std::string& transport, const std::vector<FieldCase>& ca
   for (int t : field_threads) subject.rate[t].push_back(doc.at("calls_per_s").at(std::to_string(t)).get<double>());
 }
 
-void run_plugvisor_round(const Options& options, plugvisor::Manager& cold_manager, plugvisor::DataProcessor& echo,
-                         const std::vector<FieldCase>& cases, int cold, int duration_ms, Subject& subject,
-                         std::vector<double>& fork_exec_floor) {
-  std::map<std::string, int> states;
-  auto samples = time_cold_calls(cold_manager, echo_id, echo_type, std::string(64, 'x'), cold, fork_exec_floor, states);
+// plugvisor's cold starts come from a fresh plugvisor-bench process
+// (cold_starts_in_fresh_process), as go-plugin's come from a fresh host.
+void run_plugvisor_cold(const Options& options, int cold, Subject& subject, std::vector<double>& fork_exec_floor) {
+  auto [samples, floor] =
+      cold_starts_in_fresh_process(options, {echo_plugin_dir(), echo_id, echo_type, std::string(64, 'x'), {}, cold});
   subject.cold.insert(subject.cold.end(), samples.begin(), samples.end());
+  fork_exec_floor.insert(fork_exec_floor.end(), floor.begin(), floor.end());
+}
+
+void run_plugvisor_round(plugvisor::DataProcessor& echo, const std::vector<FieldCase>& cases, int duration_ms,
+                         Subject& subject) {
   for (const auto& c : cases) {
     const std::string payload(c.bytes, 'x');
     auto call = [&] {
@@ -97,7 +102,6 @@ void run_plugvisor_round(const Options& options, plugvisor::Manager& cold_manage
       if (echo.process_data(payload).size() != payload.size()) throw std::runtime_error("echo returned a different size");
     }));
   }
-  (void)options;
 }
 
 void add_rows(Results& results, const std::string& transport, const std::string& label, Subject& plugvisor,
@@ -147,15 +151,12 @@ void bench_field(const Options& options, Results& results) {
   auto manager = make_manager(options, echo_plugin_dir(), plugvisor::Transport::unix_socket, std::chrono::milliseconds(0));
   manager->start(echo_id);
   auto echo = manager->registry().get<plugvisor::DataProcessor>(echo_type);
-  auto cold_manager =
-      make_manager(options, echo_plugin_dir(), plugvisor::Transport::unix_socket, std::chrono::milliseconds(100));
-  std::vector<double> warm_floor, fork_exec_floor;
-  std::map<std::string, int> warm_states;
-  time_cold_calls(*cold_manager, echo_id, echo_type, std::string(64, 'x'), 1, warm_floor, warm_states);
+  std::vector<double> fork_exec_floor;
 
   Subject plugvisor_subject, rpc, grpc;
   for (int r = 0; r < rounds; ++r) {
-    run_plugvisor_round(options, *cold_manager, *echo, cases, cold, duration_ms, plugvisor_subject, fork_exec_floor);
+    run_plugvisor_cold(options, cold, plugvisor_subject, fork_exec_floor);
+    run_plugvisor_round(*echo, cases, duration_ms, plugvisor_subject);
     run_go_round("rpc", cases, cold, duration_ms, rpc);
     run_go_round("grpc", cases, cold, duration_ms, grpc);
   }

@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "environment.hpp"  // manager/src: the environment plugins get
+#include "child_output.hpp"
 #include "floor_client.hpp"
 
 #include <spdlog/sinks/null_sink.h>
@@ -169,6 +170,32 @@ double run_for(int threads, std::chrono::milliseconds duration, const std::funct
   std::uint64_t total = 0;
   for (auto n : counts) total += n;
   return static_cast<double>(total) / seconds;
+}
+
+std::pair<std::vector<double>, std::vector<double>> cold_starts_in_fresh_process(const Options& options,
+                                                                                 const ColdSpec& spec) {
+  const Json doc{{"dir", spec.plugin_dir.string()}, {"id", spec.id},        {"type", spec.type},
+                 {"input", spec.input},              {"floor", spec.floor_program.string()}, {"count", spec.count}};
+  std::vector<std::string> argv{(exe_dir() / "plugvisor-bench").string(), "--cold-child", doc.dump()};
+  if (options.tune_malloc) argv.push_back("--tune-malloc");
+  auto child = run_child(argv, std::chrono::seconds(600));
+  if (child.status != 0) throw std::runtime_error("plugvisor-bench --cold-child for " + spec.id + " failed: " + child.err);
+  Json out = Json::parse(child.out);
+  return {out.at("cold_ns").get<std::vector<double>>(), out.at("floor_ns").get<std::vector<double>>()};
+}
+
+int cold_child_main(const Options& options) {
+  Json spec = Json::parse(options.cold_child);
+  const std::string id = spec.at("id"), type = spec.at("type"), input = spec.at("input");
+  const fs::path floor_program = spec.at("floor").get<std::string>();
+  auto manager = make_manager(options, spec.at("dir").get<std::string>(), plugvisor::Transport::unix_socket,
+                              std::chrono::milliseconds(100));
+  std::vector<double> floor, warm_floor;
+  std::map<std::string, int> states, warm_states;
+  time_cold_calls(*manager, id, type, input, 1, warm_floor, warm_states, {}, floor_program);  // page cache
+  auto cold = time_cold_calls(*manager, id, type, input, spec.at("count").get<int>(), floor, states, {}, floor_program);
+  std::printf("%s\n", Json{{"cold_ns", cold}, {"floor_ns", floor}}.dump().c_str());
+  return 0;
 }
 
 std::string Target::text() const {

@@ -48,6 +48,7 @@ struct Options {
   std::set<std::string> sections{"cold",     "latency",  "tcp",       "throughput", "internal",
                                  "validation", "hundred", "field",     "languages",  "path"};
   bool hundred_child = false;  // internal: run the 100-plugin scenario and print JSON
+  std::string cold_child;       // internal: --cold-child JSON (ColdSpec), see cold_starts_in_fresh_process
   // --loop BYTES COUNT: only make COUNT calls of BYTES through the registry
   // (for strace, perf and callgrind); --tcp for loopback TCP.
   std::size_t loop_bytes = 0;
@@ -119,6 +120,24 @@ std::vector<double> time_cold_calls(plugvisor::Manager& manager, const std::stri
 /// first calls `make_worker_and_call(-1 - t)` (set up: connect) before the
 /// clock starts, then `make_worker_and_call(t)` in a loop; a throw fails the run.
 double run_for(int threads, std::chrono::milliseconds duration, const std::function<void(int)>& make_worker_and_call);
+
+/// Cold starts of one plugin, and the floor beside each.
+struct ColdSpec {
+  std::filesystem::path plugin_dir;
+  std::string id, type, input;
+  std::filesystem::path floor_program;  // bench-hello if empty
+  int count = 0;
+};
+
+/// time_cold_calls in a fresh plugvisor-bench process (--cold-child), after
+/// one cold start not counted; returns {samples, floor samples}. A host that
+/// has made 16 MiB calls keeps a large heap (the manager's mallopt), and
+/// fork() copies its page tables: fork/exec of bench-hello took 6-9 ms in
+/// this process after the latency section against 1.3 ms in a fresh one.
+std::pair<std::vector<double>, std::vector<double>> cold_starts_in_fresh_process(const Options& options,
+                                                                                 const ColdSpec& spec);
+/// The child's side: runs the JSON spec, prints {"cold_ns", "floor_ns"}.
+int cold_child_main(const Options& options);
 
 // ---------------------------------------------------------------------------
 // Results: rows of the table

@@ -97,12 +97,9 @@ void measure_calls(const Options& options, const Language& l, Results& results) 
 void measure_cold(const Options& options, const Language& l, const fs::path& plugin_dir, const std::string& id,
                   const std::string& type, const std::string& input, const std::string& key,
                   const std::string& figure, const Target& target, const std::string& note, Results& results) {
-  auto manager = make_manager(options, plugin_dir, plugvisor::Transport::unix_socket, std::chrono::milliseconds(100));
-  std::vector<double> floor_samples, warm_floor;
-  std::map<std::string, int> states, warm_states;
-  const fs::path hello = lang_dir(l) / "hello";
-  time_cold_calls(*manager, id, type, input, 1, warm_floor, warm_states, {}, hello);  // page cache
-  auto samples = time_cold_calls(*manager, id, type, input, options.quick ? 3 : 12, floor_samples, states, {}, hello);
+  // In a fresh process, as the field's and go-plugin's are (harness.hpp says why).
+  auto [samples, floor_samples] = cold_starts_in_fresh_process(
+      options, {plugin_dir, id, type, input, lang_dir(l) / "hello", options.quick ? 3 : 12});
   auto f = summarize(floor_samples);
   auto s = summarize(samples);
   results.raw["languages"][l.name][key] = Json{{"floor", summary_json(f)}, {"plugin", summary_json(s)}};
