@@ -44,7 +44,7 @@ test-tsan:
 bench: setup
 	@cmake -S . -B $(BUILD)/release -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_FLAGS_RELEASE="-O2 -DNDEBUG" -DPLUGVISOR_BUILD_TESTS=OFF -DPLUGVISOR_BUILD_EXAMPLES=OFF -DPLUGVISOR_BUILD_BENCH=ON >/dev/null
 	@cmake --build $(BUILD)/release -j $(JOBS) --target plugvisor-bench -- --no-print-directory
-	@$(BUILD)/release/bench/plugvisor-bench --out $(BUILD)/bench/results.json --python-plugin $(BUILD)/plugins/plugin-py-stats $(BENCH_FLAGS)
+	@$(BUILD)/release/bench/plugvisor-bench --out $(BUILD)/bench/results.json $(BENCH_FLAGS)
 
 clean:
 	rm -rf build build-asan build-tsan

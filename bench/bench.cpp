@@ -2,8 +2,8 @@
 // table with each figure, its floor, the ratio, the target and whether it is
 // met; writes the same as JSON (--out) so that a later run can be compared.
 //
-//   plugvisor-bench [--out FILE] [--python-plugin PATH] [--quick]
-//                   [--sections cold,latency,tcp,throughput,internal,validation,hundred]
+//   plugvisor-bench [--out FILE] [--python-plugin PATH] [--plugin-dir DIR] [--quick]
+//                   [--sections cold,latency,tcp,throughput,internal,validation,hundred,field,languages,path]
 //                   [--tune-malloc] [--start-threads N]
 //   plugvisor-bench --loop BYTES COUNT [--tcp] [--floor] [--tune-malloc]
 //
@@ -20,6 +20,15 @@
 //   throughput  64 B calls/s with 1, 4 and 16 caller threads
 //   internal    an in-process provider called through the registry
 //   hundred     100 plugins: resident memory registered and idle, parallel start
+//   field       plugvisor against HashiCorp's go-plugin (net/rpc and gRPC):
+//               latency, cold start, throughput, same definitions (field.cpp)
+//   languages   the Python SDK, Node and Go plugins against floors in their
+//               own language: 64 B / 64 KiB calls, cold start (languages.cpp)
+//   path        the whole path: the daemon's broker and `plugvisor call`
+//               against a direct call and a raw round trip (path.cpp)
+//
+// --quick: fewer samples and rounds, for a smoke run (no figure from it is
+// worth comparing); every section still runs end to end.
 //
 // --tune-malloc raises glibc's trim and mmap thresholds in this process and
 // (GLIBC_TUNABLES) in the plugins: an experiment for docs/performance.md.
@@ -60,237 +69,19 @@
 #include <spdlog/spdlog.h>
 
 #include "floor_client.hpp"
+#include "harness.hpp"
 #include "plugvisor/manager.hpp"
 #include "raw_http.hpp"
+#include "sections.hpp"
 #include "stats.hpp"
 
 namespace {
 
 namespace fs = std::filesystem;
-using Clock = std::chrono::steady_clock;
-using Json = nlohmann::ordered_json;
-using plugvisor::bench::FloorClient;
-using plugvisor::bench::FloorServer;
-using plugvisor::bench::Summary;
-
-constexpr const char* echo_id = "bench-echo";
-constexpr const char* echo_type = "echo";
-
-double ns_since(Clock::time_point t0) {
-  return static_cast<double>(std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - t0).count());
-}
-
-const Clock::time_point run_started = Clock::now();
-
-/// Progress on stderr: the time so far and the section starting.
-void section(const std::string& what) {
-  std::fprintf(stderr, "[%3.0f s] %s\n", ns_since(run_started) / 1e9, what.c_str());
-}
-
-// CPU time a process has used so far (all its threads), from /proc.
-struct CpuTimes {
-  double user_us = 0;
-  double sys_us = 0;
-};
-
-CpuTimes cpu_of(pid_t pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
-  std::string stat;
-  std::getline(in, stat);
-  std::istringstream rest(stat.substr(stat.rfind(')') + 2));
-  std::string field;
-  std::vector<std::string> fields;
-  while (rest >> field) fields.push_back(field);
-  // After the name: state is field 3, utime 14 and stime 15 (1-based), so 11 and 12 here.
-  const double tick_us = 1e6 / static_cast<double>(::sysconf(_SC_CLK_TCK));
-  return {std::stod(fields.at(11)) * tick_us, std::stod(fields.at(12)) * tick_us};
-}
-
-// ---------------------------------------------------------------------------
-// Options and paths
-
-struct Options {
-  fs::path out = "results.json";
-  fs::path python_plugin;
-  bool quick = false;
-  bool tune_malloc = false;
-  int start_threads = 16;
-  std::set<std::string> sections{"cold", "latency", "tcp", "throughput", "internal", "validation", "hundred"};
-  bool hundred_child = false;  // internal: run the 100-plugin scenario and print JSON
-  // --loop BYTES COUNT: only make COUNT calls of BYTES through the registry
-  // (for strace, perf and callgrind); --tcp for loopback TCP.
-  std::size_t loop_bytes = 0;
-  long loop_count = 0;
-  bool loop_tcp = false;
-  bool loop_floor = false;  // --floor: loop over the floor instead
-};
-
-fs::path exe_dir() { return fs::read_symlink("/proc/self/exe").parent_path(); }
-fs::path floor_server_program() { return exe_dir() / "bench-floor-server"; }
-fs::path hello_program() { return exe_dir() / "bench-hello"; }
-// $BENCH_PLUGIN_DIR replaces it, e.g. with a wrapper that runs the plugin
-// under valgrind (docs/performance.md).
-fs::path echo_plugin_dir() {
-  const char* dir = std::getenv("BENCH_PLUGIN_DIR");
-  return dir && *dir ? fs::path(dir) : exe_dir() / "plugins";
-}
-fs::path lean_plugin_dir() { return exe_dir() / "lean-plugins"; }
-
-// The tunables --tune-malloc hands to plugins (and applies to this process
-// with mallopt): blocks below 32 MiB (the most glibc accepts) come from the
-// heap instead of fresh mmap()s, and the heap top is not trimmed below
-// 256 MiB (more than the copies of a 16 MiB call hold at once), so that
-// bodies reuse memory instead of faulting fresh pages in.
-constexpr int tuned_mmap_threshold = 32 << 20;
-constexpr int tuned_trim_threshold = 256 << 20;
-constexpr int tuned_top_pad = 16 << 20;
-const char* tuned_tunables =
-    "glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=268435456:glibc.malloc.top_pad=16777216";
-
-/// A private 0700 directory removed with its contents on destruction.
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "plugvisor-bench-XXXXXX").string();
-    if (!::mkdtemp(tmpl.data())) throw std::runtime_error("mkdtemp failed");
-    path_ = tmpl;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
-};
-
-std::shared_ptr<spdlog::logger> quiet_logger() {
-  static auto logger = std::make_shared<spdlog::logger>("bench", std::make_shared<spdlog::sinks::null_sink_mt>());
-  return logger;
-}
-
-std::unique_ptr<plugvisor::Manager> make_manager(const Options& options, const fs::path& dir,
-                                                 plugvisor::Transport transport,
-                                                 std::chrono::milliseconds idle_timeout) {
-  plugvisor::ManagerOptions manager_options;
-  manager_options.plugin_dirs = {dir};
-  manager_options.defaults.transport = transport;
-  manager_options.defaults.idle_timeout = idle_timeout;
-  if (options.tune_malloc) manager_options.defaults.env["GLIBC_TUNABLES"] = tuned_tunables;
-  manager_options.logger = quiet_logger();
-  auto manager = std::make_unique<plugvisor::Manager>(std::move(manager_options));
-  if (manager->plugins().empty()) {
-    std::string why;
-    for (const auto& r : manager->rejections()) why += "\n  " + r.path.string() + ": " + r.reason;
-    throw std::runtime_error("no plugin found in " + dir.string() + why);
-  }
-  return manager;
-}
-
-// ---------------------------------------------------------------------------
-// Results: rows of the table
-
-struct Target {
-  enum Kind { none, ratio_le, ratio_ge, value_le, value_ge, value_lt, value_eq } kind = none;
-  double bound = 0;
-  std::string text() const {
-    std::ostringstream s;
-    switch (kind) {
-      case none: return "-";
-      case ratio_le: s << "<= " << bound << "x"; break;
-      case ratio_ge: s << ">= " << bound << "x"; break;
-      case value_le: s << "<= " << bound; break;
-      case value_ge: s << ">= " << bound; break;
-      case value_lt: s << "< " << bound; break;
-      case value_eq: s << "= " << bound; break;
-    }
-    return s.str();
-  }
-};
-
-struct Row {
-  std::string key;     // stable, for comparing runs: "uds.64B.p50"
-  std::string figure;  // for people
-  std::string unit;    // of value and floor
-  double value = 0;
-  std::optional<double> floor;
-  Target target;
-  std::string note;
-
-  std::optional<double> ratio() const {
-    if (!floor || *floor == 0) return std::nullopt;
-    return value / *floor;
-  }
-  std::optional<bool> met() const {
-    auto r = ratio();
-    switch (target.kind) {
-      case Target::none: return std::nullopt;
-      case Target::ratio_le: return r ? std::optional<bool>(*r <= target.bound) : std::nullopt;
-      case Target::ratio_ge: return r ? std::optional<bool>(*r >= target.bound) : std::nullopt;
-      case Target::value_le: return value <= target.bound;
-      case Target::value_ge: return value >= target.bound;
-      case Target::value_lt: return value < target.bound;
-      case Target::value_eq: return value == target.bound;
-    }
-    return std::nullopt;
-  }
-};
-
-struct Results {
-  std::vector<Row> rows;
-  Json raw = Json::object();
-  std::vector<std::string> notes;
-
-  void add(Row row) { rows.push_back(std::move(row)); }
-};
-
-Json summary_json(const Summary& s) {
-  return Json{{"n", s.n},     {"min_ns", s.min},   {"p50_ns", s.p50}, {"p90_ns", s.p90},
-              {"p99_ns", s.p99}, {"max_ns", s.max}, {"mean_ns", s.mean}};
-}
+using namespace plugvisor::bench;  // NOLINT: the harness is this program's own
 
 // ---------------------------------------------------------------------------
 // cold start
-
-void wait_until_not_running(plugvisor::Manager& manager, const std::string& id) {
-  auto limit = Clock::now() + std::chrono::seconds(10);
-  while (Clock::now() < limit) {
-    auto status = manager.plugin(id);
-    if (status && status->state != plugvisor::PluginState::ready && status->state != plugvisor::PluginState::starting &&
-        status->state != plugvisor::PluginState::stopping && status->pid == 0) {
-      return;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(2));
-  }
-  throw std::runtime_error("plugin " + id + " did not go idle within 10 s");
-}
-
-// Times calls to an idle plugin (exited on its idle timeout): the call
-// launches it, and returns once the result is in. Before each call, a
-// fork/exec floor sample goes to `floor_samples`, and `also` runs (another
-// measurement to interleave), so that all see the same conditions.
-std::vector<double> time_cold_calls(plugvisor::Manager& manager, const std::string& id, const std::string& type,
-                                    const std::string& input, int count, std::vector<double>& floor_samples,
-                                    std::map<std::string, int>& states_before,
-                                    const std::function<void()>& also = {}) {
-  auto processor = manager.registry().get<plugvisor::DataProcessor>(type);
-  std::vector<double> samples;
-  for (int i = 0; i < count; ++i) {
-    wait_until_not_running(manager, id);
-    states_before[std::string(plugvisor::to_string(manager.plugin(id)->state))]++;
-    floor_samples.push_back(
-        static_cast<double>(plugvisor::bench::time_spawn_to_first_line(hello_program()).count()));
-    if (also) also();
-    auto t0 = Clock::now();
-    auto out = processor->process_data(input);
-    samples.push_back(ns_since(t0));
-    if (out.empty()) throw std::runtime_error("empty answer from " + id);
-  }
-  return samples;
-}
 
 void bench_cold(const Options& options, Results& results) {
   section("cold start");
@@ -368,7 +159,7 @@ void bench_cold(const Options& options, Results& results) {
     results.notes.push_back("cold start of the Python plugin skipped: " +
                             (options.python_plugin.empty() ? std::string("no --python-plugin given")
                                                            : options.python_plugin.string() + " does not exist") +
-                            " (build the examples: make build)");
+                            " (plugvisor-bench builds it: bench/lang/CMakeLists.txt)");
   }
 }
 
@@ -503,47 +294,6 @@ void bench_latency(const Options& options, Results& results, plugvisor::Transpor
 
 // ---------------------------------------------------------------------------
 // throughput: N caller threads, 64 B, for a fixed time
-
-double run_for(int threads, std::chrono::milliseconds duration, const std::function<void(int)>& make_worker_and_call) {
-  std::atomic<bool> go{false}, stop{false};
-  std::atomic<int> ready{0};
-  std::vector<std::uint64_t> counts(static_cast<std::size_t>(threads), 0);
-  std::vector<std::thread> workers;
-  std::atomic<bool> failed{false};
-  std::string failure;
-  std::mutex failure_mutex;
-  for (int t = 0; t < threads; ++t) {
-    workers.emplace_back([&, t] {
-      try {
-        make_worker_and_call(-1 - t);  // set up (connect) before the clock starts
-        ++ready;
-        while (!go) std::this_thread::yield();
-        std::uint64_t n = 0;
-        while (!stop.load(std::memory_order_relaxed)) {
-          make_worker_and_call(t);
-          ++n;
-        }
-        counts[static_cast<std::size_t>(t)] = n;
-      } catch (const std::exception& e) {
-        std::lock_guard lock(failure_mutex);
-        failure = e.what();
-        failed = true;
-        ++ready;
-      }
-    });
-  }
-  while (ready < threads) std::this_thread::yield();
-  auto t0 = Clock::now();
-  go = true;
-  std::this_thread::sleep_for(duration);
-  stop = true;
-  double seconds = ns_since(t0) / 1e9;
-  for (auto& w : workers) w.join();
-  if (failed) throw std::runtime_error("throughput worker failed: " + failure);
-  std::uint64_t total = 0;
-  for (auto n : counts) total += n;
-  return static_cast<double>(total) / seconds;
-}
 
 void bench_throughput(const Options& options, Results& results) {
   section("throughput, 64 B calls over a Unix socket");
@@ -1070,6 +820,8 @@ Options parse(int argc, char** argv) {
       options.out = value();
     } else if (arg == "--python-plugin") {
       options.python_plugin = value();
+    } else if (arg == "--plugin-dir") {
+      options.plugin_dir = value();
     } else if (arg == "--quick") {
       options.quick = true;
     } else if (arg == "--tune-malloc") {
@@ -1087,6 +839,8 @@ Options parse(int argc, char** argv) {
       options.loop_tcp = true;
     } else if (arg == "--floor") {
       options.loop_floor = true;
+    } else if (arg == "--cold-child") {
+      options.cold_child = value();
     } else if (arg == "--hundred-child") {
       options.hundred_child = true;
     } else {
@@ -1110,6 +864,7 @@ int main(int argc, char** argv) {
       ::mallopt(M_TOP_PAD, tuned_top_pad);
     }
     if (options.hundred_child) return hundred_child(options);
+    if (!options.cold_child.empty()) return cold_child_main(options);
     if (options.loop_count > 0) return call_loop(options);
 
     Json previous;
@@ -1131,6 +886,9 @@ int main(int argc, char** argv) {
     if (on("internal")) bench_internal(options, results);
     if (on("validation")) bench_validation(options, results);
     if (on("hundred")) bench_hundred(options, results);
+    if (on("field")) bench_field(options, results);
+    if (on("languages")) bench_languages(options, results);
+    if (on("path")) bench_path(options, results);
     results.raw["elapsed_s"] = ns_since(started) / 1e9;
     results.raw["busy_cores_after"] = busy_cores(std::chrono::milliseconds(300));
     // Other work on the machine makes every figure noisier; ratios, measured

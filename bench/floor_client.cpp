@@ -96,16 +96,24 @@ std::string make_frame(std::size_t size) {
   return frame;
 }
 
-std::chrono::nanoseconds time_spawn_to_first_line(const std::filesystem::path& program) {
+std::chrono::nanoseconds time_spawn_to_first_line(const std::filesystem::path& program,
+                                                  const std::vector<std::string>& env) {
   int out[2];
   if (::pipe2(out, O_CLOEXEC) != 0) fail("pipe");
   const char* argv[] = {program.c_str(), nullptr};
+  std::vector<const char*> envp;
+  for (const auto& e : env) envp.push_back(e.c_str());
+  envp.push_back(nullptr);
   auto t0 = std::chrono::steady_clock::now();
   pid_t pid = ::fork();
   if (pid < 0) fail("fork");
   if (pid == 0) {
     ::dup2(out[1], 1);
-    ::execv(program.c_str(), const_cast<char* const*>(argv));
+    if (env.empty()) {
+      ::execv(program.c_str(), const_cast<char* const*>(argv));
+    } else {
+      ::execve(program.c_str(), const_cast<char* const*>(argv), const_cast<char* const*>(envp.data()));
+    }
     ::_exit(127);
   }
   ::close(out[1]);

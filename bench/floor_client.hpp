@@ -52,7 +52,9 @@ class FloorClient {
 std::string make_frame(std::size_t size);
 
 /// fork + exec `program` (no arguments), until its first output line has been
-/// read; the child is reaped afterwards, outside the time returned.
-std::chrono::nanoseconds time_spawn_to_first_line(const std::filesystem::path& program);
+/// read; the child is reaped afterwards, outside the time returned. `env`
+/// ("NAME=value") replaces the environment unless empty.
+std::chrono::nanoseconds time_spawn_to_first_line(const std::filesystem::path& program,
+                                                  const std::vector<std::string>& env = {});
 
 }  // namespace plugvisor::bench

@@ -8,6 +8,11 @@ packages=(
   libcpp-httplib-dev libssl-dev nlohmann-json3-dev libspdlog-dev libfmt-dev
   catch2 libcli11-dev json-schema-test-suite
   python3 curl nodejs golang-go
+  # the benchmark's reference peer (bench/go-plugin-peer): go-plugin and the
+  # gRPC stack it imports but does not declare (Debian's 1.0.1-4 Depends
+  # lists neither grpc, protobuf nor x/net)
+  golang-github-hashicorp-go-plugin-dev golang-google-grpc-dev
+  golang-github-golang-protobuf-1-5-dev golang-golang-x-net-dev golang-google-protobuf-dev
 )
 if [ "${PLUGVISOR_SETUP_EXTRA:-}" != "" ]; then
   # shellcheck disable=SC2206

@@ -1,0 +1,22 @@
+// The sections of plugvisor-bench kept in files of their own (the older ones
+// are still in bench.cpp). Each measures plugvisor and its floor or reference
+// in the same run and adds rows to `results`.
+#pragma once
+
+#include "harness.hpp"
+
+namespace plugvisor::bench {
+
+/// field: plugvisor against HashiCorp's go-plugin (net/rpc and gRPC), the
+/// same payloads, caller threads and cold-start definition (field.cpp).
+void bench_field(const Options& options, Results& results);
+
+/// languages: the Python SDK, Node and Go plugins, each against a floor in
+/// its own language: call latency and cold start (languages.cpp).
+void bench_languages(const Options& options, Results& results);
+
+/// path: a call through the daemon's broker and through `plugvisor call`,
+/// against a direct call and a raw round trip (path.cpp).
+void bench_path(const Options& options, Results& results);
+
+}  // namespace plugvisor::bench
