@@ -116,7 +116,9 @@ Capabilities parse_capabilities(const std::string& text) {
         // A string holding JSON is accepted for plugins written against older descriptions.
         if (schema->is_string()) {
           try {
-            declared.json_schema = Json::parse(schema->get<std::string>());
+            declared.json_schema = protocol::parse_json(schema->get<std::string>());  // depth-bounded
+          } catch (const Error& e) {
+            fail("jsonSchema of " + contract + "/" + declared.type + " is a string whose JSON is refused: " + e.what());
           } catch (const Json::exception&) {
             fail("jsonSchema of " + contract + "/" + declared.type + " is a string that is not JSON");
           }
@@ -163,7 +165,8 @@ Capabilities probe_capabilities(const std::filesystem::path& path, std::chrono::
   }
   auto [output, overflowed] = child->captured();
   std::string tail = child->stderr_tail();
-  std::string stderr_note = tail.empty() ? "" : "; its stderr: " + tail;
+  // Quoted: the plugin's bytes may be anything (invalid UTF-8, escapes, newlines).
+  std::string stderr_note = tail.empty() ? "" : "; its stderr: " + detail::quote(tail, 1000);
   if (!status->clean()) {
     throw Error(ErrorCode::start_failed, "capabilities " + status->describe() + stderr_note);
   }
