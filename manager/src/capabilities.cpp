@@ -165,8 +165,7 @@ Capabilities probe_capabilities(const std::filesystem::path& path, std::chrono::
   }
   auto [output, overflowed] = child->captured();
   std::string tail = child->stderr_tail();
-  // Quoted: the plugin's bytes may be anything (invalid UTF-8, escapes, newlines).
-  std::string stderr_note = tail.empty() ? "" : "; its stderr: " + detail::quote(tail, 1000);
+  std::string stderr_note = tail.empty() ? "" : "; its stderr: " + tail;
   if (!status->clean()) {
     throw Error(ErrorCode::start_failed, "capabilities " + status->describe() + stderr_note);
   }

@@ -83,7 +83,7 @@ std::shared_ptr<PluginInstance> PluginInstance::launch(ProcessReactor& reactor, 
     }
     instance->kill();
     std::string tail = instance->child_->stderr_tail();
-    throw Error(ErrorCode::start_failed, e.what() + (tail.empty() ? std::string() : "; its stderr: " + detail::quote(tail, 1000)));
+    throw Error(ErrorCode::start_failed, e.what() + (tail.empty() ? std::string() : "; its stderr: " + tail));
   }
   return instance;
 }

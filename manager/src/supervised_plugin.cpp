@@ -371,7 +371,7 @@ Payload SupervisedPlugin::call_unrecorded(std::string_view contract, std::string
       std::string tail = instance->child().stderr_tail();
       if (exit) {
         fail(ErrorCode::crashed, what + ": the plugin process " + exit->describe() +
-                                     " while the call was in flight" + (tail.empty() ? "" : "; its stderr: " + detail::quote(tail, 1000)));
+                                     " while the call was in flight" + (tail.empty() ? "" : "; its stderr: " + tail));
       }
       fail(ErrorCode::crashed, what + ": the connection closed without an answer (" + e.detail + ")");
     }
