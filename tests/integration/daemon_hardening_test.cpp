@@ -340,6 +340,12 @@ TEST_CASE("the broker takes the body as the method's input whatever its Content-
 }
 
 TEST_CASE("large authorised bodies leave no resident memory behind", "[daemon][hardening][memory]") {
+#if defined(__SANITIZE_ADDRESS__)
+  // ASan's allocator keeps freed memory in its quarantine: glibc's trimming,
+  // which this checks, is not in use.
+  WARN("not measured under AddressSanitizer");
+  return;
+#endif
   Hostile setup;
   Daemon daemon(setup.options());
   auto client = unix_client(setup.socket());
