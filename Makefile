@@ -46,5 +46,25 @@ bench: setup
 	@cmake --build $(BUILD)/release -j $(JOBS) --target plugvisor-bench -- --no-print-directory
 	@$(BUILD)/release/bench/plugvisor-bench --out $(BUILD)/bench/results.json $(BENCH_FLAGS)
 
+# The fuzz targets (fuzz/): clang's libFuzzer with ASan and UBSan, in a tree of
+# their own (build-fuzz), each run for FUZZ_SECONDS (default 60) from the seeds
+# in fuzz/corpus/NAME; what they find stays in build-fuzz/corpus/NAME. A crash
+# fails the target and leaves crash-* in build-fuzz. CI: FUZZ_SECONDS=10.
+# Debian 12's clang 14 builds fuzz-http1 only; with clang 17 or later:
+# make fuzz FUZZERS="http1 capabilities launch-config config" CLANGXX=clang++-17
+FUZZ_SECONDS ?= 60
+FUZZERS ?= http1
+CLANGXX ?= clang++
+.PHONY: fuzz
+fuzz:
+	@PLUGVISOR_SETUP_EXTRA="clang libclang-rt-14-dev $(PLUGVISOR_SETUP_EXTRA)" bash scripts/setup.sh
+	@cmake -S . -B build-fuzz -DCMAKE_CXX_COMPILER=$(CLANGXX) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPLUGVISOR_SANITIZE=fuzzer-no-link,address,undefined -DPLUGVISOR_BUILD_TESTS=OFF -DPLUGVISOR_BUILD_EXAMPLES=OFF -DPLUGVISOR_BUILD_FUZZ=ON >/dev/null
+	@cmake --build build-fuzz -j $(JOBS) --target $(addprefix fuzz-,$(FUZZERS)) -- --no-print-directory
+	@for f in $(FUZZERS); do \
+	  mkdir -p build-fuzz/corpus/$$f && echo "fuzz-$$f: $(FUZZ_SECONDS) s" && \
+	  (cd build-fuzz && ./fuzz/fuzz-$$f -max_total_time=$(FUZZ_SECONDS) -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
+	    corpus/$$f ../fuzz/corpus/$$f >fuzz-$$f.log 2>&1; rc=$$?; tail -n 12 fuzz-$$f.log; exit $$rc) || exit 1; \
+	done
+
 clean:
-	rm -rf build build-asan build-tsan
+	rm -rf build build-asan build-tsan build-fuzz

@@ -22,7 +22,11 @@ constexpr std::array<std::pair<Encoding, std::string_view>, 3> encoding_names{{
 
 std::string describe_value(const Json& value) {
   std::string text = value.dump();
-  return text.size() > 60 ? text.substr(0, 57) + "..." : text;
+  if (text.size() <= 60) return text;
+  // Cut before a character, never inside one: a message must stay UTF-8.
+  std::size_t cut = 57;
+  while (cut > 0 && (static_cast<unsigned char>(text[cut]) & 0xC0) == 0x80) --cut;
+  return text.substr(0, cut) + "...";
 }
 
 Encoding read_encoding(const Json& method, const char* key, const std::string& where) {

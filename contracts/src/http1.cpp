@@ -178,6 +178,12 @@ void append_fields(std::string& out, std::span<const Header> headers) {
       throw std::invalid_argument("HTTP header '" + std::string(h.name) +
                                   "' has a name or value that would break the message (CR, LF or NUL)");
     }
+    // The framing is the codec's to write: a caller's copy would make a
+    // second, possibly contradicting, length that the parser refuses.
+    if (iequals(h.name, "Content-Length") || iequals(h.name, "Transfer-Encoding")) {
+      throw std::invalid_argument("HTTP header '" + std::string(h.name) +
+                                  "' is written by the codec from the body's length: do not pass it");
+    }
     out.append(h.name).append(": ").append(h.value).append("\r\n");
   }
 }

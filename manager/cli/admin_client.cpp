@@ -1,8 +1,12 @@
 // The admin API client: endpoint resolution, requests, error messages.
 #include "admin_client.hpp"
 
+#include <pwd.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
+
+#include <cstring>
 
 #include <cctype>
 #include <cstdio>
@@ -88,6 +92,45 @@ AdminError unreachable(const AdminEndpoint& endpoint, httplib::Error error) {
                     exit_unreachable);
 }
 
+std::string user_name(uid_t uid) {
+  passwd entry{};
+  passwd* found = nullptr;
+  char buffer[4096];
+  if (::getpwuid_r(uid, &entry, buffer, sizeof buffer, &found) == 0 && found) return found->pw_name;
+  return "uid " + std::to_string(uid);
+}
+
+/// Before anything is sent over a Unix socket: the process listening there
+/// must run as this user (or root). Another user's process there, one who
+/// made the path first, would receive the request (a call's data, a token)
+/// and could answer anything. The check connects once by itself: the socket
+/// file it reaches cannot be swapped for the next connection by another user
+/// in a directory they cannot write (the default private one) or a sticky
+/// one (/tmp), since the file is the daemon's.
+void check_daemon_owner(const std::string& socket) {
+  sockaddr_un addr{};
+  if (socket.size() >= sizeof addr.sun_path) return;  // cpp-httplib's connect fails and says so
+  addr.sun_family = AF_UNIX;
+  std::memcpy(addr.sun_path, socket.data(), socket.size());
+  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return;
+  ucred peer{};
+  socklen_t length = sizeof peer;
+  bool known = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
+               ::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &peer, &length) == 0;
+  ::close(fd);
+  if (!known) return;  // nothing listens: the request's own error says so
+  const uid_t me = ::geteuid();
+  if (peer.uid == me || peer.uid == 0) return;
+  throw AdminError("untrusted_daemon",
+                   "the process listening on " + socket + " runs as " + user_name(peer.uid) + " (pid " +
+                       std::to_string(peer.pid) + "), not as you (" + user_name(me) +
+                       "): nothing was sent to it, since another user could have made that socket to read your "
+                       "requests; run the command as that user (sudo -u " + user_name(peer.uid) +
+                       ") if it is theirs, or point --admin at your own daemon",
+                   exit_failed);
+}
+
 AdminError broken(const AdminEndpoint& endpoint, httplib::Error error) {
   return AdminError("",
                     "the daemon on " + endpoint.display() + " did not answer (" + httplib::to_string(error) +
@@ -146,15 +189,6 @@ std::string AdminEndpoint::display() const {
   return "http://" + shown + ":" + std::to_string(port);
 }
 
-std::filesystem::path default_admin_socket(const std::map<std::string, std::string>& environment) {
-  // Keep in step with default_admin_socket in manager/src/configuration.cpp.
-  if (const std::string* xdg = variable(environment, "XDG_RUNTIME_DIR"); xdg && fs::path(*xdg).is_absolute()) {
-    fs::path dir = fs::path(*xdg).lexically_normal();
-    if (!dir.has_filename() && dir.has_relative_path()) dir = dir.parent_path();
-    return dir / "plugvisor.sock";
-  }
-  return "/tmp/plugvisor-" + std::to_string(::getuid()) + ".sock";
-}
 
 AdminEndpoint resolve_endpoint(const AdminTarget& target, const std::map<std::string, std::string>& environment) {
   AdminEndpoint endpoint;
@@ -179,6 +213,7 @@ AdminEndpoint resolve_endpoint(const AdminTarget& target, const std::map<std::st
 
 struct AdminClient::Impl {
   httplib::Client http;
+  bool peer_checked = false;
   explicit Impl(const AdminEndpoint& endpoint)
       : http(endpoint.tcp ? endpoint.host : endpoint.socket, endpoint.tcp ? endpoint.port : 80) {
     if (!endpoint.tcp) {
@@ -196,9 +231,16 @@ struct AdminClient::Impl {
 AdminClient::AdminClient(AdminEndpoint endpoint)
     : endpoint_(std::move(endpoint)), impl_(std::make_unique<Impl>(endpoint_)) {}
 
+void AdminClient::check_peer() {
+  if (endpoint_.tcp || impl_->peer_checked) return;
+  check_daemon_owner(endpoint_.socket);
+  impl_->peer_checked = true;
+}
+
 AdminClient::~AdminClient() = default;
 
 Json AdminClient::get(const std::string& path) {
+  check_peer();
   impl_->http.set_read_timeout(read_timeout);
   auto result = impl_->http.Get(path);
   if (!result) {
@@ -218,6 +260,7 @@ Json AdminClient::post(const std::string& path, const Json& body, std::chrono::s
 AdminClient::RawAnswer AdminClient::post_raw(const std::string& path, const std::string& body,
                                              const std::string& content_type, std::chrono::seconds timeout,
                                              const std::map<std::string, std::string>& headers) {
+  check_peer();
   impl_->http.set_read_timeout(timeout);
   httplib::Headers sent(headers.begin(), headers.end());
   auto result = impl_->http.Post(path, sent, body, content_type);
@@ -233,6 +276,7 @@ AdminClient::RawAnswer AdminClient::post_raw(const std::string& path, const std:
 }
 
 void AdminClient::follow(const std::string& path, const std::function<bool(const Json&)>& on_line) {
+  check_peer();
   impl_->http.set_read_timeout(follow_timeout);
   int status = 0;
   std::string error_body;

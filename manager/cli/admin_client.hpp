@@ -38,11 +38,6 @@ struct AdminEndpoint {
   std::string display() const;
 };
 
-/// The admin socket a daemon uses when nothing sets one; the same rule as
-/// configuration.cpp: $XDG_RUNTIME_DIR/plugvisor.sock if XDG_RUNTIME_DIR is an
-/// absolute path, else /tmp/plugvisor-UID.sock.
-std::filesystem::path default_admin_socket(const std::map<std::string, std::string>& environment);
-
 /// The endpoint from, in order: --admin, --config FILE (its admin.socket),
 /// PLUGVISOR_ADMIN, PLUGVISOR_ADMIN_SOCKET, the default socket. The token is
 /// --token, else PLUGVISOR_ADMIN_TOKEN. Throws Error(config) for a bad --admin
@@ -64,8 +59,9 @@ class AdminError : public std::runtime_error {
 };
 
 /// One connection (kept alive) to the admin API. Every method throws
-/// AdminError: unreachable (exit 3), a 401 (with the hint to pass a token), or
-/// the daemon's error body. Not thread-safe.
+/// AdminError: unreachable (exit 3), a 401 (with the hint to pass a token),
+/// untrusted_daemon (a Unix socket served by another user's process: nothing
+/// is sent), or the daemon's error body. Not thread-safe.
 class AdminClient {
  public:
   explicit AdminClient(AdminEndpoint endpoint);
@@ -95,6 +91,8 @@ class AdminClient {
   const AdminEndpoint& endpoint() const noexcept { return endpoint_; }
 
  private:
+  /// Over a Unix socket, once: the listener runs as this user or root (SO_PEERCRED).
+  void check_peer();
   struct Impl;
   AdminEndpoint endpoint_;
   std::unique_ptr<Impl> impl_;

@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "admin_client.hpp"
+#include "jsonc.hpp"
 #include "commands.hpp"
 #include "options.hpp"
 #include "plugvisor/manager.hpp"
@@ -91,6 +92,17 @@ void call_through_daemon(const CallArgs& args, const Payload& input, std::chrono
   print_output(answer.body);
 }
 
+// The JSON of --config-type NAME=JSON, by the configuration file's parser:
+// every error (a number out of range included) with its column.
+Json config_type_json(const std::string& name, const std::string& text) {
+  try {
+    return detail::parse_jsonc(text).value;
+  } catch (const detail::JsoncError& e) {
+    throw Error(ErrorCode::config, "--config-type " + name + "=" + text + ": column " +
+                                       std::to_string(e.position().column) + " of the JSON: " + e.what());
+  }
+}
+
 void run_call(const CallArgs& args, int& exit_code) {
   auto timeout = protocol::parse_duration(args.timeout);
   if (args.dirs.empty()) {
@@ -111,10 +123,8 @@ void run_call(const CallArgs& args, int& exit_code) {
   if (args.tcp) options.defaults.transport = Transport::tcp;
   for (const auto& entry : args.config_types) {
     auto eq = entry.find('=');
-    if (eq == std::string::npos || !Json::accept(entry.substr(eq + 1))) {
-      throw Error(ErrorCode::config, "--config-type takes NAME=JSON, not " + entry);
-    }
-    options.config_types[entry.substr(0, eq)] = Json::parse(entry.substr(eq + 1));
+    if (eq == std::string::npos) throw Error(ErrorCode::config, "--config-type takes NAME=JSON, not " + entry);
+    options.config_types[entry.substr(0, eq)] = config_type_json(entry.substr(0, eq), entry.substr(eq + 1));
   }
   Manager manager(std::move(options));
   auto contract = manager.describe(args.contract, args.type);

@@ -128,7 +128,9 @@ Capabilities parse_capabilities(const std::string& text) {
         // A string holding JSON is accepted for plugins written against older descriptions.
         if (schema->is_string()) {
           try {
-            declared.json_schema = Json::parse(schema->get<std::string>());
+            declared.json_schema = protocol::parse_json(schema->get<std::string>());  // depth-bounded
+          } catch (const Error& e) {
+            fail("jsonSchema of " + contract + "/" + declared.type + " is a string whose JSON is refused: " + e.what());
           } catch (const Json::exception&) {
             fail("jsonSchema of " + contract + "/" + declared.type + " is a string that is not JSON");
           }

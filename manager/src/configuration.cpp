@@ -423,12 +423,6 @@ void override_duration(const std::map<std::string, std::string>& environment, co
 /// A path from a variable: relative ones are resolved against the working directory.
 fs::path env_path(const std::string& value) { return resolve(value, fs::current_path()); }
 
-std::filesystem::path default_admin_socket(const std::map<std::string, std::string>& environment) {
-  if (const std::string* xdg = variable(environment, "XDG_RUNTIME_DIR"); xdg && fs::path(*xdg).is_absolute()) {
-    return resolve(*xdg, "/") / "plugvisor.sock";
-  }
-  return "/tmp/plugvisor-" + std::to_string(::getuid()) + ".sock";
-}
 
 std::string read_file(const fs::path& file) {
   std::error_code ec;
@@ -503,6 +497,21 @@ std::map<std::string, std::string> current_environment() {
     if (eq != std::string_view::npos) out.emplace(text.substr(0, eq), text.substr(eq + 1));
   }
   return out;
+}
+
+static fs::path private_admin_directory() { return "/tmp/plugvisor-" + std::to_string(::getuid()); }
+
+std::filesystem::path default_admin_socket(const std::map<std::string, std::string>& environment) {
+  if (const std::string* xdg = variable(environment, "XDG_RUNTIME_DIR"); xdg && fs::path(*xdg).is_absolute()) {
+    return resolve(*xdg, "/") / "plugvisor.sock";
+  }
+  // A directory, not a file in /tmp: another user cannot squat a path
+  // inside a directory that is ours and 0700.
+  return private_admin_directory() / "plugvisor.sock";
+}
+
+bool is_private_default_socket(const std::filesystem::path& socket) {
+  return socket.parent_path() == private_admin_directory();
 }
 
 Configuration load_configuration(const fs::path& file, const std::map<std::string, std::string>& environment) {

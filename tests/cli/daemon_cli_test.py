@@ -48,6 +48,34 @@ def run(*args, env=None, timeout=120):
                           env=env if env is not None else clean_env())
 
 
+# A listener that answers every request 200 and counts what it was sent
+# (run as another user); it stops 3 s after its last connection.
+SQUATTER = r"""
+import socket, sys
+server = socket.socket(socket.AF_UNIX)
+server.bind(sys.argv[1])
+server.listen(64)
+server.settimeout(3)
+print("ready", flush=True)
+total = 0
+while True:
+    try:
+        conn, _ = server.accept()
+    except socket.timeout:
+        break
+    conn.settimeout(1)
+    try:
+        data = conn.recv(65536)
+        total += len(data)
+        if data:
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}")
+    except socket.timeout:
+        pass
+    conn.close()
+print("received %d bytes" % total, flush=True)
+"""
+
+
 class LineReader:
     """Reads a pipe in a thread, line by line, into a queue (and a list of all lines)."""
 
@@ -391,6 +419,36 @@ class ErrorTest(CliTest):
                 self.assertIn("not_found", result.stderr)
                 self.assertIn("no-such-plugin", result.stderr)
                 self.assertEqual(result.stdout, "")
+
+    def test_a_socket_of_another_user_is_sent_nothing(self):
+        # Another user listening first at the path (e.g. the old default
+        # /tmp/plugvisor-UID.sock): the CLI must not send it a call's data.
+        if os.geteuid() != 0 or shutil.which("setpriv") is None:
+            self.skipTest("needs root and setpriv to act as another user")
+        import pwd
+        nobody = pwd.getpwnam("nobody")
+        workdir = tempfile.mkdtemp(prefix="pv-squat-", dir="/tmp")
+        try:
+            os.chown(workdir, nobody.pw_uid, nobody.pw_gid)
+            path = os.path.join(workdir, "admin.sock")
+            squatter = subprocess.Popen(
+                ["setpriv", "--reuid", str(nobody.pw_uid), "--regid", str(nobody.pw_gid), "--clear-groups",
+                 sys.executable, "-c", SQUATTER, path], stdout=subprocess.PIPE, text=True)
+            try:
+                self.assertEqual(squatter.stdout.readline().strip(), "ready")
+                status = run("status", "--admin", path)
+                call = run("call", "dataProcessor", "uppercase", "processData", "--data", "SECRET", "--admin", path)
+            finally:
+                received = squatter.communicate(timeout=30)[0].strip()
+            for result in (status, call):
+                self.assertEqual(result.returncode, 1, result)
+                self.assertIn("plugvisor: untrusted_daemon: the process listening on " + path + " runs as nobody",
+                              result.stderr)
+                self.assertIn("nothing was sent to it", result.stderr)
+                self.assertEqual(result.stdout, "")
+            self.assertEqual(received, "received 0 bytes")
+        finally:
+            shutil.rmtree(workdir, ignore_errors=True)
 
     def test_no_daemon_exits_3_with_a_hint(self):
         workdir = tempfile.mkdtemp(prefix="pv-cli-", dir="/tmp")

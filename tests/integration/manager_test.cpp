@@ -74,6 +74,25 @@ TEST_CASE("a symlink to a plugin in a world-writable directory is refused", "[ma
   CHECK_THAT(rejection_for(manager, "planted"), Catch::Contains("world-writable directory"));
 }
 
+TEST_CASE("a jsonSchema given as a string of deeply nested JSON is refused with a reason, not a crash",
+          "[manager][discovery]") {
+  TempDir dir;
+  dir.add_text_tools();
+  // 200,000 levels, valid JSON inside a JSON string: parsed unbounded, its copy overflowed the stack.
+  dir.add_file("deep-schema-string",
+               "#!/bin/sh\n"
+               "printf '{\"protocolVersion\":1,\"name\":\"deep\",\"version\":\"1.0.0\",\"types\":"
+               "{\"dataProcessor\":[{\"type\":\"deep\",\"jsonSchema\":\"'\n"
+               "head -c 200000 /dev/zero | tr '\\0' '['\n"
+               "head -c 200000 /dev/zero | tr '\\0' ']'\n"
+               "printf '\"}]}}\\n'\n");
+  plugvisor::Manager manager(plugvisor::test::test_options(dir.path()));
+  CHECK_THAT(rejection_for(manager, "deep-schema-string"),
+             Catch::Contains("jsonSchema of dataProcessor/deep is a string whose JSON is refused") &&
+                 Catch::Contains("nested deeper than 128"));
+  CHECK(manager.registry().get<DataProcessor>("uppercase")->process_data("still") == "STILL");
+}
+
 TEST_CASE("a bad capabilities probe rejects that plugin with the reason, and the others still work",
           "[manager][discovery]") {
   TempDir dir;

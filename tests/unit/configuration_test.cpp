@@ -405,15 +405,16 @@ TEST_CASE("the configuration's admin TCP endpoint must be on loopback and have a
   CHECK(load_configuration(with_admin(R"({"tcp": ""})"), {}).admin.tcp_address.empty());
 }
 
-TEST_CASE("the configuration's admin socket defaults to XDG_RUNTIME_DIR else a per-user file in /tmp",
+TEST_CASE("the configuration's admin socket defaults to XDG_RUNTIME_DIR else a per-user private directory in /tmp",
           "[configuration][admin]") {
   ConfigDir dir;
   auto file = dir.write(R"({"pluginDirs": ["PLUGINS"]})");
   CHECK(load_configuration(file, {{"XDG_RUNTIME_DIR", "/run/user/1000"}}).admin.socket ==
         "/run/user/1000/plugvisor.sock");
-  CHECK(load_configuration(file, {}).admin.socket == "/tmp/plugvisor-" + std::to_string(::getuid()) + ".sock");
-  CHECK(load_configuration(file, {{"XDG_RUNTIME_DIR", "relative"}}).admin.socket ==
-        "/tmp/plugvisor-" + std::to_string(::getuid()) + ".sock");
+  // A directory of the user's, not a file anyone could create first in /tmp.
+  const std::string private_socket = "/tmp/plugvisor-" + std::to_string(::getuid()) + "/plugvisor.sock";
+  CHECK(load_configuration(file, {}).admin.socket == private_socket);
+  CHECK(load_configuration(file, {{"XDG_RUNTIME_DIR", "relative"}}).admin.socket == private_socket);
 }
 
 TEST_CASE("environment variables override the configuration file", "[configuration][environment]") {

@@ -292,6 +292,21 @@ TEST_CASE("heads are written with Content-Length, and never with injected lines"
   CHECK_THROWS_AS(http1::append_request_head(out, "POST", "/v1/a b", {}, 0), std::invalid_argument);
 }
 
+TEST_CASE("a caller's Content-Length or Transfer-Encoding is refused: the codec writes the framing once",
+          "[unit][http1]") {
+  std::string out;
+  const http1::Header length[] = {{"content-length", "5"}};
+  const http1::Header chunked[] = {{"Transfer-Encoding", "chunked"}};
+  CHECK_THROWS_AS(http1::append_response_head(out, 200, length, 2), std::invalid_argument);
+  CHECK_THROWS_AS(http1::append_response_head(out, 200, chunked, 2), std::invalid_argument);
+  CHECK_THROWS_AS(http1::append_request_head(out, "POST", "/v1/a/b/c", length, 2), std::invalid_argument);
+  CHECK_THROWS_AS(http1::append_request_head(out, "GET", "/healthz", chunked, std::nullopt), std::invalid_argument);
+  // What the parser would have said of the head written before this rule: two lengths.
+  http1::RequestHead head;
+  CHECK(parse("POST /v1/a/b/c HTTP/1.1\r\ncontent-length: 5\r\nContent-Length: 2\r\n\r\n", head).state ==
+        Result::invalid);
+}
+
 TEST_CASE("a 204 or 304 response is written without Content-Length, and refuses a body", "[unit][http1]") {
   std::string out;
   http1::append_response_head(out, 204, {}, 0);

@@ -193,6 +193,23 @@ TEST_CASE("a description that is not one is refused, naming the member", "[contr
   refused("ok", R"({"description": 5, "methods": {}})", "contracts.ok.description must be a string");
 }
 
+TEST_CASE("a refused description quotes a long value cut before a character, never inside one",
+          "[contracts][open]") {
+  // 2-byte characters: a cut at a fixed byte count lands inside one (the
+  // manager's rejection warning then held invalid UTF-8).
+  std::string input;
+  for (int i = 0; i < 40; ++i) input += "\xC3\xA9";  // é
+  Json doc{{"methods", {{"m", {{"input", input}}}}}};
+  try {
+    plugvisor::ContractDescription::from_json("ok", doc);
+    FAIL("the description was accepted");
+  } catch (const Error& e) {
+    std::string message = e.what();
+    CHECK_THAT(message, Catch::Contains("must be \"none\", \"json\" or \"bytes\"") && Catch::Contains("..."));
+    CHECK_NOTHROW(Json(message).dump());  // nlohmann refuses invalid UTF-8
+  }
+}
+
 TEST_CASE("a provider's description is checked against the host's: full, partial or incompatible",
           "[contracts][open]") {
   using Level = plugvisor::Compatibility::Level;

@@ -16,6 +16,9 @@ namespace {
 using httplib::Request;
 using httplib::Response;
 
+// Log streams open at once (each holds a worker; a listener has 16).
+constexpr int max_follow_streams = 8;
+
 // Untrusted text (plugin output) may hold invalid UTF-8: replace, never throw.
 std::string dump(const Json& doc) { return doc.dump(-1, ' ', false, Json::error_handler_t::replace); }
 
@@ -56,8 +59,8 @@ bool body_is_empty_or_object(const Request& req) {
   return doc.is_object();
 }
 
-Encoding encoding_of(const Request& req) {
-  if (req.body.empty()) return Encoding::none;
+Encoding encoding_of(const Request& req, const std::string& body) {
+  if (body.empty()) return Encoding::none;
   return req.get_header_value("Content-Type").starts_with("application/json") ? Encoding::json : Encoding::bytes;
 }
 
@@ -125,8 +128,17 @@ void install_plugin_routes(httplib::Server& server, AdminBackend& backend) {
         for (const auto& line : manager.logs(id, 0, 1000)) after = std::max(after, line.seq);
       }
       auto cursor = std::make_shared<std::uint64_t>(after);
+      // Each stream holds a worker while it lasts: a bounded number, so that
+      // streams can never take every worker from other requests.
+      if (backend.open_streams.fetch_add(1) >= max_follow_streams) {
+        --backend.open_streams;
+        return reply_error(res, ErrorCode::unavailable,
+                           std::to_string(max_follow_streams) +
+                               " log streams are open already, the most the daemon serves at once: close one (a "
+                               "`plugvisor logs -f` or a dashboard tab), or poll GET /v1/plugins/" + id +
+                               "/logs?after=N");
+      }
       res.set_header("Cache-Control", "no-store");
-      ++backend.open_streams;
       res.set_chunked_content_provider(
           "application/x-ndjson", [&backend, id, cursor, quiet = std::chrono::steady_clock::now()](
                                       std::size_t, httplib::DataSink& sink) mutable {
@@ -186,8 +198,31 @@ void install_plugin_routes(httplib::Server& server, AdminBackend& backend) {
 
 void install_call_routes(httplib::Server& server, AdminBackend& backend) {
   Manager& manager = backend.manager;
-  server.Post(R"(/v1/call/([^/]+)/([^/]+)/([^/]+))", [&manager](const Request& req, Response& res) {
+  // The body is read here, as it is, whatever its Content-Type: cpp-httplib
+  // would parse a form (curl's default type) into fields, refusing it past 8 KiB.
+  server.Post(R"(/v1/call/([^/]+)/([^/]+)/([^/]+))", [&manager](const Request& req, Response& res,
+                                                                 const httplib::ContentReader& content_reader) {
     const std::string contract = req.matches[1], type = req.matches[2], method = req.matches[3];
+    if (req.is_multipart_form_data()) {
+      // Read and dropped (within the payload limit), so that the connection
+      // stays in step for the client's next request.
+      content_reader([](const httplib::MultipartFormData&) { return true; },
+                     [](const char*, std::size_t) { return true; });
+      return reply_error(res, ErrorCode::invalid_input,
+                         "a call's body is the method's input as it is, not a form: send it with "
+                         "`curl --data-binary @FILE` (or -d), not -F",
+                         415);
+    }
+    std::string body;
+    if (auto length = req.get_header_value<std::uint64_t>("Content-Length"); length > 0) {
+      body.reserve(static_cast<std::size_t>(length));  // the gate checked it against the limit
+    }
+    if (!content_reader([&body](const char* data, std::size_t size) {
+          body.append(data, size);
+          return true;
+        })) {
+      return;  // too large or cut off: the status is set, the error handler writes the body
+    }
     std::optional<DeadlineScope> deadline;
     if (req.has_header(std::string(protocol::deadline_header).c_str())) {
       std::string text = req.get_header_value(std::string(protocol::deadline_header).c_str());
@@ -204,14 +239,14 @@ void install_call_routes(httplib::Server& server, AdminBackend& backend) {
       auto active = manager.registry().active(contract, type);
       std::string provider = active ? active->provider : "";
       // A described method's input travels as its description says, whatever the Content-Type.
-      Encoding encoding = encoding_of(req);
+      Encoding encoding = encoding_of(req, body);
       if (auto described = manager.describe(contract, type)) {
         encoding = described->require_method(method, provider.empty() ? contract + " type " + type : provider).input;
-        if (encoding == Encoding::json && !Json::accept(req.body)) {
+        if (encoding == Encoding::json && !Json::accept(body)) {
           throw Error(ErrorCode::invalid_input, contract + " " + method + " takes JSON, and the body is not JSON");
         }
       }
-      Payload result = channel->call(method, Payload{encoding, encoding == Encoding::none ? "{}" : req.body});
+      Payload result = channel->call(method, Payload{encoding, encoding == Encoding::none ? "{}" : std::move(body)});
       res.set_header("X-Plugvisor-Provider", provider);
       res.set_content(std::move(result.body),
                       result.encoding == Encoding::bytes ? "application/octet-stream" : "application/json");
@@ -236,12 +271,8 @@ void install_call_routes(httplib::Server& server, AdminBackend& backend) {
 std::string_view dashboard_html() noexcept { return dashboard::html; }
 
 void install_admin_api(httplib::Server& server, AdminBackend& backend) {
-  server.Get("/", [](const Request&, Response& res) {
-    res.set_header("Cache-Control", "no-store");
-    res.set_header("Content-Security-Policy", "default-src 'self'; style-src 'unsafe-inline'; script-src 'unsafe-inline'");
-    res.set_content(std::string(dashboard_html()), "text/html; charset=utf-8");
-  });
-  server.Get("/healthz", [](const Request&, Response& res) { reply_json(res, {{"status", "ok"}}); });
+  // GET / and GET /healthz never reach a worker: the head gate answers them
+  // (admission.cpp), so that a probe costs no worker and needs no token.
   server.Get("/metrics", [&backend](const Request&, Response& res) {
     res.set_content(prometheus_text(backend.manager.plugins(), backend.figures()), "text/plain; version=0.0.4");
   });
@@ -267,6 +298,11 @@ void install_admin_api(httplib::Server& server, AdminBackend& backend) {
       }
       return reply_error(res, ErrorCode::not_found, "no endpoint " + req.method + " " + req.path +
                                                         " (see docs/admin-api.md)", 404);
+    }
+    if (res.status == 413) {
+      return reply_error(res, ErrorCode::too_large,
+                         "the request body is over the daemon's limit (64 MiB for a call, 64 KiB for other requests)",
+                         413);
     }
     reply_error(res, ErrorCode::invalid_input, "the request was not understood (HTTP " + std::to_string(res.status) + ")",
                 res.status);

@@ -1,5 +1,6 @@
 #include "plugvisor/daemon.hpp"
 
+#include <malloc.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -11,6 +12,7 @@
 #include "admin_api.hpp"
 #include "admin_lock.hpp"
 #include "admin_server.hpp"
+#include "socket_file.hpp"
 #include "status_json.hpp"
 
 namespace plugvisor {
@@ -125,9 +127,15 @@ Daemon::Daemon(DaemonOptions options) : impl_(std::make_unique<Impl>()) {
   impl_->options.logger = impl_->logger;
   impl_->config = load(impl_->options);
   const AdminOptions& admin = impl_->config.admin;
+  detail::check_socket_directory(admin.socket.parent_path(), is_private_default_socket(admin.socket));
   impl_->lock = std::make_unique<detail::AdminLock>(admin.socket);
   impl_->server = std::make_unique<detail::AdminServer>(admin.socket, admin.tcp_address, admin.token);
   impl_->manager = std::make_unique<Manager>(impl_->config.manager);
+  if (impl_->options.return_freed_memory) {
+    // After the manager's own tuning, which keeps freed memory for the next call.
+    ::mallopt(M_TRIM_THRESHOLD, 1 << 20);
+    ::mallopt(M_TOP_PAD, 1 << 20);
+  }
   impl_->backend.reset(new detail::AdminBackend{
       *impl_->manager, [this] { return impl_->daemon_info(); },
       [this] {

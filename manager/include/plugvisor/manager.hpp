@@ -440,8 +440,7 @@ Capabilities probe_capabilities(const std::filesystem::path& path, std::chrono::
 
 /// Where a supervisor daemon's admin API listens.
 struct AdminOptions {
-  /// The admin Unix socket. Default: $XDG_RUNTIME_DIR/plugvisor.sock, else
-  /// /tmp/plugvisor-UID.sock.
+  /// The admin Unix socket. Default: default_admin_socket().
   std::filesystem::path socket;
   /// "HOST:PORT" on a loopback address (127.x.x.x, [::1] or localhost); empty: no TCP endpoint.
   std::string tcp_address;
@@ -462,6 +461,16 @@ struct Configuration {
 
 /// A snapshot of this process's environment variables, by name.
 std::map<std::string, std::string> current_environment();
+
+/// The admin socket when nothing sets one: $XDG_RUNTIME_DIR/plugvisor.sock if
+/// XDG_RUNTIME_DIR is an absolute path, else /tmp/plugvisor-UID/plugvisor.sock
+/// in a private directory (the daemon creates it 0700 and refuses one that
+/// another user made). The one rule for the daemon and the CLI.
+std::filesystem::path default_admin_socket(const std::map<std::string, std::string>& environment);
+
+/// Whether `socket` is the private per-user default (/tmp/plugvisor-UID/...),
+/// whose directory the daemon creates.
+bool is_private_default_socket(const std::filesystem::path& socket);
 
 /// Reads FILE (JSON with // and /* */ comments), checks every key, resolves
 /// relative paths against FILE's directory, then applies the PLUGVISOR_*

@@ -134,7 +134,9 @@ std::string host_header_value(bool unix_socket, std::string_view address);
 /// Appends "METHOD target HTTP/1.1", the headers, Content-Length (when
 /// `content_length` is set) and the blank line to `out`. Throws
 /// std::invalid_argument for a name or value that would break the framing
-/// (CR, LF: header injection) or a target with whitespace or control bytes.
+/// (CR, LF: header injection), a Content-Length or Transfer-Encoding among
+/// `headers` (the framing is written here, once), or a target with whitespace
+/// or control bytes.
 void append_request_head(std::string& out, std::string_view method, std::string_view target,
                          std::span<const Header> headers, std::optional<std::uint64_t> content_length);
 

@@ -30,6 +30,13 @@ struct DaemonOptions {
   std::map<std::string, std::string> environment = current_environment();
   /// Where the daemon and the plugins log (default: spdlog's default logger).
   std::shared_ptr<spdlog::logger> logger;
+  /// Give freed memory back to the system (docs/operations.md, "Limits under
+  /// attack"): the daemon sets glibc's trim threshold and top pad to 1 MiB,
+  /// process-wide, once its manager is made, so that a burst of large
+  /// requests leaves no resident memory behind (the manager alone keeps up to
+  /// 128 MiB per malloc arena for speed). false: the allocator stays as the
+  /// host and the manager set it.
+  bool return_freed_memory = true;
 };
 
 /// A running supervisor: loads the configuration, takes the admin socket

@@ -1,0 +1,56 @@
+// cpp-httplib's server behind the head gate: httplib accepts and routes, the
+// gate reads every head (bounded in bytes and time, on one thread), and a
+// fixed set of workers runs only admitted requests, within a memory budget
+// for their bodies. Between requests a kept-alive connection waits in the
+// gate again, not in a worker.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+
+#include <httplib.h>
+
+#include "head_gate.hpp"
+
+namespace plugvisor::detail {
+
+/// The bounds of one listener (docs/operations.md, "Limits under attack").
+struct GatedLimits {
+  GateLimits gate;
+  /// Workers: admitted requests served at once.
+  std::size_t workers = 16;
+  /// The listen backlog (cpp-httplib's own is 5).
+  int backlog = 1024;
+  /// Bytes of request bodies admitted at once; a request that would pass it
+  /// waits for room (one alone is always admitted).
+  std::uint64_t body_budget = 128ull << 20;
+  /// A read or write of an admitted request that makes no progress this long fails.
+  std::chrono::milliseconds io_timeout{10'000};
+  /// After a request or answer this large, freed memory goes back to the
+  /// system (malloc_trim): large bodies leave no resident memory behind.
+  std::uint64_t trim_after = 1 << 20;
+};
+
+/// Set the routes as on any httplib::Server, bind, call widen_backlog(),
+/// then listen_after_bind(). Stop with stop(), then stop_workers().
+class GatedServer final : public httplib::Server {
+ public:
+  GatedServer(GatePolicy policy, GatedLimits limits = {});
+  ~GatedServer() override;
+
+  /// After a successful bind: the listen backlog becomes limits.backlog.
+  void widen_backlog();
+  /// After stop(): closes the gate's connections, wakes workers blocked on a
+  /// read and joins them. Idempotent.
+  void stop_workers();
+  /// Connections waiting in the gate now.
+  std::size_t gate_held() const;
+
+ private:
+  bool process_and_close_socket(socket_t sock) override;
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace plugvisor::detail
