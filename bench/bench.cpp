@@ -4,7 +4,7 @@
 //
 //   plugvisor-bench [--out FILE] [--python-plugin PATH] [--quick]
 //                   [--sections cold,latency,tcp,throughput,internal,validation,hundred]
-//                   [--tune-malloc] [--start-threads N]
+//                   [--tune-malloc] [--untuned-host] [--start-threads N]
 //   plugvisor-bench --loop BYTES COUNT [--tcp] [--floor] [--tune-malloc]
 //
 // Sections (all by default):
@@ -23,6 +23,9 @@
 //
 // --tune-malloc raises glibc's trim and mmap thresholds in this process and
 // (GLIBC_TUNABLES) in the plugins: an experiment for docs/performance.md.
+// The managers here ask for ManagerOptions::tune_malloc, as `plugvisor serve`
+// does; --untuned-host leaves it at its default (off), to measure what a host
+// that does not ask gets (docs/embedding.md, "The host's process").
 // --loop only makes COUNT calls, for strace/perf/callgrind.
 //
 // Floors and plugvisor are measured in alternating rounds, so that drift of
@@ -114,6 +117,7 @@ struct Options {
   fs::path python_plugin;
   bool quick = false;
   bool tune_malloc = false;
+  bool untuned_host = false;  // --untuned-host: ManagerOptions::tune_malloc left off
   int start_threads = 16;
   std::set<std::string> sections{"cold", "latency", "tcp", "throughput", "internal", "validation", "hundred"};
   bool hundred_child = false;  // internal: run the 100-plugin scenario and print JSON
@@ -179,6 +183,7 @@ std::unique_ptr<plugvisor::Manager> make_manager(const Options& options, const f
   manager_options.plugin_dirs = {dir};
   manager_options.defaults.transport = transport;
   manager_options.defaults.idle_timeout = idle_timeout;
+  manager_options.tune_malloc = !options.untuned_host;
   if (options.tune_malloc) manager_options.defaults.env["GLIBC_TUNABLES"] = tuned_tunables;
   manager_options.logger = quiet_logger();
   auto manager = std::make_unique<plugvisor::Manager>(std::move(manager_options));
@@ -849,6 +854,7 @@ void bench_hundred(const Options& options, Results& results) {
     ::dup2(out[1], 1);
     std::vector<const char*> argv{self.c_str(), "--hundred-child", "--start-threads", threads.c_str()};
     if (options.tune_malloc) argv.push_back("--tune-malloc");
+    if (options.untuned_host) argv.push_back("--untuned-host");
     argv.push_back(nullptr);
     ::execv(self.c_str(), const_cast<char* const*>(argv.data()));
     ::_exit(127);
@@ -1052,7 +1058,8 @@ Json results_json(const Options& options, const Results& results, const Json& in
   return Json{{"version", 1},
               {"when", when},
               {"machine", info},
-              {"options", {{"quick", options.quick}, {"tune_malloc", options.tune_malloc}}},
+              {"options", {{"quick", options.quick}, {"tune_malloc", options.tune_malloc},
+                           {"untuned_host", options.untuned_host}}},
               {"rows", rows},
               {"notes", results.notes},
               {"raw", results.raw}};
@@ -1074,6 +1081,8 @@ Options parse(int argc, char** argv) {
       options.quick = true;
     } else if (arg == "--tune-malloc") {
       options.tune_malloc = true;
+    } else if (arg == "--untuned-host") {
+      options.untuned_host = true;
     } else if (arg == "--start-threads") {
       options.start_threads = std::max(1, std::stoi(value()));
     } else if (arg == "--sections") {
@@ -1118,9 +1127,10 @@ int main(int argc, char** argv) {
       previous = Json::parse(in, nullptr, false);
     }
     const Json info = machine();
-    std::fprintf(stderr, "plugvisor-bench on %s (%u cores), %s, commit %s%s\n", info["cpu"].get<std::string>().c_str(),
+    std::fprintf(stderr, "plugvisor-bench on %s (%u cores), %s, commit %s%s%s\n", info["cpu"].get<std::string>().c_str(),
                  info["nproc"].get<unsigned>(), info["kernel"].get<std::string>().c_str(),
-                 info["commit"].get<std::string>().c_str(), options.tune_malloc ? ", malloc tuned" : "");
+                 info["commit"].get<std::string>().c_str(), options.tune_malloc ? ", malloc tuned" : "",
+                 options.untuned_host ? ", host malloc untouched" : "");
     auto started = Clock::now();
     Results results;
     auto on = [&](const char* s) { return options.sections.count(s) > 0; };

@@ -193,7 +193,8 @@ function capabilities() {
       ...(impl.jsonSchema ? { jsonSchema: impl.jsonSchema } : {}),
     }));
   }
-  return { protocolVersion: 1, ...PLUGIN, types, configTypes: [SLUGIFY_CONFIG] };
+  // It serves both transports (section 5.2): a Unix socket and loopback TCP.
+  return { protocolVersion: 1, ...PLUGIN, types, configTypes: [SLUGIFY_CONFIG], transports: ['unix', 'tcp'] };
 }
 
 // ===========================================================================

@@ -19,6 +19,7 @@
 #include "runtime_dir.hpp"
 #include "scheduler.hpp"
 #include "supervised_plugin.hpp"
+#include "transport.hpp"
 
 namespace plugvisor {
 
@@ -66,10 +67,9 @@ struct FileIdentity {
   bool operator==(const FileIdentity&) const = default;
 };
 
-// cpp-httplib 0.11 (Debian's) writes to sockets without MSG_NOSIGNAL: a
-// request to a plugin that has just died would raise SIGPIPE and kill the
-// host. Ignoring it is what a host left at the default wants (errors come
-// back as EPIPE instead); a host with its own handler keeps it.
+// ManagerOptions::ignore_sigpipe, for hosts that ask: the manager itself
+// never raises SIGPIPE (MSG_NOSIGNAL on sockets, SIGPIPE blocked around
+// writes to a plugin's stdin). A host with its own handler keeps it.
 void ignore_sigpipe_if_default() {
   struct sigaction current {};
   if (::sigaction(SIGPIPE, nullptr, &current) == 0 && current.sa_handler == SIG_DFL &&
@@ -78,8 +78,8 @@ void ignore_sigpipe_if_default() {
   }
 }
 
-// Keeps call bodies' memory in the heap between calls (docs/embedding.md,
-// "Memory"): with glibc's defaults every body of 128 KiB or more gets a fresh
+// ManagerOptions::tune_malloc, for hosts that ask. Keeps call bodies' memory
+// in the heap between calls (docs/embedding.md, "Memory"): with glibc's defaults every body of 128 KiB or more gets a fresh
 // mmap, and freed memory goes back to the kernel, so each call page-faults its
 // buffers in again. Left alone when GLIBC_TUNABLES sets malloc thresholds.
 void keep_call_buffers_in_heap() {
@@ -129,8 +129,8 @@ struct Manager::Impl {
       : options(std::move(o)),
         logger(options.logger ? options.logger : spdlog::default_logger()),
         runtime(options.runtime_parent) {
-    ignore_sigpipe_if_default();
-    keep_call_buffers_in_heap();
+    if (options.ignore_sigpipe) ignore_sigpipe_if_default();
+    if (options.tune_malloc) keep_call_buffers_in_heap();
   }
 
   static const PluginSettings& settings_in(const ManagerOptions& options, const std::string& id) {
@@ -271,8 +271,10 @@ struct Manager::Impl {
   Entry make_entry(const detail::Candidate& candidate, Capabilities capabilities, const ManagerOptions& with,
                    std::shared_ptr<detail::PluginHistory> history) {
     Json config_types = config_types_for(capabilities, with);
-    detail::PluginDefinition definition{candidate.id, candidate.path, std::move(capabilities),
-                                        settings_in(with, candidate.id), std::move(config_types)};
+    const PluginSettings& settings = settings_in(with, candidate.id);
+    Transport transport = detail::choose_transport(capabilities.transports, settings.transport);
+    detail::PluginDefinition definition{candidate.id, candidate.path, std::move(capabilities), settings, transport,
+                                        std::move(config_types)};
     auto plugin_logger = logger->clone(candidate.id);
     auto plugin = std::make_shared<detail::SupervisedPlugin>(
         std::move(definition), socket_path(candidate.id),

@@ -87,6 +87,7 @@ PluginStatus SupervisedPlugin::status() const {
   out.idle_exits = history_->idle_exits;
   out.crashes = history_->crashes;
   out.settings = definition_.settings;
+  out.transport = definition_.transport;
   out.calls = history_->calls.by_type();
   out.latency = history_->calls.overall();
   out.recent_failures = const_cast<FailureHistory&>(failures_).count(Clock::now());
@@ -164,7 +165,8 @@ std::shared_ptr<PluginInstance> SupervisedPlugin::launch_locked(std::unique_lock
   lock.unlock();
 
   std::weak_ptr<SupervisedPlugin> weak = weak_from_this();
-  LaunchSpec spec{id(), definition_.path, definition_.settings, definition_.config_types, socket_path_, connections_};
+  LaunchSpec spec{id(),         definition_.path, definition_.settings, definition_.transport,
+                  definition_.config_types, socket_path_,      connections_};
   std::shared_ptr<PluginInstance> instance;
   std::optional<IdleDuringStart> idle_twice;
   try {
