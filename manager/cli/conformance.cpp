@@ -405,7 +405,7 @@ class Checker {
              "without idleTimeout the plugin does not idle out; without maxBodyBytes it takes bodies of 8 MiB "
              "(the default is 64 MiB)",
              !exit && defaults_problem_.empty(),
-             (exit ? "it exited (" + exit->describe() + ") before the end of the run" : std::string()) +
+             (exit ? "before the end of the run it " + exit->describe() : std::string()) +
                  (exit && !defaults_problem_.empty() ? "; " : "") + defaults_problem_);
     }
   }
