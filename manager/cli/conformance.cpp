@@ -411,10 +411,9 @@ class Checker {
   }
 
   // A5, F1: the files of a Unix socket.
-  void check_socket_files(PluginSession& session_ref) {
-    auto* session = &session_ref;
+  void check_socket_files(PluginSession& session) {
     struct stat st{};
-    bool is_socket = ::stat(session->socket_path().c_str(), &st) == 0 && S_ISSOCK(st.st_mode);
+    bool is_socket = ::stat(session.socket_path().c_str(), &st) == 0 && S_ISSOCK(st.st_mode);
     record("A5", "§9", "the Unix socket file has mode 0600", is_socket && (st.st_mode & 0777) == 0600,
            is_socket ? "mode " + [&] {
              char octal[8];
@@ -422,20 +421,19 @@ class Checker {
              return std::string(octal);
            }()
                      : "no socket at the configured path");
-    std::ifstream lock(session->socket_path() + ".lock");
+    std::ifstream lock(session.socket_path() + ".lock");
     long lock_pid = 0;
     lock >> lock_pid;
-    record("F1", "§15", "the lock file <socket>.lock holds the plugin's pid", lock && lock_pid == session->child().pid(),
-           lock ? "lock holds " + std::to_string(lock_pid) + ", pid is " + std::to_string(session->child().pid())
+    record("F1", "§15", "the lock file <socket>.lock holds the plugin's pid", lock && lock_pid == session.child().pid(),
+           lock ? "lock holds " + std::to_string(lock_pid) + ", pid is " + std::to_string(session.child().pid())
                 : "no lock file");
   }
 
-  void check_calls(PluginSession& session_ref) {
-    auto* session = &session_ref;
-    const std::string token = session->token();
+  void check_calls(PluginSession& session) {
+    const std::string token = session.token();
     std::string error;
 
-    auto health = session->request("GET", "/healthz", "", "", "", error);
+    auto health = session.request("GET", "/healthz", "", "", "", error);
     bool health_ok = health && health->status == 200 &&
                      Json::parse(health->body, nullptr, false) == Json{{"status", "ok"}};
     record("A1", "§8", "GET /healthz without a token answers 200 {\"status\":\"ok\"}", health_ok,
@@ -443,32 +441,32 @@ class Checker {
 
     auto target = first_type();
     std::string probe_path = target ? "/v1/" + target->first + "/" + target->second + "/ping" : "/v1/pluginBase/x/ping";
-    auto none = session->request("POST", probe_path, "{}", "application/json", "", error);
-    auto wrong = session->request("POST", probe_path, "{}", "application/json", "not-the-token", error);
+    auto none = session.request("POST", probe_path, "{}", "application/json", "", error);
+    auto wrong = session.request("POST", probe_path, "{}", "application/json", "not-the-token", error);
     record("A3", "§9", "a call without a token, or with a wrong one, gets 401 with the error body code unauthorized",
            is_error(none, 401, "unauthorized") && is_error(wrong, 401, "unauthorized"),
            "without: " + describe(none, error) + "; wrong: " + describe(wrong, error));
 
     if (target) {
-      auto no_type = session->request("POST", "/v1/" + target->first + "/no-such-type-42/ping", "{}",
+      auto no_type = session.request("POST", "/v1/" + target->first + "/no-such-type-42/ping", "{}",
                                       "application/json", token, error);
-      auto no_method = session->request("POST", "/v1/" + target->first + "/" + target->second + "/noSuchMethod42",
+      auto no_method = session.request("POST", "/v1/" + target->first + "/" + target->second + "/noSuchMethod42",
                                         "{}", "application/json", token, error);
       record("K6", "§10.6", "an unknown type or method gets 404 with the error body code not_found",
              is_error(no_type, 404, "not_found") && is_error(no_method, 404, "not_found"),
              "type: " + describe(no_type, error) + "; method: " + describe(no_method, error));
     }
-    auto nowhere = session->request("GET", "/no-such-endpoint", "", "", token, error);
+    auto nowhere = session.request("GET", "/no-such-endpoint", "", "", token, error);
     record("K6e", "§10.6", "an unknown endpoint gets 404 with the error body", is_error(nowhere, 404, "not_found"),
            describe(nowhere, error), Weight::should);
 
-    check_types(*session);
-    check_keep_alive(*session);
-    check_bodyless_post(*session);
-    check_deadline_header(*session);
-    check_concurrency(*session);
-    check_client_gone(*session);
-    check_backlog(*session);
+    check_types(session);
+    check_keep_alive(session);
+    check_bodyless_post(session);
+    check_deadline_header(session);
+    check_concurrency(session);
+    check_client_gone(session);
+    check_backlog(session);
   }
 
   // The path of a call to ping the first declared type ("" if none was read).
@@ -878,6 +876,7 @@ class Checker {
     auto session = launch(dir, {.overrides = Json{{"idleTimeout", "1s"}}}, "I1", "starts with idleTimeout 1s");
     if (!session) return;
     std::string error;
+    auto last_activity = Clock::now();  // the idle clock runs from the handshake at the latest
     // I2: calls are activity, whatever their answer: 1.8 s of calls, one every
     // 200 ms (a ping, then one to an unknown type, answered 404), keep it up.
     if (auto path = ping_path(); !path.empty()) {
@@ -887,6 +886,7 @@ class Checker {
       while (Clock::now() < calls_until && !session->child().exit_status()) {
         session->request("POST", unknown ? "/v1/" + target->first + "/validate-no-such-type/ping" : path, "{}",
                          "application/json", session->token(), error, 1s);
+        last_activity = Clock::now();  // the call has ended
         unknown = !unknown;
         std::this_thread::sleep_for(200ms);
       }
@@ -895,7 +895,7 @@ class Checker {
              "with idleTimeout 1s, calls every 200 ms (pings, and calls answered 404) keep the plugin up for 1.8 s",
              !exit, exit ? exit->describe() + " while called" : "");
     }
-    auto started = Clock::now();  // the idle clock runs from the last call (or the handshake) at the latest
+    const auto started = last_activity;
     std::optional<detail::ExitStatus> exit;
     while (!(exit = session->child().exit_status()) && Clock::now() - started < 6s) {
       session->request("GET", "/healthz", "", "", "", error, 500ms);
