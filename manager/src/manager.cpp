@@ -78,10 +78,11 @@ void ignore_sigpipe_if_default() {
   }
 }
 
-// ManagerOptions::tune_malloc, for hosts that ask. Keeps call bodies' memory
-// in the heap between calls (docs/embedding.md, "Memory"): with glibc's defaults every body of 128 KiB or more gets a fresh
-// mmap, and freed memory goes back to the kernel, so each call page-faults its
-// buffers in again. Left alone when GLIBC_TUNABLES sets malloc thresholds.
+// ManagerOptions::tune_malloc, for hosts that ask (docs/embedding.md, "The
+// host's process"). Keeps call bodies' memory in the heap between calls:
+// with glibc's defaults every body of 128 KiB or more gets a fresh mmap, and
+// freed memory goes back to the kernel, so each call page-faults its buffers
+// in again. Left alone when GLIBC_TUNABLES sets malloc thresholds.
 void keep_call_buffers_in_heap() {
   static std::once_flag once;
   std::call_once(once, [] {
