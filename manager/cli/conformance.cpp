@@ -111,8 +111,8 @@ class Checker {
   std::vector<CheckResult> run() {
     check_capabilities();
     check_usage();
+    check_live_plugin();  // the first launch with a valid configuration (H6)
     check_durations();
-    check_live_plugin();
     check_defaults();
     check_body_limit();
     check_shutdown_endpoint();
