@@ -4,7 +4,7 @@
 //
 //   plugvisor-bench [--out FILE] [--python-plugin PATH] [--plugin-dir DIR] [--quick]
 //                   [--sections cold,latency,tcp,throughput,internal,validation,hundred,field,languages,path]
-//                   [--tune-malloc] [--start-threads N]
+//                   [--tune-malloc] [--untuned-host] [--start-threads N]
 //   plugvisor-bench --loop BYTES COUNT [--tcp] [--floor] [--tune-malloc]
 //
 // Sections (all by default):
@@ -32,6 +32,9 @@
 //
 // --tune-malloc raises glibc's trim and mmap thresholds in this process and
 // (GLIBC_TUNABLES) in the plugins: an experiment for docs/performance.md.
+// The managers here ask for ManagerOptions::tune_malloc, as `plugvisor serve`
+// does; --untuned-host leaves it at its default (off), to measure what a host
+// that does not ask gets (docs/embedding.md, "The host's process").
 // --loop only makes COUNT calls, for strace/perf/callgrind.
 //
 // Floors and plugvisor are measured in alternating rounds, so that drift of
@@ -599,6 +602,7 @@ void bench_hundred(const Options& options, Results& results) {
     ::dup2(out[1], 1);
     std::vector<const char*> argv{self.c_str(), "--hundred-child", "--start-threads", threads.c_str()};
     if (options.tune_malloc) argv.push_back("--tune-malloc");
+    if (options.untuned_host) argv.push_back("--untuned-host");
     argv.push_back(nullptr);
     ::execv(self.c_str(), const_cast<char* const*>(argv.data()));
     ::_exit(127);
@@ -802,7 +806,8 @@ Json results_json(const Options& options, const Results& results, const Json& in
   return Json{{"version", 1},
               {"when", when},
               {"machine", info},
-              {"options", {{"quick", options.quick}, {"tune_malloc", options.tune_malloc}}},
+              {"options", {{"quick", options.quick}, {"tune_malloc", options.tune_malloc},
+                           {"untuned_host", options.untuned_host}}},
               {"rows", rows},
               {"notes", results.notes},
               {"raw", results.raw}};
@@ -826,6 +831,8 @@ Options parse(int argc, char** argv) {
       options.quick = true;
     } else if (arg == "--tune-malloc") {
       options.tune_malloc = true;
+    } else if (arg == "--untuned-host") {
+      options.untuned_host = true;
     } else if (arg == "--start-threads") {
       options.start_threads = std::max(1, std::stoi(value()));
     } else if (arg == "--sections") {
@@ -873,9 +880,10 @@ int main(int argc, char** argv) {
       previous = Json::parse(in, nullptr, false);
     }
     const Json info = machine();
-    std::fprintf(stderr, "plugvisor-bench on %s (%u cores), %s, commit %s%s\n", info["cpu"].get<std::string>().c_str(),
+    std::fprintf(stderr, "plugvisor-bench on %s (%u cores), %s, commit %s%s%s\n", info["cpu"].get<std::string>().c_str(),
                  info["nproc"].get<unsigned>(), info["kernel"].get<std::string>().c_str(),
-                 info["commit"].get<std::string>().c_str(), options.tune_malloc ? ", malloc tuned" : "");
+                 info["commit"].get<std::string>().c_str(), options.tune_malloc ? ", malloc tuned" : "",
+                 options.untuned_host ? ", host malloc untouched" : "");
     auto started = Clock::now();
     Results results;
     auto on = [&](const char* s) { return options.sections.count(s) > 0; };

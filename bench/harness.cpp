@@ -80,6 +80,7 @@ std::unique_ptr<plugvisor::Manager> make_manager(const Options& options, const f
   manager_options.plugin_dirs = {dir};
   manager_options.defaults.transport = transport;
   manager_options.defaults.idle_timeout = idle_timeout;
+  manager_options.tune_malloc = !options.untuned_host;
   if (options.tune_malloc) manager_options.defaults.env["GLIBC_TUNABLES"] = tuned_tunables;
   manager_options.logger = quiet_logger();
   auto manager = std::make_unique<plugvisor::Manager>(std::move(manager_options));
@@ -178,6 +179,7 @@ std::pair<std::vector<double>, std::vector<double>> cold_starts_in_fresh_process
                  {"input", spec.input},              {"floor", spec.floor_program.string()}, {"count", spec.count}};
   std::vector<std::string> argv{(exe_dir() / "plugvisor-bench").string(), "--cold-child", doc.dump()};
   if (options.tune_malloc) argv.push_back("--tune-malloc");
+  if (options.untuned_host) argv.push_back("--untuned-host");
   auto child = run_child(argv, std::chrono::seconds(600));
   if (child.status != 0) throw std::runtime_error("plugvisor-bench --cold-child for " + spec.id + " failed: " + child.err);
   Json out = Json::parse(child.out);

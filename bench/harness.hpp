@@ -44,6 +44,7 @@ struct Options {
   std::filesystem::path plugin_dir;  // --plugin-dir: the project's built plugins (Python, Node, Go examples)
   bool quick = false;
   bool tune_malloc = false;
+  bool untuned_host = false;  // --untuned-host: ManagerOptions::tune_malloc left off
   int start_threads = 16;
   std::set<std::string> sections{"cold",     "latency",  "tcp",       "throughput", "internal",
                                  "validation", "hundred", "field",     "languages",  "path"};

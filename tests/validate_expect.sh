@@ -1,7 +1,7 @@
 #!/bin/sh
 # validate_expect.sh PLUGVISOR PLUGIN STATUS ID EXIT [--rule TEXT | --saw TEXT]...
 # Runs `plugvisor validate PLUGIN` and passes if check ID is reported with
-# STATUS (PASS, FAIL, WARN, SKIP) and the command exits with EXIT.
+# STATUS (PASS, FAIL, WARN, SKIP, N/A) and the command exits with EXIT.
 # A check reported other than PASS must cite its section of protocol.md and
 # be followed by its `saw: ...` line. Each --rule TEXT must occur in the
 # check's line (what the document requires), each --saw TEXT in its saw line
@@ -17,11 +17,12 @@ fail() {
 }
 # The check's line with that status (K12 has one per declared type: the
 # first), and the line after it if that is its saw line.
-line=$(printf '%s\n' "$out" | grep -m1 "^$status  $id ")
+word=$(printf '%-4s' "$status")  # statuses are printed 4 wide ("N/A ")
+line=$(printf '%s\n' "$out" | grep -m1 "^$word  $id ")
 [ -n "$line" ] || fail "expected check $id to be reported as $status"
-[ "$id" = K12 ] || [ "$(printf '%s\n' "$out" | grep -c "^[A-Z]*  $id ")" -eq 1 ] ||
+[ "$id" = K12 ] || [ "$(printf '%s\n' "$out" | grep -c "^[A-Z/]* *  $id ")" -eq 1 ] ||
   fail "check $id is reported more than once"
-saw=$(printf '%s\n' "$out" | grep -m1 -A1 "^$status  $id " | sed -n '2{/^ *saw: /p}')
+saw=$(printf '%s\n' "$out" | grep -m1 -A1 "^$word  $id " | sed -n '2{/^ *saw: /p}')
 if [ "$status" != PASS ]; then
   case $line in
     *"[protocol.md §"*"]") ;;

@@ -193,7 +193,8 @@ function capabilities() {
       ...(impl.jsonSchema ? { jsonSchema: impl.jsonSchema } : {}),
     }));
   }
-  return { protocolVersion: 1, ...PLUGIN, types, configTypes: [SLUGIFY_CONFIG] };
+  // It serves both transports (section 5.2): a Unix socket and loopback TCP.
+  return { protocolVersion: 1, ...PLUGIN, types, configTypes: [SLUGIFY_CONFIG], transports: ['unix', 'tcp'] };
 }
 
 // ===========================================================================
@@ -652,8 +653,11 @@ async function handleCall(req, res, [contract, type, method]) {
   const deadlineHeader = req.headers['x-plugvisor-deadline-ms'];
   let deadline = null;
   if (deadlineHeader !== undefined) {
-    if (!/^[0-9]{1,15}$/.test(deadlineHeader)) {
-      throw invalidInput(`X-Plugvisor-Deadline-Ms '${deadlineHeader}' is not a whole number of milliseconds`);
+    // 1 to 19 digits (§10.4): the length is checked before the conversion. A
+    // double holds every value up to 2^53 exactly and rounds the rest, far
+    // beyond any clock, so the deadline then simply never comes.
+    if (!/^[0-9]{1,19}$/.test(deadlineHeader)) {
+      throw invalidInput(`X-Plugvisor-Deadline-Ms '${deadlineHeader}' is not a whole number of milliseconds (1 to 19 digits)`);
     }
     deadline = now() + Number(deadlineHeader); // our methods are quick, so they do not look at it
   }

@@ -1,6 +1,9 @@
 #include "conformance.hpp"
 
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -9,6 +12,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstring>
 #include <fstream>
 #include <thread>
@@ -18,6 +22,7 @@
 #include "plugin_session.hpp"
 #include "quote.hpp"
 #include "plugvisor/manager.hpp"
+#include "transport.hpp"
 
 namespace plugvisor::cli {
 
@@ -97,11 +102,18 @@ Run run_plain(const fs::path& plugin, std::vector<std::string> args, std::vector
 class Checker {
  public:
   explicit Checker(fs::path plugin) : plugin_(std::move(plugin)) {}
+  ~Checker() {
+    if (idle_probe_.joinable()) idle_probe_.join();
+  }
+  Checker(const Checker&) = delete;
+  Checker& operator=(const Checker&) = delete;
 
   std::vector<CheckResult> run() {
     check_capabilities();
     check_usage();
-    check_live_plugin();
+    check_live_plugin();  // the first launch with a valid configuration (H6)
+    check_durations();
+    check_defaults();
     check_body_limit();
     check_shutdown_endpoint();
     check_stdin_eof(true);
@@ -109,7 +121,10 @@ class Checker {
     check_sigterm();
     check_idle();
     check_tcp();
+    check_undeclared_transport();
     check_locks();
+    check_socket_paths();
+    check_long_idle();  // last: the live plugin's connection has been idle meanwhile
     return std::move(results_);
   }
 
@@ -123,6 +138,18 @@ class Checker {
     results_.push_back(
         CheckResult{std::move(id), std::move(rule), std::move(section), Weight::must, CheckResult::skip, std::move(why)});
   }
+  void not_applicable(std::string id, std::string section, std::string rule, std::string why) {
+    results_.push_back(
+        CheckResult{std::move(id), std::move(rule), std::move(section), Weight::must, CheckResult::na, std::move(why)});
+  }
+  bool serves(Transport transport) const {
+    return std::find(served_.begin(), served_.end(), transport) != served_.end();
+  }
+  // Why a check of `transport` does not apply to this plugin.
+  std::string not_served(Transport transport) const {
+    return "the plugin serves only " + detail::transports_text(served_) + " (capabilities \"transports\"), not " +
+           std::string(to_string(transport));
+  }
   // The first declared type, as (contract, type), if capabilities were read.
   std::optional<std::pair<std::string, std::string>> first_type(const std::string& contract = "") const {
     for (const auto& t : capabilities_.types) {
@@ -135,6 +162,7 @@ class Checker {
   // (or H1, if something else came first) and returns null.
   std::unique_ptr<PluginSession> launch(const ScratchDir& dir, SessionOptions options, const std::string& id,
                                         const std::string& rule) {
+    options.tcp = options.tcp || tcp_;  // the whole set runs over the transport the manager would pick
     auto session = std::make_unique<PluginSession>(plugin_, dir.path(), std::move(options));
     if (session->handshake().is_object()) return session;
     const auto& line = session->first_line();
@@ -173,7 +201,28 @@ class Checker {
       record("C5", "§4.2", "capabilities declares at least one type", !capabilities_.types.empty(),
              "no types declared");
       check_descriptions();
+      check_transports(doc);
     }
+  }
+
+  // C9: "transports" lists only the transports of protocol 1, each once. The
+  // manager skips names it does not know (a later protocol may add some);
+  // a plugin of protocol 1 has no reason to list one.
+  void check_transports(const Json& doc) {
+    served_ = capabilities_.transports;
+    tcp_ = detail::choose_transport(served_, Transport::automatic) == Transport::tcp;
+    auto member = doc.find("transports");
+    bool ok = true;
+    if (member != doc.end() && !member->is_null()) {
+      std::vector<std::string> seen;
+      for (const auto& entry : *member) {
+        bool known = entry == "unix" || entry == "tcp";
+        ok = ok && known && std::find(seen.begin(), seen.end(), entry.get<std::string>()) == seen.end();
+        if (known) seen.push_back(entry.get<std::string>());
+      }
+    }
+    record("C9", "§4.2", "\"transports\", when given, lists \"unix\" and/or \"tcp\", each once", ok,
+           "transports " + (member == doc.end() ? std::string("absent") : detail::quote(member->dump())));
   }
 
   // C7: every contract with types is described, so that hosts can check it;
@@ -202,6 +251,23 @@ class Checker {
            bare.exit && bare.exit->code == 2 && bare.exit->signal == 0,
            bare.exit ? bare.exit->describe() : "still running after 5 s (waiting on stdin?)");
 
+    // L4: unexpected arguments, and no arguments where PLUGVISOR_PROTOCOL says a
+    // manager started it: a usage error, at once, stdin left alone.
+    auto stray = run_plain(plugin_, {"--validate-unexpected-argument"}, detail::plugin_environment({}), 5s, true);
+    auto none = run_plain(plugin_, {}, detail::plugin_environment({}), 5s, true);
+    auto usage_error = [](const Run& run) { return run.exit && run.exit->code == 2 && run.exit->signal == 0; };
+    record("L4", "§5.1",
+           "unexpected arguments, or none with PLUGVISOR_PROTOCOL set: message on stderr, exit 2, stdin not read",
+           usage_error(stray) && usage_error(none),
+           "--validate-unexpected-argument: " + (stray.exit ? stray.exit->describe() : "still running after 5 s") +
+               "; no arguments: " + (none.exit ? none.exit->describe() : "still running after 5 s (waiting on stdin?)"));
+
+    // L1: `--config -` and end of file before any byte.
+    auto empty = run_plain(plugin_, {"--config", "-"}, detail::plugin_environment({}), 5s, false);
+    record("L1", "§5.1", "--config - with end of file on stdin before any byte: exit 2, nothing on stdout",
+           usage_error(empty) && empty.out.empty(),
+           (empty.exit ? empty.exit->describe() : "still running after 5 s") + ", stdout " + detail::quote(empty.out));
+
     ScratchDir dir;
     Json bad{{"protocolVersion", 99}, {"id", "validate"}, {"type", "unix"},
              {"address", (dir.path() / "p.sock").string()}, {"token", "t"}};
@@ -211,23 +277,79 @@ class Checker {
            (wrong.exit ? wrong.exit->describe() : "still running after 5 s") + ", stdout " + detail::quote(wrong.out));
   }
 
-  void check_handshake(PluginSession& session, bool tcp) {
+  // A complete launch configuration for `dir`, over the transport of the whole set.
+  Json launch_config(const ScratchDir& dir) const {
+    return Json{{"protocolVersion", 1},
+                {"id", "validate"},
+                {"type", tcp_ ? "tcp" : "unix"},
+                {"address", tcp_ ? "127.0.0.1:0" : (dir.path() / "plugin.sock").string()},
+                {"idleTimeout", "0"},
+                {"token", "validate-token"}};
+  }
+
+  // L7: the grammar of durations (protocol 5.3), at its edges.
+  void check_durations() {
+    std::string refused_wrongly, accepted_wrongly;
+    for (const char* invalid : {"1m30s", "00", "10", "1.5s", "5S", "1099511627777ms"}) {
+      ScratchDir dir;
+      Json config = launch_config(dir);
+      config["idleTimeout"] = invalid;
+      auto run = run_plain(plugin_, {"--config", config.dump()}, detail::plugin_environment({}), 5s, true);
+      if (!(run.exit && run.exit->code == 2 && run.exit->signal == 0 && run.out.empty())) {
+        accepted_wrongly += std::string(accepted_wrongly.empty() ? "" : "; ") + invalid + ": " +
+                            (run.exit ? run.exit->describe() : "still running after 5 s") +
+                            (run.out.empty() ? "" : ", stdout " + detail::quote(run.out));
+      }
+    }
+    for (const char* valid : {"1099511627776s", "007s"}) {
+      ScratchDir dir;
+      PluginSession session(plugin_, dir.path(),
+                            {.tcp = tcp_, .overrides = Json{{"idleTimeout", valid}}, .start_timeout = 10s});
+      std::string error;
+      auto health = session.handshake().is_object() ? session.request("GET", "/healthz", "", "", "", error)
+                                                    : std::nullopt;
+      if (!health || health->status != 200) {
+        refused_wrongly += std::string(refused_wrongly.empty() ? "" : "; ") + valid + ": " +
+                           (session.handshake().is_object() ? describe(health, error)
+                                                            : "no handshake; " + [&] {
+                                                                auto exit = session.wait_exit(1s);
+                                                                return exit ? exit->describe() : std::string("running");
+                                                              }());
+      }
+    }
+    record("L7", "§5.3",
+           "idleTimeout: every duration of the grammar up to 2^40 is accepted (1099511627776s, 007s); others "
+           "(1m30s, 00, 10, 1.5s, 5S, 1099511627777ms) exit 2 with nothing on stdout",
+           refused_wrongly.empty() && accepted_wrongly.empty(),
+           (refused_wrongly.empty() ? "" : "refused " + refused_wrongly + (accepted_wrongly.empty() ? "" : "; ")) +
+               (accepted_wrongly.empty() ? "" : "accepted " + accepted_wrongly));
+  }
+
+  // The handshake of the whole set's launch (`main`: H2, H4, H2p), or of the
+  // TCP launch (H2t, H5).
+  void check_handshake(PluginSession& session, bool tcp, bool main) {
     const Json& hs = session.handshake();
     bool version_ok = hs.contains("protocolVersion") && hs["protocolVersion"].is_number_integer() &&
                       hs["protocolVersion"] == 1;
     bool type_ok = hs.value("type", Json()) == (tcp ? "tcp" : "unix");
-    record(tcp ? "H2t" : "H2", "§6", "the handshake is one JSON line with protocolVersion 1 and the configured type",
+    record(main ? "H2" : "H2t", "§6",
+           std::string("the handshake is one JSON line with protocolVersion 1 and the configured type") +
+               (main ? "" : " (over TCP)"),
            version_ok && type_ok, "first line " + detail::quote(*session.first_line()));
-    if (!tcp) {
+    if (main && !tcp) {
       record("H4", "§6", "unix: the handshake address equals the configured socket path",
              hs.value("address", Json()) == session.socket_path(), "address " + hs.value("address", Json()).dump());
-    } else {
+    } else if (main) {
+      not_applicable("H4", "§6", "unix: the handshake address equals the configured socket path",
+                     not_served(Transport::unix_socket));
+    }
+    if (!main) {
       std::string address = hs.value("address", "");
       bool ok = address.rfind("127.0.0.1:", 0) == 0 && std::atoi(address.c_str() + 10) > 0;
       record("H5", "§6", "tcp: the handshake address is 127.0.0.1:PORT with the bound port", ok,
              "address " + detail::quote(address));
     }
-    if (!tcp) {
+    if (main) {
       record("H2p", "§6", "the handshake carries the plugin's pid",
              hs.contains("pid") && hs["pid"].is_number_integer(), "no integer pid in " + detail::quote(*session.first_line()),
              Weight::should);
@@ -235,16 +357,63 @@ class Checker {
   }
 
   void check_live_plugin() {
-    ScratchDir dir;
-    auto session = launch(dir, {}, "H6", "launched with --config -, the plugin starts");
+    auto dir = std::make_unique<ScratchDir>();
+    auto session = launch(*dir, {}, "H6", "launched with --config -, the plugin starts");
     if (!session) return;
     record("H6", "§6", "launched with --config -, the plugin prints its handshake within 10 s", true, "");
-    check_handshake(*session, false);
-    const std::string token = session->token();
-    std::string error;
+    check_handshake(*session, tcp_, true);
+    if (tcp_) {
+      not_applicable("A5", "§9", "the Unix socket file has mode 0600", not_served(Transport::unix_socket));
+      not_applicable("F1", "§15", "the lock file <socket>.lock holds the plugin's pid",
+                     not_served(Transport::unix_socket));
+    } else {
+      check_socket_files(*session);
+    }
+    check_calls(*session);
+    // N2: a kept-alive connection left idle for 4.5 s (a plugin may close it
+    // after 5 s), probed by a thread of its own while the other checks run.
+    idle_probe_ = std::thread([endpoint = session->endpoint(), this] {
+      std::string error;
+      auto connection = RawConnection::open(endpoint, error);
+      if (connection && connection->send(http_request(endpoint, "GET", "/healthz", "", "", ""))) {
+        connection->receive(2s, error);
+        std::this_thread::sleep_for(4500ms);
+        if (connection->send(http_request(endpoint, "GET", "/healthz", "", "", ""))) {
+          idle_answer_ = connection->receive(2s, error);
+        }
+      }
+      idle_error_ = error.empty() ? "the plugin closed the connection" : error;
+    });
+    live_ = std::move(session);
+    live_dir_ = std::move(dir);
+  }
 
+  // Last: N2 and I4 on the plugin launched first, L8 on the one launched
+  // without idleTimeout, after the rest of the run (at least 4.5 s).
+  void check_long_idle() {
+    if (live_) {
+      idle_probe_.join();
+      record("N2", "§12", "a kept-alive connection idle for 4.5 s is still open: a request on it is answered",
+             idle_answer_ && idle_answer_->status == 200, describe(idle_answer_, idle_error_), Weight::should);
+      auto exit = live_->child().exit_status();
+      record("I4", "§14.1", "with idleTimeout \"0\" the plugin never idles out (still running at the end of the run)",
+             !exit, exit ? exit->describe() : "");
+    }
+    if (defaults_) {
+      auto exit = defaults_->child().exit_status();
+      record("L8", "§5.2",
+             "without idleTimeout the plugin does not idle out; without maxBodyBytes it takes bodies of 8 MiB "
+             "(the default is 64 MiB)",
+             !exit && defaults_problem_.empty(),
+             (exit ? "before the end of the run it " + exit->describe() : std::string()) +
+                 (exit && !defaults_problem_.empty() ? "; " : "") + defaults_problem_);
+    }
+  }
+
+  // A5, F1: the files of a Unix socket.
+  void check_socket_files(PluginSession& session) {
     struct stat st{};
-    bool is_socket = ::stat(session->socket_path().c_str(), &st) == 0 && S_ISSOCK(st.st_mode);
+    bool is_socket = ::stat(session.socket_path().c_str(), &st) == 0 && S_ISSOCK(st.st_mode);
     record("A5", "§9", "the Unix socket file has mode 0600", is_socket && (st.st_mode & 0777) == 0600,
            is_socket ? "mode " + [&] {
              char octal[8];
@@ -252,14 +421,19 @@ class Checker {
              return std::string(octal);
            }()
                      : "no socket at the configured path");
-    std::ifstream lock(session->socket_path() + ".lock");
+    std::ifstream lock(session.socket_path() + ".lock");
     long lock_pid = 0;
     lock >> lock_pid;
-    record("F1", "§15", "the lock file <socket>.lock holds the plugin's pid", lock && lock_pid == session->child().pid(),
-           lock ? "lock holds " + std::to_string(lock_pid) + ", pid is " + std::to_string(session->child().pid())
+    record("F1", "§15", "the lock file <socket>.lock holds the plugin's pid", lock && lock_pid == session.child().pid(),
+           lock ? "lock holds " + std::to_string(lock_pid) + ", pid is " + std::to_string(session.child().pid())
                 : "no lock file");
+  }
 
-    auto health = session->request("GET", "/healthz", "", "", "", error);
+  void check_calls(PluginSession& session) {
+    const std::string token = session.token();
+    std::string error;
+
+    auto health = session.request("GET", "/healthz", "", "", "", error);
     bool health_ok = health && health->status == 200 &&
                      Json::parse(health->body, nullptr, false) == Json{{"status", "ok"}};
     record("A1", "§8", "GET /healthz without a token answers 200 {\"status\":\"ok\"}", health_ok,
@@ -267,29 +441,121 @@ class Checker {
 
     auto target = first_type();
     std::string probe_path = target ? "/v1/" + target->first + "/" + target->second + "/ping" : "/v1/pluginBase/x/ping";
-    auto none = session->request("POST", probe_path, "{}", "application/json", "", error);
-    auto wrong = session->request("POST", probe_path, "{}", "application/json", "not-the-token", error);
+    auto none = session.request("POST", probe_path, "{}", "application/json", "", error);
+    auto wrong = session.request("POST", probe_path, "{}", "application/json", "not-the-token", error);
     record("A3", "§9", "a call without a token, or with a wrong one, gets 401 with the error body code unauthorized",
            is_error(none, 401, "unauthorized") && is_error(wrong, 401, "unauthorized"),
            "without: " + describe(none, error) + "; wrong: " + describe(wrong, error));
 
     if (target) {
-      auto no_type = session->request("POST", "/v1/" + target->first + "/no-such-type-42/ping", "{}",
+      auto no_type = session.request("POST", "/v1/" + target->first + "/no-such-type-42/ping", "{}",
                                       "application/json", token, error);
-      auto no_method = session->request("POST", "/v1/" + target->first + "/" + target->second + "/noSuchMethod42",
+      auto no_method = session.request("POST", "/v1/" + target->first + "/" + target->second + "/noSuchMethod42",
                                         "{}", "application/json", token, error);
       record("K6", "§10.6", "an unknown type or method gets 404 with the error body code not_found",
              is_error(no_type, 404, "not_found") && is_error(no_method, 404, "not_found"),
              "type: " + describe(no_type, error) + "; method: " + describe(no_method, error));
     }
-    auto nowhere = session->request("GET", "/no-such-endpoint", "", "", token, error);
+    auto nowhere = session.request("GET", "/no-such-endpoint", "", "", token, error);
     record("K6e", "§10.6", "an unknown endpoint gets 404 with the error body", is_error(nowhere, 404, "not_found"),
            describe(nowhere, error), Weight::should);
 
-    check_types(*session);
-    check_keep_alive(*session);
-    check_bodyless_post(*session);
-    check_backlog(*session);
+    check_types(session);
+    check_keep_alive(session);
+    check_bodyless_post(session);
+    check_deadline_header(session);
+    check_concurrency(session);
+    check_client_gone(session);
+    check_backlog(session);
+  }
+
+  // The path of a call to ping the first declared type ("" if none was read).
+  std::string ping_path() const {
+    auto target = first_type();
+    return target ? "/v1/" + target->first + "/" + target->second + "/ping" : "";
+  }
+
+  // K11: the deadline header: absent, malformed, and too far away for any clock.
+  void check_deadline_header(PluginSession& session) {
+    const std::string path = ping_path();
+    if (path.empty()) return;
+    auto with_deadline = [&](const std::string& value, std::string& error) -> std::optional<RawResponse> {
+      auto connection = RawConnection::open(session.endpoint(), error);
+      if (!connection) return std::nullopt;
+      std::string request = http_request(session.endpoint(), "POST", path, "{}", "application/json", session.token());
+      request.insert(request.find("\r\n") + 2, "X-Plugvisor-Deadline-Ms: " + value + "\r\n");
+      if (!connection->send(request)) return std::nullopt;
+      return connection->receive(5s, error);
+    };
+    std::string error, saw;
+    bool ok = true;
+    for (const char* bad : {"soon", "-5", "1.5", "0x10"}) {
+      auto answer = with_deadline(bad, error);
+      if (!is_error(answer, 400, "invalid_input")) {
+        ok = false;
+        saw += std::string(saw.empty() ? "" : "; ") + bad + ": " + describe(answer, error);
+      }
+    }
+    for (const char* far : {"9223372036854775807", "9999999999999999999", "30000"}) {
+      auto answer = with_deadline(far, error);
+      if (!answer || answer->status != 200) {
+        ok = false;
+        saw += std::string(saw.empty() ? "" : "; ") + far + ": " + describe(answer, error);
+      }
+    }
+    record("K11", "§10.4",
+           "X-Plugvisor-Deadline-Ms: a value that is not a decimal integer (soon, -5, 1.5, 0x10) gets 400 "
+           "invalid_input; 30000 and values of up to 19 digits are accepted (a ping answers 200)",
+           ok, saw);
+  }
+
+  // N3: a second connection is served while the first one's request is unfinished.
+  void check_concurrency(PluginSession& session) {
+    const std::string path = ping_path();
+    if (path.empty()) return;
+    std::string error;
+    auto first = RawConnection::open(session.endpoint(), error);
+    std::optional<RawResponse> second_answer, first_answer;
+    if (first) {
+      std::string request = http_request(session.endpoint(), "POST", path, std::string(16, ' '), "application/json",
+                                         session.token());
+      first->send(request.substr(0, request.size() - 8));  // the body's last 8 bytes held back
+      std::this_thread::sleep_for(100ms);
+      auto second = RawConnection::open(session.endpoint(), error);
+      if (second && second->send(http_request(session.endpoint(), "GET", "/healthz", "", "", ""))) {
+        second_answer = second->receive(3s, error);
+      }
+      first->send(request.substr(request.size() - 8));
+      first_answer = first->receive(5s, error);
+    }
+    record("N3", "§12",
+           "connections are served at once: /healthz on a second connection is answered while a call's body is "
+           "still coming on the first",
+           second_answer && second_answer->status == 200,
+           "second connection: " + describe(second_answer, error));
+  }
+
+  // N4: a caller that goes away in the middle of a call.
+  void check_client_gone(PluginSession& session) {
+    auto target = first_type("dataProcessor");
+    const std::string path =
+        target ? "/v1/dataProcessor/" + target->second + "/processData" : ping_path();
+    if (path.empty()) return;
+    std::string error;
+    for (int i = 0; i < 3; ++i) {
+      auto connection = RawConnection::open(session.endpoint(), error);
+      if (!connection) break;
+      // 4 MiB of bytes (echoed by most processData) and gone before the answer is read.
+      connection->send(http_request(session.endpoint(), "POST", path, std::string(4 << 20, 'a'),
+                                    target ? "application/octet-stream" : "application/json", session.token()));
+    }
+    std::this_thread::sleep_for(300ms);
+    auto exit = session.child().exit_status();
+    auto health = exit ? std::nullopt : session.request("GET", "/healthz", "", "", "", error);
+    record("N4", "§12", "callers that close their connection in the middle of a call (4 MiB sent, the answer unread) "
+                        "do not crash the plugin, which keeps serving",
+           !exit && health && health->status == 200,
+           exit ? exit->describe() + "; stderr: " + detail::quote(session.child().stderr_tail()) : describe(health, error));
   }
 
   void check_types(PluginSession& session) {
@@ -368,18 +634,80 @@ class Checker {
     ::kill(session.child().pid(), SIGSTOP);  // nothing is accepted meanwhile: only the backlog holds connects
     int refused = 0;
     std::vector<int> fds;
+    const Endpoint endpoint = session.endpoint();
     for (int i = 0; i < 64; ++i) {
-      int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-      sockaddr_un addr{};
-      addr.sun_family = AF_UNIX;
-      std::strncpy(addr.sun_path, session.socket_path().c_str(), sizeof addr.sun_path - 1);
-      if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) ++refused;
+      int fd = ::socket(endpoint.unix_socket ? AF_UNIX : AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+      int rc = -1;
+      if (endpoint.unix_socket) {
+        sockaddr_un addr{};
+        addr.sun_family = AF_UNIX;
+        std::strncpy(addr.sun_path, endpoint.address.c_str(), sizeof addr.sun_path - 1);
+        rc = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+      } else {
+        sockaddr_in addr{};
+        addr.sin_family = AF_INET;
+        addr.sin_port = htons(static_cast<std::uint16_t>(std::atoi(endpoint.address.c_str() + endpoint.address.rfind(':') + 1)));
+        addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        rc = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+        if (rc != 0 && errno == EINPROGRESS) rc = 1;  // settled below
+      }
+      if (rc < 0) ++refused;
       fds.push_back(fd);
+    }
+    if (!endpoint.unix_socket) {
+      // Over TCP a connect beyond the backlog is not refused: its SYN is
+      // dropped, and it is still pending a second later.
+      auto until = Clock::now() + 1s;
+      for (int fd : fds) {
+        pollfd p{fd, POLLOUT, 0};
+        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - Clock::now()).count();
+        int error = 0;
+        socklen_t size = sizeof error;
+        if (::poll(&p, 1, static_cast<int>(std::max<long long>(left, 0))) != 1 ||
+            ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &size) != 0 || error != 0) {
+          ++refused;
+        }
+      }
     }
     ::kill(session.child().pid(), SIGCONT);
     for (int fd : fds) ::close(fd);
     record("N6", "§12", "a burst of 64 simultaneous connects is accepted (listen backlog of at least 64)",
-           refused == 0, std::to_string(refused) + " of 64 connects refused", Weight::should);
+           refused == 0,
+           std::to_string(refused) + " of 64 connects " + (endpoint.unix_socket ? "refused" : "not accepted within 1 s"),
+           Weight::should);
+  }
+
+  // L5 and L8: a configuration with unknown members and an undeclared config
+  // type, without idleTimeout and maxBodyBytes. The plugin stays up for the
+  // rest of the run; check_long_idle() sees whether it idled out.
+  void check_defaults() {
+    auto dir = std::make_unique<ScratchDir>();
+    Json extra{{"validateUnknownMember", {{"nested", true}}},
+               {"configTypes", Json::array({{{"type", "validate.undeclared"}, {"data", {{"x", 1}}}}})}};
+    auto session = std::make_unique<PluginSession>(
+        plugin_, dir->path(), SessionOptions{.tcp = tcp_, .overrides = extra, .without = {"idleTimeout"}});
+    std::string error;
+    auto health = session->handshake().is_object() ? session->request("GET", "/healthz", "", "", "", error)
+                                                   : std::nullopt;
+    record("L5", "§5.2", "unknown configuration members and config types the plugin did not declare are ignored",
+           health && health->status == 200,
+           session->handshake().is_object()
+               ? describe(health, error)
+               : "no handshake; " + [&] {
+                   auto exit = session->wait_exit(1s);
+                   return (exit ? exit->describe() : std::string("running")) + "; stderr: " +
+                          detail::quote(session->child().stderr_tail());
+                 }());
+    if (!health || health->status != 200) return;
+    auto target = first_type("dataProcessor");
+    if (target) {
+      auto big = session->request("POST", "/v1/dataProcessor/" + target->second + "/processData",
+                                  std::string(8 << 20, 'x'), "application/octet-stream", session->token(), error);
+      if (big && big->status == 413) defaults_problem_ = "an 8 MiB body got " + describe(big, error).substr(0, 120);
+      if (!big) defaults_problem_ = "an 8 MiB body got " + describe(big, error);
+    }
+    defaults_ = std::move(session);
+    defaults_dir_ = std::move(dir);
   }
 
   void check_body_limit() {
@@ -471,17 +799,79 @@ class Checker {
     }
     // A call is in flight: the plugin has begun to write its large answer,
     // which this side does not read yet. SIGTERM now; the plugin must finish
-    // the answer before it exits, not drop it.
+    // the answer before it exits, not drop it. Meanwhile two kept-alive
+    // connections that were idle get a call (S9: 503) and a second
+    // /shutdown (S8: 202), and the socket file must be gone (S5).
     std::string error;
+    auto idle_open = [&] {
+      auto kept = RawConnection::open(session->endpoint(), error);
+      if (kept && kept->send(http_request(session->endpoint(), "GET", "/healthz", "", "", ""))) kept->receive(2s, error);
+      return kept;
+    };
+    auto kept_for_call = idle_open();
+    auto kept_for_shutdown = idle_open();
     auto connection = RawConnection::open(session->endpoint(), error);
-    std::optional<RawResponse> answer;
+    std::optional<RawResponse> answer, late_call, second_shutdown;
+    bool socket_gone = false;
     if (connection) {
       std::string body(16 * 1024 * 1024, 'a');
       connection->send(http_request(session->endpoint(), "POST", "/v1/dataProcessor/" + target->second + "/processData", body,
                                     "application/octet-stream", session->token()));
       connection->wait_readable(10s);  // the first bytes of the answer
       ::kill(session->child().pid(), SIGTERM);
+      if (!tcp_) {
+        auto until = Clock::now() + 2s;
+        while (!(socket_gone = !fs::exists(session->socket_path())) && Clock::now() < until) {
+          std::this_thread::sleep_for(10ms);
+        }
+      } else {
+        std::this_thread::sleep_for(100ms);  // the shutdown has begun
+      }
+      std::string late_error, second_error;
+      if (kept_for_call && kept_for_call->send(http_request(session->endpoint(), "POST", ping_path(), "{}",
+                                                            "application/json", session->token()))) {
+        late_call = kept_for_call->receive(5s, late_error);
+      }
+      // Only a plugin that is shutting down gets the second trigger: to one
+      // that ignored SIGTERM it would be the first, and hide S2's failure.
+      const bool shutting_down = is_error(late_call, 503, "unavailable");
+      if (shutting_down && kept_for_shutdown &&
+          kept_for_shutdown->send(http_request(session->endpoint(), "POST", "/shutdown", "", "application/json",
+                                               session->token()))) {
+        second_shutdown = kept_for_shutdown->receive(5s, second_error);
+      }
       answer = connection->receive(10s, error);
+      // These checks need the call to have been in flight: its answer large
+      // and still being written when SIGTERM came. A plugin whose
+      // processData refuses the sample, or answers it small, was done by then.
+      const bool in_flight = answer && answer->status == 200 && answer->body.size() >= (1u << 20);
+      if (!in_flight) {
+        std::string why = "no call was in flight at SIGTERM to check it with: processData answered the 16 MiB sample " +
+                          describe(answer, error).substr(0, 120);
+        not_applicable("S5", "§13.2", "the socket file is unlinked as soon as the shutdown starts", why);
+        not_applicable("S9", "§13.2", "while a call is in flight, an idle kept-alive connection gets 503", why);
+        not_applicable("S8", "§13.1", "a second /shutdown during the shutdown answers 202", why);
+      } else if (tcp_) {
+        not_applicable("S5", "§13.2", "the socket file is unlinked as soon as the shutdown starts",
+                       not_served(Transport::unix_socket));
+      } else {
+        record("S5", "§13.2",
+               "the socket file is unlinked as soon as the shutdown starts, while a call is still in flight",
+               socket_gone, "the socket file was still there 2 s after SIGTERM, with a call in flight");
+      }
+      if (in_flight) {
+        record("S9", "§13.2",
+               "while a call is in flight after SIGTERM, an idle kept-alive connection stays open and a call on it "
+               "gets 503 unavailable",
+               is_error(late_call, 503, "unavailable"), describe(late_call, late_error));
+        if (shutting_down) {
+          record("S8", "§13.1", "a second trigger during the shutdown is harmless: a second /shutdown answers 202",
+                 second_shutdown && second_shutdown->status == 202, describe(second_shutdown, second_error));
+        } else {
+          not_applicable("S8", "§13.1", "a second /shutdown during the shutdown answers 202",
+                         "the plugin did not refuse calls after SIGTERM (S9), so it was not shutting down");
+        }
+      }
     }
     bool answered = answer && (answer->status == 200 || is_error(answer, 503, "unavailable") ||
                                (answer->status >= 400 && answer->status < 500 && !error_code(*answer).empty()));
@@ -494,8 +884,27 @@ class Checker {
     ScratchDir dir;
     auto session = launch(dir, {.overrides = Json{{"idleTimeout", "1s"}}}, "I1", "starts with idleTimeout 1s");
     if (!session) return;
-    auto started = Clock::now();  // the idle clock runs from the handshake at the latest
     std::string error;
+    auto last_activity = Clock::now();  // the idle clock runs from the handshake at the latest
+    // I2: calls are activity, whatever their answer: 1.8 s of calls, one every
+    // 200 ms (a ping, then one to an unknown type, answered 404), keep it up.
+    if (auto path = ping_path(); !path.empty()) {
+      auto target = first_type();
+      auto calls_until = Clock::now() + 1800ms;
+      bool unknown = false;
+      while (Clock::now() < calls_until && !session->child().exit_status()) {
+        session->request("POST", unknown ? "/v1/" + target->first + "/validate-no-such-type/ping" : path, "{}",
+                         "application/json", session->token(), error, 1s);
+        last_activity = Clock::now();  // the call has ended
+        unknown = !unknown;
+        std::this_thread::sleep_for(200ms);
+      }
+      auto exit = session->child().exit_status();
+      record("I2", "§14.1",
+             "with idleTimeout 1s, calls every 200 ms (pings, and calls answered 404) keep the plugin up for 1.8 s",
+             !exit, exit ? exit->describe() + " while called" : "");
+    }
+    const auto started = last_activity;
     std::optional<detail::ExitStatus> exit;
     while (!(exit = session->child().exit_status()) && Clock::now() - started < 6s) {
       session->request("GET", "/healthz", "", "", "", error, 500ms);
@@ -510,16 +919,29 @@ class Checker {
            exit && exit->clean() && on_time,
            exit ? exit->describe() + " after " + std::to_string(took.count()) + " ms"
                 : "still running after 6 s of health polling");
+    if (tcp_) {
+      not_applicable("I1f", "§14.2", "after its idle exit the plugin has removed its socket and lock file",
+                     not_served(Transport::unix_socket));
+      return;
+    }
     bool files_gone = !fs::exists(session->socket_path()) && !fs::exists(session->socket_path() + ".lock");
     record("I1f", "§14.2", "after its idle exit the plugin has removed its socket and lock file", exit && files_gone,
            exit ? "socket or lock file left behind" : "no idle exit");
   }
 
   void check_tcp() {
+    if (!serves(Transport::tcp)) {
+      auto why = not_served(Transport::tcp);
+      not_applicable("H2t", "§6", "the handshake is one JSON line with protocolVersion 1 and the configured type (over TCP)", why);
+      not_applicable("H5", "§6", "tcp: the handshake address is 127.0.0.1:PORT with the bound port", why);
+      not_applicable("T1", "§6, §12", "over TCP the plugin answers /healthz and calls", why);
+      not_applicable("T2", "§13", "over TCP, /shutdown ends the plugin with exit 0", why);
+      return;
+    }
     ScratchDir dir;
     auto session = launch(dir, {.tcp = true}, "T1", "starts over TCP (type tcp, address 127.0.0.1:0)");
     if (!session) return;
-    check_handshake(*session, true);
+    check_handshake(*session, true, false);
     std::string error;
     auto health = session->request("GET", "/healthz", "", "", "", error);
     std::optional<RawResponse> call;
@@ -537,7 +959,60 @@ class Checker {
            describe(accepted, error) + "; " + (exit ? exit->describe() : "still running after 5 s"));
   }
 
+  // T3: a plugin that serves one transport refuses the other as bad configuration.
+  void check_undeclared_transport() {
+    const char* rule = "launched with a transport it does not declare: message on stderr, exit 2, nothing on stdout";
+    if (served_.size() > 1) {
+      not_applicable("T3", "§4.2, §5.2", rule, "the plugin serves both transports");
+      return;
+    }
+    ScratchDir dir;
+    const bool other_is_tcp = !tcp_;
+    Json config = launch_config(dir);
+    config["type"] = other_is_tcp ? "tcp" : "unix";
+    config["address"] = other_is_tcp ? "127.0.0.1:0" : (dir.path() / "plugin.sock").string();
+    auto run = run_plain(plugin_, {"--config", config.dump()}, detail::plugin_environment({}), 5s, true);
+    record("T3", "§4.2, §5.2", rule, run.exit && run.exit->code == 2 && run.exit->signal == 0 && run.out.empty(),
+           std::string("type ") + (other_is_tcp ? "tcp" : "unix") + ": " +
+               (run.exit ? run.exit->describe() : "still running after 5 s") +
+               (run.out.empty() ? "" : ", stdout " + detail::quote(run.out)));
+  }
+
+  // F4 and F5: socket paths the plugin cannot use.
+  void check_socket_paths() {
+    if (!serves(Transport::unix_socket)) {
+      not_applicable("F4", "§15", "a socket path over 107 bytes: exit 2 with a message", not_served(Transport::unix_socket));
+      not_applicable("F5", "§15", "a socket directory that does not exist: exit 3", not_served(Transport::unix_socket));
+      return;
+    }
+    ScratchDir dir;
+    auto run_with = [&](const std::string& address) {
+      Json config = launch_config(dir);
+      config["type"] = "unix";
+      config["address"] = address;
+      return run_plain(plugin_, {"--config", config.dump()}, detail::plugin_environment({}), 5s, true);
+    };
+    std::string long_path = (dir.path() / (std::string(120, 'p') + ".sock")).string();
+    auto too_long = run_with(long_path);
+    record("F4", "§15", "a socket path over 107 bytes: exit 2 with a message on stderr",
+           too_long.exit && too_long.exit->code == 2 && too_long.exit->signal == 0 && !too_long.err.empty(),
+           (too_long.exit ? too_long.exit->describe() : "still running after 5 s") + " for a path of " +
+               std::to_string(long_path.size()) + " bytes; stderr: " + detail::quote(too_long.err));
+    auto missing = run_with((dir.path() / "no-such-dir" / "plugin.sock").string());
+    record("F5", "§15", "a socket directory that does not exist: exit 3",
+           missing.exit && missing.exit->code == 3 && missing.exit->signal == 0,
+           (missing.exit ? missing.exit->describe() : "still running after 5 s") + "; stderr: " +
+               detail::quote(missing.err));
+  }
+
   void check_locks() {
+    if (!serves(Transport::unix_socket)) {
+      not_applicable("F2", "§15", "a socket whose lock names a live process is refused with exit code 3",
+                     not_served(Transport::unix_socket));
+      not_applicable("F3", "§15", "a stale socket and lock left by a dead process are removed and the plugin starts",
+                     not_served(Transport::unix_socket));
+      return;
+    }
     {
       ScratchDir dir;
       auto socket = (dir.path() / "plugin.sock").string();
@@ -601,6 +1076,17 @@ class Checker {
   Capabilities capabilities_;
   bool have_capabilities_ = false;
   std::vector<CheckResult> results_;
+  // The transports the plugin serves (both until capabilities say otherwise),
+  // and whether the whole set runs over TCP (the plugin serves no socket).
+  std::vector<Transport> served_{Transport::unix_socket, Transport::tcp};
+  bool tcp_ = false;
+  // Plugins that stay up for the whole run (directories first: they go last).
+  std::unique_ptr<ScratchDir> live_dir_, defaults_dir_;
+  std::unique_ptr<PluginSession> live_, defaults_;
+  std::string defaults_problem_;
+  std::thread idle_probe_;
+  std::optional<RawResponse> idle_answer_;
+  std::string idle_error_;
 };
 
 }  // namespace

@@ -3,8 +3,10 @@
 
 #include "admin_format.hpp"
 #include "commands.hpp"
+#include "options.hpp"
 #include "plugvisor/manager.hpp"
 #include "table.hpp"
+#include "transport.hpp"
 
 namespace plugvisor::cli {
 
@@ -104,6 +106,7 @@ Json inspect_json(const fs::path& path, const Capabilities& caps) {
           {"version", caps.version},
           {"description", caps.description},
           {"protocolVersion", protocol::version},
+          {"transports", transports_json(caps.transports)},
           {"types", types},
           {"configTypes", caps.config_types},
           {"configSchemas", caps.config_schemas},
@@ -117,6 +120,9 @@ void print_inspect(const fs::path& path, const Capabilities& caps) {
   info.add({"version:", caps.version});
   info.add({"description:", caps.description.empty() ? "-" : caps.description});
   info.add({"protocol:", std::to_string(protocol::version)});
+  auto chosen = detail::choose_transport(caps.transports, Transport::automatic);
+  info.add({"transports:", joined(transports_json(caps.transports)) + " (by default the manager uses " +
+                               std::string(to_string(chosen)) + ")"});
   info.add({"config types:", joined(Json(caps.config_types))});
   Json security = security_of(path, caps);
   info.add({"sha256:", security["sha256"].get<std::string>()});

@@ -78,6 +78,8 @@ void add_list(CLI::App& app, int& exit_code) {
                                   {"name", p.capabilities.name},
                                   {"version", p.capabilities.version},
                                   {"description", p.capabilities.description},
+                                  {"transport", std::string(to_string(p.transport))},
+                                  {"transports", transports_json(p.capabilities.transports)},
                                   {"types", types_json(p.capabilities)},
                                   {"contracts", contracts_json(p)},
                                   {"configTypes", p.capabilities.config_types},
@@ -86,10 +88,10 @@ void add_list(CLI::App& app, int& exit_code) {
       for (const auto& r : rejections) out["rejected"].push_back({{"path", r.path.string()}, {"reason", r.reason}});
       std::cout << out.dump(2) << "\n";
     } else {
-      Table table({"PLUGIN", "VERSION", "PROVIDES"});
+      Table table({"PLUGIN", "VERSION", "TRANSPORT", "PROVIDES"});
       std::vector<std::string> notes;
       for (const auto& p : plugins) {
-        table.add({p.id, p.capabilities.version, types_text(p)});
+        table.add({p.id, p.capabilities.version, std::string(to_string(p.transport)), types_text(p)});
         for (const auto& fit : p.contracts) {
           if (!fit.compatibility.reason.empty()) notes.push_back(p.id + ": " + fit.compatibility.reason);
         }

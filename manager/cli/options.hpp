@@ -18,4 +18,11 @@ inline ManagerOptions manager_options(const std::vector<std::string>& dirs) {
   return options;
 }
 
+/// The transports a plugin serves as a JSON array: ["unix", "tcp"].
+inline Json transports_json(const std::vector<Transport>& served) {
+  Json out = Json::array();
+  for (auto t : served) out.push_back(std::string(to_string(t)));
+  return out;
+}
+
 }  // namespace plugvisor::cli

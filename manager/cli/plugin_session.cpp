@@ -18,6 +18,7 @@ PluginSession::PluginSession(const std::filesystem::path& plugin, const std::fil
               {"token", token_},
               {"configTypes", Json::array()}};
   config.update(options.overrides);
+  for (const auto& member : options.without) config.erase(member);
   detail::SpawnSpec spec;
   spec.path = plugin.string();
   spec.args = {"--config", options.config_on_stdin ? "-" : config.dump()};

@@ -6,6 +6,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "child_process.hpp"
 #include "plugin_client.hpp"
@@ -20,6 +21,7 @@ struct SessionOptions {
   bool tcp = false;
   bool config_on_stdin = true;  ///< `--config -`; else `--config '<json>'`
   Json overrides = Json::object();  ///< merged into the launch configuration
+  std::vector<std::string> without = {};  ///< members left out of it (to see their defaults)
   std::chrono::milliseconds start_timeout = std::chrono::seconds(10);
 };
 

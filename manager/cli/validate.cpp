@@ -12,6 +12,7 @@ namespace {
 const char* status_word(const CheckResult& r) {
   if (r.status == CheckResult::pass) return "PASS";
   if (r.status == CheckResult::skip) return "SKIP";
+  if (r.status == CheckResult::na) return "N/A";
   return r.weight == Weight::must ? "FAIL" : "WARN";
 }
 
@@ -25,15 +26,16 @@ void add_validate(CLI::App& app, int& exit_code) {
   cmd->add_flag("--json", *json, "Print JSON");
   cmd->callback([plugin, json, &exit_code] {
     auto results = check_conformance(*plugin);
-    int failed = 0, warned = 0, passed = 0, skipped = 0;
+    int failed = 0, warned = 0, passed = 0, skipped = 0, not_applicable = 0;
     for (const auto& r : results) {
       if (r.status == CheckResult::pass) ++passed;
       if (r.status == CheckResult::skip) ++skipped;
+      if (r.status == CheckResult::na) ++not_applicable;
       if (r.status == CheckResult::fail) (r.weight == Weight::must ? failed : warned) += 1;
     }
     if (*json) {
       Json out{{"plugin", *plugin}, {"passed", passed}, {"failed", failed}, {"warnings", warned},
-               {"skipped", skipped}, {"checks", Json::array()}};
+               {"skipped", skipped}, {"notApplicable", not_applicable}, {"checks", Json::array()}};
       for (const auto& r : results) {
         out["checks"].push_back({{"id", r.id}, {"status", status_word(r)}, {"rule", r.rule},
                                  {"section", r.section}, {"must", r.weight == Weight::must}, {"saw", r.saw}});
@@ -41,12 +43,14 @@ void add_validate(CLI::App& app, int& exit_code) {
       std::cout << out.dump(2) << "\n";
     } else {
       for (const auto& r : results) {
-        std::cout << status_word(r) << "  " << r.id << std::string(r.id.size() < 4 ? 4 - r.id.size() : 0, ' ')
+        std::string word = status_word(r);
+        std::cout << word << std::string(4 - word.size(), ' ') << "  " << r.id << std::string(r.id.size() < 4 ? 4 - r.id.size() : 0, ' ')
                   << "  " << r.rule << " [protocol.md " << r.section << "]\n";
         if (r.status != CheckResult::pass) std::cout << "           saw: " << r.saw << "\n";
       }
       std::cout << passed << " passed, " << failed << " failed, " << warned << " warnings, " << skipped
-                << " skipped\n";
+                << " skipped" << (not_applicable ? ", " + std::to_string(not_applicable) + " not applicable" : "")
+                << "\n";
     }
     // A skipped check (the plugin did not even start) counts as a failure.
     exit_code = failed + skipped > 0 ? exit_failed : exit_ok;

@@ -9,6 +9,7 @@
 #include "process_reactor.hpp"
 #include "sandbox/sandbox.hpp"
 #include "quote.hpp"
+#include "transport.hpp"
 
 namespace plugvisor {
 
@@ -100,6 +101,7 @@ Capabilities parse_capabilities(const std::string& text) {
   out.name = string_field(doc, "name", true);
   out.version = string_field(doc, "version", true);
   out.description = string_field(doc, "description", false);
+  out.transports = parse_transports(doc);
 
   auto types = doc.find("types");
   if (types == doc.end() || !types->is_object()) {

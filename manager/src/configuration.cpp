@@ -361,10 +361,12 @@ void read_settings(const Reader& r, const Node& node, PluginSettings& settings) 
     Node n = r.child(node, key);
     if (key == "transport") {
       std::string value = r.text(n);
-      if (value != "unix" && value != "tcp") {
-        r.fail_value(n, n.name + " must be \"unix\" or \"tcp\", not " + quote(value));
+      if (value != "auto" && value != "unix" && value != "tcp") {
+        r.fail_value(n, n.name + " must be \"auto\", \"unix\" or \"tcp\", not " + quote(value));
       }
-      settings.transport = value == "tcp" ? Transport::tcp : Transport::unix_socket;
+      settings.transport = value == "tcp"    ? Transport::tcp
+                           : value == "unix" ? Transport::unix_socket
+                                             : Transport::automatic;
     }
     if (key == "idleTimeout") settings.idle_timeout = r.duration(n);
     if (key == "capabilitiesTimeout") settings.capabilities_timeout = r.duration(n, false);
@@ -454,14 +456,12 @@ std::string nearest_file(const std::vector<fs::path>& dirs, const std::string& i
   return best;
 }
 
-std::string transport_name(Transport transport) { return transport == Transport::tcp ? "tcp" : "unix"; }
-
 }  // namespace
 
 Json plugin_settings_json(const PluginSettings& s) {
   using protocol::format_duration;
   return Json{
-      {"transport", transport_name(s.transport)},
+      {"transport", std::string(to_string(s.transport))},
       {"idleTimeout", format_duration(s.idle_timeout)},
       {"capabilitiesTimeout", format_duration(s.capabilities_timeout)},
       {"startTimeout", format_duration(s.start_timeout)},

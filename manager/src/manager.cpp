@@ -22,6 +22,7 @@
 #include "sandbox/sandbox.hpp"
 #include "scheduler.hpp"
 #include "supervised_plugin.hpp"
+#include "transport.hpp"
 
 namespace plugvisor {
 
@@ -69,10 +70,9 @@ struct FileIdentity {
   bool operator==(const FileIdentity&) const = default;
 };
 
-// cpp-httplib 0.11 (Debian's) writes to sockets without MSG_NOSIGNAL: a
-// request to a plugin that has just died would raise SIGPIPE and kill the
-// host. Ignoring it is what a host left at the default wants (errors come
-// back as EPIPE instead); a host with its own handler keeps it.
+// ManagerOptions::ignore_sigpipe, for hosts that ask: the manager itself
+// never raises SIGPIPE (MSG_NOSIGNAL on sockets, SIGPIPE blocked around
+// writes to a plugin's stdin). A host with its own handler keeps it.
 void ignore_sigpipe_if_default() {
   struct sigaction current {};
   if (::sigaction(SIGPIPE, nullptr, &current) == 0 && current.sa_handler == SIG_DFL &&
@@ -81,10 +81,11 @@ void ignore_sigpipe_if_default() {
   }
 }
 
-// Keeps call bodies' memory in the heap between calls (docs/embedding.md,
-// "Memory"): with glibc's defaults every body of 128 KiB or more gets a fresh
-// mmap, and freed memory goes back to the kernel, so each call page-faults its
-// buffers in again. Left alone when GLIBC_TUNABLES sets malloc thresholds.
+// ManagerOptions::tune_malloc, for hosts that ask (docs/embedding.md, "The
+// host's process"). Keeps call bodies' memory in the heap between calls:
+// with glibc's defaults every body of 128 KiB or more gets a fresh mmap, and
+// freed memory goes back to the kernel, so each call page-faults its buffers
+// in again. Left alone when GLIBC_TUNABLES sets malloc thresholds.
 void keep_call_buffers_in_heap() {
   static std::once_flag once;
   std::call_once(once, [] {
@@ -132,8 +133,8 @@ struct Manager::Impl {
       : options(std::move(o)),
         logger(options.logger ? options.logger : spdlog::default_logger()),
         runtime(options.runtime_parent) {
-    ignore_sigpipe_if_default();
-    keep_call_buffers_in_heap();
+    if (options.ignore_sigpipe) ignore_sigpipe_if_default();
+    if (options.tune_malloc) keep_call_buffers_in_heap();
   }
 
   static const PluginSettings& settings_in(const ManagerOptions& options, const std::string& id) {
@@ -289,16 +290,17 @@ struct Manager::Impl {
   Entry make_entry(const detail::Candidate& candidate, detail::ProbeResult probed, const ManagerOptions& with,
                    std::shared_ptr<detail::PluginHistory> history) {
     Json config_types = config_types_for(probed.capabilities, with);
-    detail::PluginDefinition definition{candidate.id,        candidate.path, std::move(probed.capabilities),
-                                        settings_in(with, candidate.id), std::move(config_types), probed.sha256,
-                                        nullptr};
+    const PluginSettings& settings = settings_in(with, candidate.id);
+    Transport transport = detail::choose_transport(probed.capabilities.transports, settings.transport);
+    detail::PluginDefinition definition{candidate.id, candidate.path, std::move(probed.capabilities), settings,
+                                        transport,    std::move(config_types), probed.sha256, nullptr};
     detail::check_pin(candidate.path, definition.sha256, definition.settings.sha256);
     std::filesystem::path socket = socket_path(candidate.id);
     if (definition.settings.grant) {
       // Its own socket directory, the one place it may create files by default.
       socket = socket_path_in_own_dir(candidate.id);
       definition.sandbox = detail::plan_plugin_sandbox(definition.capabilities.permissions, definition.settings,
-                                                       candidate.path, socket.parent_path());
+                                                       definition.transport, candidate.path, socket.parent_path());
     }
     auto plugin_logger = logger->clone(candidate.id);
     if (definition.sandbox) {

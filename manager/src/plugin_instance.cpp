@@ -27,7 +27,7 @@ std::shared_ptr<PluginInstance> PluginInstance::launch(ProcessReactor& reactor, 
                                                        ExitHandler on_exit) {
   const auto& settings = spec.settings;
   const auto deadline = protocol::deadline_after(settings.start_timeout);
-  const bool unix_socket = settings.transport == Transport::unix_socket;
+  const bool unix_socket = spec.transport == Transport::unix_socket;
   const std::string address = unix_socket ? spec.socket_path.string() : "127.0.0.1:0";
   const std::string token = random_token();
 
@@ -115,9 +115,9 @@ std::string PluginInstance::await_handshake(const LaunchSpec& spec, Clock::time_
   if (!doc.is_object()) throw bad("not a JSON object");
   auto version = doc.value("protocolVersion", Json());
   if (!version.is_number_integer() || version != protocol::version) throw bad("protocolVersion must be 1");
-  const bool unix_socket = spec.settings.transport == Transport::unix_socket;
+  const bool unix_socket = spec.transport == Transport::unix_socket;
   if (doc.value("type", Json()) != (unix_socket ? "unix" : "tcp")) {
-    throw bad(std::string("type must be \"") + (unix_socket ? "unix" : "tcp") + "\" as configured");
+    throw bad(std::string("type must be \"") + (unix_socket ? "unix" : "tcp") + "\" as the configuration said");
   }
   auto address = doc.value("address", Json());
   if (!address.is_string()) throw bad("address must be a string");

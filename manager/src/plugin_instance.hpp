@@ -22,6 +22,7 @@ struct LaunchSpec {
   std::string id;
   std::filesystem::path path;
   PluginSettings settings;
+  Transport transport = Transport::unix_socket;  ///< never automatic
   Json config_types = Json::array();
   std::filesystem::path socket_path;
   std::shared_ptr<std::atomic<std::uint64_t>> connections;

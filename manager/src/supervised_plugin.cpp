@@ -92,6 +92,7 @@ PluginStatus SupervisedPlugin::status() const {
     out.effective = definition_.sandbox->effective;
     out.sandbox = definition_.sandbox->mechanisms;
   }
+  out.transport = definition_.transport;
   out.calls = history_->calls.by_type();
   out.latency = history_->calls.overall();
   out.recent_failures = const_cast<FailureHistory&>(failures_).count(Clock::now());
@@ -169,8 +170,8 @@ std::shared_ptr<PluginInstance> SupervisedPlugin::launch_locked(std::unique_lock
   lock.unlock();
 
   std::weak_ptr<SupervisedPlugin> weak = weak_from_this();
-  LaunchSpec spec{id(),        definition_.path, definition_.settings, definition_.config_types,
-                  socket_path_, connections_,     definition_.sandbox};
+  LaunchSpec spec{id(),         definition_.path, definition_.settings, definition_.transport,
+                  definition_.config_types, socket_path_,      connections_,         definition_.sandbox};
   std::shared_ptr<PluginInstance> instance;
   std::optional<IdleDuringStart> idle_twice;
   try {

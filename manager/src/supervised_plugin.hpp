@@ -30,6 +30,9 @@ struct PluginDefinition {
   std::filesystem::path path;
   Capabilities capabilities;
   PluginSettings settings;
+  /// The transport the plugin is reached by: settings.transport resolved
+  /// against the transports it serves (never automatic).
+  Transport transport = Transport::unix_socket;
   /// The config types handed over at launch: [{"type": ..., "data": ...}].
   Json config_types = Json::array();
   /// The executable's SHA-256 as probed.

@@ -100,7 +100,8 @@ Json Plugin::capabilities() const {
   }
   Json out{{"protocolVersion", protocol::version}, {"name", info_.name},
            {"version", info_.version},               {"description", info_.description},
-           {"types", std::move(types)},               {"configTypes", config_types_}};
+           {"types", std::move(types)},               {"configTypes", config_types_},
+           {"transports", {"unix", "tcp"}}};  // run() serves both (docs/protocol.md 4.2)
   if (!config_schemas_.empty()) out["configSchemas"] = config_schemas_;
   if (!contracts_.empty()) {
     Json contracts = Json::object();

@@ -51,6 +51,7 @@ class CapabilitiesTest(unittest.TestCase):
                                          "jsonSchema": {"type": "object"}}],
                       "calculator": [{"type": "basic"}]},
             "configTypes": ["demo.options"],
+            "transports": ["unix", "tcp"],  # run() serves both
             # dataProcessor is built in, so its description is published; calculator is only named.
             "contracts": {"dataProcessor": DATA_PROCESSOR.to_description()},
         })

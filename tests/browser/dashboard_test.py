@@ -437,6 +437,12 @@ def run(plugvisor, plugin_dir, screenshot_path, work):
         check("event" in streams, "the log should include the supervisor's events (streams seen: %s)" % streams)
         api_lines = daemon.json("GET", "/v1/plugins/%s/logs?after=0" % tt, token)
         check(len(lines) >= min(len(api_lines["lines"]), 1), "page log %d lines, API %d" % (len(lines), len(api_lines["lines"])))
+        details = wait_for("the selected plugin's details", lambda: browser.js(
+            "return Object.fromEntries([...document.querySelectorAll('#details div')]"
+            ".map(d => [d.querySelector('dt').textContent, d.querySelector('dd').textContent]));"))
+        want = "%s (serves %s)" % (p["transport"], ", ".join(p["transports"]))
+        check(details.get("transport") == want, "details should show transport %r, show %r" % (want, details))
+        ok("details show the transport: %s" % details["transport"])
         n = len(lines)
         browser.click(button(tt, "restart"))  # new lines are appended, the old ones stay
         more = wait_for("new log lines appended after another restart", lambda: (lambda k: k if k > n else None)(

@@ -311,7 +311,7 @@ TEST_CASE("a configuration value of the wrong type is reported with what was exp
   check(R"("defaults": {"maxBodyBytes": "64MB"})",
         "defaults.maxBodyBytes must be a whole number, not the string \"64MB\"");
   check(R"("defaults": {"maxBodyBytes": 1.5})", "must be a whole number, not the number 1.5");
-  check(R"("defaults": {"transport": "http"})", "defaults.transport must be \"unix\" or \"tcp\", not \"http\"");
+  check(R"("defaults": {"transport": "http"})", "defaults.transport must be \"auto\", \"unix\" or \"tcp\", not \"http\"");
   check(R"("defaults": {"start": "now"})", "defaults.start must be \"lazy\" or \"eager\"");
   check(R"("defaults": {"required": "yes"})", "defaults.required must be true or false");
   check(R"("defaults": {"env": {"A": 1}})", "defaults.env.A must be a string, not the number 1");

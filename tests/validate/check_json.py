@@ -13,7 +13,7 @@ import json
 import subprocess
 import sys
 
-STATUSES = {"PASS", "FAIL", "WARN", "SKIP"}
+STATUSES = {"PASS", "FAIL", "WARN", "SKIP", "N/A"}
 
 
 def main() -> int:
@@ -45,14 +45,14 @@ def main() -> int:
     if not isinstance(doc, dict):
         doc = {}
     expect(doc.get("plugin") == args.plugin, f"plugin is {doc.get('plugin')!r}, not {args.plugin!r}")
-    for key in ("passed", "failed", "warnings", "skipped"):
+    for key in ("passed", "failed", "warnings", "skipped", "notApplicable"):
         expect(type(doc.get(key)) is int, f"{key} is not an integer: {doc.get(key)!r}")
     checks = doc.get("checks")
     expect(isinstance(checks, list) and checks, "checks is not a non-empty array")
     checks = checks if isinstance(checks, list) else []
 
     by_id = {}
-    counts = {"passed": 0, "failed": 0, "warnings": 0, "skipped": 0}
+    counts = {"passed": 0, "failed": 0, "warnings": 0, "skipped": 0, "notApplicable": 0}
     for i, check in enumerate(checks):
         where = f"checks[{i}]"
         if not isinstance(check, dict):
@@ -84,6 +84,8 @@ def main() -> int:
             counts["warnings"] += 1
         if status == "SKIP":
             counts["skipped"] += 1
+        if status == "N/A":
+            counts["notApplicable"] += 1
         if isinstance(cid, str):
             by_id.setdefault(cid, []).append(check)
     for key, n in counts.items():

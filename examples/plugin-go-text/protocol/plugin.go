@@ -159,6 +159,7 @@ func (def Plugin) capabilities() []byte {
 		"description":     def.Description,
 		"types":           types,
 		"contracts":       contracts,
+		"transports":      []string{"unix", "tcp"}, // socket.go serves both
 	}
 	out, _ := json.Marshal(doc)
 	return out

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"strconv"
 	"strings"
@@ -142,16 +143,21 @@ func (p *plugin) call(w http.ResponseWriter, r *http.Request, contract, typeName
 }
 
 // withDeadline reads X-Plugvisor-Deadline-Ms (section 10.4): absent or
-// empty means no deadline; anything but decimal digits is a 400.
+// empty means no deadline; anything but 1 to 19 decimal digits is a 400. A
+// budget too long for a time.Duration (about 292 years) means no deadline.
 func withDeadline(r *http.Request) (context.Context, context.CancelFunc, error) {
 	text := r.Header.Get(deadlineHeader)
 	if text == "" {
 		ctx, cancel := context.WithCancel(r.Context())
 		return ctx, cancel, nil
 	}
-	ms, err := strconv.ParseUint(text, 10, 32)
-	if err != nil || strings.TrimLeft(text, "0123456789") != "" {
-		return nil, nil, fail(http.StatusBadRequest, "invalid_input", "%s must be a whole number of milliseconds, not %q", deadlineHeader, text)
+	if len(text) > 19 || strings.TrimLeft(text, "0123456789") != "" {
+		return nil, nil, fail(http.StatusBadRequest, "invalid_input", "%s must be a whole number of milliseconds (1 to 19 digits), not %q", deadlineHeader, text)
+	}
+	ms, _ := strconv.ParseUint(text, 10, 64) // 19 digits always fit
+	if ms > uint64(math.MaxInt64/int64(time.Millisecond)) {
+		ctx, cancel := context.WithCancel(r.Context())
+		return ctx, cancel, nil
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), time.Duration(ms)*time.Millisecond)
 	return ctx, cancel, nil

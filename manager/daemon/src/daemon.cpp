@@ -52,6 +52,10 @@ Configuration load(const DaemonOptions& options) {
     }
   }
   config.manager.logger = options.logger;
+  // The daemon owns its process: its admin server (cpp-httplib, which writes
+  // without MSG_NOSIGNAL) needs SIGPIPE ignored, and its calls the tuned heap.
+  config.manager.ignore_sigpipe = true;
+  config.manager.tune_malloc = true;
   return config;
 }
 

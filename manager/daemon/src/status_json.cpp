@@ -48,6 +48,8 @@ Json plugin_json(const PluginStatus& status, bool detailed) {
     if (detailed) type["jsonSchema"] = declared.json_schema;
     types.push_back(std::move(type));
   }
+  Json transports = Json::array();
+  for (auto served : status.capabilities.transports) transports.push_back(std::string(to_string(served)));
   Json contracts = Json::array();
   for (const auto& fit : status.contracts) {
     contracts.push_back({{"contract", fit.contract},
@@ -83,6 +85,8 @@ Json plugin_json(const PluginStatus& status, bool detailed) {
       {"types", std::move(types)},
       {"contracts", std::move(contracts)},
       {"configTypes", status.capabilities.config_types},
+      {"transport", std::string(to_string(status.transport))},
+      {"transports", transports},
       {"droppedLogLines", status.dropped_log_lines},
       {"security", security_json(status)},
   };

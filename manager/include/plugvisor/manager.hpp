@@ -28,8 +28,13 @@ namespace plugvisor {
 
 using namespace std::chrono_literals;
 
-/// How the manager reaches a plugin.
-enum class Transport { unix_socket, tcp };
+/// How the manager reaches a plugin: a Unix socket or loopback TCP.
+/// `automatic` is a setting only: the manager picks a transport the plugin
+/// declares it serves, the Unix socket when it serves both.
+enum class Transport { automatic, unix_socket, tcp };
+
+/// Wire-style name of a transport: "auto", "unix" or "tcp".
+std::string_view to_string(Transport transport) noexcept;
 
 /// Optional resource limits for a plugin process, applied with setrlimit in
 /// the child before exec. Zero means no limit.
@@ -108,7 +113,10 @@ struct RestartPolicy {
 
 /// Settings that apply to one plugin (ManagerOptions::defaults for all).
 struct PluginSettings {
-  Transport transport = Transport::unix_socket;
+  /// The transport to reach the plugin by. `automatic` (the default) picks
+  /// one the plugin serves (capabilities "transports"), the Unix socket when
+  /// it serves both; naming one rejects a plugin that does not serve it.
+  Transport transport = Transport::automatic;
   /// The plugin exits by itself after this long without calls (0: never).
   std::chrono::milliseconds idle_timeout = 5min;
   /// Limit for `capabilities` to answer.
@@ -165,6 +173,22 @@ struct ManagerOptions {
   std::shared_ptr<spdlog::logger> logger;
   /// Parent of the private socket directory (default: $XDG_RUNTIME_DIR, else the temp dir).
   std::filesystem::path runtime_parent;
+  /// Process-wide settings: the manager changes the host's process only when
+  /// asked (docs/embedding.md, "The host's process"). Read when the Manager
+  /// is constructed; reload() ignores them.
+  ///
+  /// true: when SIGPIPE is at its default disposition, set it to SIG_IGN for
+  /// the whole process. The manager does not need it (it writes to plugins
+  /// with MSG_NOSIGNAL and to their stdin with SIGPIPE blocked); a host whose
+  /// own code writes to sockets or pipes that may close can ask for it here.
+  bool ignore_sigpipe = false;
+  /// true: tune glibc's allocator for the whole process, once (mallopt: mmap
+  /// threshold 32 MiB, trim threshold 128 MiB, top pad 16 MiB), unless
+  /// GLIBC_TUNABLES sets malloc tunables. Calls with bodies of 128 KiB or
+  /// more then reuse heap memory instead of page-faulting fresh mappings in
+  /// (several times faster on a small VM), at the price of up to 128 MiB of
+  /// freed memory kept per arena. `plugvisor serve` sets it.
+  bool tune_malloc = false;
 };
 
 /// The life of an external plugin (see docs/architecture.md).
@@ -200,6 +224,9 @@ struct DeclaredType {
 
 /// What a plugin's `capabilities` said.
 struct Capabilities {
+  /// The transports the plugin serves, in the order it lists them, each
+  /// once (never `automatic`). A plugin that declares none serves both.
+  std::vector<Transport> transports{Transport::unix_socket, Transport::tcp};
   std::string name;
   std::string version;
   std::string description;
@@ -300,6 +327,9 @@ struct PluginStatus {
   int crashes = 0;
   /// The settings the plugin runs with.
   PluginSettings settings;
+  /// The transport the manager reaches the plugin by (settings.transport
+  /// resolved against capabilities.transports; never `automatic`).
+  Transport transport = Transport::unix_socket;
   /// Calls by declared type, in the order of capabilities.types.
   std::vector<TypeCallStats> calls;
   /// Each contract the plugin provides, against the host's declaration.

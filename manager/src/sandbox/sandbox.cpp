@@ -255,8 +255,8 @@ SandboxPlan plan_sandbox(const Permissions& effective, Transport transport, Enfo
 }
 
 std::shared_ptr<const SandboxPlan> plan_plugin_sandbox(const std::optional<Permissions>& declared,
-                                                       const PluginSettings& settings, const fs::path& executable,
-                                                       const fs::path& socket_dir) {
+                                                       const PluginSettings& settings, Transport transport,
+                                                       const fs::path& executable, const fs::path& socket_dir) {
   const Permissions asked = declared.value_or(Permissions{});
   auto excess = permission_excess(asked, *settings.grant);
   if (!excess.empty()) {
@@ -266,7 +266,7 @@ std::shared_ptr<const SandboxPlan> plan_plugin_sandbox(const std::optional<Permi
                                              ". Grant it more in the plugin's \"permissions\" entry of the "
                                              "configuration, or use a plugin that needs less");
   }
-  auto plan = plan_sandbox(narrow(asked, *settings.grant), settings.transport, settings.enforce, executable, socket_dir);
+  auto plan = plan_sandbox(narrow(asked, *settings.grant), transport, settings.enforce, executable, socket_dir);
   plan.granted = *settings.grant;
   return std::make_shared<const SandboxPlan>(std::move(plan));
 }

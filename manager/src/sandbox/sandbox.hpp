@@ -45,9 +45,10 @@ SandboxPlan plan_sandbox(const Permissions& effective, Transport transport, Enfo
 /// The sandbox of a plugin with a grant (settings.grant set): it runs with
 /// what it declares, which must lie within the grant. Throws
 /// Error(start_failed) listing what the declaration asks beyond the grant,
-/// or (enforce: required) the mechanisms missing here.
+/// or (enforce: required) the mechanisms missing here. `transport` is the
+/// one the manager chose (never automatic).
 std::shared_ptr<const SandboxPlan> plan_plugin_sandbox(const std::optional<Permissions>& declared,
-                                                       const PluginSettings& settings,
+                                                       const PluginSettings& settings, Transport transport,
                                                        const std::filesystem::path& executable,
                                                        const std::filesystem::path& socket_dir);
 

@@ -437,6 +437,7 @@ class Plugin:
             "description": self.description,
             "types": types,
             "configTypes": list(self._config_types),
+            "transports": ["unix", "tcp"],  # run() serves both (docs/protocol.md 4.2)
         }
         if self._config_schemas:
             doc["configSchemas"] = {name: schema for name, schema in self._config_schemas.items()}

@@ -41,7 +41,10 @@ struct DaemonOptions {
 
 /// A running supervisor: loads the configuration, takes the admin socket
 /// (refusing if another daemon holds it), starts the manager and serves the
-/// admin API until destroyed. Thread-safe.
+/// admin API until destroyed. Thread-safe. It owns the process's signal and
+/// allocator settings as `plugvisor serve` wants them: its manager ignores
+/// SIGPIPE (the admin server's library writes without MSG_NOSIGNAL) and
+/// tunes malloc (ManagerOptions::ignore_sigpipe, tune_malloc).
 class Daemon {
  public:
   /// Throws Error(config) for a bad file or flags, Error(unavailable) if
