@@ -12,6 +12,7 @@
 #include <thread>
 
 #include <CLI/CLI.hpp>
+#include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
 #include "mock_server.hpp"
@@ -136,6 +137,9 @@ int main(int argc, char** argv) {
     std::cerr << "mock-server: give the routes file (mock-server ROUTES.json -d PLUGIN_DIR); see --help\n";
     return 2;
   }
+  // Logs (the server's, the manager's, the plugins') go to stderr: stdout
+  // carries the one "listening on" line, for scripts and tests to read.
+  spdlog::set_default_logger(spdlog::stderr_color_mt("mock-server"));
   // SIGINT/SIGTERM are taken by a thread with sigwait: blocked before any
   // thread starts, so that every thread inherits the mask.
   sigset_t signals;

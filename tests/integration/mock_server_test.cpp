@@ -148,8 +148,8 @@ std::vector<std::string> plugin_dirs() { return {PLUGVISOR_MOCK_PLUGIN_DIR, PLUG
 
 TEST_CASE("the mock server serves routes, templates, SQLite data, JWT and API-key auth, docs and the chain", "[mock-server]") {
   MockServerProcess server(routes_file, plugin_dirs());
-  REQUIRE(server.port() > 0);
   INFO(server.log());
+  REQUIRE(server.port() > 0);
   auto client = client_for(server);
 
   // A templated text route: fakeName and uuid come from the Python plugin.
@@ -236,8 +236,8 @@ TEST_CASE("the mock server serves routes, templates, SQLite data, JWT and API-ke
 
 TEST_CASE("bad input to the mock server gets a clear answer and the server keeps serving", "[mock-server]") {
   MockServerProcess server(routes_file, plugin_dirs());
-  REQUIRE(server.port() > 0);
   INFO(server.log());
+  REQUIRE(server.port() > 0);
   auto client = client_for(server);
 
   // A forged and an expired JWT: 401 with the reason.
