@@ -3,6 +3,8 @@
 #include <httplib.h>
 #include <spdlog/spdlog.h>
 
+#include "plugvisor/detail/http1.hpp"
+
 namespace mockserver {
 
 using plugvisor::Error;
@@ -16,6 +18,9 @@ namespace {
 // What an unauthenticated client may cost: bodies, time, connections.
 constexpr std::size_t max_body_bytes = 1024 * 1024;
 constexpr int io_timeout_seconds = 5;
+// Requests wait on plugins: more workers than cpp-httplib's default, so that
+// a few slow plugin calls do not hold every connection up.
+constexpr std::size_t worker_threads = 32;
 
 // A plugin's failure as the client sees it: 504 for a timeout, 500 for a
 // template the routes file got wrong, 502 for everything else a plugin did.
@@ -74,6 +79,7 @@ MockServer::MockServer(RoutesFile routes, const plugvisor::Registry& registry)
   server_->set_write_timeout(io_timeout_seconds, 0);
   server_->set_keep_alive_max_count(1000);
   server_->set_tcp_nodelay(true);
+  server_->new_task_queue = [] { return new httplib::ThreadPool(worker_threads); };
   server_->Get(".*", handler);
   server_->Post(".*", handler);
   server_->Put(".*", handler);
@@ -148,7 +154,10 @@ http::Response MockServer::serve_route(const Route& route, const std::map<std::s
       denied.headers.emplace_back("www-authenticate", "Bearer");
       return denied;
     }
-    response.headers.emplace_back("x-mock-principal", verdict.principal);
+    // The principal is the plugin's text: sent only when it cannot split the response.
+    if (plugvisor::detail::http1::valid_field_value(verdict.principal)) {
+      response.headers.emplace_back("x-mock-principal", verdict.principal);
+    }
   }
   if (route.data) return serve_data(route, captures, request, std::move(response));
   if (!route.body) return response;

@@ -83,7 +83,7 @@ class Jwt(Authenticator):
             head = json.loads(b64url_decode(parts[0]))
             claims = json.loads(b64url_decode(parts[1]))
             signature = b64url_decode(parts[2])
-        except (ValueError, binascii.Error, UnicodeDecodeError):
+        except (ValueError, binascii.Error, UnicodeDecodeError, RecursionError):
             return AuthResult.deny("malformed token: a part is not base64url-encoded JSON")
         if not isinstance(head, dict) or not isinstance(claims, dict):
             return AuthResult.deny("malformed token: header and claims must be JSON objects")

@@ -128,6 +128,8 @@ class Request:
             return json.loads(self.body or b"null")
         except ValueError as e:
             raise InvalidInput(f"the request body is not JSON: {e}") from None
+        except RecursionError:
+            raise InvalidInput("the request body nests too deeply") from None
 
     @classmethod
     def from_json(cls, doc: Any) -> "Request":
