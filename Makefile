@@ -3,7 +3,7 @@ BUILD ?= build
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: all setup build demo host-demo test test-asan test-tsan clean
+.PHONY: all setup build demo host-demo mock-demo test test-asan test-tsan clean
 
 all: build
 
@@ -23,6 +23,13 @@ demo: build
 # The embedding example: a C++ host application using the manager directly.
 host-demo: build
 	@$(BUILD)/bin/host-demo $(BUILD)/plugins
+
+# The mock server (docs/mock-server.md) with its example plugins on
+# http://127.0.0.1:$(MOCK_PORT); serves until Ctrl-C.
+MOCK_PORT ?= 8080
+mock-demo: setup $(BUILD)/CMakeCache.txt
+	@cmake --build $(BUILD) -j $(JOBS) --target mock-server mock-server-plugins -- --no-print-directory
+	@$(BUILD)/bin/mock-server examples/mock-server/routes.json -d $(BUILD)/examples/mock-server/plugins --port $(MOCK_PORT)
 
 test: build
 	@cd $(BUILD) && ctest --output-on-failure -j $(JOBS)

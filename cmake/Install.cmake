@@ -10,7 +10,7 @@ set(plugvisor_cmake_dir ${CMAKE_INSTALL_LIBDIR}/cmake/plugvisor)
 # dependencies (plugvisorConfig.cmake.in): the core a plugin needs, the
 # manager (spdlog), the daemon (cpp-httplib).
 foreach(set_and_targets
-        "plugvisorTargets;plugvisor_contracts;plugvisor_registry;plugvisor_sdk"
+        "plugvisorTargets;plugvisor_contracts;plugvisor_registry;plugvisor_sdk;plugvisor_contracts_http;plugvisor_contracts_mock"
         "plugvisorManagerTargets;plugvisor_manager"
         "plugvisorDaemonTargets;plugvisor_daemon")
   list(POP_FRONT set_and_targets export_set)
@@ -22,7 +22,7 @@ foreach(set_and_targets
   install(EXPORT ${export_set} NAMESPACE plugvisor:: DESTINATION ${plugvisor_cmake_dir})
 endforeach()
 install(TARGETS plugvisor RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
-foreach(dir contracts registry sdk-cpp manager manager/daemon)
+foreach(dir contracts contracts/http contracts/mock registry sdk-cpp manager manager/daemon)
   install(DIRECTORY ${PROJECT_SOURCE_DIR}/${dir}/include/ DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
 endforeach()
 

@@ -392,6 +392,22 @@ std::vector<ProviderEntry> Registry::active_entries(std::string_view contract) c
   return out;
 }
 
+std::vector<ProviderEntry> Registry::ranked_entries(std::string_view contract) const {
+  std::shared_lock lock(mutex_);
+  std::vector<const Ranked*> fronts;
+  for (auto it = slots_.lower_bound(KeyView{contract, {}});
+       it != slots_.end() && it->first.contract == contract; ++it) {
+    if (it->second.front().entry.info.active) fronts.push_back(&it->second.front());
+  }
+  std::stable_sort(fronts.begin(), fronts.end(), [](const Ranked* a, const Ranked* b) {
+    return ranks_before(a->entry.info, a->sequence, b->entry.info, b->sequence);
+  });
+  std::vector<ProviderEntry> out;
+  out.reserve(fronts.size());
+  for (const Ranked* ranked : fronts) out.push_back(ranked->entry);
+  return out;
+}
+
 std::vector<ProviderEntry> Registry::typed_entries(const ContractInfo& contract) const {
   require_declared(contract);
   std::vector<ProviderEntry> out;

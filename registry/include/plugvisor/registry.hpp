@@ -166,6 +166,25 @@ class Registry {
     return out;
   }
 
+  /// Every active provider of C, best first: the rank order that picks the
+  /// active provider of one type, applied across types. In-process providers
+  /// first, then higher priority (ManagerOptions / the configuration's
+  /// `priority`), then load order: the order of registration, which for
+  /// plugins is discovery order (directories in the order given, files by
+  /// name) and, within a plugin, the order its capabilities list its types.
+  /// What a chain of providers (first success wins) walks.
+  template <class C>
+  std::vector<Provided<C>> ranked() const {
+    const ContractInfo& contract = contract_info<C>();
+    require_declared(contract);
+    std::vector<Provided<C>> out;
+    for (auto& entry : ranked_entries(contract.description.name)) {
+      if (!entry.object || entry.contract != &contract) continue;
+      out.push_back(Provided<C>{entry.info.type, entry.info.provider, std::static_pointer_cast<C>(entry.object)});
+    }
+    return out;
+  }
+
   /// True if the active provider of C under `type` implements `member`
   /// (a method of C's table): false for an older plugin that lacks it.
   /// Throws Error(not_found) if there is no such provider.
@@ -250,6 +269,8 @@ class Registry {
   static void rank_slot(std::vector<Ranked>& slot);
   std::vector<ProviderEntry> typed_entries(const ContractInfo& contract) const;
   std::vector<ProviderEntry> active_entries(std::string_view contract) const;
+  // The active providers of `contract` in rank order (ranked<C>()).
+  std::vector<ProviderEntry> ranked_entries(std::string_view contract) const;
   [[noreturn]] void throw_not_found(std::string_view contract, std::string_view type) const;
 
   mutable std::shared_mutex mutex_;
