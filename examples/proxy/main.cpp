@@ -11,6 +11,7 @@
 #include <thread>
 
 #include <CLI/CLI.hpp>
+#include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
 #include "plugvisor/manager.hpp"
@@ -57,6 +58,8 @@ int main(int argc, char** argv) {
   app.add_option("-c,--config", config_file, "the JSON configuration (examples/proxy/README.md)")->required();
   CLI11_PARSE(app, argc, argv);
 
+  // Logs go to stderr: stdout carries only the "listening on" line.
+  spdlog::set_default_logger(spdlog::stderr_color_mt("plugvisor-proxy"));
   sigset_t signals = stop_signals();
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);  // before any thread starts, so that all inherit it
   try {
@@ -64,6 +67,7 @@ int main(int argc, char** argv) {
     plugvisor::ManagerOptions options;
     options.plugin_dirs = config.plugin_dirs;
     options.config_types = config.config_types;
+    options.logger = spdlog::default_logger();
     // Filters sit on every request's path: they never idle out (a relaunch
     // would land inside a filter's timeout), and a call carries a body of up
     // to filterLimit, base64 at worst, twice (request and response).
