@@ -94,6 +94,10 @@ const Json& require_object(const Json& j, std::string_view what) {
 
 }  // namespace
 
+Json fields_json(const Fields& fields) { return fields_to_json(fields); }
+
+Fields header_fields_from_json(const Json& j, std::string_view where) { return fields_from_json(j, where, true); }
+
 std::optional<std::string_view> field(const Fields& fields, std::string_view name) {
   for (const auto& [key, value] : fields) {
     if (key == name) return std::string_view(value);

@@ -77,6 +77,11 @@ void to_json(Json& j, const Response& response);
 void from_json(const Json& j, Response& response);
 void to_json(Json& j, const HandlerReply& reply);
 void from_json(const Json& j, HandlerReply& reply);
+/// Header fields to and from their JSON form (as in Request and Response):
+/// names lower-cased and checked as tokens, values checked for CR/LF/NUL.
+/// `where` prefixes the message of the Error(invalid_input) thrown.
+Json fields_json(const Fields& fields);
+Fields header_fields_from_json(const Json& j, std::string_view where);
 
 #define PLUGVISOR_HTTP_FIELDS_SCHEMA \
   R"({"type": "object", "additionalProperties": {"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]}})"
@@ -165,3 +170,5 @@ std::string base64_decode(std::string_view text);
 bool valid_utf8(std::string_view text) noexcept;
 
 }  // namespace plugvisor::http
+
+#include "plugvisor/contracts/http_filter.hpp"  // the httpFilter contract and its chain

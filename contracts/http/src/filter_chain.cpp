@@ -1,0 +1,312 @@
+// FilterChain: runs httpFilter providers at the hooks, with per-filter
+// hooks, patterns, timeout, failure mode and circuit breaker.
+#include <algorithm>
+#include <mutex>
+
+#include "plugvisor/contracts/http.hpp"
+
+namespace plugvisor::http {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// Consecutive failures open the circuit for the cool-down; then one call at a
+// time is let through as a trial (half-open), and its success closes it.
+class Breaker {
+ public:
+  Breaker(int threshold, std::chrono::milliseconds cool_down) : threshold_(threshold), cool_down_(cool_down) {}
+
+  // Whether a call may go out now; if not, how long until the next trial.
+  bool admit(std::chrono::milliseconds& retry_after) {
+    std::lock_guard lock(mutex_);
+    if (threshold_ <= 0 || failures_ < threshold_) return true;
+    auto now = Clock::now();
+    if (now >= open_until_ && !trial_in_flight_) {
+      trial_in_flight_ = true;
+      return true;
+    }
+    retry_after = std::max(std::chrono::milliseconds(1000),
+                           std::chrono::ceil<std::chrono::milliseconds>(open_until_ - std::min(now, open_until_)));
+    return false;
+  }
+  void succeeded() {
+    std::lock_guard lock(mutex_);
+    failures_ = 0;
+    trial_in_flight_ = false;
+  }
+  void failed() {
+    std::lock_guard lock(mutex_);
+    trial_in_flight_ = false;
+    if (failures_ < threshold_) ++failures_;
+    if (threshold_ > 0 && failures_ >= threshold_) open_until_ = protocol::deadline_after(cool_down_);
+  }
+
+ private:
+  std::mutex mutex_;
+  const int threshold_;
+  const std::chrono::milliseconds cool_down_;
+  int failures_ = 0;
+  bool trial_in_flight_ = false;
+  Clock::time_point open_until_{};
+};
+
+struct Filter {
+  FilterSpec spec;
+  HookSet hooks;         // resolved: what runs
+  bool can_batch = false;
+  std::unique_ptr<Breaker> breaker;
+};
+
+FilterResult call_hook(HttpFilter& filter, Hook hook, const FilterInput& input) {
+  switch (hook) {
+    case Hook::request_headers: return filter.request_headers(input);
+    case Hook::request_body: return filter.request_body(input);
+    case Hook::generate_response: return filter.generate_response(input);
+    case Hook::response_headers: return filter.response_headers(input);
+    case Hook::response_body: return filter.response_body(input);
+  }
+  return {};
+}
+
+HookSet provider_hooks(const Registry& registry, const std::string& type) {
+  HookSet out;
+  for (Hook hook : all_hooks) {
+    if (registry.supports(ContractTraits<HttpFilter>::name, type, to_string(hook))) out.add(hook);
+  }
+  return out;
+}
+
+}  // namespace
+
+struct FilterChain::State {
+  const Registry& registry;
+  std::vector<Filter> filters;  // by priority, highest first
+  std::vector<FilterSpec> specs;
+};
+
+bool path_matches(std::string_view pattern, std::string_view path) noexcept {
+  // Wildcard matching with one backtrack point (the last '*'): O(n*m) worst case, no recursion.
+  std::size_t p = 0, s = 0, star = std::string_view::npos, resume = 0;
+  while (s < path.size()) {
+    if (p < pattern.size() && (pattern[p] == '?' || pattern[p] == path[s])) {
+      ++p;
+      ++s;
+    } else if (p < pattern.size() && pattern[p] == '*') {
+      star = p++;
+      resume = s;
+    } else if (star != std::string_view::npos) {
+      p = star + 1;
+      s = ++resume;
+    } else {
+      return false;
+    }
+  }
+  while (p < pattern.size() && pattern[p] == '*') ++p;
+  return p == pattern.size();
+}
+
+FilterChain::FilterChain(const Registry& registry, std::vector<FilterSpec> specs)
+    : state_(std::make_unique<State>(State{registry, {}, {}})) {
+  std::stable_sort(specs.begin(), specs.end(), [](const auto& a, const auto& b) { return a.priority > b.priority; });
+  for (auto& spec : specs) {
+    std::string where = "filter '" + spec.type + "'";
+    if (!registry.find<HttpFilter>(spec.type)) {
+      throw Error(ErrorCode::config, where + ": no httpFilter provider of type '" + spec.type +
+                                         "' (is its plugin in the plugin directory, and did it start?)");
+    }
+    if (spec.timeout <= std::chrono::milliseconds::zero()) {
+      throw Error(ErrorCode::config, where + ": timeout must be above zero (e.g. \"200ms\")");
+    }
+    for (const auto& pattern : spec.paths) {
+      if (pattern.empty() || (pattern[0] != '/' && pattern[0] != '*')) {
+        throw Error(ErrorCode::config, where + ": path pattern \"" + pattern + "\" must start with '/' or '*'");
+      }
+    }
+    HookSet offered = provider_hooks(registry, spec.type);
+    HookSet hooks = spec.hooks.value_or(offered);
+    for (Hook hook : hooks.list()) {
+      if (!offered.has(hook)) {
+        throw Error(ErrorCode::config, where + ": its provider does not implement " + std::string(to_string(hook)) +
+                                           " (it implements " + offered.names() + "); remove it from hooks");
+      }
+    }
+    bool can_batch = registry.supports(ContractTraits<HttpFilter>::name, spec.type, "batch");
+    auto breaker = std::make_unique<Breaker>(spec.breaker_failures, spec.breaker_cool_down);
+    state_->specs.push_back(spec);
+    state_->filters.push_back(Filter{std::move(spec), hooks, can_batch, std::move(breaker)});
+  }
+}
+
+FilterChain::~FilterChain() = default;
+
+const std::vector<FilterSpec>& FilterChain::specs() const noexcept { return state_->specs; }
+
+FilterSelection FilterChain::select(std::string_view path) const {
+  FilterSelection selection;
+  for (std::size_t i = 0; i < state_->filters.size(); ++i) {
+    const Filter& filter = state_->filters[i];
+    if (filter.hooks.empty()) continue;
+    const auto& paths = filter.spec.paths;
+    bool wanted = paths.empty() || std::any_of(paths.begin(), paths.end(),
+                                               [&](const std::string& pattern) { return path_matches(pattern, path); });
+    if (!wanted) continue;
+    selection.entries_.emplace_back(i, filter.hooks);
+    for (Hook hook : filter.hooks.list()) selection.union_.add(hook);
+  }
+  return selection;
+}
+
+namespace {
+
+// One filter's hooks of one phase: one call (batch) or one per hook.
+// Returns the combined result, checked against the hooks; throws Error.
+FilterResult run_filter(const Registry& registry, const Filter& filter, HookSet hooks, FilterInput& input) {
+  std::shared_ptr<HttpFilter> object = registry.find<HttpFilter>(filter.spec.type);
+  if (!object) {
+    throw Error(ErrorCode::unavailable, "no active httpFilter provider of type '" + filter.spec.type + "'");
+  }
+  DeadlineScope deadline(filter.spec.timeout);
+  std::vector<Hook> list = hooks.list();
+  FilterResult result;
+  if (list.size() > 1 && filter.can_batch) {
+    input.hooks.clear();
+    for (Hook hook : list) input.hooks.emplace_back(to_string(hook));
+    result = object->batch(input);
+    input.hooks.clear();
+    check_result_fits(result, hooks);
+    return result;
+  }
+  // Without batch: call each hook on the result of the one before.
+  for (Hook hook : list) {
+    FilterResult step = call_hook(*object, hook, input);
+    check_result_fits(step, HookSet{hook});
+    apply(step.request, input.request);
+    if (input.response) apply(step.response, *input.response);
+    if (step.respond) {
+      result.respond = std::move(step.respond);
+      break;
+    }
+  }
+  // Already applied to `input`: the caller must not apply again.
+  result.request = {};
+  result.response = {};
+  return result;
+}
+
+FilterFailure failure_of(const Filter& filter, const Error& e) {
+  return FilterFailure{filter.spec.type, e.code(), e.what(), false};
+}
+
+}  // namespace
+
+RequestVerdict FilterChain::on_request(const FilterSelection& selection, FilterInput& input, bool with_body) {
+  RequestVerdict verdict;
+  HookSet phase = HookSet::request_phase();
+  if (!with_body) phase = HookSet{Hook::request_headers, Hook::generate_response};
+  for (const auto& [index, selected] : selection.entries_) {
+    Filter& filter = state_->filters[index];
+    HookSet hooks = selected & phase;
+    if (hooks.empty()) continue;
+    std::chrono::milliseconds retry_after{0};
+    if (!filter.breaker->admit(retry_after)) {
+      FilterFailure failure{filter.spec.type, ErrorCode::unavailable,
+                            "its circuit is open after repeated failures; the next trial call is in " +
+                                protocol::format_duration(retry_after),
+                            true};
+      verdict.failures.push_back(failure);
+      if (filter.spec.failure == FailureMode::fail_closed) {
+        verdict.respond = filter_failure_response(failure, retry_after);
+        verdict.closed = true;
+        return verdict;
+      }
+      continue;
+    }
+    try {
+      // The body travels only to a body hook.
+      FilterInput sent{input.request, std::nullopt, input.client, input.route, {}};
+      if (!hooks.has(Hook::request_body)) sent.request.body.clear();
+      FilterResult result = run_filter(state_->registry, filter, hooks, sent);
+      filter.breaker->succeeded();
+      if (hooks.has(Hook::request_body)) {
+        input.request = std::move(sent.request);  // per-hook calls applied their changes there
+      } else {
+        Bytes body = std::move(input.request.body);
+        input.request = std::move(sent.request);
+        input.request.body = std::move(body);
+      }
+      apply(result.request, input.request);
+      if (result.respond) {
+        verdict.respond = std::move(result.respond);
+        return verdict;
+      }
+    } catch (const Error& e) {
+      filter.breaker->failed();
+      verdict.failures.push_back(failure_of(filter, e));
+      if (filter.spec.failure == FailureMode::fail_closed) {
+        verdict.respond = filter_failure_response(verdict.failures.back(), std::chrono::milliseconds(0));
+        verdict.closed = true;
+        return verdict;
+      }
+    }
+  }
+  return verdict;
+}
+
+std::vector<FilterFailure> FilterChain::on_response(const FilterSelection& selection, const FilterInput& input,
+                                                    Response& response, bool with_body) {
+  std::vector<FilterFailure> failures;
+  HookSet phase = with_body ? HookSet::response_phase() : HookSet{Hook::response_headers};
+  for (auto it = selection.entries_.rbegin(); it != selection.entries_.rend(); ++it) {
+    Filter& filter = state_->filters[it->first];
+    HookSet hooks = it->second & phase;
+    if (hooks.empty()) continue;
+    std::chrono::milliseconds retry_after{0};
+    if (!filter.breaker->admit(retry_after)) {
+      failures.push_back(FilterFailure{filter.spec.type, ErrorCode::unavailable,
+                                       "its circuit is open after repeated failures; the next trial call is in " +
+                                           protocol::format_duration(retry_after),
+                                       true});
+      if (filter.spec.failure == FailureMode::fail_closed) {
+        response = filter_failure_response(failures.back(), retry_after);
+        return failures;
+      }
+      continue;
+    }
+    try {
+      FilterInput sent{input.request, response, input.client, input.route, {}};
+      sent.request.body.clear();
+      if (!hooks.has(Hook::response_body)) sent.response->body.clear();
+      FilterResult result = run_filter(state_->registry, filter, hooks, sent);
+      filter.breaker->succeeded();
+      Bytes body = std::move(response.body);
+      response = std::move(*sent.response);
+      if (!hooks.has(Hook::response_body)) response.body = std::move(body);
+      apply(result.response, response);
+    } catch (const Error& e) {
+      filter.breaker->failed();
+      failures.push_back(failure_of(filter, e));
+      if (filter.spec.failure == FailureMode::fail_closed) {
+        response = filter_failure_response(failures.back(), std::chrono::milliseconds(0));
+        return failures;
+      }
+    }
+  }
+  return failures;
+}
+
+Response filter_failure_response(const FilterFailure& failure, std::chrono::milliseconds retry_after) {
+  bool unavailable = failure.circuit_open || failure.code == ErrorCode::unavailable;
+  std::string message = "filter '" + failure.type + "' (fail-closed) " +
+                        (failure.circuit_open ? std::string("is not called: ")
+                                              : "failed (" + std::string(to_string(failure.code)) + "): ") +
+                        failure.message;
+  Response response = error_response(unavailable ? 503 : 502, unavailable ? ErrorCode::unavailable : failure.code,
+                                     message);
+  if (unavailable && retry_after.count() > 0) {
+    response.headers.emplace_back("retry-after", std::to_string((retry_after.count() + 999) / 1000));
+  }
+  return response;
+}
+
+}  // namespace plugvisor::http

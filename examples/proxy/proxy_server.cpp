@@ -1,0 +1,253 @@
+// The proxy's request path: route, select filters (bypass when none), the
+// request phase, the upstream call, the response phase.
+#include "proxy_server.hpp"
+
+#include <httplib.h>
+
+#include <algorithm>
+#include <cctype>
+
+#include <spdlog/spdlog.h>
+
+namespace proxy {
+
+namespace {
+
+using plugvisor::ErrorCode;
+using plugvisor::Json;
+namespace http = plugvisor::http;
+
+// RFC 9110 section 7.6.1: headers for one connection only, never forwarded.
+bool hop_by_hop(std::string_view name) {
+  static constexpr std::string_view names[] = {"connection", "keep-alive", "proxy-connection", "transfer-encoding",
+                                               "te", "trailer", "upgrade", "proxy-authorization", "proxy-authenticate",
+                                               "host", "content-length"};
+  return std::find(std::begin(names), std::end(names), name) != std::end(names);
+}
+
+std::string lower(std::string text) {
+  std::transform(text.begin(), text.end(), text.begin(), [](unsigned char c) { return std::tolower(c); });
+  return text;
+}
+
+http::Fields fields_of(const httplib::Headers& headers) {
+  http::Fields out;
+  out.reserve(headers.size());
+  for (const auto& [name, value] : headers) out.emplace_back(lower(name), value);
+  return out;
+}
+
+void send(const http::Response& from, httplib::Response& to) {
+  to.status = from.status;
+  std::string content_type = "application/octet-stream";
+  for (const auto& [name, value] : from.headers) {
+    if (name == "content-type") {
+      content_type = value;
+    } else if (!hop_by_hop(name)) {
+      to.headers.emplace(name, value);
+    }
+  }
+  if (!from.body.empty() || from.header("content-type")) to.set_content(from.body, content_type);
+}
+
+void send_error(httplib::Response& to, int status, ErrorCode code, const std::string& message) {
+  send(http::error_response(status, code, message), to);
+}
+
+}  // namespace
+
+struct ProxyServer::Impl {
+  ProxyConfig config;
+  http::FilterChain chain;
+  httplib::Server server;
+
+  Impl(ProxyConfig c, const plugvisor::Registry& registry)
+      : config(std::move(c)), chain(registry, config.filters) {}
+
+  const Route* route_for(const std::string& path) const {
+    const Route* best = nullptr;
+    for (const auto& route : config.routes) {
+      if (path.rfind(route.prefix, 0) == 0 && (!best || route.prefix.size() > best->prefix.size())) best = &route;
+    }
+    return best;
+  }
+
+  httplib::Client& client_for(const Route& route) {
+    // One client per worker thread and upstream: a client serializes its calls.
+    thread_local std::map<std::string, std::unique_ptr<httplib::Client>> clients;
+    auto& client = clients[route.upstream];
+    if (!client) {
+      client = std::make_unique<httplib::Client>(route.upstream);
+      client->set_tcp_nodelay(true);  // else ~88 ms per small call (PITFALLS.md)
+      client->set_keep_alive(true);
+      auto timeout = config.upstream_timeout;
+      client->set_connection_timeout(std::chrono::duration_cast<std::chrono::seconds>(timeout).count(),
+                                     static_cast<long>((timeout % std::chrono::seconds(1)).count() * 1000));
+      client->set_read_timeout(std::chrono::duration_cast<std::chrono::seconds>(timeout).count(),
+                               static_cast<long>((timeout % std::chrono::seconds(1)).count() * 1000));
+      client->set_write_timeout(std::chrono::duration_cast<std::chrono::seconds>(timeout).count(),
+                                static_cast<long>((timeout % std::chrono::seconds(1)).count() * 1000));
+    }
+    return *client;
+  }
+
+  // The upstream's answer to the request (`filtered`, or `original` as
+  // received for the bypass), or a 502 that says why there is none.
+  http::Response forward(const Route& route, const httplib::Request& original, const http::Request* filtered) {
+    httplib::Request out;
+    out.method = original.method;
+    out.path = original.target;  // as received: percent-encoding and query intact
+    std::string forwarded_for = original.remote_addr;
+    auto copy = [&](const std::string& name, const std::string& value) {
+      if (hop_by_hop(name)) return;
+      if (name == "x-forwarded-for") {
+        forwarded_for = value + ", " + original.remote_addr;
+      } else {
+        out.headers.emplace(name, value);
+      }
+    };
+    if (filtered) {
+      for (const auto& [name, value] : filtered->headers) copy(name, value);
+      out.body = filtered->body;
+    } else {
+      for (const auto& [name, value] : original.headers) copy(lower(name), value);
+      out.body = original.body;
+    }
+    out.headers.emplace("x-forwarded-for", forwarded_for);
+    http::Response response;
+    bool too_large = false;
+    out.content_receiver = [&](const char* data, std::size_t length, std::uint64_t, std::uint64_t) {
+      if (response.body.size() + length > config.body.max) {
+        too_large = true;
+        return false;
+      }
+      response.body.append(data, length);
+      return true;
+    };
+    auto result = client_for(route).send(out);
+    if (too_large) {
+      return http::error_response(502, ErrorCode::too_large,
+                                  "the upstream " + route.upstream + " answered a body over the proxy's limit of " +
+                                      std::to_string(config.body.max) + " bytes (body.max)");
+    }
+    if (!result) {
+      return http::error_response(502, ErrorCode::unavailable,
+                                  "the upstream " + route.upstream + " of route '" + route.name +
+                                      "' did not answer: " + httplib::to_string(result.error()) +
+                                      " (is it running?)");
+    }
+    response.status = result->status;
+    response.headers = fields_of(result->headers);
+    std::erase_if(response.headers, [](const auto& field) { return hop_by_hop(field.first); });
+    return response;
+  }
+
+  void handle(const httplib::Request& req, httplib::Response& res) {
+    const Route* route = route_for(req.path);
+    if (!route) {
+      send_error(res, 404, ErrorCode::not_found, "no route for " + req.path + " (add one to routes in the configuration)");
+      return;
+    }
+    bool body_fits = req.body.size() <= config.body.filter_limit;
+    if (!body_fits && config.body.oversize == Oversize::refuse) {
+      send_error(res, 413, ErrorCode::too_large,
+                 "the request body is " + std::to_string(req.body.size()) + " bytes; this proxy filters at most " +
+                     std::to_string(config.body.filter_limit) + " (body.filterLimit) and refuses larger ones");
+      return;
+    }
+    http::FilterSelection selection = chain.select(req.path);
+    if (selection.empty()) {  // the bypass: no plugin call, the request forwarded as received
+      send(forward(*route, req, nullptr), res);
+      return;
+    }
+    http::FilterInput input;
+    input.request.method = req.method;
+    input.request.path = req.path;
+    for (const auto& [name, value] : req.params) input.request.query.emplace_back(name, value);
+    input.request.headers = fields_of(req.headers);
+    input.request.body = req.body;
+    input.client = req.remote_addr;
+    input.route = route->name;
+
+    http::RequestVerdict verdict = chain.on_request(selection, input, body_fits);
+    log_failures(verdict.failures, req);
+    http::Response response;
+    if (verdict.respond) {
+      response = std::move(*verdict.respond);
+      if (verdict.closed) {  // a fail-closed error: no response hook rewrites it
+        send(response, res);
+        return;
+      }
+    } else {
+      response = forward(*route, req, &input.request);
+    }
+    bool response_fits = response.body.size() <= config.body.filter_limit;
+    if (!response_fits && config.body.oversize == Oversize::refuse && selection.wants(http::Hook::response_body)) {
+      send_error(res, 502, ErrorCode::too_large,
+                 "the upstream's response body is " + std::to_string(response.body.size()) +
+                     " bytes; this proxy filters at most " + std::to_string(config.body.filter_limit) +
+                     " (body.filterLimit) and refuses larger ones");
+      return;
+    }
+    log_failures(chain.on_response(selection, input, response, response_fits), req);
+    send(response, res);
+  }
+
+  static void log_failures(const std::vector<http::FilterFailure>& failures, const httplib::Request& req) {
+    for (const auto& failure : failures) {
+      spdlog::warn("filter '{}' failed on {} {} ({}): {}", failure.type, req.method, req.path,
+                   plugvisor::to_string(failure.code), failure.message);
+    }
+  }
+};
+
+ProxyServer::ProxyServer(ProxyConfig config, const plugvisor::Registry& registry)
+    : impl_(std::make_unique<Impl>(std::move(config), registry)) {
+  auto& server = impl_->server;
+  auto handler = [impl = impl_.get()](const httplib::Request& req, httplib::Response& res) { impl->handle(req, res); };
+  server.Get(".*", handler);
+  server.Post(".*", handler);
+  server.Put(".*", handler);
+  server.Patch(".*", handler);
+  server.Delete(".*", handler);
+  server.Options(".*", handler);
+  server.set_payload_max_length(impl_->config.body.max);
+  server.set_keep_alive_max_count(1000);  // the default 5 reconnects every 5th request (PITFALLS.md)
+  server.set_tcp_nodelay(true);
+  server.new_task_queue = [] { return new httplib::ThreadPool(32); };
+  server.set_exception_handler([](const httplib::Request& req, httplib::Response& res, std::exception_ptr error) {
+    std::string what = "unknown";
+    try {
+      std::rethrow_exception(error);
+    } catch (const std::exception& e) {
+      what = e.what();
+    } catch (...) {
+    }
+    spdlog::error("{} {}: {}", req.method, req.path, what);
+    send_error(res, 500, ErrorCode::internal, "the proxy failed on this request: " + what);
+  });
+}
+
+ProxyServer::~ProxyServer() { stop(); }
+
+int ProxyServer::bind() {
+  const auto& config = impl_->config;
+  int port = config.listen_port == 0 ? impl_->server.bind_to_any_port(config.listen_host)
+                                     : (impl_->server.bind_to_port(config.listen_host, config.listen_port)
+                                            ? config.listen_port
+                                            : -1);
+  if (port < 0) {
+    throw plugvisor::Error(ErrorCode::config, "cannot listen on " + config.listen_host + ":" +
+                                                  std::to_string(config.listen_port) +
+                                                  " (in use? change listen in the configuration)");
+  }
+  return port;
+}
+
+void ProxyServer::serve() { impl_->server.listen_after_bind(); }
+
+void ProxyServer::stop() {
+  if (impl_) impl_->server.stop();
+}
+
+}  // namespace proxy

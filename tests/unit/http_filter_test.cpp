@@ -1,0 +1,219 @@
+// The httpFilter contract's pure parts (JSON forms, applying changes, the
+// batch, path patterns) and FilterChain's rules with in-process filters.
+// The same chain with real plugin processes: tests/integration/proxy_test.cpp.
+#include <atomic>
+
+#include <catch2/catch.hpp>
+
+#include "plugvisor/contracts/http.hpp"
+
+using namespace plugvisor;
+using namespace plugvisor::http;
+
+namespace {
+
+FilterResult parse(std::string_view text) { return Json::parse(text).get<FilterResult>(); }
+
+// An in-process filter that counts its calls and does what it is told.
+class Scripted final : public HttpFilterPlugin {
+ public:
+  std::atomic<int> calls{0};
+  std::function<FilterResult(Hook, const FilterInput&)> on;
+
+  FilterResult request_headers(const FilterInput& in) override { return run(Hook::request_headers, in); }
+  FilterResult request_body(const FilterInput& in) override { return run(Hook::request_body, in); }
+  FilterResult generate_response(const FilterInput& in) override { return run(Hook::generate_response, in); }
+  FilterResult response_headers(const FilterInput& in) override { return run(Hook::response_headers, in); }
+  FilterResult response_body(const FilterInput& in) override { return run(Hook::response_body, in); }
+
+ private:
+  FilterResult run(Hook hook, const FilterInput& in) {
+    ++calls;
+    return on ? on(hook, in) : FilterResult{};
+  }
+};
+
+FilterInput input_for(std::string path) {
+  FilterInput input;
+  input.request.path = std::move(path);
+  input.request.headers = {{"host", "example"}, {"x-a", "1"}};
+  input.request.body = "body";
+  return input;
+}
+
+}  // namespace
+
+TEST_CASE("a filter result round-trips through JSON and an empty one is {}", "[http][filter]") {
+  FilterResult result;
+  result.request.headers.set = {{"x-a", "1"}};
+  result.request.headers.remove = {"x-b"};
+  result.response.status = 201;
+  result.response.body = std::string("\xff\x00", 2);
+  Json j = result;
+  CHECK(j["response"].contains("bodyBase64"));
+  FilterResult back = j.get<FilterResult>();
+  CHECK(back.request.headers.set == result.request.headers.set);
+  CHECK(back.request.headers.remove == result.request.headers.remove);
+  CHECK(back.response.status == 201);
+  CHECK(back.response.body == result.response.body);
+  CHECK(Json(FilterResult{}).dump() == "{}");
+  CHECK_FALSE(parse("null").respond);
+}
+
+TEST_CASE("malformed filter results are refused with a message naming the member", "[http][filter]") {
+  CHECK_THROWS_WITH(parse(R"({"request": 5})"), Catch::Contains("request must be an object"));
+  CHECK_THROWS_WITH(parse(R"({"requests": {}})"), Catch::Contains("no member \"requests\""));
+  CHECK_THROWS_WITH(parse(R"({"response": {"status": 99}})"), Catch::Contains("from 100 to 599"));
+  CHECK_THROWS_WITH(parse(R"({"request": {"headers": {"set": {"x-a": "1\r\nInjected: yes"}}}})"),
+                    Catch::Contains("request.headers.set.x-a"));
+  CHECK_THROWS_WITH(parse(R"({"request": {"headers": {"remove": ["bad name"]}}})"),
+                    Catch::Contains("not an HTTP header name"));
+  CHECK_THROWS_WITH(parse(R"({"response": {"body": "a", "bodyBase64": "YQ=="}})"), Catch::Contains("not both"));
+  CHECK_THROWS_WITH(parse(R"({"respond": {"status": 1000}})"), Catch::Contains("status"));
+}
+
+TEST_CASE("a result may change only what its hooks may", "[http][filter]") {
+  FilterResult body_change;
+  body_change.response.body = "x";
+  CHECK_THROWS_WITH(check_result_fits(body_change, {Hook::response_headers}), Catch::Contains("only responseBody"));
+  CHECK_NOTHROW(check_result_fits(body_change, {Hook::response_body}));
+  FilterResult respond;
+  respond.respond = Response{};
+  CHECK_THROWS_AS(check_result_fits(respond, {Hook::request_headers}), Error);
+  CHECK_NOTHROW(check_result_fits(respond, {Hook::request_headers, Hook::generate_response}));
+}
+
+TEST_CASE("header changes apply in the order remove, set, add", "[http][filter]") {
+  Request request;
+  request.headers = {{"x-a", "1"}, {"x-a", "2"}, {"x-b", "b"}, {"x-c", "c"}};
+  RequestChanges changes;
+  changes.headers.remove = {"x-c"};
+  changes.headers.set = {{"x-a", "only"}};
+  changes.headers.add = {{"x-b", "b2"}};
+  changes.body = "new";
+  apply(changes, request);
+  CHECK(request.headers == Fields{{"x-b", "b"}, {"x-a", "only"}, {"x-b", "b2"}});
+  CHECK(request.body == "new");
+}
+
+TEST_CASE("batch runs hooks in order, each on the result of the one before, and combines the changes", "[http][filter]") {
+  Scripted filter;
+  filter.on = [](Hook hook, const FilterInput& in) {
+    FilterResult result;
+    if (hook == Hook::request_headers) result.request.headers.add = {{"x-step", "1"}};
+    if (hook == Hook::request_body) {
+      // Sees the first hook's change.
+      result.request.body = in.request.body + (in.request.header("x-step") ? "+saw-step" : "+blind");
+      result.request.headers.remove = {"x-a"};
+    }
+    return result;
+  };
+  FilterInput input = input_for("/");
+  input.hooks = {"requestHeaders", "requestBody"};
+  FilterResult combined = filter.batch(input);
+  Request request = input.request;
+  apply(combined.request, request);
+  CHECK(request.body == "body+saw-step");
+  CHECK(request.header("x-step") == "1");
+  CHECK_FALSE(request.header("x-a"));
+}
+
+TEST_CASE("path patterns match with * and ? and never backtrack exponentially", "[http][filter]") {
+  CHECK(path_matches("/api/*", "/api/users/1"));
+  CHECK(path_matches("*", "/"));
+  CHECK(path_matches("/v?/x", "/v1/x"));
+  CHECK_FALSE(path_matches("/api/*", "/apx/users"));
+  CHECK_FALSE(path_matches("/a", "/ab"));
+  CHECK(path_matches("/*.js", "/static/app.js"));
+  CHECK_FALSE(path_matches("/*a*a*a*a*a*a*a*a*b", std::string(5000, 'a')));
+}
+
+TEST_CASE("filter_description lists only the declared hooks, with ping and batch", "[http][filter]") {
+  auto description = filter_description({Hook::generate_response});
+  std::vector<std::string> names;
+  for (const auto& method : description.methods) names.push_back(method.name);
+  CHECK(names == std::vector<std::string>{"ping", "generateResponse", "batch"});
+  CHECK(HookSet{Hook::request_body, Hook::response_headers}.names() == "requestBody, responseHeaders");
+}
+
+TEST_CASE("a request no filter selects costs no filter call", "[http][filter][chain]") {
+  Registry registry;
+  auto api = std::make_shared<Scripted>();
+  registry.add_internal<HttpFilter>("api-only", api);
+  FilterChain chain(registry, {FilterSpec{.type = "api-only", .paths = {"/api/*"}}});
+  FilterSelection selection = chain.select("/static/x");
+  CHECK(selection.empty());
+  FilterInput input = input_for("/static/x");
+  chain.on_request(selection, input);
+  Response response;
+  chain.on_response(selection, input, response);
+  CHECK(api->calls == 0);
+  CHECK_FALSE(chain.select("/api/x").empty());
+}
+
+TEST_CASE("filters run by priority in the request phase and in reverse in the response phase", "[http][filter][chain]") {
+  Registry registry;
+  std::vector<std::string> order;
+  std::mutex mutex;
+  auto make = [&](std::string name) {
+    auto filter = std::make_shared<Scripted>();
+    filter->on = [&, name](Hook hook, const FilterInput&) {
+      std::lock_guard lock(mutex);
+      order.push_back(name + ":" + std::string(to_string(hook)));
+      return FilterResult{};
+    };
+    return filter;
+  };
+  registry.add_internal<HttpFilter>("low", make("low"));
+  registry.add_internal<HttpFilter>("high", make("high"));
+  FilterChain chain(registry, {FilterSpec{.type = "low", .priority = 1, .hooks = HookSet{Hook::request_headers, Hook::response_headers}},
+                               FilterSpec{.type = "high", .priority = 9, .hooks = HookSet{Hook::request_headers, Hook::response_headers}}});
+  FilterInput input = input_for("/");
+  auto selection = chain.select("/");
+  chain.on_request(selection, input);
+  Response response;
+  chain.on_response(selection, input, response);
+  CHECK(order == std::vector<std::string>{"high:requestHeaders", "low:requestHeaders", "low:responseHeaders",
+                                          "high:responseHeaders"});
+}
+
+TEST_CASE("a failing filter is skipped fail-open, answers 502 fail-closed, and its circuit opens after the threshold", "[http][filter][chain]") {
+  Registry registry;
+  auto broken = std::make_shared<Scripted>();
+  broken->on = [](Hook, const FilterInput&) -> FilterResult { throw Error(ErrorCode::crashed, "it died"); };
+  registry.add_internal<HttpFilter>("broken", broken);
+  FilterChain chain(registry, {FilterSpec{.type = "broken", .hooks = HookSet{Hook::request_headers}, .paths = {"/open/*"}},
+                               FilterSpec{.type = "broken", .hooks = HookSet{Hook::request_headers}, .paths = {"/closed/*"},
+                                          .failure = FailureMode::fail_closed, .breaker_failures = 2,
+                                          .breaker_cool_down = std::chrono::hours(1)}});
+  FilterInput open = input_for("/open/x");
+  auto verdict = chain.on_request(chain.select("/open/x"), open);
+  CHECK_FALSE(verdict.respond);
+  REQUIRE(verdict.failures.size() == 1);
+  CHECK(verdict.failures[0].code == ErrorCode::crashed);
+
+  for (int i = 0; i < 2; ++i) {
+    FilterInput closed = input_for("/closed/x");
+    auto v = chain.on_request(chain.select("/closed/x"), closed);
+    REQUIRE(v.respond);
+    CHECK(v.respond->status == 502);
+    CHECK(v.closed);
+    CHECK_THAT(v.respond->body, Catch::Contains("filter 'broken' (fail-closed) failed (crashed): it died"));
+  }
+  int before = broken->calls;
+  FilterInput closed = input_for("/closed/x");
+  auto v = chain.on_request(chain.select("/closed/x"), closed);
+  REQUIRE(v.respond);
+  CHECK(v.respond->status == 503);
+  CHECK(v.respond->header("retry-after"));
+  CHECK(broken->calls == before);  // the open circuit made no call
+}
+
+TEST_CASE("a chain refuses a hook its provider does not implement, naming both", "[http][filter][chain]") {
+  Registry registry;
+  CHECK_THROWS_WITH(FilterChain(registry, {FilterSpec{.type = "nope"}}), Catch::Contains("no httpFilter provider of type 'nope'"));
+  registry.add_internal<HttpFilter>("any", std::make_shared<Scripted>());
+  CHECK_THROWS_WITH(FilterChain(registry, {FilterSpec{.type = "any", .paths = {"api"}}}), Catch::Contains("must start with '/'"));
+  CHECK_THROWS_WITH(FilterChain(registry, {FilterSpec{.type = "any", .timeout = std::chrono::milliseconds(0)}}),
+                    Catch::Contains("timeout must be above zero"));
+}
