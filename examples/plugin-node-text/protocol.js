@@ -715,6 +715,7 @@ function finishShutdown(code) {
   process.exit(code);
 }
 
+// removeFiles (Part 4) runs on every exit, graceful or not.
 process.on('exit', removeFiles);
 
 // A bug outside any call: say so and exit non-zero (§14.3: a failure must
