@@ -1,7 +1,7 @@
 // protocol.js: the wire side of a plugvisor plugin in plain Node.js (v18 or
 // later), shared by the Node example plugins: plugin-node-text
-// (examples/plugin-node-text/plugin.js) and the mock server's
-// plugin-node-status. Like them it uses no SDK, no npm package and no code
+// (examples/plugin-node-text/plugin.js), the mock server's
+// plugin-node-status and the proxy's plugin-proxy-maintenance. Like them it uses no SDK, no npm package and no code
 // from the plugvisor project: it was written from docs/protocol.md alone, to
 // show that the document is all a plugin author needs. Read it top to bottom
 // as a walkthrough; every part names the section of docs/protocol.md ("§")
@@ -43,7 +43,11 @@ const net = require('node:net');
 //                input and output are 'none', 'bytes' or 'json' (§10.2, §10.3); a
 //                contract includes pluginBase's `ping`
 //   configTypes  the config types it declares (§5.2); default: none
+//   configSchemas  config type -> JSON Schema of its data, to publish (§4.2); default: none
 //   contracts    contract descriptions to publish (§4.2); default: none
+//   transports   the `transports` member (§4.2): default ['unix', 'tcp']; null
+//                leaves it out, which means the same (both). It serves both
+//                whatever this says.
 //   applyConfigTypes(configTypes)  gets the launch configuration's [{type, data}];
 //                call die(EXIT_USAGE, why) on data it cannot use (§16). Default:
 //                a warning for each, as data for a type it does not use.
@@ -81,9 +85,10 @@ function capabilities() {
     ...options.plugin,
     types,
     ...(options.configTypes && options.configTypes.length > 0 ? { configTypes: options.configTypes } : {}),
+    ...(options.configSchemas ? { configSchemas: options.configSchemas } : {}),
     ...(options.contracts ? { contracts: options.contracts } : {}),
     // It serves both transports (section 5.2): a Unix socket and loopback TCP.
-    transports: ['unix', 'tcp'],
+    ...(options.transports === null ? {} : { transports: options.transports || ['unix', 'tcp'] }),
   };
 }
 
@@ -539,8 +544,12 @@ async function handleCall(req, res, [contract, type, method]) {
   let input;
   if (m.input === 'bytes') input = body;
   else if (m.input === 'json') {
+    // Nested at most 128 levels, checked before parsing, as the SDKs refuse
+    // a deeper request body (docs/contracts.md, max_json_depth).
+    const text = body.toString('utf-8');
+    if (jsonDepth(text) > MAX_JSON_DEPTH) throw invalidInput(`the JSON input nests deeper than ${MAX_JSON_DEPTH} levels`);
     try {
-      input = JSON.parse(body.toString('utf-8'));
+      input = JSON.parse(text);
     } catch (err) {
       throw invalidInput(`the request body is not JSON: ${err.message}`);
     }
@@ -551,6 +560,22 @@ async function handleCall(req, res, [contract, type, method]) {
   if (m.output === 'bytes') send(res, 200, 'application/octet-stream', result);
   else if (m.output === 'json') sendJson(res, 200, result);
   else sendJson(res, 200, {});
+}
+
+// How deep `text` nests arrays and objects (brackets inside strings skipped).
+const MAX_JSON_DEPTH = 128;
+function jsonDepth(text) {
+  let depth = 0, max = 0, inString = false, escaped = false;
+  for (const c of text) {
+    if (inString) {
+      if (escaped) escaped = false;
+      else if (c === '\\') escaped = true;
+      else if (c === '"') inString = false;
+    } else if (c === '"') inString = true;
+    else if (c === '[' || c === '{') max = Math.max(max, ++depth);
+    else if (c === ']' || c === '}') depth--;
+  }
+  return max;
 }
 
 // Read the whole request body, at most `limit` bytes (a chunked body has no
