@@ -18,6 +18,15 @@
 #include "process_reactor.hpp"
 #include "test_support.hpp"
 
+// AddressSanitizer reserves terabytes of shadow address space at start,
+// which no memory rlimit admits (the plugin aborts before main). Built with
+// it, the cases below leave the memory limit out; the plain build tests it.
+#if defined(__SANITIZE_ADDRESS__)
+constexpr bool memory_limit_testable = false;
+#else
+constexpr bool memory_limit_testable = true;
+#endif
+
 namespace fs = std::filesystem;
 using Catch::Matchers::Contains;
 using plugvisor::DataProcessor;
@@ -147,15 +156,19 @@ TEST_CASE("a plugin asking for more than its grant is not started, the reason li
   Permissions granted;
   granted.network = NetworkAccess::loopback;
   granted.write = {"/tmp/plugvisor-granted"};
-  granted.memory_bytes = 1 << 30;
-  SandboxedFixture fixture({{"network", "outbound"}, {"write", {"/var/lib/x"}}, {"memoryBytes", 2LL << 30}}, granted);
+  Json declared{{"network", "outbound"}, {"write", {"/var/lib/x"}}};
+  if (memory_limit_testable) {
+    granted.memory_bytes = 1 << 30;
+    declared["memoryBytes"] = 2LL << 30;
+  }
+  SandboxedFixture fixture(declared, granted);
   plugvisor::Manager manager(fixture.options);
   CHECK(manager.plugins().empty());
   std::string reason = rejection_of(manager, "sandboxed");
   CHECK_THAT(reason, Contains("ask for more than its grant"));
   CHECK_THAT(reason, Contains("network outbound (granted: loopback)"));
   CHECK_THAT(reason, Contains("write /var/lib/x (granted: /tmp/plugvisor-granted)"));
-  CHECK_THAT(reason, Contains("memoryBytes 2147483648 bytes (granted: 1073741824 bytes)"));
+  if (memory_limit_testable) CHECK_THAT(reason, Contains("memoryBytes 2147483648 bytes (granted: 1073741824 bytes)"));
 }
 
 TEST_CASE("a capabilities document with malformed permissions is rejected naming the key", "[sandbox][permissions]") {
@@ -175,9 +188,12 @@ TEST_CASE("a sandboxed plugin serves calls but cannot reach the network, other f
   std::ofstream(outside.path() / "secret") << "secret";
   Permissions granted;
   granted.write = {writable.path()};
-  granted.memory_bytes = 512ULL << 20;
-  SandboxedFixture fixture({{"network", "none"}, {"write", {writable.path().string()}}, {"memoryBytes", 512LL << 20}},
-                           granted);
+  Json declared{{"network", "none"}, {"write", {writable.path().string()}}};
+  if (memory_limit_testable) {
+    granted.memory_bytes = 512ULL << 20;
+    declared["memoryBytes"] = 512LL << 20;
+  }
+  SandboxedFixture fixture(declared, granted);
   plugvisor::Manager manager(fixture.options);
   REQUIRE(rejection_of(manager, "sandboxed").empty());
   auto attempt = manager.registry().get<DataProcessor>("attempt");
@@ -198,13 +214,16 @@ TEST_CASE("a sandboxed plugin serves calls but cannot reach the network, other f
   CHECK_THROWS_WITH(attempt->process_data("mount"), Contains("Operation not permitted"));
   CHECK_THROWS_WITH(attempt->process_data("bpf"), Contains("Operation not permitted"));
   CHECK_THROWS_WITH(attempt->process_data("kill " + std::to_string(::getpid())), Contains("Operation not permitted"));
-  CHECK_THROWS_WITH(attempt->process_data("alloc 1073741824"), Contains("Cannot allocate memory"));
-  CHECK(attempt->process_data("alloc 1048576") == "ok allocated");
+  if (memory_limit_testable) {
+    CHECK_THROWS_WITH(attempt->process_data("alloc 1073741824"), Contains("Cannot allocate memory"));
+    CHECK(attempt->process_data("alloc 1048576") == "ok allocated");
+  }
 
   auto status = manager.plugin("sandboxed");
   REQUIRE(status);
   for (const char* what : {"privileges", "network none", "file system", "system calls", "memory"}) {
     INFO(what);
+    if (!memory_limit_testable && std::string(what) == "memory") continue;
     REQUIRE(mechanism(*status, what));
     CHECK(mechanism(*status, what)->enforced);
   }
