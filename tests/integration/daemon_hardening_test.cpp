@@ -23,6 +23,7 @@
 
 #include "plugvisor/daemon.hpp"
 #include "socket_file.hpp"
+#include "admin_clients.hpp"
 #include "test_support.hpp"
 
 using namespace std::chrono_literals;
@@ -34,6 +35,13 @@ using plugvisor::test::error_of;
 using plugvisor::test::TempDir;
 
 namespace {
+
+std::unique_ptr<httplib::Client> unix_client(const std::filesystem::path& socket) {
+  return plugvisor::test::unix_client(socket, 5);
+}
+std::unique_ptr<httplib::Client> tcp_client(const std::string& address) {
+  return plugvisor::test::tcp_client(address, 5);
+}
 
 constexpr const char* token = "0123456789abcdef0123456789abcdef";
 
@@ -58,21 +66,6 @@ struct Hostile {
   }
   std::filesystem::path socket() const { return conf.path() / "admin.sock"; }
 };
-
-std::unique_ptr<httplib::Client> unix_client(const std::filesystem::path& socket) {
-  auto client = std::make_unique<httplib::Client>(socket.string(), 80);
-  client->set_address_family(AF_UNIX);
-  client->set_read_timeout(5, 0);
-  return client;
-}
-
-std::unique_ptr<httplib::Client> tcp_client(const std::string& address) {
-  auto colon = address.rfind(':');
-  auto client = std::make_unique<httplib::Client>(address.substr(0, colon), std::stoi(address.substr(colon + 1)));
-  client->set_read_timeout(5, 0);
-  client->set_connection_timeout(5, 0);
-  return client;
-}
 
 /// A raw connection, for what no well-behaved client sends.
 class Raw {

@@ -13,6 +13,7 @@
 #include <httplib.h>
 
 #include "plugvisor/daemon.hpp"
+#include "admin_clients.hpp"
 #include "test_support.hpp"
 
 using namespace std::chrono_literals;
@@ -25,6 +26,9 @@ using plugvisor::test::TempDir;
 using plugvisor::test::wait_for;
 
 namespace {
+
+using plugvisor::test::tcp_client;
+using plugvisor::test::unix_client;
 
 constexpr const char* token = "0123456789abcdef0123456789abcdef";
 
@@ -56,20 +60,6 @@ struct Setup {
   }
   std::filesystem::path socket() const { return conf.path() / "admin.sock"; }
 };
-
-std::unique_ptr<httplib::Client> unix_client(const std::filesystem::path& socket) {
-  auto client = std::make_unique<httplib::Client>(socket.string(), 80);
-  client->set_address_family(AF_UNIX);
-  client->set_read_timeout(30, 0);
-  return client;
-}
-
-std::unique_ptr<httplib::Client> tcp_client(const std::string& address) {
-  auto colon = address.rfind(':');
-  auto client = std::make_unique<httplib::Client>(address.substr(0, colon), std::stoi(address.substr(colon + 1)));
-  client->set_read_timeout(30, 0);
-  return client;
-}
 
 Json json_of(const httplib::Result& result) {
   REQUIRE(result);
