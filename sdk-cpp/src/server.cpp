@@ -1,6 +1,7 @@
 #include "server.hpp"
 
 #include <poll.h>
+#include <sys/ioctl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <arpa/inet.h>
@@ -140,6 +141,7 @@ struct ConnectionState {
   enum Phase : int {
     waiting,  // for the first byte of a request head (idle)
     partial,  // part of a head has come; or a request refused from its head is answered
+    reading,  // bytes of a head were read and are being looked at (its worker is not waiting on the client)
     busy,     // an authorised request (a call, /shutdown) is being read or run
     evicted,  // given up for a newcomer: its worker ends
   };
@@ -341,8 +343,10 @@ struct Server::Impl {
 
   // At the cap, with a newcomer in the backlog: gives up the connection that
   // has held a worker longest without proving itself (never an authorised
-  // one, nor one whose request is being run). Part-way heads go first (a
-  // trickling client), then idle connections. Returns whether one was.
+  // one, nor one whose request is being run, nor one whose worker is not
+  // blocked on it: bytes it has not read yet, or a head it is looking at).
+  // Part-way heads go first (a trickling client), then idle connections.
+  // Returns whether one was.
   bool evict_one() {
     std::lock_guard guard(connections_mutex);
     int victim = -1;
@@ -363,7 +367,12 @@ struct Server::Impl {
         oldest = since;
       }
     }
-    if (!chosen || !chosen->phase.compare_exchange_strong(chosen_phase, ConnectionState::evicted)) return false;
+    if (!chosen) return false;
+    // Bytes its worker has not read yet (a connection just taken from the
+    // backlog, its request not read): it is not stalled. The caller looks
+    // again shortly.
+    if (int unread = 0; ::ioctl(victim, FIONREAD, &unread) != 0 || unread > 0) return false;
+    if (!chosen->phase.compare_exchange_strong(chosen_phase, ConnectionState::evicted)) return false;
     ::shutdown(victim, SHUT_RDWR);  // its worker's read returns at once
     return true;
   }
@@ -374,6 +383,30 @@ struct Server::Impl {
       connections.erase(fd);
     }
     ::close(fd);
+  }
+
+  // Reads what has come of a request head into `into`, by `deadline`:
+  // the count, 0 once the connection closed or was given up, -1 once the
+  // deadline passed. An unproven connection may be given up (evict_one)
+  // only while its worker waits for bytes: the worker claims what has come
+  // (phase `reading`) before it reads it, and evict_one leaves a connection
+  // with unread bytes alone, so that a request the worker holds, or one
+  // waiting in the socket, is never given up.
+  static long read_head_bytes(int fd, ConnectionState& state, std::size_t have, char* into, std::size_t size,
+                              Clock::time_point deadline) {
+    if (state.proven.load()) return read_by(fd, into, size, deadline);  // never given up
+    if (!state.move_to(have > 0 ? ConnectionState::partial : ConnectionState::waiting)) return 0;
+    bool ready = false;
+    while (!ready) {
+      auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - Clock::now()).count();
+      if (left <= 0) break;
+      pollfd p{fd, POLLIN, 0};
+      int r = ::poll(&p, 1, static_cast<int>(std::min<long long>(left, 60'000)));
+      if (r < 0 && errno != EINTR) return 0;
+      ready = r > 0;
+    }
+    if (!state.move_to(ConnectionState::reading)) return 0;  // given up meanwhile
+    return ready ? read_by(fd, into, size, deadline) : -1;
   }
 
   // Serves the requests of one connection, in order, until it closes.
@@ -402,7 +435,7 @@ struct Server::Impl {
       const auto head_started = Clock::now();
       const auto head_deadline = head_started + head_timeout;
       state.since = head_started.time_since_epoch().count();
-      if (!state.move_to(have > 0 ? ConnectionState::partial : ConnectionState::waiting)) return;
+      if (!state.move_to(have > 0 ? ConnectionState::reading : ConnectionState::waiting)) return;
       http1::ParseResult parsed;
       // A head can only be complete once a line has ended: parsed again only
       // then, so that a client sending a byte at a time costs no more than one
@@ -421,10 +454,11 @@ struct Server::Impl {
           }
           buffer.resize(std::min(buffer.size() * 2, http1::max_head_bytes + 1));
         }
-        long n = read_by(fd, buffer.data() + have, buffer.size() - have, head_deadline);
+        long n = read_head_bytes(fd, state, have, buffer.data() + have, buffer.size() - have, head_deadline);
         if (n == 0) return;  // closed (or evicted)
         if (n < 0) {
           if (have == 0) return;  // idle for head_timeout: close quietly
+          if (!state.move_to(ConnectionState::partial)) return;
           auto res = error_response(ErrorCode::invalid_input,
                                     "the request head did not arrive within " +
                                         protocol::format_duration(head_timeout) + ": send it whole",
@@ -434,12 +468,12 @@ struct Server::Impl {
           linger_close(fd);
           return;
         }
-        if (have == 0 && !state.move_to(ConnectionState::partial)) return;
         line_ended = std::memchr(buffer.data() + have, '\n', static_cast<std::size_t>(n)) != nullptr ||
                      have + static_cast<std::size_t>(n) >= http1::max_head_bytes;
         have += static_cast<std::size_t>(n);
       }
       if (parsed.state == http1::ParseResult::invalid) {
+        if (!state.move_to(ConnectionState::partial)) return;
         auto res = error_response(ErrorCode::invalid_input, std::string("bad request: ") + parsed.error,
                                   parsed.status);
         res.close = true;
@@ -471,6 +505,9 @@ struct Server::Impl {
         refused = error_response(ErrorCode::too_large, "request body exceeds this plugin's limit of " +
                                                            std::to_string(limit) + " bytes");
       }
+      // Anything but an authorised call is answered as a part-way head: the
+      // connection may still be given up while the answer is written.
+      if ((refused || !takes_body) && !state.move_to(ConnectionState::partial)) return;
       if (refused) {
         auto& res = *refused;
         const std::uint64_t length = req.framing == http1::Framing::length ? req.content_length : 0;

@@ -27,6 +27,7 @@ holds its thread.
 from __future__ import annotations
 
 import errno
+import fcntl
 import hmac
 import http
 import json
@@ -36,7 +37,9 @@ import select
 import selectors
 import socket
 import socketserver
+import struct
 import sys
+import termios
 import threading
 import time
 from typing import Any, Callable, Mapping
@@ -191,6 +194,14 @@ def _send_all(sock: socket.socket, buffers: list[Any]) -> None:
                 sent = 0
 
 
+def _unread_bytes(sock: socket.socket) -> int:
+    """Bytes received on ``sock`` and not read yet; -1 if that cannot be told."""
+    try:
+        return struct.unpack("i", fcntl.ioctl(sock.fileno(), termios.FIONREAD, b"\0\0\0\0"))[0]
+    except OSError:
+        return -1
+
+
 class _ConnectionState:
     """What the accept loop knows of a served connection, to choose which one
     a newcomer replaces at the cap (fair admission, protocol.md 12). Changed
@@ -198,6 +209,7 @@ class _ConnectionState:
 
     WAITING = 0  # for the first byte of a request head (idle)
     PARTIAL = 1  # part of a head has come; or a request refused from its head is answered
+    READING = 4  # bytes of a head were read and are being looked at (its thread is not waiting on the client)
     BUSY = 2     # an authorised request (a call, /shutdown) is being read or run
     EVICTED = 3  # given up for a newcomer: its thread ends
 
@@ -371,6 +383,29 @@ class RequestHandler(socketserver.BaseRequestHandler):
         self._buffer += data
         return len(data)
 
+    def _recv_head(self) -> int:
+        """Reads what has come of a request head by its deadline, as _recv.
+        An unproven connection may be given up (_evict_one_locked) only while
+        its thread waits for bytes: the thread claims what has come (READING)
+        before it reads it, and a connection with unread bytes is left alone,
+        so that a request the thread holds, or one waiting in the socket, is
+        never given up."""
+        state = self.state
+        if not state.proven:
+            if not state.move_to(_ConnectionState.PARTIAL if self._buffer else _ConnectionState.WAITING):
+                return 0
+            left = self._head_deadline - time.monotonic()
+            ready = False
+            if left > 0:
+                poller = select.poll()
+                poller.register(self.request, select.POLLIN)
+                ready = bool(poller.poll(left * 1000))
+            if not state.move_to(_ConnectionState.READING):
+                return 0  # given up meanwhile
+            if not ready:
+                return -1
+        return self._recv(self._head_deadline)
+
     def _take(self, size: int) -> bytes:
         data = bytes(self._buffer[:size])
         del self._buffer[:size]
@@ -381,7 +416,7 @@ class RequestHandler(socketserver.BaseRequestHandler):
         deadline; None if the connection ends (answered, idle or closed)."""
         buffer = self._buffer
         state = self.state
-        if not state.move_to(_ConnectionState.PARTIAL if buffer else _ConnectionState.WAITING, restart=True):
+        if not state.move_to(_ConnectionState.READING if buffer else _ConnectionState.WAITING, restart=True):
             return None
         self._head_deadline = state.since + HEAD_TIMEOUT
         lines: list[bytes] = []
@@ -398,7 +433,7 @@ class RequestHandler(socketserver.BaseRequestHandler):
                 if len(buffer) >= MAX_HEAD_BYTES:
                     return self._refuse_head(431, "bad request: the request head exceeds 64 KiB")
                 scan = len(buffer)
-                got = self._recv(self._head_deadline)
+                got = self._recv_head()
                 if got == 0:
                     return None  # closed, or evicted
                 if got < 0:
@@ -406,8 +441,6 @@ class RequestHandler(socketserver.BaseRequestHandler):
                         return None  # idle for HEAD_TIMEOUT: close quietly
                     return self._refuse_head(
                         408, f"the request head did not arrive within {HEAD_TIMEOUT:g}s: send it whole")
-                if not state.move_to(_ConnectionState.PARTIAL):
-                    return None
                 continue
             end = newline - 1 if newline > line_start and buffer[newline - 1] == 13 else newline
             line = bytes(buffer[line_start:end])
@@ -425,6 +458,7 @@ class RequestHandler(socketserver.BaseRequestHandler):
 
     def _refuse_head(self, status: int, message: str) -> None:
         """Answers a head that cannot be served, then a lingering close."""
+        self.state.move_to(_ConnectionState.PARTIAL)  # it may be given up meanwhile
         self._linger = True
         self._body_done = True
         self._error(status, ErrorCode.INVALID_INPUT, message, close=True)
@@ -617,10 +651,16 @@ class RequestHandler(socketserver.BaseRequestHandler):
         path = self.path.split("?", 1)[0]
         health = method in ("GET", "HEAD") and path == "/healthz"
         takes_body = method == "POST" and (path == "/shutdown" or path.startswith("/v1/"))
+        authorized = takes_body and self._authorized()
+        if not authorized:
+            # Anything but an authorised call is answered as a part-way head:
+            # the connection may still be given up while the answer is written.
+            self.state.move_to(_ConnectionState.PARTIAL)
         if not health and not takes_body:
             self._not_found(method, path)
             return
-        if takes_body and not self._authorized():
+        if takes_body and not authorized:
+            self._unauthorized()
             return
         limit = self.service.max_body_bytes
         if self._length > limit:
@@ -650,13 +690,14 @@ class RequestHandler(socketserver.BaseRequestHandler):
 
     def _authorized(self) -> bool:
         got = self.headers_in.get("authorization")
-        if got is not None and hmac.compare_digest(got.encode("latin-1"), self.service.expected_auth):
-            return True
+        return got is not None and hmac.compare_digest(got.encode("latin-1"), self.service.expected_auth)
+
+    def _unauthorized(self) -> None:
+        got = self.headers_in.get("authorization")
         self._error(401, ErrorCode.UNAUTHORIZED,
                     "missing Authorization header: send 'Authorization: Bearer <token>' with the token "
                     "from the launch configuration" if got is None
                     else "wrong bearer token: use the token from the launch configuration")
-        return False
 
     def _shutdown(self) -> None:
         # The shutdown starts before the answer (so that it is the reason
@@ -809,8 +850,10 @@ class PluginServerMixin(socketserver.ThreadingMixIn):
     def _evict_one_locked(self) -> bool:
         """Gives up the connection that has held a thread longest without
         proving itself (never an authorised one, nor one whose request is
-        being run): part-way heads first (a trickling client), then idle
-        connections. Returns whether one was. Called with the lock held."""
+        being run, nor one whose thread is not waiting on it: bytes it has
+        not read yet, or a head it is looking at): part-way heads first (a
+        trickling client), then idle connections. Returns whether one was.
+        Called with the lock held."""
         chosen: tuple[bool, float] | None = None
         victim: socket.socket | None = None
         for sock, state in self._connections.items():
@@ -819,7 +862,10 @@ class PluginServerMixin(socketserver.ThreadingMixIn):
             rank = (state.phase != _ConnectionState.PARTIAL, state.since)
             if chosen is None or rank < chosen:
                 chosen, victim = rank, sock
-        if victim is None:
+        if victim is None or _unread_bytes(victim) != 0:
+            # Nothing stalled; or bytes its thread has not read yet (a
+            # connection just taken from the backlog, its request not read):
+            # it is not stalled. The accept loop looks again shortly.
             return False
         self._connections[victim].phase = _ConnectionState.EVICTED
         try:
