@@ -3,7 +3,7 @@
 // met; writes the same as JSON (--out) so that a later run can be compared.
 //
 //   plugvisor-bench [--out FILE] [--python-plugin PATH] [--plugin-dir DIR] [--quick]
-//                   [--sections cold,latency,tcp,throughput,internal,validation,hundred,field,languages,path]
+//                   [--sections cold,latency,tcp,throughput,internal,validation,hundred,field,languages,path,proxy]
 //                   [--tune-malloc] [--untuned-host] [--start-threads N]
 //   plugvisor-bench --loop BYTES COUNT [--tcp] [--floor] [--tune-malloc]
 //
@@ -26,6 +26,9 @@
 //               own language: 64 B / 64 KiB calls, cold start (languages.cpp)
 //   path        the whole path: the daemon's broker and `plugvisor call`
 //               against a direct call and a raw round trip (path.cpp)
+//   proxy       the reverse-proxy example: bypass, a header filter, a body
+//               filter, five filters of one process, against the proxy with
+//               plugins disabled and a raw round trip (proxy.cpp)
 //
 // --quick: fewer samples and rounds, for a smoke run (no figure from it is
 // worth comparing); every section still runs end to end.
@@ -897,6 +900,7 @@ int main(int argc, char** argv) {
     if (on("field")) bench_field(options, results);
     if (on("languages")) bench_languages(options, results);
     if (on("path")) bench_path(options, results);
+    if (on("proxy")) bench_proxy(options, results);
     results.raw["elapsed_s"] = ns_since(started) / 1e9;
     results.raw["busy_cores_after"] = busy_cores(std::chrono::milliseconds(300));
     // Other work on the machine makes every figure noisier; ratios, measured

@@ -19,4 +19,9 @@ void bench_languages(const Options& options, Results& results);
 /// against a direct call and a raw round trip (path.cpp).
 void bench_path(const Options& options, Results& results);
 
+/// proxy: the reverse-proxy example's overhead per request (bypass, a header
+/// filter, a body filter, five filters of one process) against the proxy
+/// with plugins disabled and a raw round trip (proxy.cpp).
+void bench_proxy(const Options& options, Results& results);
+
 }  // namespace plugvisor::bench
