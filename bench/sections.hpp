@@ -19,4 +19,9 @@ void bench_languages(const Options& options, Results& results);
 /// against a direct call and a raw round trip (path.cpp).
 void bench_path(const Options& options, Results& results);
 
+/// scale: the daemon with 10, 100 and 1,000 plugins registered and a tenth
+/// running (memory, list, status, reload), and calls at a sustained rate
+/// through it (scale.cpp).
+void bench_scale(const Options& options, Results& results);
+
 }  // namespace plugvisor::bench
