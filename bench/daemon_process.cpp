@@ -52,7 +52,10 @@ void DaemonProcess::stop() {
   pid_ = -1;
 }
 
-std::filesystem::path cli_program() { return PLUGVISOR_BENCH_CLI; }
+std::filesystem::path cli_program() {
+  const char* other = std::getenv("BENCH_CLI");
+  return other && *other ? std::filesystem::path(other) : std::filesystem::path(PLUGVISOR_BENCH_CLI);
+}
 
 long rss_kib(pid_t pid) {
   std::ifstream in("/proc/" + std::to_string(pid) + "/status");

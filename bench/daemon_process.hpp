@@ -26,7 +26,8 @@ class DaemonProcess {
   pid_t pid_ = -1;
 };
 
-/// The `plugvisor` program built with the benchmark.
+/// The `plugvisor` program built with the benchmark; $BENCH_CLI replaces it
+/// (another build's, to measure the daemon sections before a change).
 std::filesystem::path cli_program();
 
 /// Resident memory of process `pid` (VmRSS), in KiB; -1 if it is gone.
