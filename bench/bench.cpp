@@ -3,7 +3,8 @@
 // met; writes the same as JSON (--out) so that a later run can be compared.
 //
 //   plugvisor-bench [--out FILE] [--python-plugin PATH] [--plugin-dir DIR] [--quick]
-//                   [--sections cold,latency,tcp,throughput,internal,validation,hundred,field,languages,path,proxy]
+//                   [--sections cold,latency,tcp,throughput,internal,validation,hundred,field,languages,path,proxy,scale]
+//                   [--baseline-cli PATH]
 //                   [--tune-malloc] [--untuned-host] [--start-threads N]
 //   plugvisor-bench --loop BYTES COUNT [--tcp] [--floor] [--tune-malloc]
 //
@@ -25,10 +26,14 @@
 //   languages   the Python SDK, Node and Go plugins against floors in their
 //               own language: 64 B / 64 KiB calls, cold start (languages.cpp)
 //   path        the whole path: the daemon's broker and `plugvisor call`
-//               against a direct call and a raw round trip (path.cpp)
+//               against a direct call and a raw round trip (path.cpp);
+//               --baseline-cli PATH adds another build's daemon (e.g. the
+//               previous commit's `plugvisor`) to the same rounds
 //   proxy       the reverse-proxy example: bypass, a header filter, a body
 //               filter, five filters of one process, against the proxy with
 //               plugins disabled and a raw round trip (proxy.cpp)
+//   scale       the daemon with 10, 100, 1,000 plugins: memory, list, status,
+//               reload; 10,000 calls/s for 60 s through it (scale.cpp)
 //
 // --quick: fewer samples and rounds, for a smoke run (no figure from it is
 // worth comparing); every section still runs end to end.
@@ -830,6 +835,8 @@ Options parse(int argc, char** argv) {
       options.python_plugin = value();
     } else if (arg == "--plugin-dir") {
       options.plugin_dir = value();
+    } else if (arg == "--baseline-cli") {
+      options.baseline_cli = value();
     } else if (arg == "--quick") {
       options.quick = true;
     } else if (arg == "--tune-malloc") {
@@ -856,7 +863,7 @@ Options parse(int argc, char** argv) {
     } else {
       throw std::runtime_error("unknown argument " + arg +
                                " (see the top of bench/bench.cpp: --out FILE --python-plugin PATH --quick "
-                               "--sections LIST --tune-malloc --start-threads N --loop BYTES COUNT [--tcp] [--floor])");
+                               "--sections LIST --baseline-cli PATH --tune-malloc --start-threads N --loop BYTES COUNT [--tcp] [--floor])");
     }
   }
   return options;
@@ -901,6 +908,7 @@ int main(int argc, char** argv) {
     if (on("languages")) bench_languages(options, results);
     if (on("path")) bench_path(options, results);
     if (on("proxy")) bench_proxy(options, results);
+    if (on("scale")) bench_scale(options, results);
     results.raw["elapsed_s"] = ns_since(started) / 1e9;
     results.raw["busy_cores_after"] = busy_cores(std::chrono::milliseconds(300));
     // Other work on the machine makes every figure noisier; ratios, measured

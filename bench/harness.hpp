@@ -47,7 +47,11 @@ struct Options {
   bool untuned_host = false;  // --untuned-host: ManagerOptions::tune_malloc left off
   int start_threads = 16;
   std::set<std::string> sections{"cold",     "latency",  "tcp",       "throughput", "internal",
-                                 "validation", "hundred", "field",     "languages",  "path", "proxy"};
+                                 "validation", "hundred", "field",     "languages",  "path", "proxy",
+                                 "scale"};
+  /// --baseline-cli: another build's `plugvisor`, whose daemon the path
+  /// section measures in the same rounds (before/after a change).
+  std::filesystem::path baseline_cli;
   bool hundred_child = false;  // internal: run the 100-plugin scenario and print JSON
   std::string cold_child;       // internal: --cold-child JSON (ColdSpec), see cold_starts_in_fresh_process
   // --loop BYTES COUNT: only make COUNT calls of BYTES through the registry

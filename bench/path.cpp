@@ -21,6 +21,7 @@
 #include <string>
 
 #include "child_output.hpp"
+#include "daemon_process.hpp"
 #include "floor_client.hpp"
 #include "raw_http.hpp"
 #include "sections.hpp"
@@ -30,54 +31,6 @@ namespace plugvisor::bench {
 namespace {
 
 namespace fs = std::filesystem;
-
-/// `plugvisor serve -d DIR` on a private admin socket; SIGTERM and reaped on
-/// destruction. Ready once it has printed its "admin socket:" line.
-class Daemon {
- public:
-  Daemon(const fs::path& program, const fs::path& plugin_dir, const fs::path& socket) {
-    int out[2];
-    if (::pipe2(out, O_CLOEXEC) != 0) throw std::runtime_error("pipe failed");
-    const std::string admin = "PLUGVISOR_ADMIN_SOCKET=" + socket.string();
-    pid_ = ::fork();
-    if (pid_ < 0) throw std::runtime_error("fork failed");
-    if (pid_ == 0) {
-      ::dup2(out[1], 1);
-      int null = ::open("/dev/null", O_RDWR);
-      ::dup2(null, 0);
-      ::dup2(null, 2);  // the daemon logs every call's launch; the table is the output
-      ::putenv(const_cast<char*>(admin.c_str()));
-      const char* argv[] = {program.c_str(), "serve", "-d", plugin_dir.c_str(), nullptr};
-      ::execv(program.c_str(), const_cast<char* const*>(argv));
-      ::_exit(127);
-    }
-    ::close(out[1]);
-    std::string line;
-    char c;
-    while (::read(out[0], &c, 1) == 1 && c != '\n') line.push_back(c);
-    ::close(out[0]);
-    if (line.rfind("admin socket:", 0) != 0) {
-      stop();
-      throw std::runtime_error(program.string() + " serve did not start (first line: '" + line + "')");
-    }
-  }
-  ~Daemon() { stop(); }
-  Daemon(const Daemon&) = delete;
-  Daemon& operator=(const Daemon&) = delete;
-
- private:
-  void stop() {
-    if (pid_ <= 0) return;
-    ::kill(pid_, SIGTERM);
-    int status = 0;
-    while (::waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
-    }
-    pid_ = -1;
-  }
-  pid_t pid_ = -1;
-};
-
-fs::path cli_program() { return PLUGVISOR_BENCH_CLI; }
 
 double time_child(const std::vector<std::string>& argv, std::size_t expect_bytes) {
   auto t0 = Clock::now();
@@ -100,13 +53,21 @@ void bench_path(const Options& options, Results& results) {
   }
   TempDir dir;
   const fs::path admin = dir.path() / "admin.sock";
-  Daemon daemon(cli_program(), echo_plugin_dir(), admin);
+  DaemonProcess daemon(cli_program(), echo_plugin_dir(), admin);
   FloorServer server(floor_server_program(), (dir.path() / "floor.sock").string());
   FloorClient floor(server);
   auto manager = make_manager(options, echo_plugin_dir(), plugvisor::Transport::unix_socket, std::chrono::milliseconds(0));
   manager->start(echo_id);
   auto echo = manager->registry().get<plugvisor::DataProcessor>(echo_type);
   RawHttpClient broker(admin.string(), "unused-on-the-admin-socket");
+  // --baseline-cli: another build's daemon (the same plugin) in the same rounds.
+  std::unique_ptr<DaemonProcess> baseline_daemon;
+  std::unique_ptr<RawHttpClient> baseline;
+  if (!options.baseline_cli.empty()) {
+    const fs::path baseline_admin = dir.path() / "baseline.sock";
+    baseline_daemon = std::make_unique<DaemonProcess>(options.baseline_cli, echo_plugin_dir(), baseline_admin);
+    baseline = std::make_unique<RawHttpClient>(baseline_admin.string(), "unused-on-the-admin-socket");
+  }
   const std::string target = std::string("/v1/call/dataProcessor/") + echo_type + "/processData";
 
   struct Case {
@@ -135,6 +96,14 @@ void bench_path(const Options& options, Results& results) {
            }
          }},
     };
+    if (baseline) {
+      subjects.push_back({"baseline", [&] {
+                            int status = baseline->post(target, payload);
+                            if (status != 200 || baseline->body().size() != payload.size()) {
+                              throw std::runtime_error("baseline broker call answered " + std::to_string(status));
+                            }
+                          }});
+    }
     std::map<std::string, std::vector<double>> samples;
     for (int i = 0; i < c.warmup; ++i) {
       for (auto& [name, call] : subjects) call();
@@ -160,6 +129,13 @@ void bench_path(const Options& options, Results& results) {
     results.add({base + ".broker_added.p50", "  the broker adds (broker p50 - direct p50)", "us", (b.p50 - d.p50) / 1e3,
                  f.p50 / 1e3, c.bytes == 64 ? Target{Target::ratio_le, 1} : Target{},
                  "target: at most one raw Unix-socket round trip more"});
+    if (baseline) {
+      auto base_summary = summarize(samples["baseline"]);
+      results.raw["path"][c.name]["baseline"] = summary_json(base_summary);
+      results.raw["path"][c.name]["baseline_cli"] = options.baseline_cli.string();
+      results.add({base + ".baseline_added.p50", "  the baseline build's broker adds (--baseline-cli)", "us",
+                   (base_summary.p50 - d.p50) / 1e3, f.p50 / 1e3, {}, options.baseline_cli.string()});
+    }
   }
 
   // A process per call.

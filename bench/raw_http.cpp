@@ -92,8 +92,10 @@ RawHttpClient::RawHttpClient(const std::string& socket_path, std::string token) 
 
 RawHttpClient::~RawHttpClient() { ::close(fd_); }
 
-int RawHttpClient::post(const std::string& target, const std::string& body) {
-  std::string head = "POST " + target +
+int RawHttpClient::post(const std::string& target, const std::string& body) { return request("POST", target, body); }
+
+int RawHttpClient::request(const std::string& method, const std::string& target, const std::string& body) {
+  std::string head = method + " " + target +
                      " HTTP/1.1\r\nHost: plugin\r\nAuthorization: Bearer " + token_ +
                      "\r\nX-Plugvisor-Deadline-Ms: 30000\r\nContent-Type: application/octet-stream\r\n"
                      "Content-Length: " +

@@ -39,6 +39,8 @@ class RawHttpClient {
   /// POSTs `body` as application/octet-stream to `target`; returns the
   /// status; the response body is in body().
   int post(const std::string& target, const std::string& body);
+  /// Any method; a body only when `body` is not empty. Returns the status.
+  int request(const std::string& method, const std::string& target, const std::string& body = {});
   const std::string& body() const { return body_; }
 
  private:

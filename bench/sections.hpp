@@ -24,4 +24,9 @@ void bench_path(const Options& options, Results& results);
 /// with plugins disabled and a raw round trip (proxy.cpp).
 void bench_proxy(const Options& options, Results& results);
 
+/// scale: the daemon with 10, 100 and 1,000 plugins registered and a tenth
+/// running (memory, list, status, reload), and calls at a sustained rate
+/// through it (scale.cpp).
+void bench_scale(const Options& options, Results& results);
+
 }  // namespace plugvisor::bench

@@ -9,6 +9,7 @@
 #include <mutex>
 #include <set>
 #include <thread>
+#include <unordered_map>
 
 #include <spdlog/spdlog.h>
 
@@ -121,6 +122,8 @@ struct Manager::Impl {
   Registry registry;
   mutable std::mutex plugins_mutex;  // plugins, rejections, closed
   std::vector<Entry> plugins;
+  // plugins by id, rebuilt with it: the broker looks a provider up on every call.
+  std::unordered_map<std::string, std::shared_ptr<detail::SupervisedPlugin>> plugin_by_id;
   std::vector<Rejection> rejections;
   bool closed = false;
   std::mutex reload_mutex;  // one load, reload or shutdown at a time
@@ -220,6 +223,7 @@ struct Manager::Impl {
     {
       std::lock_guard lock(plugins_mutex);
       plugins = registered;
+      index_plugins();
       rejections = found.rejections;
     }
     for (const auto& entry : registered) publish(entry.plugin);
@@ -356,11 +360,12 @@ struct Manager::Impl {
       current = plugins;
     }
     auto found = detail::discover(next.plugin_dirs);
+    // By id: a reload of n plugins looks each up once (a scan each was n²).
+    std::unordered_map<std::string, const Entry*> by_id;
+    for (const auto& entry : current) by_id.emplace(entry.plugin->id(), &entry);
     auto find_current = [&](const std::string& id) -> const Entry* {
-      for (const auto& entry : current) {
-        if (entry.plugin->id() == id) return &entry;
-      }
-      return nullptr;
+      auto it = by_id.find(id);
+      return it == by_id.end() ? nullptr : it->second;
     };
 
     // Which candidates need a probe: new ones, and those whose file changed.
@@ -373,6 +378,8 @@ struct Manager::Impl {
     }
     std::vector<std::string> errors;
     auto probed = probe_all(to_probe, next, errors);
+    std::unordered_map<std::string, std::size_t> probe_index;
+    for (std::size_t i = 0; i < to_probe.size(); ++i) probe_index.emplace(to_probe[i].id, i);
 
     ReloadResult result;
     std::vector<Entry> kept_or_new;
@@ -381,11 +388,10 @@ struct Manager::Impl {
     std::set<std::string> present;
     for (const auto& candidate : found.candidates) {
       const Entry* old = find_current(candidate.id);
-      auto probe = std::find_if(to_probe.begin(), to_probe.end(),
-                                [&](const detail::Candidate& c) { return c.id == candidate.id; });
+      auto probe = probe_index.find(candidate.id);
       std::optional<detail::ProbeResult> capabilities;
-      if (probe != to_probe.end()) {
-        auto index = static_cast<std::size_t>(probe - to_probe.begin());
+      if (probe != probe_index.end()) {
+        const std::size_t index = probe->second;
         if (!probed[index]) {
           logger->warn("plugin {} rejected: {}", candidate.id, errors[index]);
           found.rejections.push_back({candidate.path, errors[index]});
@@ -436,6 +442,7 @@ struct Manager::Impl {
     {
       std::lock_guard lock(plugins_mutex);
       plugins = kept_or_new;
+      index_plugins();
       rejections = found.rejections;
     }
     for (const auto& entry : fresh) publish(entry.plugin);
@@ -448,11 +455,15 @@ struct Manager::Impl {
     return result;
   }
 
+  // With plugins_mutex held.
+  void index_plugins() {
+    plugin_by_id.clear();
+    for (const auto& entry : plugins) plugin_by_id.emplace(entry.plugin->id(), entry.plugin);
+  }
+
   std::shared_ptr<detail::SupervisedPlugin> find(const std::string& id) const {
     std::lock_guard lock(plugins_mutex);
-    for (const auto& entry : plugins) {
-      if (entry.plugin->id() == id) return entry.plugin;
-    }
+    if (auto it = plugin_by_id.find(id); it != plugin_by_id.end()) return it->second;
     throw Error(ErrorCode::not_found, "no plugin named " + id + " is registered (see `plugvisor list`)");
   }
 
@@ -502,10 +513,19 @@ std::optional<ContractDescription> Manager::describe(std::string_view contract, 
 
 namespace {
 
+// The registry's providers grouped by plugin id: with_fits then looks at a
+// plugin's own (listing n plugins against all providers each was n²).
+std::unordered_map<std::string_view, std::vector<const ProviderInfo*>> by_provider(
+    const std::vector<ProviderInfo>& providers) {
+  std::unordered_map<std::string_view, std::vector<const ProviderInfo*>> out;
+  for (const auto& info : providers) out[info.provider].push_back(&info);
+  return out;
+}
+
 // A plugin's status with how its contracts fit the host's declarations.
-PluginStatus with_fits(PluginStatus status, const std::vector<ProviderInfo>& providers) {
-  for (const auto& info : providers) {
-    if (info.provider != status.id) continue;
+PluginStatus with_fits(PluginStatus status, const std::vector<const ProviderInfo*>& own) {
+  for (const ProviderInfo* provider : own) {
+    const ProviderInfo& info = *provider;
     bool seen = std::any_of(status.contracts.begin(), status.contracts.end(),
                             [&](const ContractFit& fit) { return fit.contract == info.contract; });
     if (!seen) status.contracts.push_back({info.contract, info.version, info.declared, info.compatibility});
@@ -518,15 +538,29 @@ PluginStatus with_fits(PluginStatus status, const std::vector<ProviderInfo>& pro
 std::vector<PluginStatus> Manager::plugins() const {
   std::vector<PluginStatus> out;
   auto providers = impl_->registry.list();
-  for (const auto& plugin : impl_->all()) out.push_back(with_fits(plugin->status(), providers));
+  auto grouped = by_provider(providers);
+  static const std::vector<const ProviderInfo*> none;
+  for (const auto& plugin : impl_->all()) {
+    auto it = grouped.find(plugin->id());
+    out.push_back(with_fits(plugin->status(), it == grouped.end() ? none : it->second));
+  }
   return out;
 }
 
 std::optional<PluginStatus> Manager::plugin(const std::string& id) const {
-  for (const auto& plugin : impl_->all()) {
-    if (plugin->id() == id) return with_fits(plugin->status(), impl_->registry.list());
+  std::shared_ptr<detail::SupervisedPlugin> plugin;
+  {
+    std::lock_guard lock(impl_->plugins_mutex);
+    auto it = impl_->plugin_by_id.find(id);
+    if (it == impl_->plugin_by_id.end()) return std::nullopt;
+    plugin = it->second;
   }
-  return std::nullopt;
+  auto providers = impl_->registry.list();
+  std::vector<const ProviderInfo*> own;
+  for (const auto& info : providers) {
+    if (info.provider == id) own.push_back(&info);
+  }
+  return with_fits(plugin->status(), own);
 }
 
 std::vector<Rejection> Manager::rejections() const {

@@ -1,13 +1,23 @@
-// cpp-httplib clients of a daemon's admin API, for the daemon suites
-// (daemon_test.cpp, daemon_hardening_test.cpp: one executable). Only files
+// Clients of a daemon's admin API for the daemon suites: cpp-httplib's, and a
+// raw connection for what no well-behaved client sends
+// (daemon_test.cpp, daemon_hardening_test.cpp, daemon_broker_test.cpp: one executable). Only files
 // that get cpp-httplib's compile flags (PkgConfig::HTTPLIB) may include it.
 #pragma once
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
 
+#include <cctype>
+#include <chrono>
+#include <cstring>
 #include <filesystem>
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include <httplib.h>
 
@@ -30,5 +40,103 @@ inline std::unique_ptr<httplib::Client> tcp_client(const std::string& address, i
   client->set_connection_timeout(seconds, 0);
   return client;
 }
+
+/// A raw connection, for what no well-behaved client sends.
+class Raw {
+ public:
+  explicit Raw(const std::string& tcp_address) {
+    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    auto colon = tcp_address.rfind(':');
+    addr.sin_port = htons(static_cast<std::uint16_t>(std::stoi(tcp_address.substr(colon + 1))));
+    ::inet_pton(AF_INET, tcp_address.substr(0, colon).c_str(), &addr.sin_addr);
+    connected_ = ::connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+  }
+  explicit Raw(const std::filesystem::path& socket) {
+    fd_ = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    std::strncpy(addr.sun_path, socket.c_str(), sizeof addr.sun_path - 1);
+    connected_ = ::connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+  }
+  ~Raw() { ::close(fd_); }
+  Raw(const Raw&) = delete;
+  Raw& operator=(const Raw&) = delete;
+
+  bool connected() const { return connected_; }
+  /// Sends all of `data`; false once the peer stops taking it.
+  bool send(std::string_view data) {
+    while (!data.empty()) {
+      ssize_t n = ::send(fd_, data.data(), data.size(), MSG_NOSIGNAL);
+      if (n <= 0) return false;
+      data.remove_prefix(static_cast<std::size_t>(n));
+    }
+    return true;
+  }
+  /// Reads until a whole answer head is in, the peer closes, or `limit` passes.
+  std::string read_head(std::chrono::milliseconds limit = std::chrono::seconds(5)) {
+    std::string in;
+    auto end = std::chrono::steady_clock::now() + limit;
+    while (in.find("\r\n\r\n") == std::string::npos) {
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(end - std::chrono::steady_clock::now());
+      if (left.count() <= 0) break;
+      pollfd p{fd_, POLLIN, 0};
+      if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) break;
+      char buffer[4096];
+      ssize_t n = ::recv(fd_, buffer, sizeof buffer, 0);
+      if (n <= 0) break;
+      in.append(buffer, static_cast<std::size_t>(n));
+    }
+    return in;
+  }
+  /// Reads one whole answer, head and Content-Length body ("" if it did not
+  /// come within `limit`); bytes past it are kept for the next call.
+  std::string read_answer(std::chrono::milliseconds limit = std::chrono::seconds(5)) {
+    auto end = std::chrono::steady_clock::now() + limit;
+    while (true) {
+      auto blank = pending_.find("\r\n\r\n");
+      if (blank != std::string::npos) {
+        std::size_t length = 0;
+        std::string head = pending_.substr(0, blank + 4);
+        for (auto& c : head) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+        if (auto at = head.find("\r\ncontent-length:"); at != std::string::npos) {
+          length = std::stoul(head.substr(at + 17));
+        }
+        if (pending_.size() >= blank + 4 + length) {
+          std::string answer = pending_.substr(0, blank + 4 + length);
+          pending_.erase(0, answer.size());
+          return answer;
+        }
+      }
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(end - std::chrono::steady_clock::now());
+      if (left.count() <= 0) return "";
+      pollfd p{fd_, POLLIN, 0};
+      if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) return "";
+      char buffer[4096];
+      ssize_t n = ::recv(fd_, buffer, sizeof buffer, 0);
+      if (n <= 0) return "";
+      pending_.append(buffer, static_cast<std::size_t>(n));
+    }
+  }
+  /// Whether the peer has closed (within `limit`).
+  bool closed_within(std::chrono::milliseconds limit) {
+    auto end = std::chrono::steady_clock::now() + limit;
+    while (std::chrono::steady_clock::now() < end) {
+      pollfd p{fd_, POLLIN, 0};
+      if (::poll(&p, 1, 100) > 0) {
+        char buffer[4096];
+        ssize_t n = ::recv(fd_, buffer, sizeof buffer, 0);
+        if (n <= 0) return true;
+      }
+    }
+    return false;
+  }
+
+ private:
+  int fd_ = -1;
+  bool connected_ = false;
+  std::string pending_;  // read past the last answer
+};
 
 }  // namespace plugvisor::test

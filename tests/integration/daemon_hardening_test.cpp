@@ -32,6 +32,7 @@ using plugvisor::DaemonOptions;
 using plugvisor::ErrorCode;
 using plugvisor::Json;
 using plugvisor::test::error_of;
+using plugvisor::test::Raw;
 using plugvisor::test::TempDir;
 
 namespace {
@@ -65,74 +66,6 @@ struct Hostile {
     return options;
   }
   std::filesystem::path socket() const { return conf.path() / "admin.sock"; }
-};
-
-/// A raw connection, for what no well-behaved client sends.
-class Raw {
- public:
-  explicit Raw(const std::string& tcp_address) {
-    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    auto colon = tcp_address.rfind(':');
-    addr.sin_port = htons(static_cast<std::uint16_t>(std::stoi(tcp_address.substr(colon + 1))));
-    ::inet_pton(AF_INET, tcp_address.substr(0, colon).c_str(), &addr.sin_addr);
-    connected_ = ::connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
-  }
-  explicit Raw(const std::filesystem::path& socket) {
-    fd_ = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_un addr{};
-    addr.sun_family = AF_UNIX;
-    std::strncpy(addr.sun_path, socket.c_str(), sizeof addr.sun_path - 1);
-    connected_ = ::connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
-  }
-  ~Raw() { ::close(fd_); }
-  Raw(const Raw&) = delete;
-  Raw& operator=(const Raw&) = delete;
-
-  bool connected() const { return connected_; }
-  /// Sends all of `data`; false once the peer stops taking it.
-  bool send(std::string_view data) {
-    while (!data.empty()) {
-      ssize_t n = ::send(fd_, data.data(), data.size(), MSG_NOSIGNAL);
-      if (n <= 0) return false;
-      data.remove_prefix(static_cast<std::size_t>(n));
-    }
-    return true;
-  }
-  /// Reads until a whole answer head is in, the peer closes, or `limit` passes.
-  std::string read_head(std::chrono::milliseconds limit = 5s) {
-    std::string in;
-    auto end = std::chrono::steady_clock::now() + limit;
-    while (in.find("\r\n\r\n") == std::string::npos) {
-      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(end - std::chrono::steady_clock::now());
-      if (left.count() <= 0) break;
-      pollfd p{fd_, POLLIN, 0};
-      if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) break;
-      char buffer[4096];
-      ssize_t n = ::recv(fd_, buffer, sizeof buffer, 0);
-      if (n <= 0) break;
-      in.append(buffer, static_cast<std::size_t>(n));
-    }
-    return in;
-  }
-  /// Whether the peer has closed (within `limit`).
-  bool closed_within(std::chrono::milliseconds limit) {
-    auto end = std::chrono::steady_clock::now() + limit;
-    while (std::chrono::steady_clock::now() < end) {
-      pollfd p{fd_, POLLIN, 0};
-      if (::poll(&p, 1, 100) > 0) {
-        char buffer[4096];
-        ssize_t n = ::recv(fd_, buffer, sizeof buffer, 0);
-        if (n <= 0) return true;
-      }
-    }
-    return false;
-  }
-
- private:
-  int fd_ = -1;
-  bool connected_ = false;
 };
 
 /// This process's resident memory, from /proc (bytes).

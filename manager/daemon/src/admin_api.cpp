@@ -6,6 +6,7 @@
 
 #include <httplib.h>
 
+#include "call_broker.hpp"
 #include "dashboard_html.hpp"
 #include "status_json.hpp"
 
@@ -57,11 +58,6 @@ bool body_is_empty_or_object(const Request& req) {
   if (req.body.empty()) return true;
   Json doc = Json::parse(req.body, nullptr, false);
   return doc.is_object();
-}
-
-Encoding encoding_of(const Request& req, const std::string& body) {
-  if (body.empty()) return Encoding::none;
-  return req.get_header_value("Content-Type").starts_with("application/json") ? Encoding::json : Encoding::bytes;
 }
 
 // The paths of the API with the methods they take, for 405 versus 404.
@@ -198,6 +194,8 @@ void install_plugin_routes(httplib::Server& server, AdminBackend& backend) {
 
 void install_call_routes(httplib::Server& server, AdminBackend& backend) {
   Manager& manager = backend.manager;
+  // Most calls take the lean path (lean_call.cpp): this handler serves the
+  // rest (chunked bodies, percent-encoded names, forms), with the same rule.
   // The body is read here, as it is, whatever its Content-Type: cpp-httplib
   // would parse a form (curl's default type) into fields, refusing it past 8 KiB.
   server.Post(R"(/v1/call/([^/]+)/([^/]+)/([^/]+))", [&manager](const Request& req, Response& res,
@@ -213,44 +211,23 @@ void install_call_routes(httplib::Server& server, AdminBackend& backend) {
                          "`curl --data-binary @FILE` (or -d), not -F",
                          415);
     }
-    std::string body;
+    const std::string content_type = req.get_header_value("Content-Type");
+    const std::string deadline = req.get_header_value(std::string(protocol::deadline_header).c_str());
+    BrokerRequest request{contract, type, method, content_type,
+                          req.has_header(std::string(protocol::deadline_header).c_str()), deadline, {}};
     if (auto length = req.get_header_value<std::uint64_t>("Content-Length"); length > 0) {
-      body.reserve(static_cast<std::size_t>(length));  // the gate checked it against the limit
+      request.body.reserve(static_cast<std::size_t>(length));  // the gate checked it against the limit
     }
-    if (!content_reader([&body](const char* data, std::size_t size) {
-          body.append(data, size);
+    if (!content_reader([&request](const char* data, std::size_t size) {
+          request.body.append(data, size);
           return true;
         })) {
       return;  // too large or cut off: the status is set, the error handler writes the body
     }
-    std::optional<DeadlineScope> deadline;
-    if (req.has_header(std::string(protocol::deadline_header).c_str())) {
-      std::string text = req.get_header_value(std::string(protocol::deadline_header).c_str());
-      auto ms = protocol::parse_deadline_ms(text);
-      if (!ms || ms->count() == 0 || ms->count() > 86'400'000) {
-        return reply_error(res, ErrorCode::invalid_input,
-                           std::string(protocol::deadline_header) + " must be a whole number of milliseconds from 1 "
-                                                                    "to 86400000, not \"" + text + "\"");
-      }
-      deadline.emplace(*ms);
-    }
-    guarded(res, [&] {
-      auto channel = manager.registry().channel(contract, type);
-      auto active = manager.registry().active(contract, type);
-      std::string provider = active ? active->provider : "";
-      // A described method's input travels as its description says, whatever the Content-Type.
-      Encoding encoding = encoding_of(req, body);
-      if (auto described = manager.describe(contract, type)) {
-        encoding = described->require_method(method, provider.empty() ? contract + " type " + type : provider).input;
-        if (encoding == Encoding::json && !Json::accept(body)) {
-          throw Error(ErrorCode::invalid_input, contract + " " + method + " takes JSON, and the body is not JSON");
-        }
-      }
-      Payload result = channel->call(method, Payload{encoding, encoding == Encoding::none ? "{}" : std::move(body)});
-      res.set_header("X-Plugvisor-Provider", provider);
-      res.set_content(std::move(result.body),
-                      result.encoding == Encoding::bytes ? "application/octet-stream" : "application/json");
-    });
+    BrokerAnswer answer = broker_call(manager, std::move(request));
+    res.status = answer.status;
+    if (!answer.provider.empty()) res.set_header("X-Plugvisor-Provider", answer.provider);
+    res.set_content(std::move(answer.body), answer.content_type);
   });
   server.Get("/v1/registry", [&manager](const Request&, Response& res) {
     Json providers = Json::array();

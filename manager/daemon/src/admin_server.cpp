@@ -10,6 +10,7 @@
 
 #include "admission.hpp"
 #include "gated_server.hpp"
+#include "lean_call.hpp"
 #include "socket_file.hpp"
 
 namespace plugvisor::detail {
@@ -91,9 +92,11 @@ const std::string& AdminServer::tcp_bound() const noexcept { return impl_->tcp_b
 
 void AdminServer::start(AdminBackend& backend) {
   install_admin_api(*impl_->unix_server, backend);
+  impl_->unix_server->set_lean_route(lean_call_route(backend.manager));
   impl_->unix_thread = std::thread([this] { impl_->unix_server->listen_after_bind(); });
   if (impl_->tcp_server) {
     install_admin_api(*impl_->tcp_server, backend);
+    impl_->tcp_server->set_lean_route(lean_call_route(backend.manager));
     impl_->tcp_thread = std::thread([this] { impl_->tcp_server->listen_after_bind(); });
   }
 }

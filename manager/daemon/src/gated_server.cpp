@@ -40,6 +40,7 @@ struct GatedServer::Impl {
 
   GatedServer& server;
   GatedLimits limits;
+  LeanRoute lean;  // set before listening, read-only after
   std::unique_ptr<HeadGate> gate;
   int listen_fd = -1;
 
@@ -63,13 +64,17 @@ struct GatedServer::Impl {
             }
           }
           if (fd >= 0) ::close(fd);
-          changed.notify_all();
+          changed.notify_one();
         },
         limits.gate);
     for (std::size_t i = 0; i < limits.workers; ++i) workers.emplace_back([this] { work(); });
   }
 
   // FIFO: the oldest admitted request goes first, when its body fits the budget.
+  // Every waiter waits for the same thing, so each change wakes one of them
+  // (notify_one), and a worker that takes a job passes the word on while jobs
+  // remain: waking all sixteen for each request cost more than the request
+  // itself on two busy cores.
   void work() {
     while (true) {
       Job job;
@@ -84,18 +89,20 @@ struct GatedServer::Impl {
         queue.pop_front();
         budget_used += job.body_bytes;
         serving.insert(job.fd);
+        if (!queue.empty()) changed.notify_one();
       }
-      changed.notify_all();
       bool keep = serve(job);
+      bool released = job.body_bytes > 0;
       {
         std::lock_guard guard(mutex);
         budget_used -= job.body_bytes;
         serving.erase(job.fd);
         keep = keep && !stopping;
+        released = released && !queue.empty();
       }
-      changed.notify_all();
+      if (released) changed.notify_one();  // room in the budget: the next job may fit now
       if (keep) {
-        gate->add(job.fd, std::move(job.buffered));
+        gate->give_back(job.fd, std::move(job.buffered));
       } else {
         ::close(job.fd);
       }
@@ -105,6 +112,22 @@ struct GatedServer::Impl {
   // One request through httplib; true if the connection may carry another.
   // `job.buffered` becomes the bytes read past it.
   bool serve(Job& job) {
+    if (lean.accepts) {
+      http1::RequestHead head;  // views into job.buffered, which stays as it is meanwhile
+      auto parsed = http1::parse_request_head(job.buffered, head);
+      if (parsed.state == http1::ParseResult::complete && lean.accepts(head)) {
+        BufferedStream stream(job.fd, job.buffered.substr(parsed.size), limits.io_timeout);
+        LeanRoute::Served served;
+        try {
+          served = lean.serve(head, stream);
+        } catch (...) {
+          served = {};  // out of memory or the like: this connection ends, the others go on
+        }
+        if (job.body_bytes >= limits.trim_after || served.answer_bytes >= limits.trim_after) ::malloc_trim(0);
+        job.buffered = stream.take_leftover();
+        return served.keep_alive;
+      }
+    }
     BufferedStream stream(job.fd, std::move(job.buffered), limits.io_timeout);
     bool closed = false;
     bool ok = false;
@@ -152,6 +175,8 @@ GatedServer::GatedServer(GatePolicy policy, GatedLimits limits)
 }
 
 GatedServer::~GatedServer() { stop_workers(); }
+
+void GatedServer::set_lean_route(LeanRoute route) { impl_->lean = std::move(route); }
 
 void GatedServer::widen_backlog() {
   if (impl_->listen_fd >= 0) ::listen(impl_->listen_fd, impl_->limits.backlog);

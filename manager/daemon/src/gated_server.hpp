@@ -7,10 +7,12 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 
 #include <httplib.h>
 
+#include "buffered_stream.hpp"
 #include "head_gate.hpp"
 
 namespace plugvisor::detail {
@@ -32,6 +34,20 @@ struct GatedLimits {
   std::uint64_t trim_after = 1 << 20;
 };
 
+/// A route served without cpp-httplib, on the project's own HTTP/1.1 codec:
+/// the hot path (the call broker) skips httplib's second parse of the head,
+/// its regex routing and its header maps. `accepts` looks at the head alone
+/// (quick, no I/O); `serve` then reads the body from `stream` (positioned
+/// just past the head), writes the whole answer and returns how it went.
+struct LeanRoute {
+  struct Served {
+    bool keep_alive = false;        ///< the connection may carry another request
+    std::size_t answer_bytes = 0;   ///< the body written (large ones trim the heap)
+  };
+  std::function<bool(const http1::RequestHead& head)> accepts;
+  std::function<Served(const http1::RequestHead& head, BufferedStream& stream)> serve;
+};
+
 /// Set the routes as on any httplib::Server, bind, call widen_backlog(),
 /// then listen_after_bind(). Stop with stop(), then stop_workers().
 class GatedServer final : public httplib::Server {
@@ -39,6 +55,9 @@ class GatedServer final : public httplib::Server {
   GatedServer(GatePolicy policy, GatedLimits limits = {});
   ~GatedServer() override;
 
+  /// Requests `route.accepts` go to `route` instead of cpp-httplib. Call
+  /// before listening.
+  void set_lean_route(LeanRoute route);
   /// After a successful bind: the listen backlog becomes limits.backlog.
   void widen_backlog();
   /// After stop(): closes the gate's connections, wakes workers blocked on a

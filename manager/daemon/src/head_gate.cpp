@@ -57,9 +57,46 @@ struct HeadGate::Impl {
   int epoll_fd = -1;
   int wake_fd = -1;
 
+  // A connection given to the gate, not yet in `connections`.
+  struct Arrival {
+    int fd;
+    std::string buffered;
+    bool in_epoll;  // add() registered it already (nothing buffered): no wake was needed
+  };
   std::mutex mutex;  // guards inbox and stopped
-  std::vector<std::pair<int, std::string>> inbox;
+  std::vector<Arrival> inbox;
   bool stopped = false;
+
+  // A connection for the inbox. One back from a worker with nothing read
+  // past its request is put in the epoll set here, on the worker's thread,
+  // and the gate is not woken: its next wake (at the latest the connection's
+  // next request, or the tick) takes the inbox first. The inbox goes before
+  // the epoll set, under the mutex, so that no event comes for a connection
+  // the inbox lacks. This saves the gate a wake per request; at most one
+  // connection per worker waits so. New connections always wake the gate,
+  // which bounds them (max_connections) at once.
+  void arrive(int fd, std::string buffered, bool from_worker) {
+    bool wake = true;
+    {
+      std::lock_guard guard(mutex);
+      if (stopped) {
+        ::close(fd);
+        return;
+      }
+      bool in_epoll = false;
+      if (from_worker && buffered.empty()) {
+        epoll_event ev{};
+        ev.events = EPOLLIN;
+        ev.data.fd = fd;
+        in_epoll = ::epoll_ctl(epoll_fd, EPOLL_CTL_ADD, fd, &ev) == 0;
+      }
+      wake = !in_epoll;
+      inbox.push_back({fd, std::move(buffered), in_epoll});
+    }
+    if (!wake) return;
+    std::uint64_t one = 1;
+    [[maybe_unused]] auto r = ::write(wake_fd, &one, sizeof one);
+  }
 
   std::unordered_map<int, Connection> connections;  // the gate's thread only
   std::atomic<std::size_t> held{0};
@@ -88,18 +125,18 @@ struct HeadGate::Impl {
 
   // Registers new connections; false once stopped.
   bool take_inbox() {
-    std::vector<std::pair<int, std::string>> arrived;
+    std::vector<Arrival> arrived;
     {
       std::lock_guard guard(mutex);
       if (stopped) return false;
       arrived.swap(inbox);
     }
-    for (auto& [fd, buffered] : arrived) {
+    for (auto& [fd, buffered, in_epoll] : arrived) {
       if (connections.size() >= limits.max_connections) evict_oldest();
       epoll_event ev{};
       ev.events = EPOLLIN;
       ev.data.fd = fd;
-      if (::epoll_ctl(epoll_fd, EPOLL_CTL_ADD, fd, &ev) != 0) {
+      if (!in_epoll && ::epoll_ctl(epoll_fd, EPOLL_CTL_ADD, fd, &ev) != 0) {
         ::close(fd);
         continue;
       }
@@ -274,21 +311,9 @@ HeadGate::~HeadGate() {
   ::close(impl_->wake_fd);
 }
 
-void HeadGate::add(int fd, std::string buffered) {
-  {
-    std::lock_guard guard(impl_->mutex);
-    if (!impl_->stopped) {
-      impl_->inbox.emplace_back(fd, std::move(buffered));
-      fd = -1;
-    }
-  }
-  if (fd >= 0) {
-    ::close(fd);
-    return;
-  }
-  std::uint64_t one = 1;
-  [[maybe_unused]] auto r = ::write(impl_->wake_fd, &one, sizeof one);
-}
+void HeadGate::add(int fd, std::string buffered) { impl_->arrive(fd, std::move(buffered), false); }
+
+void HeadGate::give_back(int fd, std::string leftover) { impl_->arrive(fd, std::move(leftover), true); }
 
 void HeadGate::stop() {
   {
@@ -299,7 +324,7 @@ void HeadGate::stop() {
   std::uint64_t one = 1;
   [[maybe_unused]] auto r = ::write(impl_->wake_fd, &one, sizeof one);
   if (impl_->thread.joinable()) impl_->thread.join();
-  for (auto& [fd, buffered] : impl_->inbox) ::close(fd);
+  for (auto& arrival : impl_->inbox) ::close(arrival.fd);
   impl_->inbox.clear();
 }
 

@@ -63,6 +63,10 @@ class HeadGate {
   /// Takes `fd` (a new connection, or one back from a worker between
   /// requests, with the bytes it read past its request). The gate owns it now.
   void add(int fd, std::string buffered = {});
+  /// Takes back `fd` from a worker after a request, with the bytes it read
+  /// past it. Like add(), without waking the gate when nothing was read past
+  /// (it sees the connection's next request all the same).
+  void give_back(int fd, std::string leftover);
   /// Ends the thread and closes every held connection. Idempotent.
   void stop();
   /// Connections held now (for tests and metrics).
