@@ -105,6 +105,18 @@ _CHUNK_SIZE = re.compile(rb"[0-9A-Fa-f]{1,15}")
 #: An HTTP token (RFC 9110 5.6.2): what a method and a header name may hold.
 _TOKEN = re.compile(rb"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 _DIGITS = re.compile(r"[0-9]+")
+#: The usual head, matched whole in one pass (the fast path of a kept-alive
+#: connection that carried an authorised call): a token method, a target
+#: without whitespace, HTTP/1.1, at most MAX_HEADERS header lines of a token
+#: name, a colon and a value without CR, LF or NUL, each ended by CRLF. A head
+#: it does not match is read and judged by the general path (_head_lines,
+#: _parse_head), which gives every refusal its status and message.
+_TOKEN_CHARS = rb"[!#$%&'*+.^_`|~0-9A-Za-z-]"
+_USUAL_HEAD = re.compile(rb"(" + _TOKEN_CHARS + rb"+) ([^ \t\r\n\0]+) HTTP/1\.1\r\n((?:" + _TOKEN_CHARS +
+                         rb"+:[^\r\n\0]*\r\n){0,%d})\r\n" % MAX_HEADERS)
+#: A socket timeout already armed is kept while it is within this much (seconds)
+#: of the one wanted: one setsockopt fewer per read, a deadline late by at most this.
+_REARM_SLACK = 0.001
 _NOT_SERIALIZABLE = object()
 
 
@@ -202,6 +214,30 @@ def _unread_bytes(sock: socket.socket) -> int:
         return -1
 
 
+def _arm(sock: socket.socket, option: int, seconds: float) -> None:
+    """Sets SO_RCVTIMEO or SO_SNDTIMEO to ``seconds`` (at least 1 µs: 0 would mean never)."""
+    whole = int(seconds)
+    micros = max(int((seconds - whole) * 1e6), 0 if whole else 1)
+    sock.setsockopt(socket.SOL_SOCKET, option, struct.pack("@ll", whole, micros))
+
+
+def _usual_headers(block: bytes) -> dict[str, str]:
+    """The headers of a head _USUAL_HEAD matched (its header lines, each
+    ended by CRLF, already checked): lower-case names, values without the
+    surrounding blanks, repeated fields joined with ", " as _parse_head does."""
+    lines = block.decode("latin-1").split("\r\n")
+    lines.pop()  # after the last CRLF
+    fields = [line.partition(":") for line in lines]
+    headers = {name.lower(): value.strip(" \t") for name, _, value in fields}
+    if len(headers) != len(fields):  # a repeated field
+        headers = {}
+        for name, _, value in fields:
+            key = name.lower()
+            text = value.strip(" \t")
+            headers[key] = headers[key] + ", " + text if key in headers else text
+    return headers
+
+
 class _ConnectionState:
     """What the accept loop knows of a served connection, to choose which one
     a newcomer replaces at the cap (fair admission, protocol.md 12). Changed
@@ -289,6 +325,8 @@ def _parse_head(lines: list[bytes]) -> tuple[str, str, str, dict[str, str]]:
 def _content_length(text: str) -> int:
     """A Content-Length value by the codec's rule: digits only, at most
     MAX_LENGTH_DIGITS (checked before int()), repeated identical values allowed."""
+    if text.isdigit() and len(text) <= MAX_LENGTH_DIGITS and text.isascii():
+        return int(text)  # the usual one value
     value = -1
     for item in text.split(","):
         item = item.strip(" \t")
@@ -302,6 +340,8 @@ def _content_length(text: str) -> int:
 
 
 def _has_token(value: str, token: str) -> bool:
+    if not value:
+        return False
     return any(item.strip(" \t").lower() == token for item in value.split(","))
 
 
@@ -328,6 +368,14 @@ class RequestHandler(socketserver.BaseRequestHandler):
         self.path = ""
         self.request_version = "HTTP/1.1"
         self.headers_in: dict[str, str] = {}
+        # The socket stays blocking, and its timeouts are the kernel's
+        # (SO_RCVTIMEO, SO_SNDTIMEO: a read or write that makes no progress
+        # for that long fails): a Python-level timeout would poll() before
+        # every recv and send, and switch the descriptor's mode each time it
+        # is set, four system calls per request beyond the two that move bytes.
+        self.request.settimeout(None)
+        self._rcv_armed = -1.0
+        _arm(self.request, socket.SO_SNDTIMEO, CONNECTION_TIMEOUT)
 
     # -- the connection ---------------------------------------------------------
 
@@ -366,19 +414,22 @@ class RequestHandler(socketserver.BaseRequestHandler):
 
     def _recv(self, deadline: float | None) -> int:
         """Reads what has come into the buffer, waiting until ``deadline``
-        (monotonic seconds), or CONNECTION_TIMEOUT for each read if None.
-        Returns the count; 0 on end of file; -1 once the deadline passed."""
+        (monotonic seconds, within _REARM_SLACK), or CONNECTION_TIMEOUT for
+        each read if None. Returns the count; 0 on end of file; -1 once the
+        deadline passed."""
         sock = self.request
         if deadline is None:
-            sock.settimeout(CONNECTION_TIMEOUT)
+            wait = CONNECTION_TIMEOUT
         else:
-            left = deadline - time.monotonic()
-            if left <= 0:
+            wait = deadline - time.monotonic()
+            if wait <= 0:
                 return -1
-            sock.settimeout(left)
+        if not -_REARM_SLACK <= self._rcv_armed - wait <= _REARM_SLACK:
+            _arm(sock, socket.SO_RCVTIMEO, wait)
+            self._rcv_armed = wait
         try:
             data = sock.recv(READ_SIZE)
-        except TimeoutError:
+        except (BlockingIOError, TimeoutError):  # SO_RCVTIMEO ran out
             return -1 if deadline is not None else 0
         self._buffer += data
         return len(data)
@@ -411,14 +462,16 @@ class RequestHandler(socketserver.BaseRequestHandler):
         del self._buffer[:size]
         return data
 
-    def _head_lines(self) -> list[bytes] | None:
+    def _head_lines(self, fresh: bool = True) -> list[bytes] | None:
         """The lines of the next request head, all of it read by the head's
-        deadline; None if the connection ends (answered, idle or closed)."""
+        deadline; None if the connection ends (answered, idle or closed).
+        ``fresh``: the head's clock starts now; else the caller started it."""
         buffer = self._buffer
         state = self.state
-        if not state.move_to(_ConnectionState.READING if buffer else _ConnectionState.WAITING, restart=True):
-            return None
-        self._head_deadline = state.since + HEAD_TIMEOUT
+        if fresh:
+            if not state.move_to(_ConnectionState.READING if buffer else _ConnectionState.WAITING, restart=True):
+                return None
+            self._head_deadline = state.since + HEAD_TIMEOUT
         lines: list[bytes] = []
         skipped = 0  # empty lines before a request (RFC 9112, 2.2), as the codec: 4 bytes at most
         line_start = 0
@@ -472,13 +525,39 @@ class RequestHandler(socketserver.BaseRequestHandler):
         self.headers_in = {}
         self._chunked = False
         self._length = 0
-        lines = self._head_lines()
+        if self.state.proven:
+            # A connection that carried an authorised call is never given up
+            # (no phase to keep), and its heads are the manager's: the usual
+            # head is matched whole in one pass.
+            self._head_deadline = time.monotonic() + HEAD_TIMEOUT
+            buffer = self._buffer
+            if not buffer and self._recv(self._head_deadline) <= 0:
+                return False  # closed, or idle for HEAD_TIMEOUT: close quietly
+            usual = _USUAL_HEAD.match(buffer)
+            if usual is not None and usual.end() <= MAX_HEAD_BYTES:
+                method, target, block = usual.group(1, 2, 3)
+                del buffer[:usual.end()]
+                self._arrival = time.monotonic()
+                self.command = method.decode("ascii")
+                self.path = target.decode("latin-1")
+                return self._use_head(_usual_headers(block))
+            lines = self._head_lines(fresh=False)
+        else:
+            lines = self._head_lines()
         if lines is None:
             return False
         self._arrival = time.monotonic()
         try:
             self.command, self.path, self.request_version, headers = _parse_head(lines)
-            self.headers_in = headers
+        except _HeadError as e:
+            self._refuse_head(e.status, e.message)
+            return False
+        return self._use_head(headers)
+
+    def _use_head(self, headers: dict[str, str]) -> bool:
+        """Frames the request and reads its connection options; False if it was refused."""
+        self.headers_in = headers
+        try:
             self._frame(headers)
         except _HeadError as e:
             self._refuse_head(e.status, e.message)
@@ -629,8 +708,7 @@ class RequestHandler(socketserver.BaseRequestHandler):
             b"Connection: close\r\n" if self.close_connection
             else b"Connection: keep-alive\r\n" if self._keep_alive_header else b"",
         )
-        sock = self.request
-        sock.settimeout(CONNECTION_TIMEOUT)
+        sock = self.request  # SO_SNDTIMEO: CONNECTION_TIMEOUT (setup)
         if self.command == "HEAD":
             sock.sendall(head)
         elif size <= SMALL_RESPONSE:
@@ -648,7 +726,9 @@ class RequestHandler(socketserver.BaseRequestHandler):
         of protocol.md 10.7 (the C++ SDK's): 404 unknown endpoint, 401, 413,
         all from the head, before any body is read."""
         method = self.command
-        path = self.path.split("?", 1)[0]
+        path = self.path
+        if "?" in path:
+            path = path.split("?", 1)[0]
         health = method in ("GET", "HEAD") and path == "/healthz"
         takes_body = method == "POST" and (path == "/shutdown" or path.startswith("/v1/"))
         authorized = takes_body and self._authorized()
@@ -672,7 +752,8 @@ class RequestHandler(socketserver.BaseRequestHandler):
             return
         # An authorised call or /shutdown: from here the connection is the
         # manager's, never given up for a newcomer.
-        if not self.state.prove():
+        state = self.state
+        if not state.proven and not state.prove():
             self.close_connection = True
             return
         if path == "/shutdown":
