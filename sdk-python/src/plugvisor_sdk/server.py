@@ -214,6 +214,11 @@ def _unread_bytes(sock: socket.socket) -> int:
         return -1
 
 
+def _what(context: Context) -> str:
+    """A call as error messages name it: ``contract/type method``."""
+    return f"{context.contract}/{context.type} {context.method}"
+
+
 def _arm(sock: socket.socket, option: int, seconds: float) -> None:
     """Sets SO_RCVTIMEO or SO_SNDTIMEO to ``seconds`` (at least 1 µs: 0 would mean never)."""
     whole = int(seconds)
@@ -227,14 +232,14 @@ def _usual_headers(block: bytes) -> dict[str, str]:
     surrounding blanks, repeated fields joined with ", " as _parse_head does."""
     lines = block.decode("latin-1").split("\r\n")
     lines.pop()  # after the last CRLF
-    fields = [line.partition(":") for line in lines]
-    headers = {name.lower(): value.strip(" \t") for name, _, value in fields}
-    if len(headers) != len(fields):  # a repeated field
-        headers = {}
-        for name, _, value in fields:
-            key = name.lower()
-            text = value.strip(" \t")
-            headers[key] = headers[key] + ", " + text if key in headers else text
+    headers: dict[str, str] = {}
+    for line in lines:
+        name, _, value = line.partition(":")
+        key = name.lower()
+        if key in headers:
+            headers[key] += ", " + value.strip(" \t")
+        else:
+            headers[key] = value.strip(" \t")
     return headers
 
 
@@ -527,20 +532,13 @@ class RequestHandler(socketserver.BaseRequestHandler):
         self._length = 0
         if self.state.proven:
             # A connection that carried an authorised call is never given up
-            # (no phase to keep), and its heads are the manager's: the usual
-            # head is matched whole in one pass.
+            # (no phase to keep), and its requests are the manager's: the
+            # usual call is served whole by _serve_usual_call.
             self._head_deadline = time.monotonic() + HEAD_TIMEOUT
-            buffer = self._buffer
-            if not buffer and self._recv(self._head_deadline) <= 0:
+            if not self._buffer and self._recv(self._head_deadline) <= 0:
                 return False  # closed, or idle for HEAD_TIMEOUT: close quietly
-            usual = _USUAL_HEAD.match(buffer)
-            if usual is not None and usual.end() <= MAX_HEAD_BYTES:
-                method, target, block = usual.group(1, 2, 3)
-                del buffer[:usual.end()]
-                self._arrival = time.monotonic()
-                self.command = method.decode("ascii")
-                self.path = target.decode("latin-1")
-                return self._use_head(_usual_headers(block))
+            if self._serve_usual_call():
+                return False  # answered
             lines = self._head_lines(fresh=False)
         else:
             lines = self._head_lines()
@@ -765,6 +763,68 @@ class RequestHandler(socketserver.BaseRequestHandler):
             return
         self._not_found(method, path)
 
+    def _serve_usual_call(self) -> bool:
+        """Serves the usual request of a proven connection whole, if the
+        buffer starts with one: an authorised ``POST /v1/{contract}/{type}/{method}``
+        of a type and method this plugin has, in a head _USUAL_HEAD matches,
+        with a valid Content-Length within the body limit (or none), a valid
+        deadline (or none), and no Transfer-Encoding, Expect or Connection
+        field. Returns False having changed nothing otherwise: the general
+        path (_head_lines, _parse_head, _route) then reads the same bytes and
+        gives the answer, with the same checks in the same order; the usual
+        call passes them all, so both paths answer it alike."""
+        buffer = self._buffer
+        usual = _USUAL_HEAD.match(buffer)
+        if usual is None or usual.end() > MAX_HEAD_BYTES:
+            return False
+        method, target, block = usual.group(1, 2, 3)
+        if method != b"POST" or not target.startswith(b"/v1/") or b"?" in target:
+            return False
+        slash = target.rfind(b"/")
+        service = self.service
+        methods = service.types.get(target[4:slash].decode("latin-1"))
+        if methods is None:
+            return False
+        bound = methods.get(target[slash + 1:].decode("latin-1"))
+        if bound is None:
+            return False
+        headers = _usual_headers(block)
+        if "transfer-encoding" in headers or "expect" in headers or "connection" in headers:
+            return False
+        auth = headers.get("authorization")
+        if auth is None or not hmac.compare_digest(auth.encode("latin-1"), service.expected_auth):
+            return False
+        length_text = headers.get("content-length", "0")
+        if not (length_text.isdigit() and len(length_text) <= MAX_LENGTH_DIGITS and length_text.isascii()):
+            return False
+        length = int(length_text)
+        if length > service.max_body_bytes:
+            return False
+        deadline_text = headers.get("x-plugvisor-deadline-ms")
+        if deadline_text is not None and not (deadline_text.isdigit() and len(deadline_text) <= MAX_DEADLINE_DIGITS
+                                              and deadline_text.isascii()):
+            return False
+        # It is the usual call: from here it is answered.
+        del buffer[:usual.end()]
+        self._arrival = now = time.monotonic()
+        self.command = "POST"
+        self.path = target.decode("latin-1")
+        self.headers_in = headers
+        self._length = length
+        self._body_done = length == 0
+        self.close_connection = False
+        admission = service.admission
+        if not admission.admit():
+            self._error(503, ErrorCode.UNAVAILABLE, "the plugin is shutting down; the call was not run", close=True)
+            return True
+        try:
+            contract, _, type_name = self.path[4:slash].partition("/")
+            self._execute(contract, type_name, self.path[slash + 1:], bound,
+                          None if deadline_text is None else now + int(deadline_text) / 1000.0)
+        finally:
+            admission.finish()  # the response has been written (or the peer is gone)
+        return True
+
     def _not_found(self, method: str, path: str) -> None:
         self._error(404, ErrorCode.NOT_FOUND,
                     f"no endpoint {method} {path}: calls are POST /v1/{{contract}}/{{type}}/{{method}}")
@@ -827,7 +887,11 @@ class RequestHandler(socketserver.BaseRequestHandler):
                         f"contract {contract} has no method '{method_name}' (type '{type_name}' answers: "
                         f"{', '.join(sorted(methods))})")
             return
+        self._execute(contract, type_name, method_name, bound, deadline)
 
+    def _execute(self, contract: str, type_name: str, method_name: str, bound: BoundMethod,
+                 deadline: float | None) -> None:
+        """Reads and decodes the body of an admitted call, runs its handler and answers."""
         content_type = self.headers_in.get("content-type", "")
         kind = bound.input
         value: Any = None
@@ -835,9 +899,16 @@ class RequestHandler(socketserver.BaseRequestHandler):
             if not self._settle_body():
                 self.close_connection = True
         else:
-            body = self._read_body()
-            if body is None:
-                return
+            buffer = self._buffer
+            size = self._length
+            if not self._expect and not self._chunked and len(buffer) >= size:
+                body = bytes(buffer[:size])  # the usual body, already read with its head
+                del buffer[:size]
+                self._body_done = True
+            else:
+                body = self._read_body()
+                if body is None:
+                    return
             if kind is None:
                 octets = content_type.split(";", 1)[0].strip().lower() == "application/octet-stream"
                 kind = Kind.BYTES if octets else Kind.JSON
@@ -850,12 +921,12 @@ class RequestHandler(socketserver.BaseRequestHandler):
             else:
                 value = body
 
-        what = f"{contract}/{type_name} {method_name}"
-        context = Context(contract, type_name, method_name, deadline, service.config, content_type)
+        context = Context(contract, type_name, method_name, deadline, self.service.config, content_type)
         _set_current(context)
         try:
             result = bound.fn(value, context)
         except PluginError as e:
+            what = f"{contract}/{type_name} {method_name}"
             if e.code in HANDLER_CODES:
                 self._error(e.code.http_status, e.code, e.message)
             else:
@@ -863,14 +934,15 @@ class RequestHandler(socketserver.BaseRequestHandler):
                 self._error(500, ErrorCode.INTERNAL, f"{what} failed ({e.code.value}): {e.message}")
             return
         except BaseException as e:  # a handler must never end the plugin
+            what = f"{contract}/{type_name} {method_name}"
             log.error(f"{what} failed: {_traceback(e)}")
             self._error(500, ErrorCode.INTERNAL, f"{what} failed: {type(e).__name__}: {e}")
             return
         finally:
             _set_current(None)
-        self._answer(what, bound.output, result)
+        self._answer(context, bound.output, result)
 
-    def _answer(self, what: str, kind: Kind | None, result: Any) -> None:
+    def _answer(self, context: Context, kind: Kind | None, result: Any) -> None:
         if kind is Kind.NONE:
             self._send(200, b"{}", JSON_TYPE)
             return
@@ -883,12 +955,12 @@ class RequestHandler(socketserver.BaseRequestHandler):
                 self._send(200, result.encode("utf-8"), BYTES_TYPE)
             else:
                 self._error(500, ErrorCode.INTERNAL,
-                            f"{what} returned {type(result).__name__}; it must return bytes (or str)")
+                            f"{_what(context)} returned {type(result).__name__}; it must return bytes (or str)")
             return
         try:
             body = _dumps(result)
         except (TypeError, ValueError) as e:
-            self._error(500, ErrorCode.INTERNAL, f"{what} returned a value that is not JSON: {e}")
+            self._error(500, ErrorCode.INTERNAL, f"{_what(context)} returned a value that is not JSON: {e}")
             return
         self._send(200, body, JSON_TYPE)
 
