@@ -114,8 +114,9 @@ _DIGITS = re.compile(r"[0-9]+")
 _TOKEN_CHARS = rb"[!#$%&'*+.^_`|~0-9A-Za-z-]"
 _USUAL_HEAD = re.compile(rb"(" + _TOKEN_CHARS + rb"+) ([^ \t\r\n\0]+) HTTP/1\.1\r\n((?:" + _TOKEN_CHARS +
                          rb"+:[^\r\n\0]*\r\n){0,%d})\r\n" % MAX_HEADERS)
-#: A socket timeout already armed is kept while it is within this much (seconds)
-#: of the one wanted: one setsockopt fewer per read, a deadline late by at most this.
+#: A receive timeout already armed is kept while it is no shorter than the
+#: one wanted and at most this much (seconds) longer: no setsockopt on the
+#: usual read, and a deadline never early, late by at most this.
 _REARM_SLACK = 0.001
 _NOT_SERIALIZABLE = object()
 # The kinds as module constants: reading an enum member off its class costs
@@ -422,7 +423,7 @@ class RequestHandler(socketserver.BaseRequestHandler):
 
     def _recv(self, deadline: float | None) -> int:
         """Reads what has come into the buffer, waiting until ``deadline``
-        (monotonic seconds, within _REARM_SLACK), or CONNECTION_TIMEOUT for
+        (monotonic seconds, late by at most _REARM_SLACK), or CONNECTION_TIMEOUT for
         each read if None. Returns the count; 0 on end of file; -1 once the
         deadline passed."""
         sock = self.request
@@ -432,7 +433,7 @@ class RequestHandler(socketserver.BaseRequestHandler):
             wait = deadline - time.monotonic()
             if wait <= 0:
                 return -1
-        if not -_REARM_SLACK <= self._rcv_armed - wait <= _REARM_SLACK:
+        if not wait <= self._rcv_armed <= wait + _REARM_SLACK:  # never sooner than asked
             _arm(sock, socket.SO_RCVTIMEO, wait)
             self._rcv_armed = wait
         try:
