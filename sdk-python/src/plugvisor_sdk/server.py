@@ -467,7 +467,8 @@ class RequestHandler(socketserver.BaseRequestHandler):
         return self._recv(self._head_deadline)
 
     def _take(self, size: int) -> bytes:
-        data = bytes(self._buffer[:size])
+        with memoryview(self._buffer) as view:  # one copy, not a slice and its copy
+            data = bytes(view[:size])
         del self._buffer[:size]
         return data
 
@@ -906,7 +907,8 @@ class RequestHandler(socketserver.BaseRequestHandler):
             buffer = self._buffer
             size = self._length
             if not self._expect and not self._chunked and len(buffer) >= size:
-                body = bytes(buffer[:size])  # the usual body, already read with its head
+                with memoryview(buffer) as view:  # the usual body, already read with its head
+                    body = bytes(view[:size])
                 del buffer[:size]
                 self._body_done = True
             else:
