@@ -34,7 +34,11 @@ class Admission:
     """
 
     def __init__(self, on_shutdown: Callable[[str], None]) -> None:
-        self._cond = threading.Condition(threading.Lock())
+        # admit() and finish() run on every call: they take the bare lock (a
+        # C-level context manager) and notify only when a drain waits.
+        self._lock = threading.Lock()
+        self._cond = threading.Condition(self._lock)
+        self._drain_waiters = 0
         self._on_shutdown = on_shutdown
         self.draining = False
         self.in_flight = 0
@@ -42,13 +46,14 @@ class Admission:
         self.reason = ""
 
     def admit(self) -> bool:
-        """Admits a call (counting it as activity), or returns False once the
-        shutdown has been decided: the caller then answers ``503``."""
-        with self._cond:
+        """Admits a call (the plugin is not idle while it runs), or returns
+        False once the shutdown has been decided: the caller then answers ``503``."""
+        with self._lock:
             if self.draining:
                 return False
             self.in_flight += 1
-            self.last_activity = time.monotonic()
+            # No timestamp here: while a call is in flight the plugin is not
+            # idle, and finish() records its end.
             return True
 
     def restart_clock(self) -> None:
@@ -67,10 +72,10 @@ class Admission:
     def finish(self) -> None:
         """Ends an admitted call, once its response has been written (or the
         client has gone); counts as activity."""
-        with self._cond:
+        with self._lock:
             self.in_flight -= 1
             self.last_activity = time.monotonic()
-            if self.in_flight == 0:
+            if self.in_flight == 0 and self._drain_waiters:
                 self._cond.notify_all()
 
     def begin_shutdown(self, reason: str) -> bool:
@@ -102,11 +107,15 @@ class Admission:
         returns how many are still running (0: all answered)."""
         end = time.monotonic() + grace
         with self._cond:
-            while self.in_flight > 0:
-                left = end - time.monotonic()
-                if left <= 0:
-                    break
-                self._cond.wait(left)
+            self._drain_waiters += 1
+            try:
+                while self.in_flight > 0:
+                    left = end - time.monotonic()
+                    if left <= 0:
+                        break
+                    self._cond.wait(left)
+            finally:
+                self._drain_waiters -= 1
             return self.in_flight
 
 

@@ -105,7 +105,23 @@ _CHUNK_SIZE = re.compile(rb"[0-9A-Fa-f]{1,15}")
 #: An HTTP token (RFC 9110 5.6.2): what a method and a header name may hold.
 _TOKEN = re.compile(rb"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 _DIGITS = re.compile(r"[0-9]+")
+#: The usual head, matched whole in one pass (the fast path of a kept-alive
+#: connection that carried an authorised call): a token method, a target
+#: without whitespace, HTTP/1.1, at most MAX_HEADERS header lines of a token
+#: name, a colon and a value without CR, LF or NUL, each ended by CRLF. A head
+#: it does not match is read and judged by the general path (_head_lines,
+#: _parse_head), which gives every refusal its status and message.
+_TOKEN_CHARS = rb"[!#$%&'*+.^_`|~0-9A-Za-z-]"
+_USUAL_HEAD = re.compile(rb"(" + _TOKEN_CHARS + rb"+) ([^ \t\r\n\0]+) HTTP/1\.1\r\n((?:" + _TOKEN_CHARS +
+                         rb"+:[^\r\n\0]*\r\n){0,%d})\r\n" % MAX_HEADERS)
+#: A receive timeout already armed is kept while it is no shorter than the
+#: one wanted and at most this much (seconds) longer: no setsockopt on the
+#: usual read, and a deadline never early, late by at most this.
+_REARM_SLACK = 0.001
 _NOT_SERIALIZABLE = object()
+# The kinds as module constants: reading an enum member off its class costs
+# ~70 ns on CPython 3.11, and a call compares kinds five times.
+_NONE, _BYTES, _JSON = Kind.NONE, Kind.BYTES, Kind.JSON
 
 
 class BoundMethod:
@@ -202,6 +218,35 @@ def _unread_bytes(sock: socket.socket) -> int:
         return -1
 
 
+def _what(context: Context) -> str:
+    """A call as error messages name it: ``contract/type method``."""
+    return f"{context.contract}/{context.type} {context.method}"
+
+
+def _arm(sock: socket.socket, option: int, seconds: float) -> None:
+    """Sets SO_RCVTIMEO or SO_SNDTIMEO to ``seconds`` (at least 1 µs: 0 would mean never)."""
+    whole = int(seconds)
+    micros = max(int((seconds - whole) * 1e6), 0 if whole else 1)
+    sock.setsockopt(socket.SOL_SOCKET, option, struct.pack("@ll", whole, micros))
+
+
+def _usual_headers(block: bytes) -> dict[str, str]:
+    """The headers of a head _USUAL_HEAD matched (its header lines, each
+    ended by CRLF, already checked): lower-case names, values without the
+    surrounding blanks, repeated fields joined with ", " as _parse_head does."""
+    lines = block.decode("latin-1").split("\r\n")
+    lines.pop()  # after the last CRLF
+    headers: dict[str, str] = {}
+    for line in lines:
+        name, _, value = line.partition(":")
+        key = name.lower()
+        if key in headers:
+            headers[key] += ", " + value.strip(" \t")
+        else:
+            headers[key] = value.strip(" \t")
+    return headers
+
+
 class _ConnectionState:
     """What the accept loop knows of a served connection, to choose which one
     a newcomer replaces at the cap (fair admission, protocol.md 12). Changed
@@ -289,6 +334,8 @@ def _parse_head(lines: list[bytes]) -> tuple[str, str, str, dict[str, str]]:
 def _content_length(text: str) -> int:
     """A Content-Length value by the codec's rule: digits only, at most
     MAX_LENGTH_DIGITS (checked before int()), repeated identical values allowed."""
+    if text.isdigit() and len(text) <= MAX_LENGTH_DIGITS and text.isascii():
+        return int(text)  # the usual one value
     value = -1
     for item in text.split(","):
         item = item.strip(" \t")
@@ -302,6 +349,8 @@ def _content_length(text: str) -> int:
 
 
 def _has_token(value: str, token: str) -> bool:
+    if not value:
+        return False
     return any(item.strip(" \t").lower() == token for item in value.split(","))
 
 
@@ -328,6 +377,14 @@ class RequestHandler(socketserver.BaseRequestHandler):
         self.path = ""
         self.request_version = "HTTP/1.1"
         self.headers_in: dict[str, str] = {}
+        # The socket stays blocking, and its timeouts are the kernel's
+        # (SO_RCVTIMEO, SO_SNDTIMEO: a read or write that makes no progress
+        # for that long fails): a Python-level timeout would poll() before
+        # every recv and send, and switch the descriptor's mode each time it
+        # is set, four system calls per request beyond the two that move bytes.
+        self.request.settimeout(None)
+        self._rcv_armed = -1.0
+        _arm(self.request, socket.SO_SNDTIMEO, CONNECTION_TIMEOUT)
 
     # -- the connection ---------------------------------------------------------
 
@@ -366,19 +423,22 @@ class RequestHandler(socketserver.BaseRequestHandler):
 
     def _recv(self, deadline: float | None) -> int:
         """Reads what has come into the buffer, waiting until ``deadline``
-        (monotonic seconds), or CONNECTION_TIMEOUT for each read if None.
-        Returns the count; 0 on end of file; -1 once the deadline passed."""
+        (monotonic seconds, late by at most _REARM_SLACK), or CONNECTION_TIMEOUT for
+        each read if None. Returns the count; 0 on end of file; -1 once the
+        deadline passed."""
         sock = self.request
         if deadline is None:
-            sock.settimeout(CONNECTION_TIMEOUT)
+            wait = CONNECTION_TIMEOUT
         else:
-            left = deadline - time.monotonic()
-            if left <= 0:
+            wait = deadline - time.monotonic()
+            if wait <= 0:
                 return -1
-            sock.settimeout(left)
+        if not wait <= self._rcv_armed <= wait + _REARM_SLACK:  # never sooner than asked
+            _arm(sock, socket.SO_RCVTIMEO, wait)
+            self._rcv_armed = wait
         try:
             data = sock.recv(READ_SIZE)
-        except TimeoutError:
+        except (BlockingIOError, TimeoutError):  # SO_RCVTIMEO ran out
             return -1 if deadline is not None else 0
         self._buffer += data
         return len(data)
@@ -407,18 +467,21 @@ class RequestHandler(socketserver.BaseRequestHandler):
         return self._recv(self._head_deadline)
 
     def _take(self, size: int) -> bytes:
-        data = bytes(self._buffer[:size])
+        with memoryview(self._buffer) as view:  # one copy, not a slice and its copy
+            data = bytes(view[:size])
         del self._buffer[:size]
         return data
 
-    def _head_lines(self) -> list[bytes] | None:
+    def _head_lines(self, fresh: bool = True) -> list[bytes] | None:
         """The lines of the next request head, all of it read by the head's
-        deadline; None if the connection ends (answered, idle or closed)."""
+        deadline; None if the connection ends (answered, idle or closed).
+        ``fresh``: the head's clock starts now; else the caller started it."""
         buffer = self._buffer
         state = self.state
-        if not state.move_to(_ConnectionState.READING if buffer else _ConnectionState.WAITING, restart=True):
-            return None
-        self._head_deadline = state.since + HEAD_TIMEOUT
+        if fresh:
+            if not state.move_to(_ConnectionState.READING if buffer else _ConnectionState.WAITING, restart=True):
+                return None
+            self._head_deadline = state.since + HEAD_TIMEOUT
         lines: list[bytes] = []
         skipped = 0  # empty lines before a request (RFC 9112, 2.2), as the codec: 4 bytes at most
         line_start = 0
@@ -472,13 +535,32 @@ class RequestHandler(socketserver.BaseRequestHandler):
         self.headers_in = {}
         self._chunked = False
         self._length = 0
-        lines = self._head_lines()
+        if self.state.proven:
+            # A connection that carried an authorised call is never given up
+            # (no phase to keep), and its requests are the manager's: the
+            # usual call is served whole by _serve_usual_call.
+            self._head_deadline = time.monotonic() + HEAD_TIMEOUT
+            if not self._buffer and self._recv(self._head_deadline) <= 0:
+                return False  # closed, or idle for HEAD_TIMEOUT: close quietly
+            if self._serve_usual_call():
+                return False  # answered
+            lines = self._head_lines(fresh=False)
+        else:
+            lines = self._head_lines()
         if lines is None:
             return False
         self._arrival = time.monotonic()
         try:
             self.command, self.path, self.request_version, headers = _parse_head(lines)
-            self.headers_in = headers
+        except _HeadError as e:
+            self._refuse_head(e.status, e.message)
+            return False
+        return self._use_head(headers)
+
+    def _use_head(self, headers: dict[str, str]) -> bool:
+        """Frames the request and reads its connection options; False if it was refused."""
+        self.headers_in = headers
+        try:
             self._frame(headers)
         except _HeadError as e:
             self._refuse_head(e.status, e.message)
@@ -629,8 +711,7 @@ class RequestHandler(socketserver.BaseRequestHandler):
             b"Connection: close\r\n" if self.close_connection
             else b"Connection: keep-alive\r\n" if self._keep_alive_header else b"",
         )
-        sock = self.request
-        sock.settimeout(CONNECTION_TIMEOUT)
+        sock = self.request  # SO_SNDTIMEO: CONNECTION_TIMEOUT (setup)
         if self.command == "HEAD":
             sock.sendall(head)
         elif size <= SMALL_RESPONSE:
@@ -648,7 +729,9 @@ class RequestHandler(socketserver.BaseRequestHandler):
         of protocol.md 10.7 (the C++ SDK's): 404 unknown endpoint, 401, 413,
         all from the head, before any body is read."""
         method = self.command
-        path = self.path.split("?", 1)[0]
+        path = self.path
+        if "?" in path:
+            path = path.split("?", 1)[0]
         health = method in ("GET", "HEAD") and path == "/healthz"
         takes_body = method == "POST" and (path == "/shutdown" or path.startswith("/v1/"))
         authorized = takes_body and self._authorized()
@@ -672,7 +755,8 @@ class RequestHandler(socketserver.BaseRequestHandler):
             return
         # An authorised call or /shutdown: from here the connection is the
         # manager's, never given up for a newcomer.
-        if not self.state.prove():
+        state = self.state
+        if not state.proven and not state.prove():
             self.close_connection = True
             return
         if path == "/shutdown":
@@ -683,6 +767,68 @@ class RequestHandler(socketserver.BaseRequestHandler):
             self._call(parts[0], parts[1], parts[2])
             return
         self._not_found(method, path)
+
+    def _serve_usual_call(self) -> bool:
+        """Serves the usual request of a proven connection whole, if the
+        buffer starts with one: an authorised ``POST /v1/{contract}/{type}/{method}``
+        of a type and method this plugin has, in a head _USUAL_HEAD matches,
+        with a valid Content-Length within the body limit (or none), a valid
+        deadline (or none), and no Transfer-Encoding, Expect or Connection
+        field. Returns False having changed nothing otherwise: the general
+        path (_head_lines, _parse_head, _route) then reads the same bytes and
+        gives the answer, with the same checks in the same order; the usual
+        call passes them all, so both paths answer it alike."""
+        buffer = self._buffer
+        usual = _USUAL_HEAD.match(buffer)
+        if usual is None or usual.end() > MAX_HEAD_BYTES:
+            return False
+        method, target, block = usual.group(1, 2, 3)
+        if method != b"POST" or not target.startswith(b"/v1/") or b"?" in target:
+            return False
+        slash = target.rfind(b"/")
+        service = self.service
+        methods = service.types.get(target[4:slash].decode("latin-1"))
+        if methods is None:
+            return False
+        bound = methods.get(target[slash + 1:].decode("latin-1"))
+        if bound is None:
+            return False
+        headers = _usual_headers(block)
+        if "transfer-encoding" in headers or "expect" in headers or "connection" in headers:
+            return False
+        auth = headers.get("authorization")
+        if auth is None or not hmac.compare_digest(auth.encode("latin-1"), service.expected_auth):
+            return False
+        length_text = headers.get("content-length", "0")
+        if not (length_text.isdigit() and len(length_text) <= MAX_LENGTH_DIGITS and length_text.isascii()):
+            return False
+        length = int(length_text)
+        if length > service.max_body_bytes:
+            return False
+        deadline_text = headers.get("x-plugvisor-deadline-ms")
+        if deadline_text is not None and not (deadline_text.isdigit() and len(deadline_text) <= MAX_DEADLINE_DIGITS
+                                              and deadline_text.isascii()):
+            return False
+        # It is the usual call: from here it is answered.
+        del buffer[:usual.end()]
+        self._arrival = now = time.monotonic()
+        self.command = "POST"
+        self.path = target.decode("latin-1")
+        self.headers_in = headers
+        self._length = length
+        self._body_done = length == 0
+        self.close_connection = False
+        admission = service.admission
+        if not admission.admit():
+            self._error(503, ErrorCode.UNAVAILABLE, "the plugin is shutting down; the call was not run", close=True)
+            return True
+        try:
+            contract, _, type_name = self.path[4:slash].partition("/")
+            self._execute(contract, type_name, self.path[slash + 1:], bound,
+                          None if deadline_text is None else now + int(deadline_text) / 1000.0)
+        finally:
+            admission.finish()  # the response has been written (or the peer is gone)
+        return True
 
     def _not_found(self, method: str, path: str) -> None:
         self._error(404, ErrorCode.NOT_FOUND,
@@ -746,21 +892,33 @@ class RequestHandler(socketserver.BaseRequestHandler):
                         f"contract {contract} has no method '{method_name}' (type '{type_name}' answers: "
                         f"{', '.join(sorted(methods))})")
             return
+        self._execute(contract, type_name, method_name, bound, deadline)
 
+    def _execute(self, contract: str, type_name: str, method_name: str, bound: BoundMethod,
+                 deadline: float | None) -> None:
+        """Reads and decodes the body of an admitted call, runs its handler and answers."""
         content_type = self.headers_in.get("content-type", "")
         kind = bound.input
         value: Any = None
-        if kind is Kind.NONE:
+        if kind is _NONE:
             if not self._settle_body():
                 self.close_connection = True
         else:
-            body = self._read_body()
-            if body is None:
-                return
+            buffer = self._buffer
+            size = self._length
+            if not self._expect and not self._chunked and len(buffer) >= size:
+                with memoryview(buffer) as view:  # the usual body, already read with its head
+                    body = bytes(view[:size])
+                del buffer[:size]
+                self._body_done = True
+            else:
+                body = self._read_body()
+                if body is None:
+                    return
             if kind is None:
                 octets = content_type.split(";", 1)[0].strip().lower() == "application/octet-stream"
-                kind = Kind.BYTES if octets else Kind.JSON
-            if kind is Kind.JSON:
+                kind = _BYTES if octets else _JSON
+            if kind is _JSON:
                 try:
                     value = json.loads(body)
                 except (ValueError, UnicodeDecodeError) as e:
@@ -769,12 +927,12 @@ class RequestHandler(socketserver.BaseRequestHandler):
             else:
                 value = body
 
-        what = f"{contract}/{type_name} {method_name}"
-        context = Context(contract, type_name, method_name, deadline, service.config, content_type)
+        context = Context(contract, type_name, method_name, deadline, self.service.config, content_type)
         _set_current(context)
         try:
             result = bound.fn(value, context)
         except PluginError as e:
+            what = f"{contract}/{type_name} {method_name}"
             if e.code in HANDLER_CODES:
                 self._error(e.code.http_status, e.code, e.message)
             else:
@@ -782,32 +940,33 @@ class RequestHandler(socketserver.BaseRequestHandler):
                 self._error(500, ErrorCode.INTERNAL, f"{what} failed ({e.code.value}): {e.message}")
             return
         except BaseException as e:  # a handler must never end the plugin
+            what = f"{contract}/{type_name} {method_name}"
             log.error(f"{what} failed: {_traceback(e)}")
             self._error(500, ErrorCode.INTERNAL, f"{what} failed: {type(e).__name__}: {e}")
             return
         finally:
             _set_current(None)
-        self._answer(what, bound.output, result)
+        self._answer(context, bound.output, result)
 
-    def _answer(self, what: str, kind: Kind | None, result: Any) -> None:
-        if kind is Kind.NONE:
+    def _answer(self, context: Context, kind: Kind | None, result: Any) -> None:
+        if kind is _NONE:
             self._send(200, b"{}", JSON_TYPE)
             return
         if kind is None:
-            kind = Kind.BYTES if isinstance(result, (bytes, bytearray, memoryview)) else Kind.JSON
-        if kind is Kind.BYTES:
+            kind = _BYTES if isinstance(result, (bytes, bytearray, memoryview)) else _JSON
+        if kind is _BYTES:
             if isinstance(result, (bytes, bytearray, memoryview)):
                 self._send(200, result, BYTES_TYPE)
             elif isinstance(result, str):
                 self._send(200, result.encode("utf-8"), BYTES_TYPE)
             else:
                 self._error(500, ErrorCode.INTERNAL,
-                            f"{what} returned {type(result).__name__}; it must return bytes (or str)")
+                            f"{_what(context)} returned {type(result).__name__}; it must return bytes (or str)")
             return
         try:
             body = _dumps(result)
         except (TypeError, ValueError) as e:
-            self._error(500, ErrorCode.INTERNAL, f"{what} returned a value that is not JSON: {e}")
+            self._error(500, ErrorCode.INTERNAL, f"{_what(context)} returned a value that is not JSON: {e}")
             return
         self._send(200, body, JSON_TYPE)
 

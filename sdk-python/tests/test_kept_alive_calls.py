@@ -1,0 +1,118 @@
+"""A kept-alive connection that carried an authorised call (the manager's):
+its usual calls are served by the fast path (server._serve_usual_call) with
+two system calls each, and every other request on it still gets the general
+path's answer (docs/protocol.md 10.7), with the same checks in the same order."""
+
+from __future__ import annotations
+
+import json
+import socket
+import struct
+import threading
+import unittest
+
+from plugvisor_sdk import server as S
+from plugvisor_sdk.config import parse_launch_config
+from plugvisor_sdk.lifecycle import Admission
+from plugvisor_sdk.plugin import Plugin
+
+from support import TOKEN, PluginProcess, raw_exchange
+
+
+def call(path: str = "/v1/dataProcessor/echo/processData", body: bytes = b"hello", token: str = TOKEN,
+         extra: str = "") -> bytes:
+    return (f"POST {path} HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer {token}\r\n"
+            f"X-Plugvisor-Deadline-Ms: 30000\r\nContent-Type: application/octet-stream\r\n{extra}"
+            f"Content-Length: {len(body)}\r\n\r\n").encode() + body
+
+
+class ProvenConnectionTest(unittest.TestCase):
+    def setUp(self) -> None:
+        self.plugin = PluginProcess(self)
+        self.sock = self.plugin.raw_socket()
+        first = raw_exchange(self.sock, call())  # proves the connection
+        self.assertEqual((first.status, first.body), (200, b"hello"))
+
+    def exchange(self, request: bytes) -> tuple[int, str]:
+        reply = raw_exchange(self.sock, request)
+        return reply.status, reply.error_code if reply.status >= 400 else reply.body.decode()
+
+    def test_usual_calls_and_every_departure_from_them_are_answered_as_by_the_general_path(self) -> None:
+        cases = [
+            (call(body=b"x" * 70000), (200, "x" * 70000)),  # the body comes after the first read
+            (call(body=b""), (200, "")),
+            (call(token="0" * 64), (401, "unauthorized")),
+            (call(path="/v1/dataProcessor/nope/processData"), (404, "not_found")),
+            (call(path="/v1/dataProcessor/echo/nope"), (404, "not_found")),
+            (call(path="/v1/dataProcessor/echo/processData?x=1"), (200, "hello")),
+            (call(extra="X-Plugvisor-Deadline-Ms: 5\r\n"), (400, "invalid_input")),  # repeated: "30000, 5"
+            (call(extra="Content-Length: 5\r\n"), (200, "hello")),  # repeated identical values
+            (call(extra="Connection: keep-alive\r\n"), (200, "hello")),
+            (call().replace(b"HTTP/1.1", b"HTTP/1.2", 1), (200, "hello")),  # served as 1.1
+            (b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n", (200, '{"status":"ok"}')),
+            (call(), (200, "hello")),
+            (call(extra="x-filler :1\r\n"), (400, "invalid_input")),  # a blank before the colon: closes
+        ]
+        for request, expected in cases:
+            with self.subTest(request=request[:120]):
+                self.assertEqual(self.exchange(request), expected)
+
+    def test_a_body_over_the_limit_is_refused_from_the_head(self) -> None:
+        status, code = self.exchange(call(body=b"x" * 100).replace(b"Content-Length: 100", b"Content-Length: " +
+                                                                   str(1 << 40).encode()))
+        self.assertEqual((status, code), (413, "too_large"))
+
+    def test_a_head_split_across_reads_is_read_whole(self) -> None:
+        request = call()
+        self.sock.sendall(request[:40])
+        reply = raw_exchange(self.sock, request[40:])
+        self.assertEqual((reply.status, reply.body), (200, b"hello"))
+
+
+class KernelTimeoutsTest(unittest.TestCase):
+    def test_a_served_connection_stays_blocking_with_the_kernel_s_timeouts(self) -> None:
+        # A Python-level timeout (settimeout) makes every recv and send poll()
+        # first and switches the descriptor's mode each time it is set: four
+        # system calls a request more than the two that move the bytes.
+        plugin = Plugin(name="kernel-timeouts", version="1.0.0")
+        plugin.data_processor("echo")(lambda data: data)
+        launch = parse_launch_config(json.dumps({"protocolVersion": 1, "id": "k", "type": "unix",
+                                                 "address": "/nonexistent/k.sock", "token": TOKEN}).encode())
+        types = {f"{e.contract}/{e.type}": e.build(launch.config) for e in plugin._types.values()}
+        service = S.Service(launch.config, launch.token, launch.max_body_bytes, types, Admission(lambda _: None))
+        ours, theirs = socket.socketpair()
+        self.addCleanup(ours.close)
+        state = S._ConnectionState(threading.Lock())
+
+        class Server:
+            pass
+
+        fake = Server()
+        fake.service = service  # type: ignore[attr-defined]
+        fake.connection_state = lambda _request: state  # type: ignore[attr-defined]
+        served: list[S.RequestHandler] = []
+
+        class Handler(S.RequestHandler):
+            def setup(self) -> None:
+                super().setup()
+                served.append(self)
+
+        thread = threading.Thread(target=Handler, args=(theirs, "", fake), daemon=True)
+        thread.start()
+        ours.settimeout(10)
+        for _ in range(2):  # the first proves the connection; the second takes the fast path
+            reply = raw_exchange(ours, call())
+            self.assertEqual((reply.status, reply.body), (200, b"hello"))
+        handler = served[0]
+        self.assertIsNone(handler.request.gettimeout())
+        for option in (socket.SO_RCVTIMEO, socket.SO_SNDTIMEO):
+            seconds, micros = struct.unpack("@ll", handler.request.getsockopt(socket.SOL_SOCKET, option, 16))
+            self.assertGreater(seconds + micros / 1e6, 4.0, option)
+        ours.shutdown(socket.SHUT_WR)
+        thread.join(10)
+        self.assertFalse(thread.is_alive())
+        theirs.close()
+
+
+if __name__ == "__main__":
+    unittest.main()
