@@ -7,9 +7,12 @@
 
 #include <filesystem>
 #include <memory>
+#include <stdexcept>
 #include <string>
 
 #include <httplib.h>
+
+#include "plugvisor/wire/address.hpp"
 
 namespace plugvisor::test {
 
@@ -24,8 +27,9 @@ inline std::unique_ptr<httplib::Client> unix_client(const std::filesystem::path&
 /// A client of the admin TCP listener at "HOST:PORT"; connecting and reads
 /// give up after `seconds`.
 inline std::unique_ptr<httplib::Client> tcp_client(const std::string& address, int seconds = 30) {
-  auto colon = address.rfind(':');
-  auto client = std::make_unique<httplib::Client>(address.substr(0, colon), std::stoi(address.substr(colon + 1)));
+  auto parsed = wire::parse_host_port(address);
+  if (!parsed) throw std::invalid_argument("admin TCP address " + address + " " + parsed.problem);
+  auto client = std::make_unique<httplib::Client>(parsed.address.host, parsed.address.port);
   client->set_read_timeout(seconds, 0);
   client->set_connection_timeout(seconds, 0);
   return client;

@@ -22,6 +22,7 @@
 #include <httplib.h>
 
 #include "plugvisor/daemon.hpp"
+#include "plugvisor/wire/address.hpp"
 #include "socket_file.hpp"
 #include "admin_clients.hpp"
 #include "test_support.hpp"
@@ -71,13 +72,12 @@ struct Hostile {
 class Raw {
  public:
   explicit Raw(const std::string& tcp_address) {
-    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    auto colon = tcp_address.rfind(':');
-    addr.sin_port = htons(static_cast<std::uint16_t>(std::stoi(tcp_address.substr(colon + 1))));
-    ::inet_pton(AF_INET, tcp_address.substr(0, colon).c_str(), &addr.sin_addr);
-    connected_ = ::connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+    auto parsed = plugvisor::wire::parse_host_port(tcp_address);
+    REQUIRE(parsed);
+    socklen_t size = 0;
+    sockaddr_storage addr = parsed.address.socket_address(size);
+    fd_ = ::socket(addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    connected_ = ::connect(fd_, reinterpret_cast<sockaddr*>(&addr), size) == 0;
   }
   explicit Raw(const std::filesystem::path& socket) {
     fd_ = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);

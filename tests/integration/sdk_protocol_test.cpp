@@ -16,6 +16,7 @@
 
 #include "plugvisor/detail/http1.hpp"
 #include "plugvisor/sdk.hpp"
+#include "plugvisor/wire/address.hpp"
 #include "process_reactor.hpp"
 #include "test_support.hpp"
 
@@ -57,9 +58,9 @@ class HandRun {
   std::unique_ptr<httplib::Client> client() const {
     std::unique_ptr<httplib::Client> c;
     if (handshake_.value("type", "") == "tcp") {
-      std::string address = handshake_["address"];
-      auto colon = address.rfind(':');
-      c = std::make_unique<httplib::Client>(address.substr(0, colon), std::stoi(address.substr(colon + 1)));
+      auto address = plugvisor::wire::parse_plugin_tcp_address(handshake_["address"].get<std::string>(), false);
+      REQUIRE(address);
+      c = std::make_unique<httplib::Client>(address.address.host, address.address.port);
     } else {
       c = std::make_unique<httplib::Client>(socket_, 80);
       c->set_address_family(AF_UNIX);
