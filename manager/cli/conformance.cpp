@@ -17,13 +17,13 @@
 #include <fstream>
 #include <thread>
 
-#include "capabilities.hpp"
-#include "environment.hpp"
+#include "discovery/capabilities.hpp"
+#include "process/environment.hpp"
 #include "plugin_session.hpp"
 #include "quote.hpp"
 #include "plugvisor/manager.hpp"
 #include "plugvisor/wire/address.hpp"
-#include "transport.hpp"
+#include "transport/transport.hpp"
 
 namespace plugvisor::cli {
 

@@ -12,17 +12,17 @@
 
 #include <spdlog/spdlog.h>
 
-#include "capabilities.hpp"
-#include "discovery.hpp"
-#include "integrity.hpp"
+#include "discovery/capabilities.hpp"
+#include "discovery/discovery.hpp"
+#include "process/integrity.hpp"
 #include "plugvisor/detail/json_schema.hpp"
-#include "plugin_channel.hpp"
-#include "process_reactor.hpp"
-#include "runtime_dir.hpp"
+#include "transport/plugin_channel.hpp"
+#include "process/process_reactor.hpp"
+#include "process/runtime_dir.hpp"
 #include "sandbox/sandbox.hpp"
-#include "scheduler.hpp"
-#include "supervised_plugin.hpp"
-#include "transport.hpp"
+#include "supervision/scheduler.hpp"
+#include "supervision/supervised_plugin.hpp"
+#include "transport/transport.hpp"
 
 namespace plugvisor {
 

@@ -22,7 +22,7 @@
 #include <optional>
 #include <thread>
 
-#include "plugvisor/detail/http1.hpp"
+#include "plugvisor/wire/http1.hpp"
 #include "plugvisor/wire/address.hpp"
 #include "socket_lock.hpp"
 #include "worker_pool.hpp"

@@ -20,9 +20,9 @@
 #include <catch2/catch.hpp>
 
 #include "plugvisor/contracts.hpp"
-#include "plugvisor/detail/http1.hpp"
+#include "plugvisor/wire/http1.hpp"
 #include "plugvisor/wire/address.hpp"
-#include "process_reactor.hpp"
+#include "process/process_reactor.hpp"
 #include "test_support.hpp"
 
 using namespace std::chrono_literals;

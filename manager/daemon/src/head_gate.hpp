@@ -13,7 +13,7 @@
 #include <utility>
 #include <vector>
 
-#include "plugvisor/detail/http1.hpp"
+#include "plugvisor/wire/http1.hpp"
 
 namespace plugvisor::detail {
 

@@ -12,7 +12,7 @@
 #include <set>
 #include <sstream>
 
-#include "integrity.hpp"
+#include "process/integrity.hpp"
 #include "jsonc.hpp"
 #include "plugvisor/wire/address.hpp"
 #include "plugvisor/manager.hpp"

@@ -1,4 +1,4 @@
-#include "plugin_instance.hpp"
+#include "supervision/plugin_instance.hpp"
 
 #include <signal.h>
 
@@ -7,12 +7,12 @@
 
 #include <spdlog/spdlog.h>
 
-#include "capabilities.hpp"
+#include "discovery/capabilities.hpp"
 #include "plugvisor/wire/address.hpp"
-#include "environment.hpp"
-#include "process_reactor.hpp"
+#include "process/environment.hpp"
+#include "process/process_reactor.hpp"
 #include "quote.hpp"
-#include "token.hpp"
+#include "transport/token.hpp"
 
 namespace plugvisor::detail {
 

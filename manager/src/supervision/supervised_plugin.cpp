@@ -1,4 +1,4 @@
-#include "supervised_plugin.hpp"
+#include "supervision/supervised_plugin.hpp"
 
 #include <signal.h>
 
@@ -7,9 +7,9 @@
 
 #include <spdlog/spdlog.h>
 
-#include "process_reactor.hpp"
+#include "process/process_reactor.hpp"
 #include "quote.hpp"
-#include "scheduler.hpp"
+#include "supervision/scheduler.hpp"
 
 namespace plugvisor::detail {
 

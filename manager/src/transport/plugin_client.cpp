@@ -1,4 +1,4 @@
-#include "plugin_client.hpp"
+#include "transport/plugin_client.hpp"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -14,7 +14,7 @@
 #include <cstring>
 #include <stdexcept>
 
-#include "plugvisor/detail/http1.hpp"
+#include "plugvisor/wire/http1.hpp"
 #include "plugvisor/wire/address.hpp"
 
 namespace plugvisor::detail {
