@@ -65,8 +65,6 @@ class HeadGate {
   void add(int fd, std::string buffered = {});
   /// Ends the thread and closes every held connection. Idempotent.
   void stop();
-  /// Connections held now (for tests and metrics).
-  std::size_t held() const;
 
  private:
   struct Impl;
