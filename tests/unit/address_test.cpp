@@ -24,7 +24,7 @@ struct Row {
 };
 
 constexpr AddressRules strict{};
-constexpr AddressRules listen{.localhost = true, .any_port = true};
+constexpr AddressRules listening{.localhost = true, .any_port = true};
 
 const Row rows[] = {
     {"127.0.0.1:80", strict, "127.0.0.1", 80, nullptr},
@@ -33,13 +33,13 @@ const Row rows[] = {
     {"10.1.2.3:1", strict, "10.1.2.3", 1, nullptr},
     {"[::1]:7070", strict, "::1", 7070, nullptr},
     {"[fe80::1]:1", strict, "fe80::1", 1, nullptr},
-    {"localhost:7070", listen, "localhost", 7070, nullptr},
-    {"127.0.0.1:0", listen, "127.0.0.1", 0, nullptr},
-    {"[::1]:0", listen, "::1", 0, nullptr},
+    {"localhost:7070", listening, "localhost", 7070, nullptr},
+    {"127.0.0.1:0", listening, "127.0.0.1", 0, nullptr},
+    {"[::1]:0", listening, "::1", 0, nullptr},
     // the port
     {"127.0.0.1:0", strict, nullptr, 0, "invalid port (1 to 65535)"},
     {"127.0.0.1:65536", strict, nullptr, 0, "invalid port"},
-    {"127.0.0.1:99999", listen, nullptr, 0, "invalid port (0 to 65535, 0: any free port)"},
+    {"127.0.0.1:99999", listening, nullptr, 0, "invalid port (0 to 65535, 0: any free port)"},
     {"127.0.0.1:123456", strict, nullptr, 0, "invalid port"},
     {"127.0.0.1:99999999999999999999", strict, nullptr, 0, "invalid port"},
     {"127.0.0.1:", strict, nullptr, 0, "invalid port"},
@@ -54,7 +54,7 @@ const Row rows[] = {
     {":80", strict, nullptr, 0, "is not HOST:PORT"},
     {"", strict, nullptr, 0, "is not HOST:PORT"},
     {"localhost:80", strict, nullptr, 0, "localhost, which may resolve elsewhere"},
-    {"example.com:80", listen, nullptr, 0, "not an IP address"},
+    {"example.com:80", listening, nullptr, 0, "not an IP address"},
     {"127.1:80", strict, nullptr, 0, "not an IP address"},
     {"127.0.0.01:80", strict, nullptr, 0, "not an IP address"},
     {" 127.0.0.1:80", strict, nullptr, 0, "not an IP address"},
@@ -62,7 +62,7 @@ const Row rows[] = {
     {"[::1]", strict, nullptr, 0, "is not [IPv6]:PORT"},
     {"[::1:80", strict, nullptr, 0, "is not [IPv6]:PORT"},
     {"[127.0.0.1]:80", strict, nullptr, 0, "invalid IPv6 address"},
-    {"[localhost]:80", listen, nullptr, 0, "invalid IPv6 address"},
+    {"[localhost]:80", listening, nullptr, 0, "invalid IPv6 address"},
 };
 
 }  // namespace
@@ -99,13 +99,13 @@ TEST_CASE("a parsed address is written back with brackets around IPv6 and tells 
   CHECK(parse_host_port("127.0.0.1:80").address.text() == "127.0.0.1:80");
   CHECK(parse_host_port("127.9.9.9:80").address.loopback());
   CHECK(parse_host_port("[::1]:80").address.loopback());
-  CHECK(parse_host_port("localhost:80", listen).address.loopback());
+  CHECK(parse_host_port("localhost:80", listening).address.loopback());
   CHECK_FALSE(parse_host_port("[::]:80").address.loopback());
   CHECK_FALSE(parse_host_port("0.0.0.0:80").address.loopback());
   CHECK_FALSE(parse_host_port("128.0.0.1:80").address.loopback());
 
   socklen_t size = 0;
-  auto v4 = parse_host_port("localhost:8080", listen).address.socket_address(size);
+  auto v4 = parse_host_port("localhost:8080", listening).address.socket_address(size);
   REQUIRE(size == sizeof(sockaddr_in));
   const auto* in4 = reinterpret_cast<const sockaddr_in*>(&v4);
   CHECK(in4->sin_family == AF_INET);
