@@ -480,8 +480,11 @@ function handleRequest(req, res) {
   }
 
   if (isShutdown) {
-    // §13.1: 202, then shut down. We start once the answer is written, so
-    // the shutdown cannot close this connection under its own 202.
+    // §13.1: no call is admitted once the 202 is on its way (not even one
+    // pipelined behind this request), so refuse calls first; the rest of the
+    // shutdown starts once the answer is written, so that it cannot close
+    // this connection under its own 202.
+    lifecycle.draining = true;
     sendJson(res, 202, { status: 'shutting down' });
     return onResponseDone(res, () => beginShutdown('POST /shutdown'));
   }
@@ -654,7 +657,8 @@ function onResponseDone(res, fn) {
 
 // The state of §14.2. No lock: see the note at the top of the file.
 const lifecycle = {
-  draining: false,
+  draining: false, // calls get 503 (set by beginShutdown, or by /shutdown before its 202)
+  shuttingDown: false, // beginShutdown has run
   inFlight: 0,
   lastActivity: 0,
   ticker: null,
@@ -699,12 +703,13 @@ function callStarted() {
 function callEnded() {
   lifecycle.inFlight -= 1;
   lifecycle.lastActivity = now();
-  if (lifecycle.draining && lifecycle.inFlight === 0) finishShutdown(EXIT_OK);
+  if (lifecycle.shuttingDown && lifecycle.inFlight === 0) finishShutdown(EXIT_OK);
 }
 
 // §13.2. A second trigger changes nothing.
 function beginShutdown(reason) {
-  if (lifecycle.draining) return;
+  if (lifecycle.shuttingDown) return;
+  lifecycle.shuttingDown = true;
   lifecycle.draining = true; // 1. from now on calls get 503
   log('info', `shutting down (${reason}); ${lifecycle.inFlight} call(s) in flight`);
   clearInterval(lifecycle.ticker);

@@ -11,6 +11,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <charconv>
@@ -221,6 +222,15 @@ struct Server::Impl {
 
   // Checks the bearer token; fills `res` with the 401 if it is wrong.
   bool authorized(const http1::RequestHead& req, Response& res) const {
+    // Several Authorization fields are not one credential (RFC 9110 §11.6.2):
+    // refused whatever they hold, as the Python SDK does (protocol.md §9).
+    const auto fields = std::count_if(req.headers.begin(), req.headers.end(),
+                                      [](const http1::Header& h) { return http1::iequals(h.name, "Authorization"); });
+    if (fields > 1) {
+      res = error_response(ErrorCode::unauthorized,
+                           "several Authorization headers: send exactly one, 'Authorization: Bearer <token>'");
+      return false;
+    }
     std::string_view auth = req.get("Authorization");
     if (equal_constant_time(auth, expected_authorization)) return true;
     res = error_response(ErrorCode::unauthorized,

@@ -293,6 +293,11 @@ const std::vector<Case>& malformed_requests() {
          "POST {CALL} HTTP/1.1\r\nHost: localhost\r\nContent-Length: 33554432\r\n\r\n", 401, "unauthorized", false},
         {"a call with a wrong token", "POST {CALL} HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer wrong\r\n"
          "Content-Length: 0\r\n\r\n", 401, "unauthorized", false},
+        {"two Authorization headers, the right one first",
+         "POST {CALL} HTTP/1.1\r\nHost: localhost\r\n{AUTH}Authorization: Bearer wrong\r\nContent-Length: 0\r\n\r\n",
+         401, "unauthorized", true},
+        {"the right Authorization header twice",
+         "POST {CALL} HTTP/1.1\r\nHost: localhost\r\n{AUTH}{AUTH}Content-Length: 0\r\n\r\n", 401, "unauthorized", true},
         {"GET on a call path", "GET {CALL} HTTP/1.1\r\nHost: localhost\r\n{AUTH}\r\n", 404, "not_found", false},
         {"an unknown endpoint", "POST /elsewhere HTTP/1.1\r\nHost: localhost\r\n{AUTH}Content-Length: 0\r\n\r\n", 404,
          "not_found", false},
@@ -359,6 +364,47 @@ TEST_CASE("every plugin answers the table of malformed requests alike, and keeps
   }
 }
 
+TEST_CASE("a call pipelined behind /shutdown is never run: the plugin stops admitting before its 202",
+          "[parity][shutdown]") {
+  for (const auto& target : every_plugin()) {
+    DYNAMIC_SECTION(target.name) {
+      Launched plugin(target);
+      REQUIRE(plugin.handshake().is_object());
+      int fd = plugin.connect();
+      REQUIRE(fd >= 0);
+      const std::string shutdown = "POST /shutdown HTTP/1.1\r\nHost: localhost\r\n" + authorization() +
+                                   "Content-Length: 0\r\n\r\n";
+      REQUIRE(write_all(fd, shutdown + call_request(target, "pipelined")));  // one write: both arrive together
+      std::string bytes;
+      char buffer[4096];
+      const auto deadline = std::chrono::steady_clock::now() + 5s;  // a liveness bound
+      while (std::chrono::steady_clock::now() < deadline) {
+        pollfd p{fd, POLLIN, 0};
+        if (::poll(&p, 1, 100) != 1) continue;
+        ssize_t got = ::recv(fd, buffer, sizeof buffer, 0);
+        if (got <= 0) break;  // closed (the 202 may say Connection: close)
+        bytes.append(buffer, static_cast<std::size_t>(got));
+      }
+      ::close(fd);
+      http1::ResponseHead first;
+      auto parsed = http1::parse_response_head(bytes, first);
+      REQUIRE(parsed.state == http1::ParseResult::complete);
+      CHECK(first.status == 202);
+      // The call is answered 503 (not run), or not at all when the shutdown
+      // closed the connection first; never 200.
+      std::string rest = bytes.substr(std::min(bytes.size(), parsed.size + first.content_length));
+      http1::ResponseHead second;
+      if (http1::parse_response_head(rest, second).state == http1::ParseResult::complete) {
+        CAPTURE(rest);
+        CHECK(second.status == 503);
+      }
+      auto exit = plugin.wait_exit();
+      REQUIRE(exit);
+      CHECK(exit->code == 0);
+    }
+  }
+}
+
 TEST_CASE("a refused request whose body is still coming gets its answer, not a reset (linger)", "[parity]") {
   for (const auto& target : sdks()) {
     DYNAMIC_SECTION(target.name) {
@@ -392,6 +438,24 @@ TEST_CASE("a TCP address other than 127.0.0.1:PORT exits 2 with nothing on stdou
                                   "127.0.0.1:65536", "127.0.0.1", "127.0.0.1:000000"}) {
         CAPTURE(target.name, address);
         Launched plugin(target, Json{{"type", "tcp"}, {"address", address}});
+        CHECK_FALSE(plugin.handshake().is_object());
+        auto exit = plugin.wait_exit();
+        REQUIRE(exit);
+        CHECK(exit->code == plugvisor::protocol::exit_usage);
+        CHECK_FALSE(plugin.child().first_line_seen());
+      }
+    }
+  }
+}
+
+TEST_CASE("a configTypes entry that is not an object with a string type exits 2 with nothing on stdout",
+          "[parity][config]") {
+  for (const auto& target : every_plugin()) {
+    DYNAMIC_SECTION(target.name) {
+      for (const Json& entry : {Json(5), Json::object({{"data", 1}}), Json::object({{"type", 7}, {"data", 1}}),
+                                Json(nullptr), Json::array({"a"})}) {
+        CAPTURE(target.name, entry.dump());
+        Launched plugin(target, Json{{"configTypes", Json::array({entry})}});
         CHECK_FALSE(plugin.handshake().is_object());
         auto exit = plugin.wait_exit();
         REQUIRE(exit);

@@ -71,6 +71,17 @@ func parseConfig(text []byte) (config, error) {
 		if json.Unmarshal(v, &list) != nil || list == nil {
 			return cfg, errors.New("configTypes must be an array") // null included
 		}
+		// Each entry is {"type": string, "data": any}; entries of config
+		// types this plugin does not declare are ignored (section 5.2).
+		for i, e := range list {
+			var entry map[string]json.RawMessage
+			if json.Unmarshal(e, &entry) != nil || entry == nil {
+				return cfg, fmt.Errorf("configTypes[%d] must be an object {\"type\": string, \"data\": any}", i)
+			}
+			if _, err := str(entry, "type"); err != nil {
+				return cfg, fmt.Errorf("configTypes[%d].type must be a string", i)
+			}
+		}
 	}
 	return cfg, nil
 }
