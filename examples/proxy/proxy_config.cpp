@@ -128,7 +128,7 @@ ProxyConfig parse_config(const Json& doc, const std::string& origin, const std::
       std::string listen = text(doc.at("listen"), "listen");
       // plugvisor's one HOST:PORT rule (wire/address.hpp): IP literals, [IPv6], localhost; port 0: any free one.
       auto parsed = plugvisor::wire::parse_host_port(listen, {.localhost = true, .any_port = true});
-      if (!parsed) bad("listen", "\"" + listen + "\" " + parsed.problem + ", e.g. 127.0.0.1:8080");
+      if (!parsed) bad("listen", "\"" + listen + "\" " + parsed.problem);
       config.listen_host = parsed.address.host;
       config.listen_port = parsed.address.port;
     }
