@@ -11,6 +11,8 @@
 #include <cstring>
 #include <stdexcept>
 
+#include "plugvisor/wire/address.hpp"
+
 #include "floor_wire.hpp"
 
 namespace plugvisor::bench {
@@ -62,12 +64,11 @@ FloorClient::FloorClient(const FloorServer& server) {
   if (server.tcp()) {
     fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd_ < 0) fail("socket");
-    auto colon = server.address().rfind(':');
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    addr.sin_port = htons(static_cast<std::uint16_t>(std::stoi(server.address().substr(colon + 1))));
-    if (::connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) fail("connect");
+    auto parsed = wire::parse_plugin_tcp_address(server.address(), /*any_port=*/false);
+    if (!parsed) throw std::runtime_error("floor server address " + server.address() + " " + parsed.problem);
+    socklen_t size = 0;
+    sockaddr_storage addr = parsed.address.socket_address(size);
+    if (::connect(fd_, reinterpret_cast<sockaddr*>(&addr), size) != 0) fail("connect");
     int yes = 1;
     ::setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &yes, sizeof yes);
   } else {

@@ -12,7 +12,7 @@
 #include <stdexcept>
 #include <thread>
 
-#include "environment.hpp"  // manager/src: the environment plugins get
+#include "process/environment.hpp"  // manager/src: the environment plugins get
 #include "child_output.hpp"
 #include "floor_client.hpp"
 

@@ -4,6 +4,7 @@
 #include <string_view>
 
 #include "plugvisor/manager.hpp"
+#include "plugvisor/daemon.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   try {

@@ -6,7 +6,7 @@
 #include <string>
 #include <string_view>
 
-#include "plugvisor/detail/http1.hpp"
+#include "plugvisor/wire/http1.hpp"
 
 namespace http1 = plugvisor::detail::http1;
 

@@ -12,21 +12,22 @@ struct CodeName {
   ErrorCode code;
   std::string_view name;
   int status;
+  bool plugin_may_answer;  ///< a wire code (protocol.md §10.6), not one of the manager's own
 };
 
 constexpr std::array<CodeName, 12> code_names{{
-    {ErrorCode::invalid_input, "invalid_input", 400},
-    {ErrorCode::unauthorized, "unauthorized", 401},
-    {ErrorCode::not_found, "not_found", 404},
-    {ErrorCode::too_large, "too_large", 413},
-    {ErrorCode::internal, "internal", 500},
-    {ErrorCode::unavailable, "unavailable", 503},
-    {ErrorCode::timeout, "timeout", 504},
-    {ErrorCode::crashed, "crashed", 502},
-    {ErrorCode::bad_reply, "bad_reply", 502},
-    {ErrorCode::start_failed, "start_failed", 503},
-    {ErrorCode::conflict, "conflict", 409},
-    {ErrorCode::config, "config", 400},
+    {ErrorCode::invalid_input, "invalid_input", 400, true},
+    {ErrorCode::unauthorized, "unauthorized", 401, true},
+    {ErrorCode::not_found, "not_found", 404, true},
+    {ErrorCode::too_large, "too_large", 413, true},
+    {ErrorCode::internal, "internal", 500, true},
+    {ErrorCode::unavailable, "unavailable", 503, true},
+    {ErrorCode::timeout, "timeout", 504, false},
+    {ErrorCode::crashed, "crashed", 502, false},
+    {ErrorCode::bad_reply, "bad_reply", 502, false},
+    {ErrorCode::start_failed, "start_failed", 503, false},
+    {ErrorCode::conflict, "conflict", 409, false},
+    {ErrorCode::config, "config", 400, false},
 }};
 
 thread_local std::optional<std::chrono::steady_clock::time_point> current_deadline;
@@ -45,6 +46,13 @@ std::optional<ErrorCode> error_code_from_string(std::string_view name) noexcept 
     if (entry.name == name) return entry.code;
   }
   return std::nullopt;
+}
+
+bool plugin_may_answer(ErrorCode code) noexcept {
+  for (const auto& entry : code_names) {
+    if (entry.code == code) return entry.plugin_may_answer;
+  }
+  return false;
 }
 
 int http_status(ErrorCode code) noexcept {
@@ -142,20 +150,6 @@ std::optional<std::chrono::milliseconds> parse_deadline_ms(std::string_view text
   }
   constexpr auto most = static_cast<std::uint64_t>(std::chrono::milliseconds::max().count());
   return std::chrono::milliseconds(static_cast<std::int64_t>(std::min(value, most)));
-}
-
-std::optional<std::uint16_t> parse_plugin_tcp_address(std::string_view address) noexcept {
-  constexpr std::string_view host = "127.0.0.1:";
-  if (!address.starts_with(host)) return std::nullopt;
-  std::string_view port = address.substr(host.size());
-  if (port.empty() || port.size() > 5) return std::nullopt;
-  unsigned value = 0;
-  for (char c : port) {
-    if (c < '0' || c > '9') return std::nullopt;
-    value = value * 10 + static_cast<unsigned>(c - '0');
-  }
-  if (value > 65535) return std::nullopt;
-  return static_cast<std::uint16_t>(value);
 }
 
 }  // namespace protocol

@@ -3,7 +3,7 @@
 #include <httplib.h>
 #include <spdlog/spdlog.h>
 
-#include "plugvisor/detail/http1.hpp"
+#include "plugvisor/wire/http1.hpp"
 
 namespace mockserver {
 

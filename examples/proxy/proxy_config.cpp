@@ -1,6 +1,8 @@
 // Reading the proxy's JSON configuration (docs in examples/proxy/README.md).
 #include "proxy_config.hpp"
 
+#include "plugvisor/wire/address.hpp"
+
 #include <fstream>
 #include <regex>
 #include <sstream>
@@ -124,15 +126,11 @@ ProxyConfig parse_config(const Json& doc, const std::string& origin, const std::
     ProxyConfig config;
     if (doc.contains("listen")) {
       std::string listen = text(doc.at("listen"), "listen");
-      auto colon = listen.rfind(':');
-      if (colon == std::string::npos) bad("listen", "must be HOST:PORT such as 127.0.0.1:8080, not \"" + listen + "\"");
-      config.listen_host = listen.substr(0, colon);
-      std::string port = listen.substr(colon + 1);
-      if (port.empty() || port.size() > 5 || port.find_first_not_of("0123456789") != std::string::npos ||
-          std::stoi(port) > 65535) {
-        bad("listen", "the port must be a number from 0 to 65535, not \"" + port + "\"");
-      }
-      config.listen_port = std::stoi(port);
+      // plugvisor's one HOST:PORT rule (wire/address.hpp): IP literals, [IPv6], localhost; port 0: any free one.
+      auto parsed = plugvisor::wire::parse_host_port(listen, {.localhost = true, .any_port = true});
+      if (!parsed) bad("listen", "\"" + listen + "\" " + parsed.problem);
+      config.listen_host = parsed.address.host;
+      config.listen_port = parsed.address.port;
     }
     if (!doc.contains("routes") || !doc.at("routes").is_array() || doc.at("routes").empty()) {
       bad("routes", "give at least one route: [{\"name\": \"api\", \"prefix\": \"/\", \"upstream\": \"http://127.0.0.1:9000\"}]");

@@ -16,6 +16,7 @@
 
 #include "commands.hpp"
 #include "plugvisor/manager.hpp"
+#include "plugvisor/wire/address.hpp"
 
 namespace plugvisor::cli {
 
@@ -34,34 +35,22 @@ const std::string* variable(const std::map<std::string, std::string>& environmen
   return it == environment.end() || it->second.empty() ? nullptr : &it->second;
 }
 
-/// "http://HOST:PORT" (a trailing "/" allowed) into `endpoint`; false if it is not that form.
-bool parse_http(const std::string& text, AdminEndpoint& endpoint) {
-  const std::string scheme = "http://";
-  if (text.rfind(scheme, 0) != 0) return false;
-  std::string rest = text.substr(scheme.size());
-  if (!rest.empty() && rest.back() == '/') rest.pop_back();
-  auto colon = rest.rfind(':');
-  if (colon == std::string::npos || colon == 0 || colon + 1 == rest.size()) return false;
-  std::string host = rest.substr(0, colon);
-  std::string port = rest.substr(colon + 1);
-  if (port.find_first_not_of("0123456789") != std::string::npos || port.size() > 5) return false;
-  if (host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
-  if (host.empty() || host.find('/') != std::string::npos) return false;
-  int number = std::stoi(port);
-  if (number < 1 || number > 65535) return false;
-  endpoint.tcp = true;
-  endpoint.host = host;
-  endpoint.port = number;
-  return true;
-}
-
-/// An endpoint from --admin or PLUGVISOR_ADMIN: a URL or a socket path.
+/// An endpoint from --admin or PLUGVISOR_ADMIN: http://HOST:PORT (a trailing
+/// "/" allowed; HOST:PORT by the one rule, wire::parse_host_port) or a socket path.
 AdminEndpoint parse_address(const std::string& text, const std::string& origin) {
   AdminEndpoint endpoint;
-  if (text.rfind("http://", 0) == 0) {
-    if (!parse_http(text, endpoint)) {
-      throw Error(ErrorCode::config, origin + " " + text + " is not http://HOST:PORT, e.g. http://127.0.0.1:7070");
+  const std::string scheme = "http://";
+  if (text.starts_with(scheme)) {
+    std::string rest = text.substr(scheme.size());
+    if (!rest.empty() && rest.back() == '/') rest.pop_back();
+    auto parsed = wire::parse_host_port(rest, {.localhost = true, .any_port = false});
+    if (!parsed) {
+      throw Error(ErrorCode::config,
+                  origin + " " + text + " " + parsed.problem + "; write http://HOST:PORT, e.g. http://127.0.0.1:7070");
     }
+    endpoint.tcp = true;
+    endpoint.host = parsed.address.host;
+    endpoint.port = parsed.address.port;
   } else if (text.find("://") != std::string::npos) {
     throw Error(ErrorCode::config, origin + " " + text +
                                        ": only http:// (loopback TCP) or a Unix socket path; the admin API has no TLS");
@@ -185,8 +174,8 @@ void add_admin_options(CLI::App* command, AdminTarget& target) {
 
 std::string AdminEndpoint::display() const {
   if (!tcp) return socket;
-  std::string shown = host.find(':') != std::string::npos ? "[" + host + "]" : host;
-  return "http://" + shown + ":" + std::to_string(port);
+  wire::HostPort address{host, static_cast<std::uint16_t>(port), host.find(':') != std::string::npos};
+  return "http://" + address.text();
 }
 
 

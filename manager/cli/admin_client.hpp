@@ -13,7 +13,7 @@
 
 #include <CLI/CLI.hpp>
 
-#include "plugvisor/contracts.hpp"
+#include "plugvisor/daemon.hpp"
 
 namespace plugvisor::cli {
 

@@ -17,12 +17,13 @@
 #include <fstream>
 #include <thread>
 
-#include "capabilities.hpp"
-#include "environment.hpp"
+#include "discovery/capabilities.hpp"
+#include "process/environment.hpp"
 #include "plugin_session.hpp"
 #include "quote.hpp"
 #include "plugvisor/manager.hpp"
-#include "transport.hpp"
+#include "plugvisor/wire/address.hpp"
+#include "transport/transport.hpp"
 
 namespace plugvisor::cli {
 
@@ -644,11 +645,10 @@ class Checker {
         std::strncpy(addr.sun_path, endpoint.address.c_str(), sizeof addr.sun_path - 1);
         rc = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
       } else {
-        sockaddr_in addr{};
-        addr.sin_family = AF_INET;
-        addr.sin_port = htons(static_cast<std::uint16_t>(std::atoi(endpoint.address.c_str() + endpoint.address.rfind(':') + 1)));
-        addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        rc = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+        // An address that is not 127.0.0.1:PORT gives 0.0.0.0:0, whose connect fails (counted as refused).
+        socklen_t size = 0;
+        sockaddr_storage addr = wire::parse_plugin_tcp_address(endpoint.address, false).address.socket_address(size);
+        rc = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), size);
         if (rc != 0 && errno == EINPROGRESS) rc = 1;  // settled below
       }
       if (rc < 0) ++refused;

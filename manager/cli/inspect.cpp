@@ -6,7 +6,7 @@
 #include "options.hpp"
 #include "plugvisor/manager.hpp"
 #include "table.hpp"
-#include "transport.hpp"
+#include "transport/transport.hpp"
 
 namespace plugvisor::cli {
 

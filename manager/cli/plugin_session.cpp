@@ -2,8 +2,8 @@
 
 #include <signal.h>
 
-#include "environment.hpp"
-#include "token.hpp"
+#include "process/environment.hpp"
+#include "transport/token.hpp"
 
 namespace plugvisor::cli {
 

@@ -8,10 +8,10 @@
 #include <string>
 #include <vector>
 
-#include "child_process.hpp"
-#include "plugin_client.hpp"
+#include "process/child_process.hpp"
+#include "transport/plugin_client.hpp"
 #include "plugvisor/contracts.hpp"
-#include "process_reactor.hpp"
+#include "process/process_reactor.hpp"
 #include "raw_http.hpp"
 
 namespace plugvisor::cli {

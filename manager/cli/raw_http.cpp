@@ -6,12 +6,12 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
-#include <arpa/inet.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
 
+#include "plugvisor/wire/address.hpp"
 #include "quote.hpp"
 
 namespace plugvisor::cli {
@@ -40,13 +40,15 @@ std::optional<RawConnection> RawConnection::open(const Endpoint& endpoint, std::
     std::strncpy(addr.sun_path, endpoint.address.c_str(), sizeof addr.sun_path - 1);
     rc = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
   } else {
-    auto colon = endpoint.address.rfind(':');
+    auto parsed = wire::parse_plugin_tcp_address(endpoint.address, /*any_port=*/false);
+    if (!parsed) {
+      error = "address " + endpoint.address + " " + parsed.problem;
+      return std::nullopt;
+    }
+    socklen_t size = 0;
+    sockaddr_storage addr = parsed.address.socket_address(size);
     fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_port = htons(static_cast<uint16_t>(std::atoi(endpoint.address.c_str() + colon + 1)));
-    ::inet_pton(AF_INET, endpoint.address.substr(0, colon).c_str(), &addr.sin_addr);
-    rc = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+    rc = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), size);
     int yes = 1;
     ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &yes, sizeof yes);
   }

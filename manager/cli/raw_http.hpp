@@ -11,7 +11,7 @@
 #include <optional>
 #include <string>
 
-#include "plugvisor/detail/http1.hpp"
+#include "plugvisor/wire/http1.hpp"
 
 namespace plugvisor::cli {
 

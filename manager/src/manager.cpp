@@ -13,17 +13,17 @@
 
 #include <spdlog/spdlog.h>
 
-#include "capabilities.hpp"
-#include "discovery.hpp"
-#include "integrity.hpp"
+#include "discovery/capabilities.hpp"
+#include "discovery/discovery.hpp"
+#include "process/integrity.hpp"
 #include "plugvisor/detail/json_schema.hpp"
-#include "plugin_channel.hpp"
-#include "process_reactor.hpp"
-#include "runtime_dir.hpp"
+#include "transport/plugin_channel.hpp"
+#include "process/process_reactor.hpp"
+#include "process/runtime_dir.hpp"
 #include "sandbox/sandbox.hpp"
-#include "scheduler.hpp"
-#include "supervised_plugin.hpp"
-#include "transport.hpp"
+#include "supervision/scheduler.hpp"
+#include "supervision/supervised_plugin.hpp"
+#include "transport/transport.hpp"
 
 namespace plugvisor {
 
@@ -351,43 +351,55 @@ struct Manager::Impl {
     });
   }
 
-  ReloadResult reload(ManagerOptions next) {
-    std::lock_guard reload_lock(reload_mutex);
-    std::vector<Entry> current;
-    {
-      std::lock_guard lock(plugins_mutex);
-      if (closed) throw Error(ErrorCode::unavailable, "the manager has shut down; nothing to reload");
-      current = plugins;
-    }
-    auto found = detail::discover(next.plugin_dirs);
-    // By id: a reload of n plugins looks each up once (a scan each was n²).
-    std::unordered_map<std::string, const Entry*> by_id;
-    for (const auto& entry : current) by_id.emplace(entry.plugin->id(), &entry);
-    auto find_current = [&](const std::string& id) -> const Entry* {
-      auto it = by_id.find(id);
-      return it == by_id.end() ? nullptr : it->second;
-    };
+  /// What a reload does, decided before anything changes.
+  struct ReloadPlan {
+    ReloadResult result;
+    std::vector<Entry> kept_or_new;
+    std::vector<std::shared_ptr<detail::SupervisedPlugin>> replaced, removed;
+    std::vector<Entry> fresh;  // added or changed: to publish and maybe start
+  };
 
-    // Which candidates need a probe: new ones, and those whose file changed.
+  /// Entries by id: a reload of n plugins looks each up once (a scan each was n²).
+  using EntriesById = std::unordered_map<std::string, const Entry*>;
+
+  static EntriesById by_id(const std::vector<Entry>& entries) {
+    EntriesById index;
+    for (const auto& entry : entries) index.emplace(entry.plugin->id(), &entry);
+    return index;
+  }
+
+  static const Entry* find_entry(const EntriesById& entries, const std::string& id) {
+    auto it = entries.find(id);
+    return it == entries.end() ? nullptr : it->second;
+  }
+
+  /// Which candidates need a probe: new ones, and those whose file changed.
+  std::vector<detail::Candidate> candidates_to_probe(const std::vector<detail::Candidate>& found,
+                                                     const EntriesById& current) {
     std::vector<detail::Candidate> to_probe;
-    for (const auto& candidate : found.candidates) {
-      const Entry* old = find_current(candidate.id);
+    for (const auto& candidate : found) {
+      const Entry* old = find_entry(current, candidate.id);
       if (!old || old->plugin->definition().path != candidate.path || old->identity != identity_of(candidate.path)) {
         to_probe.push_back(candidate);
       }
     }
+    return to_probe;
+  }
+
+  /// Compares what discovery found with what runs: kept, changed, added,
+  /// removed. Probes new and changed files; adds rejections to `found`.
+  ReloadPlan plan_reload(detail::Discovery& found, const std::vector<Entry>& current, const ManagerOptions& next) {
+    const EntriesById current_by_id = by_id(current);
+    std::vector<detail::Candidate> to_probe = candidates_to_probe(found.candidates, current_by_id);
     std::vector<std::string> errors;
     auto probed = probe_all(to_probe, next, errors);
     std::unordered_map<std::string, std::size_t> probe_index;
     for (std::size_t i = 0; i < to_probe.size(); ++i) probe_index.emplace(to_probe[i].id, i);
 
-    ReloadResult result;
-    std::vector<Entry> kept_or_new;
-    std::vector<std::shared_ptr<detail::SupervisedPlugin>> replaced, removed;
-    std::vector<Entry> fresh;  // added or changed: to publish and maybe start
+    ReloadPlan plan;
     std::set<std::string> present;
     for (const auto& candidate : found.candidates) {
-      const Entry* old = find_current(candidate.id);
+      const Entry* old = find_entry(current_by_id, candidate.id);
       auto probe = probe_index.find(candidate.id);
       std::optional<detail::ProbeResult> capabilities;
       if (probe != probe_index.end()) {
@@ -404,8 +416,8 @@ struct Manager::Impl {
         if (definition.settings == settings_in(next, candidate.id) &&
             definition.config_types == config_types_or_null(definition.capabilities, next)) {
           present.insert(candidate.id);
-          kept_or_new.push_back(*old);
-          result.unchanged.push_back(candidate.id);
+          plan.kept_or_new.push_back(*old);
+          plan.result.unchanged.push_back(candidate.id);
           continue;
         }
         capabilities = detail::ProbeResult{definition.capabilities, definition.sha256};
@@ -420,39 +432,53 @@ struct Manager::Impl {
       }
       present.insert(candidate.id);
       if (old) {
-        replaced.push_back(old->plugin);
-        result.changed.push_back(candidate.id);
+        plan.replaced.push_back(old->plugin);
+        plan.result.changed.push_back(candidate.id);
       } else {
-        result.added.push_back(candidate.id);
+        plan.result.added.push_back(candidate.id);
       }
-      kept_or_new.push_back(entry);
-      fresh.push_back(std::move(entry));
+      plan.kept_or_new.push_back(entry);
+      plan.fresh.push_back(std::move(entry));
     }
     for (const auto& entry : current) {
       if (!present.contains(entry.plugin->id())) {
-        removed.push_back(entry.plugin);
-        result.removed.push_back(entry.plugin->id());
+        plan.removed.push_back(entry.plugin);
+        plan.result.removed.push_back(entry.plugin->id());
       }
     }
-    result.rejected = found.rejections.size();
+    plan.result.rejected = found.rejections.size();
+    return plan;
+  }
 
-    // The old instances go first (their socket paths are reused), then the new ones appear.
-    retire(replaced, true);
-    retire(removed, false);
+  ReloadResult reload(ManagerOptions next) {
+    std::lock_guard reload_lock(reload_mutex);
+    std::vector<Entry> current;
     {
       std::lock_guard lock(plugins_mutex);
-      plugins = kept_or_new;
+      if (closed) throw Error(ErrorCode::unavailable, "the manager has shut down; nothing to reload");
+      current = plugins;
+    }
+    auto found = detail::discover(next.plugin_dirs);
+    ReloadPlan plan = plan_reload(found, current, next);
+
+    // The old instances go first (their socket paths are reused), then the new ones appear.
+    retire(plan.replaced, true);
+    retire(plan.removed, false);
+    {
+      std::lock_guard lock(plugins_mutex);
+      plugins = plan.kept_or_new;
       index_plugins();
       rejections = found.rejections;
     }
-    for (const auto& entry : fresh) publish(entry.plugin);
+    for (const auto& entry : plan.fresh) publish(entry.plugin);
     next.logger = options.logger;
     next.runtime_parent = options.runtime_parent;
     options = std::move(next);
+    const ReloadResult& result = plan.result;
     logger->info("reloaded: {} added, {} removed, {} changed, {} unchanged, {} rejected", result.added.size(),
                  result.removed.size(), result.changed.size(), result.unchanged.size(), result.rejected);
-    for (const auto& [plugin, error] : start_eager(fresh)) logger->warn("after the reload: {}", error);
-    return result;
+    for (const auto& [plugin, error] : start_eager(plan.fresh)) logger->warn("after the reload: {}", error);
+    return plan.result;
   }
 
   // With plugins_mutex held.

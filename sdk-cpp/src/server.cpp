@@ -23,7 +23,8 @@
 #include <optional>
 #include <thread>
 
-#include "plugvisor/detail/http1.hpp"
+#include "plugvisor/wire/http1.hpp"
+#include "plugvisor/wire/address.hpp"
 #include "socket_lock.hpp"
 #include "worker_pool.hpp"
 
@@ -781,15 +782,14 @@ std::string Server::bind() {
     ::chmod(launch.address.c_str(), 0600);
     reported = launch.address;
   } else {
-    auto port = protocol::parse_plugin_tcp_address(launch.address);
-    if (!port) {
-      throw Error(ErrorCode::config, "tcp address " + launch.address +
-                                         " is not 127.0.0.1:PORT: plugins only listen on 127.0.0.1 (not "
-                                         "localhost, which may resolve elsewhere); use 127.0.0.1:0 for any free port");
+    auto parsed = wire::parse_plugin_tcp_address(launch.address, /*any_port=*/true);
+    if (!parsed) {
+      throw Error(ErrorCode::config, "tcp address " + launch.address + " " + parsed.problem +
+                                         "; use 127.0.0.1:0 for any free port");
     }
     sockaddr_in addr{};
     addr.sin_family = AF_INET;
-    addr.sin_port = htons(*port);
+    addr.sin_port = htons(parsed.address.port);
     addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     int yes = 1;

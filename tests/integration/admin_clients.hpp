@@ -16,10 +16,13 @@
 #include <cstring>
 #include <filesystem>
 #include <memory>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 
 #include <httplib.h>
+
+#include "plugvisor/wire/address.hpp"
 
 namespace plugvisor::test {
 
@@ -34,8 +37,9 @@ inline std::unique_ptr<httplib::Client> unix_client(const std::filesystem::path&
 /// A client of the admin TCP listener at "HOST:PORT"; connecting and reads
 /// give up after `seconds`.
 inline std::unique_ptr<httplib::Client> tcp_client(const std::string& address, int seconds = 30) {
-  auto colon = address.rfind(':');
-  auto client = std::make_unique<httplib::Client>(address.substr(0, colon), std::stoi(address.substr(colon + 1)));
+  auto parsed = wire::parse_host_port(address);
+  if (!parsed) throw std::invalid_argument("admin TCP address " + address + " " + parsed.problem);
+  auto client = std::make_unique<httplib::Client>(parsed.address.host, parsed.address.port);
   client->set_read_timeout(seconds, 0);
   client->set_connection_timeout(seconds, 0);
   return client;
@@ -45,13 +49,12 @@ inline std::unique_ptr<httplib::Client> tcp_client(const std::string& address, i
 class Raw {
  public:
   explicit Raw(const std::string& tcp_address) {
-    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    auto colon = tcp_address.rfind(':');
-    addr.sin_port = htons(static_cast<std::uint16_t>(std::stoi(tcp_address.substr(colon + 1))));
-    ::inet_pton(AF_INET, tcp_address.substr(0, colon).c_str(), &addr.sin_addr);
-    connected_ = ::connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+    auto parsed = plugvisor::wire::parse_host_port(tcp_address);
+    REQUIRE(parsed);
+    socklen_t size = 0;
+    sockaddr_storage addr = parsed.address.socket_address(size);
+    fd_ = ::socket(addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    connected_ = ::connect(fd_, reinterpret_cast<sockaddr*>(&addr), size) == 0;
   }
   explicit Raw(const std::filesystem::path& socket) {
     fd_ = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);

@@ -22,6 +22,7 @@
 #include <httplib.h>
 
 #include "plugvisor/daemon.hpp"
+#include "plugvisor/wire/address.hpp"
 #include "socket_file.hpp"
 #include "admin_clients.hpp"
 #include "test_support.hpp"

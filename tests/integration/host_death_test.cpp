@@ -7,7 +7,7 @@
 
 #include <catch2/catch.hpp>
 
-#include "process_reactor.hpp"
+#include "process/process_reactor.hpp"
 #include "test_support.hpp"
 
 using namespace std::chrono_literals;

@@ -20,8 +20,9 @@
 #include <catch2/catch.hpp>
 
 #include "plugvisor/contracts.hpp"
-#include "plugvisor/detail/http1.hpp"
-#include "process_reactor.hpp"
+#include "plugvisor/wire/http1.hpp"
+#include "plugvisor/wire/address.hpp"
+#include "process/process_reactor.hpp"
 #include "test_support.hpp"
 
 using namespace std::chrono_literals;
@@ -106,15 +107,14 @@ class Launched {
   int connect() const {
     int fd = -1;
     if (handshake_.value("type", "") == "tcp") {
-      std::string address = handshake_["address"];
-      sockaddr_in addr{};
-      addr.sin_family = AF_INET;
-      addr.sin_port = htons(static_cast<std::uint16_t>(std::stoi(address.substr(address.rfind(':') + 1))));
-      addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+      auto address = plugvisor::wire::parse_plugin_tcp_address(handshake_["address"].get<std::string>(), false);
+      REQUIRE(address);
+      socklen_t size = 0;
+      sockaddr_storage addr = address.address.socket_address(size);
       fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
       int yes = 1;
       ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &yes, sizeof yes);
-      if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+      if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), size) != 0) {
         ::close(fd);
         return -1;
       }

@@ -14,9 +14,10 @@
 #include <catch2/catch.hpp>
 #include <httplib.h>
 
-#include "plugvisor/detail/http1.hpp"
+#include "plugvisor/wire/http1.hpp"
 #include "plugvisor/sdk.hpp"
-#include "process_reactor.hpp"
+#include "plugvisor/wire/address.hpp"
+#include "process/process_reactor.hpp"
 #include "test_support.hpp"
 
 using namespace std::chrono_literals;
@@ -57,9 +58,9 @@ class HandRun {
   std::unique_ptr<httplib::Client> client() const {
     std::unique_ptr<httplib::Client> c;
     if (handshake_.value("type", "") == "tcp") {
-      std::string address = handshake_["address"];
-      auto colon = address.rfind(':');
-      c = std::make_unique<httplib::Client>(address.substr(0, colon), std::stoi(address.substr(colon + 1)));
+      auto address = plugvisor::wire::parse_plugin_tcp_address(handshake_["address"].get<std::string>(), false);
+      REQUIRE(address);
+      c = std::make_unique<httplib::Client>(address.address.host, address.address.port);
     } else {
       c = std::make_unique<httplib::Client>(socket_, 80);
       c->set_address_family(AF_UNIX);

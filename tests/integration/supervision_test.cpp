@@ -641,6 +641,29 @@ TEST_CASE("an answer longer than the manager takes fails as bad_reply without th
   CHECK(bystander_works(manager));
 }
 
+TEST_CASE("a plugin that answers one of the manager's own error codes is not believed", "[supervision][replies]") {
+  FixtureBesideBystander dir("torn");
+  plugvisor::Manager manager(plugvisor::test::test_options(dir.path()));
+  manager.start("fixture");
+  auto echo = manager.registry().get<DataProcessor>("echo");
+  for (const char* code : {"crashed", "timeout", "bad_reply", "start_failed", "conflict", "config"}) {
+    INFO(code);
+    auto error = error_of([&] { echo->process_data(std::string("claim ") + code); });
+    CHECK(error.code() == ErrorCode::bad_reply);
+    CHECK_THAT(error.what(), Catch::Contains(std::string("the error code \"") + code + "\", which only the manager") &&
+                                 Catch::Contains("as claimed"));
+  }
+  // The plugin's own codes are passed on as they are.
+  CHECK(error_of([&] { echo->process_data("claim invalid_input"); }).code() == ErrorCode::invalid_input);
+  CHECK(error_of([&] { echo->process_data("claim not_found"); }).code() == ErrorCode::not_found);
+  CHECK(error_of([&] { echo->process_data("claim made_up"); }).code() == ErrorCode::internal);
+  auto status = manager.plugin("fixture");
+  CHECK(status->state == PluginState::ready);
+  CHECK(status->recent_failures == 0);
+  CHECK(status->starts == 1);
+  CHECK(bystander_works(manager));
+}
+
 TEST_CASE("a second handshake line later on is only a log line", "[supervision][handshake]") {
   FixtureBesideBystander dir("second-handshake");
   CapturedLog log;

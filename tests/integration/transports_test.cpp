@@ -2,7 +2,7 @@
 // over one it serves, and refuses a setting the plugin cannot meet.
 #include <catch2/catch.hpp>
 
-#include "capabilities.hpp"
+#include "discovery/capabilities.hpp"
 #include "plugvisor/manager.hpp"
 #include "test_support.hpp"
 

@@ -13,9 +13,9 @@
 #include <fstream>
 #include <thread>
 
-#include "integrity.hpp"
+#include "process/integrity.hpp"
 #include "plugvisor/manager.hpp"
-#include "process_reactor.hpp"
+#include "process/process_reactor.hpp"
 #include "test_support.hpp"
 
 // AddressSanitizer reserves terabytes of shadow address space at start,

@@ -1,11 +1,11 @@
-// The HTTP/1.1 framing codec of the call path (contracts/src/http1.cpp): heads
+// The HTTP/1.1 framing codec of the call path (wire/src/http1.cpp): heads
 // parsed from bytes, malformed input refused, chunked bodies, serialisation.
 #include <catch2/catch.hpp>
 
 #include <stdexcept>
 #include <string>
 
-#include "plugvisor/detail/http1.hpp"
+#include "plugvisor/wire/http1.hpp"
 
 namespace http1 = plugvisor::detail::http1;
 using Result = http1::ParseResult;

@@ -4,7 +4,7 @@
 #include <cctype>
 
 #include "plugvisor/contracts/http.hpp"
-#include "plugvisor/detail/http1.hpp"
+#include "plugvisor/wire/http1.hpp"
 
 namespace plugvisor::http {
 

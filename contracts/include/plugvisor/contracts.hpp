@@ -53,6 +53,11 @@ enum class ErrorCode {
 std::string_view to_string(ErrorCode code) noexcept;
 /// The code for a wire name, or nullopt if the name is unknown.
 std::optional<ErrorCode> error_code_from_string(std::string_view name) noexcept;
+/// True for the codes a plugin may answer (protocol.md §10.6): invalid_input,
+/// unauthorized, not_found, too_large, internal, unavailable. The others
+/// (timeout, crashed, bad_reply, start_failed, conflict, config) are the
+/// manager's own: a plugin that answers one is not believed (bad_reply).
+bool plugin_may_answer(ErrorCode code) noexcept;
 /// The HTTP status of a code: the protocol's for wire codes; for host-side
 /// codes the status a gateway would use (timeout 504, crashed and bad_reply
 /// 502, start_failed 503, conflict 409, config 400).
@@ -153,12 +158,6 @@ Json error_body(ErrorCode code, std::string_view message);
 std::chrono::steady_clock::time_point deadline_after(
     std::chrono::milliseconds budget,
     std::chrono::steady_clock::time_point now = std::chrono::steady_clock::now()) noexcept;
-
-/// The port of a plugin's TCP launch address (protocol.md §5.2, §15): exactly
-/// "127.0.0.1:PORT", PORT 1 to 5 decimal digits, at most 65535 (0: any free
-/// port). nullopt for anything else: another host, "localhost", "[::1]", a
-/// sign, spaces, no port. The one rule the SDK applies before binding.
-std::optional<std::uint16_t> parse_plugin_tcp_address(std::string_view address) noexcept;
 
 /// Most digits an X-Plugvisor-Deadline-Ms value may have (protocol.md §10.4):
 /// 19, which int64 milliseconds' maximum (9223372036854775807) has.

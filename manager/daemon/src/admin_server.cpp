@@ -9,6 +9,7 @@
 #include <httplib.h>
 
 #include "admission.hpp"
+#include "plugvisor/wire/address.hpp"
 #include "gated_server.hpp"
 #include "lean_call.hpp"
 #include "socket_file.hpp"
@@ -63,10 +64,14 @@ AdminServer::AdminServer(const std::filesystem::path& socket, const std::string&
   impl_->unix_server->widen_backlog();
 
   if (tcp_address.empty()) return;
-  auto colon = tcp_address.rfind(':');
-  std::string host = tcp_address.substr(0, colon);
-  if (host.size() >= 2 && host.front() == '[') host = host.substr(1, host.size() - 2);
-  int port = std::stoi(tcp_address.substr(colon + 1));
+  // load_configuration checked it with the same rule; parsed again, not trusted.
+  auto parsed = wire::parse_host_port(tcp_address, {.localhost = true, .any_port = true});
+  if (!parsed) {
+    remove_socket(socket);
+    throw Error(ErrorCode::config, "the admin address " + tcp_address + " " + parsed.problem);
+  }
+  std::string host = parsed.address.host;
+  int port = parsed.address.port;
   AdmissionRules tcp_rules;
   tcp_rules.token = token;
   impl_->tcp_server = std::make_unique<GatedServer>(admin_admission(tcp_rules), listener_limits());
@@ -82,8 +87,8 @@ AdminServer::AdminServer(const std::filesystem::path& socket, const std::string&
                                             ": is the port in use? Pick another admin.tcp (port 0: any free port)");
   }
   impl_->tcp_server->widen_backlog();
-  bool v6 = host.find(':') != std::string::npos;
-  impl_->tcp_bound = (v6 ? "[" + host + "]" : host) + ":" + std::to_string(port);
+  parsed.address.port = static_cast<std::uint16_t>(port);
+  impl_->tcp_bound = parsed.address.text();
 }
 
 AdminServer::~AdminServer() { stop(); }

@@ -184,7 +184,6 @@ void GatedServer::widen_backlog() {
 
 void GatedServer::stop_workers() { impl_->stop(); }
 
-std::size_t GatedServer::gate_held() const { return impl_->gate->held(); }
 
 bool GatedServer::process_and_close_socket(socket_t sock) {
   impl_->gate->add(sock);

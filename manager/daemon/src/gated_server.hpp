@@ -63,8 +63,6 @@ class GatedServer final : public httplib::Server {
   /// After stop(): closes the gate's connections, wakes workers blocked on a
   /// read and joins them. Idempotent.
   void stop_workers();
-  /// Connections waiting in the gate now.
-  std::size_t gate_held() const;
 
  private:
   bool process_and_close_socket(socket_t sock) override;

@@ -5,7 +5,6 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <atomic>
 #include <cerrno>
 #include <mutex>
 #include <thread>
@@ -99,7 +98,6 @@ struct HeadGate::Impl {
   }
 
   std::unordered_map<int, Connection> connections;  // the gate's thread only
-  std::atomic<std::size_t> held{0};
   std::thread thread;
 
   void run() {
@@ -144,7 +142,6 @@ struct HeadGate::Impl {
       c.in = std::move(buffered);
       c.waiting_since = Clock::now();
       c.deadline = c.waiting_since + limits.head_timeout;
-      held = connections.size();
       if (!c.in.empty()) process(fd);  // a pipelined request, already here
     }
     return true;
@@ -170,7 +167,6 @@ struct HeadGate::Impl {
   void close_connection(int fd) {
     ::close(fd);  // leaves the epoll set with it
     connections.erase(fd);
-    held = connections.size();
   }
 
   void on_readable(int fd) {
@@ -228,7 +224,6 @@ struct HeadGate::Impl {
       std::string buffered = std::move(c.in);
       ::epoll_ctl(epoll_fd, EPOLL_CTL_DEL, fd, nullptr);
       connections.erase(fd);
-      held = connections.size();
       handoff(fd, std::move(buffered), decision.body_bytes);
       return;
     }
@@ -328,6 +323,5 @@ void HeadGate::stop() {
   impl_->inbox.clear();
 }
 
-std::size_t HeadGate::held() const { return impl_->held; }
 
 }  // namespace plugvisor::detail

@@ -13,7 +13,7 @@
 #include <utility>
 #include <vector>
 
-#include "plugvisor/detail/http1.hpp"
+#include "plugvisor/wire/http1.hpp"
 
 namespace plugvisor::detail {
 
@@ -69,8 +69,6 @@ class HeadGate {
   void give_back(int fd, std::string leftover);
   /// Ends the thread and closes every held connection. Idempotent.
   void stop();
-  /// Connections held now (for tests and metrics).
-  std::size_t held() const;
 
  private:
   struct Impl;

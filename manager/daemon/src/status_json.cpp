@@ -1,5 +1,7 @@
 #include "status_json.hpp"
 
+#include "plugvisor/daemon.hpp"
+
 #include <ctime>
 
 #include <fmt/format.h>

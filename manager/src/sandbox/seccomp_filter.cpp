@@ -66,16 +66,6 @@ constexpr unsigned namespace_flags = CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC |
 
 }  // namespace
 
-const std::vector<const char*>& seccomp_blocked_names() {
-  static const std::vector<const char*> names = [] {
-    std::vector<const char*> out;
-    for (const auto& b : blocked()) out.push_back(b.name);
-    out.push_back("clone with a namespace flag");
-    return out;
-  }();
-  return names;
-}
-
 std::vector<sock_filter> seccomp_program() {
   if (arch == 0) return {};
   const unsigned deny = SECCOMP_RET_ERRNO | (EPERM & SECCOMP_RET_DATA);

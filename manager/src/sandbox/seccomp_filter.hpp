@@ -15,7 +15,4 @@ namespace plugvisor::detail {
 /// architecture this build does not know.
 std::vector<sock_filter> seccomp_program();
 
-/// The names of the blocked calls, for docs and reports.
-const std::vector<const char*>& seccomp_blocked_names();
-
 }  // namespace plugvisor::detail

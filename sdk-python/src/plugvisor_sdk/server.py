@@ -298,7 +298,7 @@ class _HeadError(Exception):
 def _parse_head(lines: list[bytes]) -> tuple[str, str, str, dict[str, str]]:
     """The method, target, version and headers (lower-case names; repeated
     fields joined with ", ") of a complete head's lines, by the codec's rules
-    (contracts/src/http1.cpp): no whitespace before a colon, no folded lines,
+    (wire/src/http1.cpp): no whitespace before a colon, no folded lines,
     a token for a name. Raises :class:`_HeadError`."""
     request_line = lines[0]
     parts = request_line.split(b" ")

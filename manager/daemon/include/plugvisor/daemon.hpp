@@ -19,6 +19,70 @@
 
 namespace plugvisor {
 
+// ---------------------------------------------------------------------------
+// Configuration files (docs/configuration.md): what `plugvisor serve` reads
+
+/// Where a supervisor daemon's admin API listens.
+struct AdminOptions {
+  /// The admin Unix socket. Default: default_admin_socket().
+  std::filesystem::path socket;
+  /// "HOST:PORT" on a loopback address (127.x.x.x, [::1] or localhost); empty: no TCP endpoint.
+  std::string tcp_address;
+  /// The bearer token the admin API requires over TCP (set whenever tcp_address is).
+  std::string token;
+};
+
+/// A parsed, checked configuration file with the environment's overrides applied.
+struct Configuration {
+  /// plugin_dirs, defaults, per_plugin (each entry: the defaults with the
+  /// plugin's keys applied, including enabled and priority), config_types
+  /// and runtime_parent; logger is null.
+  ManagerOptions manager;
+  AdminOptions admin;
+  /// The file it was read from, absolute (empty for parse_configuration).
+  std::filesystem::path source;
+};
+
+/// A snapshot of this process's environment variables, by name.
+std::map<std::string, std::string> current_environment();
+
+/// The admin socket when nothing sets one: $XDG_RUNTIME_DIR/plugvisor.sock if
+/// XDG_RUNTIME_DIR is an absolute path, else /tmp/plugvisor-UID/plugvisor.sock
+/// in a private directory (the daemon creates it 0700 and refuses one that
+/// another user made). The one rule for the daemon and the CLI.
+std::filesystem::path default_admin_socket(const std::map<std::string, std::string>& environment);
+
+/// Whether `socket` is the private per-user default (/tmp/plugvisor-UID/...),
+/// whose directory the daemon creates.
+bool is_private_default_socket(const std::filesystem::path& socket);
+
+/// Reads FILE (JSON with // and /* */ comments), checks every key, resolves
+/// relative paths against FILE's directory, then applies the PLUGVISOR_*
+/// overrides found in `environment`. It only reads: nothing is created, no
+/// plugin is probed or started. Throws Error(config) saying
+/// "FILE:LINE:COL: reason" for a problem in the file, or naming the variable
+/// for a bad override. Thread-safe.
+Configuration load_configuration(const std::filesystem::path& file,
+                                 const std::map<std::string, std::string>& environment = current_environment());
+
+/// A plugin's settings in the configuration file's format, every key present
+/// (without the plugin-entry-only keys enabled and priority).
+Json plugin_settings_json(const PluginSettings& settings);
+
+/// Like load_configuration, for a configuration given as `text`: errors say
+/// "NAME:LINE:COL: reason", relative paths resolve against `base_dir`, and
+/// `source` is left empty.
+Configuration parse_configuration(std::string_view text, const std::string& name,
+                                  const std::filesystem::path& base_dir,
+                                  const std::map<std::string, std::string>& environment = current_environment());
+
+/// `configuration` in the file format with every key present: the effective
+/// settings. load_configuration reads it back (without overrides) to the same configuration.
+Json configuration_json(const Configuration& configuration);
+
+// ---------------------------------------------------------------------------
+// The daemon
+
 /// What a Daemon is built from.
 struct DaemonOptions {
   /// The configuration file (docs/configuration.md); empty: none, then

@@ -1,5 +1,4 @@
 // Reading and checking a configuration file; docs/configuration.md lists every key.
-#include <arpa/inet.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -13,9 +12,11 @@
 #include <set>
 #include <sstream>
 
-#include "integrity.hpp"
+#include "process/integrity.hpp"
 #include "jsonc.hpp"
+#include "plugvisor/wire/address.hpp"
 #include "plugvisor/manager.hpp"
+#include "plugvisor/daemon.hpp"
 #include "quote.hpp"
 
 extern char** environ;
@@ -120,36 +121,11 @@ bool is_existing_dir(const fs::path& path) {
   return fs::is_directory(path, ec);
 }
 
-bool is_loopback_host(const std::string& host) {
-  if (host == "localhost") return true;
-  in_addr v4{};
-  if (::inet_pton(AF_INET, host.c_str(), &v4) == 1) return (ntohl(v4.s_addr) >> 24) == 127;
-  return false;
-}
-
-/// Why `address` is not a loopback HOST:PORT, or "" if it is one.
+/// Why `address` is not a loopback HOST:PORT to listen on, or "" if it is one.
 std::string tcp_address_problem(const std::string& address) {
-  std::string host, port;
-  if (address.starts_with("[")) {
-    auto close = address.find("]:");
-    if (close == std::string::npos) return "is not HOST:PORT";
-    host = address.substr(1, close - 1);
-    port = address.substr(close + 2);
-    in6_addr v6{};
-    if (::inet_pton(AF_INET6, host.c_str(), &v6) != 1) return "has an invalid IPv6 address";
-    if (!IN6_IS_ADDR_LOOPBACK(&v6)) host = "not loopback";
-  } else {
-    auto colon = address.rfind(':');
-    if (colon == std::string::npos || colon == 0) return "is not HOST:PORT, e.g. 127.0.0.1:7070";
-    host = address.substr(0, colon);
-    port = address.substr(colon + 1);
-    if (!is_loopback_host(host)) host = "not loopback";
-  }
-  bool digits = std::all_of(port.begin(), port.end(), [](char c) { return c >= '0' && c <= '9'; });
-  if (port.empty() || port.size() > 5 || !digits || std::stoi(port) > 65535) {
-    return "has an invalid port (0 to 65535; 0: any free port)";
-  }
-  if (host == "not loopback") {
+  auto parsed = wire::parse_host_port(address, {.localhost = true, .any_port = true});
+  if (!parsed) return parsed.problem;
+  if (!parsed.address.loopback()) {
     return "is not a loopback address: the admin API has no TLS, so it listens on 127.0.0.1, [::1] or localhost "
            "only (put a TLS proxy in front to reach it from elsewhere)";
   }
@@ -522,25 +498,15 @@ Configuration load_configuration(const fs::path& file, const std::map<std::strin
   return config;
 }
 
-Configuration parse_configuration(std::string_view text, const std::string& name, const fs::path& base_dir,
-                                  const std::map<std::string, std::string>& environment) {
-  detail::JsoncDocument doc;
-  try {
-    doc = detail::parse_jsonc(text);
-  } catch (const detail::JsoncError& e) {
-    TextPosition at = e.position();
-    throw Error(ErrorCode::config,
-                name + ":" + std::to_string(at.line) + ":" + std::to_string(at.column) + ": " + e.what());
-  }
+namespace {
 
-  Configuration config;
-  const Reader r(name, doc, resolve(base_dir, fs::current_path()));
-  const Node root = r.root();
-  r.expect_object(root, top_keys, "the configuration");
-  ManagerOptions& options = config.manager;
-  auto has = [&](const Node& node, const char* key) { return node.value.contains(key); };
+using Environment = std::map<std::string, std::string>;
+using NamedNodes = std::vector<std::pair<std::string, Node>>;
 
-  // Plugin directories: the file's, or PLUGVISOR_PLUGIN_DIRS instead.
+bool has(const Node& node, const char* key) { return node.value.contains(key); }
+
+/// Plugin directories: the file's, or PLUGVISOR_PLUGIN_DIRS instead.
+void read_plugin_dirs(const Reader& r, const Node& root, const Environment& environment, ManagerOptions& options) {
   std::vector<std::pair<fs::path, Node>> file_dirs;
   if (has(root, "pluginDirs")) {
     Node dirs = r.child(root, "pluginDirs");
@@ -566,19 +532,19 @@ Configuration parse_configuration(std::string_view text, const std::string& name
       options.plugin_dirs.push_back(path);
     }
     if (value->back() == ':') fail_variable("PLUGVISOR_PLUGIN_DIRS", "has an empty entry in " + quote(*value));
-  } else {
-    if (file_dirs.empty()) {
-      r.fail(doc.value_position(""), "no plugin directories: set \"pluginDirs\" or PLUGVISOR_PLUGIN_DIRS");
-    }
-    for (const auto& [path, node] : file_dirs) {
-      if (!is_existing_dir(path)) {
-        r.fail_value(node, "plugin directory " + path.string() + " does not exist or is not a directory");
-      }
-      options.plugin_dirs.push_back(path);
-    }
+    return;
   }
+  if (file_dirs.empty()) r.fail_value(root, "no plugin directories: set \"pluginDirs\" or PLUGVISOR_PLUGIN_DIRS");
+  for (const auto& [path, node] : file_dirs) {
+    if (!is_existing_dir(path)) {
+      r.fail_value(node, "plugin directory " + path.string() + " does not exist or is not a directory");
+    }
+    options.plugin_dirs.push_back(path);
+  }
+}
 
-  // The runtime directory: the file's, or PLUGVISOR_RUNTIME_DIR instead.
+/// The runtime directory: the file's, or PLUGVISOR_RUNTIME_DIR instead.
+void read_runtime_dir(const Reader& r, const Node& root, const Environment& environment, ManagerOptions& options) {
   if (const std::string* value = variable(environment, "PLUGVISOR_RUNTIME_DIR")) {
     options.runtime_parent = env_path(*value);
     if (!is_existing_dir(options.runtime_parent)) {
@@ -592,8 +558,10 @@ Configuration parse_configuration(std::string_view text, const std::string& name
       r.fail_value(node, "runtimeDir " + options.runtime_parent.string() + " does not exist or is not a directory");
     }
   }
+}
 
-  // Defaults: built-in values, then the file's "defaults", then the environment.
+/// Defaults: built-in values, then the file's "defaults", then the environment.
+void read_defaults(const Reader& r, const Node& root, const Environment& environment, ManagerOptions& options) {
   if (has(root, "defaults")) {
     Node defaults = r.child(root, "defaults");
     r.expect_object(defaults, settings_keys, "defaults");
@@ -602,86 +570,101 @@ Configuration parse_configuration(std::string_view text, const std::string& name
   override_duration(environment, "PLUGVISOR_IDLE_TIMEOUT", options.defaults.idle_timeout);
   override_duration(environment, "PLUGVISOR_START_TIMEOUT", options.defaults.start_timeout);
   override_duration(environment, "PLUGVISOR_CALL_TIMEOUT", options.defaults.call_timeout);
+}
 
-  // Plugin entries: the defaults above with the entry's keys applied.
-  std::vector<std::pair<std::string, Node>> plugin_nodes;
-  if (has(root, "plugins")) {
-    Node plugins = r.child(root, "plugins");
-    if (!plugins.value.is_object()) {
-      r.fail_value(plugins, "plugins must be an object of plugin entries by plugin id, not " + describe(plugins.value));
-    }
-    Keys entry_keys = settings_keys;
-    entry_keys.insert(entry_keys.end(), plugin_only_keys.begin(), plugin_only_keys.end());
-    for (const auto& id : r.members(plugins)) {
-      Node entry = r.child(plugins, id);
-      if (!protocol::is_valid_name(id)) {
-        r.fail_key(entry, "invalid plugin id " + quote(id) + ": plugin ids are file names of 1-64 of [A-Za-z0-9._-]");
-      }
-      r.expect_object(entry, entry_keys, "plugin entry " + entry.name);
-      PluginSettings settings = options.defaults;
-      read_settings(r, entry, settings);
-      if (has(entry, "enabled")) settings.enabled = r.flag(r.child(entry, "enabled"));
-      if (has(entry, "priority")) {
-        settings.priority = static_cast<int>(r.integer(r.child(entry, "priority"), INT_MIN, INT_MAX));
-      }
-      if (has(entry, "sha256")) {
-        Node pin = r.child(entry, "sha256");
-        settings.sha256 = r.text(pin);
-        if (!settings.sha256.empty() && !detail::is_sha256_hex(settings.sha256)) {
-          r.fail_value(pin, pin.name + " must be 64 hex digits (plugvisor inspect prints a plugin's), not " +
-                                quote(settings.sha256));
-        }
-      }
-      options.per_plugin[id] = std::move(settings);
-      plugin_nodes.emplace_back(id, entry);
+/// One plugin entry: the defaults with the entry's keys applied.
+PluginSettings read_plugin_entry(const Reader& r, const Node& entry, const PluginSettings& defaults) {
+  static const Keys entry_keys = [] {
+    Keys keys = settings_keys;
+    keys.insert(keys.end(), plugin_only_keys.begin(), plugin_only_keys.end());
+    return keys;
+  }();
+  r.expect_object(entry, entry_keys, "plugin entry " + entry.name);
+  PluginSettings settings = defaults;
+  read_settings(r, entry, settings);
+  if (has(entry, "enabled")) settings.enabled = r.flag(r.child(entry, "enabled"));
+  if (has(entry, "priority")) settings.priority = static_cast<int>(r.integer(r.child(entry, "priority"), INT_MIN, INT_MAX));
+  if (has(entry, "sha256")) {
+    Node pin = r.child(entry, "sha256");
+    settings.sha256 = r.text(pin);
+    if (!settings.sha256.empty() && !detail::is_sha256_hex(settings.sha256)) {
+      r.fail_value(pin, pin.name + " must be 64 hex digits (plugvisor inspect prints a plugin's), not " +
+                            quote(settings.sha256));
     }
   }
+  return settings;
+}
 
-  if (has(root, "configTypes")) {
-    Node types = r.child(root, "configTypes");
-    if (!types.value.is_object()) {
-      r.fail_value(types, "configTypes must be an object of data by config-type name, not " + describe(types.value));
-    }
-    for (const auto& type : r.members(types)) {
-      if (!protocol::is_valid_name(type)) {
-        r.fail_key(r.child(types, type), "invalid config-type name " + quote(type) + " (use 1-64 of [A-Za-z0-9._-])");
-      }
-      options.config_types[type] = types.value.at(type);
-    }
+/// The "plugins" entries into options.per_plugin; returns their nodes by id.
+NamedNodes read_plugin_entries(const Reader& r, const Node& root, ManagerOptions& options) {
+  NamedNodes nodes;
+  if (!has(root, "plugins")) return nodes;
+  Node plugins = r.child(root, "plugins");
+  if (!plugins.value.is_object()) {
+    r.fail_value(plugins, "plugins must be an object of plugin entries by plugin id, not " + describe(plugins.value));
   }
+  for (const auto& id : r.members(plugins)) {
+    Node entry = r.child(plugins, id);
+    if (!protocol::is_valid_name(id)) {
+      r.fail_key(entry, "invalid plugin id " + quote(id) + ": plugin ids are file names of 1-64 of [A-Za-z0-9._-]");
+    }
+    options.per_plugin[id] = read_plugin_entry(r, entry, options.defaults);
+    nodes.emplace_back(id, entry);
+  }
+  return nodes;
+}
 
-  // Admin endpoints: the file's, each replaced by its variable when set.
-  AdminOptions& admin = config.admin;
-  std::optional<Node> admin_node, tcp_node;
+void read_config_types(const Reader& r, const Node& root, ManagerOptions& options) {
+  if (!has(root, "configTypes")) return;
+  Node types = r.child(root, "configTypes");
+  if (!types.value.is_object()) {
+    r.fail_value(types, "configTypes must be an object of data by config-type name, not " + describe(types.value));
+  }
+  for (const auto& type : r.members(types)) {
+    if (!protocol::is_valid_name(type)) {
+      r.fail_key(r.child(types, type), "invalid config-type name " + quote(type) + " (use 1-64 of [A-Za-z0-9._-])");
+    }
+    options.config_types[type] = types.value.at(type);
+  }
+}
+
+/// A socket path no longer than a Unix socket path may be, or "".
+std::string socket_path_problem(const fs::path& socket) {
+  if (socket.string().size() <= protocol::max_socket_path) return "";
+  return "longer than " + std::to_string(protocol::max_socket_path) + " bytes, the limit of a Unix socket path";
+}
+
+/// Admin endpoints: the file's, each replaced by its variable when set.
+AdminOptions read_admin(const Reader& r, const Node& root, const Environment& environment) {
+  AdminOptions admin;
+  std::optional<Node> tcp_node;
   if (has(root, "admin")) {
-    admin_node.emplace(r.child(root, "admin"));
-    r.expect_object(*admin_node, admin_keys, "admin");
-    if (has(*admin_node, "socket")) {
-      Node node = r.child(*admin_node, "socket");
+    Node admin_node = r.child(root, "admin");
+    r.expect_object(admin_node, admin_keys, "admin");
+    if (has(admin_node, "socket")) {
+      Node node = r.child(admin_node, "socket");
       admin.socket = r.path(node);
-      if (admin.socket.string().size() > protocol::max_socket_path) {
-        r.fail_value(node, "admin.socket is longer than " + std::to_string(protocol::max_socket_path) +
-                               " bytes, the limit of a Unix socket path");
+      if (auto problem = socket_path_problem(admin.socket); !problem.empty()) {
+        r.fail_value(node, "admin.socket is " + problem);
       }
     }
-    if (has(*admin_node, "tcp")) {
-      tcp_node.emplace(r.child(*admin_node, "tcp"));
+    if (has(admin_node, "tcp")) {
+      tcp_node.emplace(r.child(admin_node, "tcp"));
       admin.tcp_address = r.text(*tcp_node);
       if (auto problem = tcp_address_problem(admin.tcp_address); !admin.tcp_address.empty() && !problem.empty()) {
         r.fail_value(*tcp_node, "admin.tcp " + quote(admin.tcp_address) + " " + problem);
       }
     }
-    if (has(*admin_node, "token")) {
-      Node node = r.child(*admin_node, "token");
+    if (has(admin_node, "token")) {
+      Node node = r.child(admin_node, "token");
       admin.token = r.text(node);
       if (auto problem = token_problem(admin.token); !problem.empty()) r.fail_value(node, "admin.token " + problem);
     }
   }
   if (const std::string* value = variable(environment, "PLUGVISOR_ADMIN_SOCKET")) {
     admin.socket = env_path(*value);
-    if (admin.socket.string().size() > protocol::max_socket_path) {
-      fail_variable("PLUGVISOR_ADMIN_SOCKET", "longer than " + std::to_string(protocol::max_socket_path) +
-                                                  " bytes, the limit of a Unix socket path");
+    if (auto problem = socket_path_problem(admin.socket); !problem.empty()) {
+      fail_variable("PLUGVISOR_ADMIN_SOCKET", problem);
     }
   }
   bool tcp_from_env = false;
@@ -703,22 +686,48 @@ Configuration parse_configuration(std::string_view text, const std::string& name
     if (tcp_from_env) fail_variable("PLUGVISOR_ADMIN_TCP", reason);
     r.fail_key(*tcp_node, reason);
   }
+  return admin;
+}
 
-  // Every plugin named must be in a plugin directory (existence only: nothing is probed).
+/// Every plugin named must be in a plugin directory (existence only: nothing is probed).
+void check_plugins_exist(const Reader& r, const NamedNodes& plugin_nodes, const ManagerOptions& options) {
   for (const auto& [id, node] : plugin_nodes) {
     bool found = std::any_of(options.plugin_dirs.begin(), options.plugin_dirs.end(), [&](const fs::path& dir) {
       std::error_code ec;
       return fs::exists(dir / id, ec) && !fs::is_directory(dir / id, ec);
     });
-    if (!found) {
-      std::string reason =
-          "plugin " + quote(id) + " is not in any plugin directory (looked in " + join(options.plugin_dirs) + ")";
-      if (auto near = nearest_file(options.plugin_dirs, id); !near.empty()) {
-        reason += "; did you mean " + quote(near) + "?";
-      }
-      r.fail_key(node, reason + " A plugin's id is its file name.");
-    }
+    if (found) continue;
+    std::string reason =
+        "plugin " + quote(id) + " is not in any plugin directory (looked in " + join(options.plugin_dirs) + ")";
+    if (auto near = nearest_file(options.plugin_dirs, id); !near.empty()) reason += "; did you mean " + quote(near) + "?";
+    r.fail_key(node, reason + " A plugin's id is its file name.");
   }
+}
+
+}  // namespace
+
+Configuration parse_configuration(std::string_view text, const std::string& name, const fs::path& base_dir,
+                                  const std::map<std::string, std::string>& environment) {
+  detail::JsoncDocument doc;
+  try {
+    doc = detail::parse_jsonc(text);
+  } catch (const detail::JsoncError& e) {
+    TextPosition at = e.position();
+    throw Error(ErrorCode::config,
+                name + ":" + std::to_string(at.line) + ":" + std::to_string(at.column) + ": " + e.what());
+  }
+  Configuration config;
+  const Reader r(name, doc, resolve(base_dir, fs::current_path()));
+  const Node root = r.root();
+  r.expect_object(root, top_keys, "the configuration");
+  // In this order: the first problem reported is the first a reader meets.
+  read_plugin_dirs(r, root, environment, config.manager);
+  read_runtime_dir(r, root, environment, config.manager);
+  read_defaults(r, root, environment, config.manager);
+  NamedNodes plugin_nodes = read_plugin_entries(r, root, config.manager);
+  read_config_types(r, root, config.manager);
+  config.admin = read_admin(r, root, environment);
+  check_plugins_exist(r, plugin_nodes, config.manager);
   return config;
 }
 

@@ -1,4 +1,4 @@
-#include "call_stats.hpp"
+#include "supervision/call_stats.hpp"
 
 #include <algorithm>
 #include <cmath>

@@ -1,18 +1,18 @@
-#include "plugin_instance.hpp"
+#include "supervision/plugin_instance.hpp"
 
 #include <signal.h>
 
-#include <charconv>
 #include <future>
 #include <thread>
 
 #include <spdlog/spdlog.h>
 
-#include "capabilities.hpp"
-#include "environment.hpp"
-#include "process_reactor.hpp"
+#include "discovery/capabilities.hpp"
+#include "plugvisor/wire/address.hpp"
+#include "process/environment.hpp"
+#include "process/process_reactor.hpp"
 #include "quote.hpp"
-#include "token.hpp"
+#include "transport/token.hpp"
 
 namespace plugvisor::detail {
 
@@ -124,15 +124,8 @@ std::string PluginInstance::await_handshake(const LaunchSpec& spec, Clock::time_
   std::string reported = address.get<std::string>();
   if (unix_socket && reported != spec.socket_path.string()) throw bad("address must be the configured socket path");
   if (!unix_socket) {
-    auto colon = reported.rfind(':');
-    int port = 0;
-    const char* begin = reported.data() + (colon == std::string::npos ? reported.size() : colon + 1);
-    const char* end = reported.data() + reported.size();
-    auto [stop, ec] = std::from_chars(begin, end, port);
-    bool port_ok = ec == std::errc() && stop == end && port > 0 && port <= 65535;
-    if (colon == std::string::npos || reported.substr(0, colon) != "127.0.0.1" || !port_ok) {
-      throw bad("address must be 127.0.0.1:PORT");
-    }
+    auto parsed = wire::parse_plugin_tcp_address(reported, /*any_port=*/false);
+    if (!parsed) throw bad("address " + parsed.problem + ": the plugin must report the port it bound, 127.0.0.1:PORT");
   }
   return reported;
 }

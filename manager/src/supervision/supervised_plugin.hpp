@@ -12,12 +12,12 @@
 
 #include <spdlog/fwd.h>
 
-#include "call_stats.hpp"
-#include "failure_history.hpp"
-#include "log_ring.hpp"
-#include "plugin_instance.hpp"
+#include "supervision/call_stats.hpp"
+#include "supervision/failure_history.hpp"
+#include "supervision/log_ring.hpp"
+#include "supervision/plugin_instance.hpp"
 #include "plugvisor/manager.hpp"
-#include "timed_gate.hpp"
+#include "supervision/timed_gate.hpp"
 
 namespace plugvisor::detail {
 

@@ -4,7 +4,7 @@
 #include <memory>
 #include <string>
 
-#include "supervised_plugin.hpp"
+#include "supervision/supervised_plugin.hpp"
 
 namespace plugvisor::detail {
 

@@ -1,4 +1,4 @@
-#include "plugvisor/detail/http1.hpp"
+#include "plugvisor/wire/http1.hpp"
 
 #include <charconv>
 #include <stdexcept>

@@ -1,4 +1,4 @@
-#include "discovery.hpp"
+#include "discovery/discovery.hpp"
 
 #include <sys/stat.h>
 #include <unistd.h>

@@ -1,4 +1,4 @@
-#include "supervised_plugin.hpp"
+#include "supervision/supervised_plugin.hpp"
 
 #include <signal.h>
 
@@ -7,9 +7,9 @@
 
 #include <spdlog/spdlog.h>
 
-#include "process_reactor.hpp"
+#include "process/process_reactor.hpp"
 #include "quote.hpp"
-#include "scheduler.hpp"
+#include "supervision/scheduler.hpp"
 
 namespace plugvisor::detail {
 
@@ -316,9 +316,19 @@ Payload SupervisedPlugin::decode(HttpReply&& reply, std::string_view what) const
   Json doc = Json::parse(reply.body, nullptr, false);
   if (doc.is_object() && doc.contains("error") && doc["error"].is_object()) {
     const Json& error = doc["error"];
-    auto code = error_code_from_string(error.value("code", ""));
+    const std::string name =
+        error.contains("code") && error["code"].is_string() ? error["code"].get<std::string>() : std::string();
+    auto code = error_code_from_string(name);
     std::string message = error.contains("message") && error["message"].is_string() ? error["message"].get<std::string>()
                                                                                       : std::string("(no message)");
+    if (code && !plugin_may_answer(*code)) {
+      // Only the manager sees a crash, a timeout or a bad reply: a plugin
+      // that claims one would steer the caller's retries and alerts.
+      fail(ErrorCode::bad_reply, std::string(what) + " answered the error code " + quote(name) +
+                                     ", which only the manager reports; a plugin answers invalid_input, "
+                                     "unauthorized, not_found, too_large, internal or unavailable (protocol.md "
+                                     "10.6). Its message: " + quote(message));
+    }
     // The plugin's message usually names the call already; avoid saying it twice.
     fail(code.value_or(ErrorCode::internal),
          message.find(what) == std::string::npos ? std::string(what) + ": " + message : message);

@@ -1,4 +1,4 @@
-#include "plugin_client.hpp"
+#include "transport/plugin_client.hpp"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -14,7 +14,8 @@
 #include <cstring>
 #include <stdexcept>
 
-#include "plugvisor/detail/http1.hpp"
+#include "plugvisor/wire/http1.hpp"
+#include "plugvisor/wire/address.hpp"
 
 namespace plugvisor::detail {
 
@@ -154,14 +155,10 @@ std::unique_ptr<PluginClient::Connection> PluginClient::connect(Clock::time_poin
       rc = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
     }
   } else {
-    auto colon = address_.rfind(':');
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    int port = colon == std::string::npos ? 0 : std::atoi(address_.c_str() + colon + 1);
-    addr.sin_port = htons(static_cast<std::uint16_t>(port));
-    if (colon == std::string::npos || ::inet_pton(AF_INET, address_.substr(0, colon).c_str(), &addr.sin_addr) != 1) {
-      throw TransportError{TransportFailure::not_delivered, "not an IPv4 address and port: " + address_};
-    }
+    auto parsed = wire::parse_plugin_tcp_address(address_, /*any_port=*/false);
+    if (!parsed) throw TransportError{TransportFailure::not_delivered, "address " + address_ + " " + parsed.problem};
+    socklen_t size = 0;
+    sockaddr_storage addr = parsed.address.socket_address(size);
     fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     connection->fd = fd;
     if (fd >= 0) {
@@ -172,7 +169,7 @@ std::unique_ptr<PluginClient::Connection> PluginClient::connect(Clock::time_poin
         throw TransportError{TransportFailure::not_delivered, "connect: the deadline passed"};
       }
       connection->arm(SO_SNDTIMEO, deadline);
-      rc = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+      rc = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), size);
     }
   }
   if (fd < 0 || rc != 0) {
@@ -221,15 +218,16 @@ void PluginClient::close_idle() {
   closing.swap(idle_);
 }
 
-HttpReply PluginClient::exchange(Connection& c, std::string_view method, const std::string& path,
-                                 const Payload* payload, Clock::time_point deadline, bool& reusable,
-                                 bool& nothing_sent) {
-  reusable = false;
-  nothing_sent = true;
+namespace {
 
-  // The request: head and body in one sendmsg.
+using Connection = PluginClient::Connection;
+
+/// The request head: the request line, then `fixed_lines` (Host, and the
+/// token on calls), then the deadline and the body's type and length.
+std::string request_head(std::string_view method, const std::string& path, const Payload* payload,
+                         Clock::time_point deadline, const std::string& fixed_lines) {
   std::string head;
-  head.reserve(256 + fixed_headers_.size());
+  head.reserve(256 + fixed_lines.size());
   try {
     if (payload) {
       char budget[24];
@@ -243,14 +241,19 @@ HttpReply PluginClient::exchange(Connection& c, std::string_view method, const s
   } catch (const std::invalid_argument& e) {
     throw Error(ErrorCode::invalid_input, std::string("cannot send ") + path + ": " + e.what());
   }
-  // The fixed header lines go right after the request line; /healthz goes
-  // without the token.
-  head.insert(head.find("\r\n") + 2, payload ? fixed_headers_ : host_header_);
+  head.insert(head.find("\r\n") + 2, fixed_lines);
+  return head;
+}
+
+/// Head and body in one sendmsg (more if the socket takes less). Throws
+/// `lost` if not a byte went out; returns why the request was cut short
+/// after some bytes, or "" once it is all sent.
+std::string send_request(Connection& c, std::string& head, const Payload* payload, Clock::time_point deadline,
+                         bool& nothing_sent) {
   iovec iov[2] = {{head.data(), head.size()},
                   {payload ? const_cast<char*>(payload->body.data()) : nullptr, payload ? payload->body.size() : 0}};
   iovec* at = iov;
   int count = payload && !payload->body.empty() ? 2 : 1;
-  std::string write_error;  // the request was cut short after some bytes
   while (count > 0) {
     c.arm(SO_SNDTIMEO, deadline);
     msghdr msg{};
@@ -264,88 +267,118 @@ HttpReply PluginClient::exchange(Connection& c, std::string_view method, const s
         continue;
       }
       if (nothing_sent) lost(errno_text("write"));
-      write_error = errno_text("write");
-      break;
+      return errno_text("write");
     }
     if (n > 0) nothing_sent = false;
     http1::consume(at, count, static_cast<std::size_t>(n));
   }
+  return "";
+}
 
-  auto read_answer = [&]() -> HttpReply {
-    // The answer's head (skipping any 1xx), usually from the first read.
-    http1::ResponseHead response;
-    http1::ParseResult parsed;
-    while (true) {
-      while ((parsed = http1::parse_response_head(std::string_view(c.buffer.data(), c.have), response)).state ==
-             http1::ParseResult::incomplete) {
-        if (!c.fill(deadline)) {
-          lost(c.have == 0 ? "the connection closed without an answer" : "the answer was cut short");
-        }
-      }
-      if (parsed.state == http1::ParseResult::invalid) {
-        throw TransportError{TransportFailure::lost, std::string("a malformed answer: ") + parsed.error, true};
-      }
-      if (response.status >= 200) break;
-      std::memmove(c.buffer.data(), c.buffer.data() + parsed.size, c.have - parsed.size);
-      c.have -= parsed.size;
+/// The answer's head, skipping any 1xx, usually from the first read.
+http1::ParseResult read_response_head(Connection& c, Clock::time_point deadline, http1::ResponseHead& response) {
+  http1::ParseResult parsed;
+  while (true) {
+    while ((parsed = http1::parse_response_head(std::string_view(c.buffer.data(), c.have), response)).state ==
+           http1::ParseResult::incomplete) {
+      if (!c.fill(deadline)) lost(c.have == 0 ? "the connection closed without an answer" : "the answer was cut short");
     }
-    HttpReply reply{response.status, std::string(response.get("Content-Type")), {}};
-    const bool keep_alive = response.keep_alive;
-    const auto framing = response.framing;
-    std::size_t used = parsed.size;
-    if (method == "HEAD") {
-      // No body, whatever the head says.
-    } else if (framing == http1::Framing::length) {
-      // Straight into a buffer of the answer's length.
-      if (response.content_length > max_reply_bytes) too_large(response.content_length);
-      auto size = static_cast<std::size_t>(response.content_length);
-      std::size_t buffered = std::min(size, c.have - used);
-      reply.body.resize(std::max(buffered, std::min(size, reply_prealloc_bytes)));
-      std::memcpy(reply.body.data(), c.buffer.data() + used, buffered);
-      used += buffered;
-      for (std::size_t got = buffered; got < size;) {
-        if (got == reply.body.size()) reply.body.resize(std::min(size, 2 * got));  // as the bytes come
-        std::size_t n = c.read_into(reply.body.data() + got, reply.body.size() - got, deadline);
-        if (n == 0) lost("the answer was cut short");
-        got += n;
-      }
-    } else if (framing == http1::Framing::chunked) {
-      http1::ChunkedDecoder decoder(max_reply_bytes);
-      used += decoder.feed(std::string_view(c.buffer.data() + used, c.have - used), reply.body);
-      while (!decoder.done() && !decoder.failed()) {
-        c.have = used = 0;  // the head is no longer needed: reuse the buffer
-        if (!c.fill(deadline)) lost("the chunked answer was cut short");
-        used = decoder.feed(std::string_view(c.buffer.data(), c.have), reply.body);
-      }
-      if (decoder.too_large()) too_large(max_reply_bytes);
-      if (decoder.failed()) throw TransportError{TransportFailure::lost, "a malformed chunked answer", true};
-    } else {
-      // Neither length nor chunks: the body ends when the plugin closes.
-      reply.body.assign(c.buffer.data() + used, c.have - used);
-      used = c.have;
-      char chunk[64 * 1024];
-      while (std::size_t n = c.read_into(chunk, sizeof chunk, deadline)) {
-        reply.body.append(chunk, n);
-        if (reply.body.size() > max_reply_bytes) too_large(reply.body.size());
-      }
+    if (parsed.state == http1::ParseResult::invalid) {
+      throw TransportError{TransportFailure::lost, std::string("a malformed answer: ") + parsed.error, true};
     }
-    // Bytes past the answer were never asked for: do not reuse the connection.
-    reusable = keep_alive && framing != http1::Framing::until_close && used == c.have;
-    c.have = 0;
-    return reply;
-  };
+    if (response.status >= 200) return parsed;
+    std::memmove(c.buffer.data(), c.buffer.data() + parsed.size, c.have - parsed.size);
+    c.have -= parsed.size;
+  }
+}
+
+/// A body of a known length, straight into a buffer of that length (grown
+/// as the bytes come past reply_prealloc_bytes). Returns the buffer bytes used.
+std::size_t read_length_body(Connection& c, std::uint64_t length, std::size_t used, Clock::time_point deadline,
+                             std::string& body) {
+  if (length > max_reply_bytes) too_large(length);
+  auto size = static_cast<std::size_t>(length);
+  std::size_t buffered = std::min(size, c.have - used);
+  body.resize(std::max(buffered, std::min(size, reply_prealloc_bytes)));
+  std::memcpy(body.data(), c.buffer.data() + used, buffered);
+  used += buffered;
+  for (std::size_t got = buffered; got < size;) {
+    if (got == body.size()) body.resize(std::min(size, 2 * got));  // as the bytes come
+    std::size_t n = c.read_into(body.data() + got, body.size() - got, deadline);
+    if (n == 0) lost("the answer was cut short");
+    got += n;
+  }
+  return used;
+}
+
+std::size_t read_chunked_body(Connection& c, std::size_t used, Clock::time_point deadline, std::string& body) {
+  http1::ChunkedDecoder decoder(max_reply_bytes);
+  used += decoder.feed(std::string_view(c.buffer.data() + used, c.have - used), body);
+  while (!decoder.done() && !decoder.failed()) {
+    c.have = used = 0;  // the head is no longer needed: reuse the buffer
+    if (!c.fill(deadline)) lost("the chunked answer was cut short");
+    used = decoder.feed(std::string_view(c.buffer.data(), c.have), body);
+  }
+  if (decoder.too_large()) too_large(max_reply_bytes);
+  if (decoder.failed()) throw TransportError{TransportFailure::lost, "a malformed chunked answer", true};
+  return used;
+}
+
+/// Neither length nor chunks: the body ends when the plugin closes.
+std::size_t read_body_until_close(Connection& c, std::size_t used, Clock::time_point deadline, std::string& body) {
+  body.assign(c.buffer.data() + used, c.have - used);
+  char chunk[64 * 1024];
+  while (std::size_t n = c.read_into(chunk, sizeof chunk, deadline)) {
+    body.append(chunk, n);
+    if (body.size() > max_reply_bytes) too_large(body.size());
+  }
+  return c.have;
+}
+
+HttpReply read_reply(Connection& c, std::string_view method, Clock::time_point deadline, bool& reusable) {
+  http1::ResponseHead response;
+  http1::ParseResult parsed = read_response_head(c, deadline, response);
+  HttpReply reply{response.status, std::string(response.get("Content-Type")), {}};
+  const bool keep_alive = response.keep_alive;
+  const auto framing = response.framing;
+  std::size_t used = parsed.size;
+  if (method == "HEAD") {
+    // No body, whatever the head says.
+  } else if (framing == http1::Framing::length) {
+    used = read_length_body(c, response.content_length, used, deadline, reply.body);
+  } else if (framing == http1::Framing::chunked) {
+    used = read_chunked_body(c, used, deadline, reply.body);
+  } else {
+    used = read_body_until_close(c, used, deadline, reply.body);
+  }
+  // Bytes past the answer were never asked for: do not reuse the connection.
+  reusable = keep_alive && framing != http1::Framing::until_close && used == c.have;
+  c.have = 0;
+  return reply;
+}
+
+}  // namespace
+
+HttpReply PluginClient::exchange(Connection& c, std::string_view method, const std::string& path,
+                                 const Payload* payload, Clock::time_point deadline, bool& reusable,
+                                 bool& nothing_sent) {
+  reusable = false;
+  nothing_sent = true;
+  // /healthz goes without the token.
+  std::string head = request_head(method, path, payload, deadline, payload ? fixed_headers_ : host_header_);
+  std::string write_error = send_request(c, head, payload, deadline, nothing_sent);
   if (!write_error.empty()) {
     // The plugin closed while the request was still going out, perhaps
     // after answering early (a 413): that answer may be there to read.
     try {
-      HttpReply early = read_answer();
+      HttpReply early = read_reply(c, method, deadline, reusable);
       reusable = false;
       return early;
     } catch (const TransportError&) {
       lost(write_error);
     }
   }
-  return read_answer();
+  return read_reply(c, method, deadline, reusable);
 }
 
 HttpReply PluginClient::post(const std::string& path, const Payload& payload, Clock::time_point deadline) {

@@ -1,15 +1,15 @@
-#include "capabilities.hpp"
+#include "discovery/capabilities.hpp"
 
 #include <algorithm>
 #include <chrono>
 #include <signal.h>
 
-#include "environment.hpp"
+#include "process/environment.hpp"
 #include "plugvisor/detail/json_schema.hpp"
-#include "process_reactor.hpp"
+#include "process/process_reactor.hpp"
 #include "sandbox/sandbox.hpp"
 #include "quote.hpp"
-#include "transport.hpp"
+#include "transport/transport.hpp"
 
 namespace plugvisor {
 

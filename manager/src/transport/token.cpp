@@ -1,4 +1,4 @@
-#include "token.hpp"
+#include "transport/token.hpp"
 
 #include <sys/random.h>
 

@@ -12,9 +12,9 @@
 #include <string>
 #include <vector>
 
-#include "integrity.hpp"
-#include "line_buffer.hpp"
-#include "log_limiter.hpp"
+#include "process/integrity.hpp"
+#include "process/line_buffer.hpp"
+#include "process/log_limiter.hpp"
 #include "plugvisor/manager.hpp"
 #include "sandbox/sandbox.hpp"
 

@@ -11,7 +11,7 @@
 #include <thread>
 #include <vector>
 
-#include "child_process.hpp"
+#include "process/child_process.hpp"
 
 namespace plugvisor::detail {
 

@@ -1,4 +1,4 @@
-#include "runtime_dir.hpp"
+#include "process/runtime_dir.hpp"
 
 #include <unistd.h>
 

@@ -1,4 +1,4 @@
-#include "process_reactor.hpp"
+#include "process/process_reactor.hpp"
 
 #include <fcntl.h>
 #include <poll.h>

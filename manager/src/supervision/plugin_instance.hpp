@@ -9,8 +9,8 @@
 #include <memory>
 #include <string>
 
-#include "child_process.hpp"
-#include "plugin_client.hpp"
+#include "process/child_process.hpp"
+#include "transport/plugin_client.hpp"
 #include "plugvisor/manager.hpp"
 
 namespace plugvisor::detail {

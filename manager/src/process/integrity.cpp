@@ -1,4 +1,4 @@
-#include "integrity.hpp"
+#include "process/integrity.hpp"
 
 #include <fcntl.h>
 #include <sys/stat.h>

@@ -1,4 +1,4 @@
-#include "log_ring.hpp"
+#include "supervision/log_ring.hpp"
 
 namespace plugvisor::detail {
 

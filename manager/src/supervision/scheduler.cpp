@@ -1,4 +1,4 @@
-#include "scheduler.hpp"
+#include "supervision/scheduler.hpp"
 
 namespace plugvisor::detail {
 
