@@ -44,7 +44,7 @@ import threading
 import time
 from typing import Any, Callable, Mapping
 
-from . import log
+from . import json_depth, log
 from .config import Config
 from .context import Context, _set_current
 from .contracts import Kind
@@ -762,7 +762,10 @@ class RequestHandler(socketserver.BaseRequestHandler):
                 kind = Kind.BYTES if octets else Kind.JSON
             if kind is Kind.JSON:
                 try:
-                    value = json.loads(body)
+                    value = json_depth.loads(body)
+                except json_depth.TooDeep as e:
+                    self._error(400, ErrorCode.INVALID_INPUT, f"input is refused: {e}")
+                    return
                 except (ValueError, UnicodeDecodeError) as e:
                     self._error(400, ErrorCode.INVALID_INPUT, f"input is not JSON: {e}")
                     return
