@@ -55,7 +55,7 @@ std::optional<std::uint64_t> number_param(const Request& req, const char* name, 
 // An action's body: empty or a JSON object.
 bool body_is_empty_or_object(const Request& req) {
   if (req.body.empty()) return true;
-  Json doc = Json::parse(req.body, nullptr, false);
+  Json doc = protocol::parse_json_or_discarded(req.body);
   return doc.is_object();
 }
 
