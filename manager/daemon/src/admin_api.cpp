@@ -204,10 +204,7 @@ void install_call_routes(httplib::Server& server, AdminBackend& backend) {
                                                                  const httplib::ContentReader& content_reader) {
     const std::string contract = req.matches[1], type = req.matches[2], method = req.matches[3];
     if (req.is_multipart_form_data()) {
-      // Read and dropped (within the payload limit), so that the connection
-      // stays in step for the client's next request.
-      content_reader([](const httplib::MultipartFormData&) { return true; },
-                     [](const char*, std::size_t) { return true; });
+      // Not read: the gated server drops an unread body (any route, any type).
       return reply_error(res, ErrorCode::invalid_input,
                          "a call's body is the method's input as it is, not a form: send it with "
                          "`curl --data-binary @FILE` (or -d), not -F",

@@ -57,13 +57,21 @@ struct HeadGate::Impl {
   int epoll_fd = -1;
   int wake_fd = -1;
 
+  struct Arrival {
+    int fd;
+    std::string buffered;
+    bool linger;
+  };
   std::mutex mutex;  // guards inbox and stopped
-  std::vector<std::pair<int, std::string>> inbox;
+  std::vector<Arrival> inbox;
   bool stopped = false;
 
   std::unordered_map<int, Connection> connections;  // the gate's thread only
   std::atomic<std::size_t> held{0};
   std::thread thread;
+
+  // Hands `fd` to the gate's thread (closes it if the gate has stopped).
+  void post(int fd, std::string buffered, bool linger);
 
   void run() {
     epoll_event events[64];
@@ -88,13 +96,13 @@ struct HeadGate::Impl {
 
   // Registers new connections; false once stopped.
   bool take_inbox() {
-    std::vector<std::pair<int, std::string>> arrived;
+    std::vector<Arrival> arrived;
     {
       std::lock_guard guard(mutex);
       if (stopped) return false;
       arrived.swap(inbox);
     }
-    for (auto& [fd, buffered] : arrived) {
+    for (auto& [fd, buffered, linger] : arrived) {
       if (connections.size() >= limits.max_connections) evict_oldest();
       epoll_event ev{};
       ev.events = EPOLLIN;
@@ -104,10 +112,16 @@ struct HeadGate::Impl {
         continue;
       }
       Connection& c = connections[fd];
-      c.in = std::move(buffered);
       c.waiting_since = Clock::now();
-      c.deadline = c.waiting_since + limits.head_timeout;
       held = connections.size();
+      if (linger) {
+        ::shutdown(fd, SHUT_WR);
+        c.draining = true;
+        c.deadline = c.waiting_since + drain_time;
+        continue;
+      }
+      c.in = std::move(buffered);
+      c.deadline = c.waiting_since + limits.head_timeout;
       if (!c.in.empty()) process(fd);  // a pipelined request, already here
     }
     return true;
@@ -274,11 +288,15 @@ HeadGate::~HeadGate() {
   ::close(impl_->wake_fd);
 }
 
-void HeadGate::add(int fd, std::string buffered) {
+void HeadGate::add(int fd, std::string buffered) { impl_->post(fd, std::move(buffered), false); }
+
+void HeadGate::linger(int fd) { impl_->post(fd, {}, true); }
+
+void HeadGate::Impl::post(int fd, std::string buffered, bool linger) {
   {
-    std::lock_guard guard(impl_->mutex);
-    if (!impl_->stopped) {
-      impl_->inbox.emplace_back(fd, std::move(buffered));
+    std::lock_guard guard(mutex);
+    if (!stopped) {
+      inbox.push_back({fd, std::move(buffered), linger});
       fd = -1;
     }
   }
@@ -287,7 +305,7 @@ void HeadGate::add(int fd, std::string buffered) {
     return;
   }
   std::uint64_t one = 1;
-  [[maybe_unused]] auto r = ::write(impl_->wake_fd, &one, sizeof one);
+  [[maybe_unused]] auto r = ::write(wake_fd, &one, sizeof one);
 }
 
 void HeadGate::stop() {
@@ -299,7 +317,7 @@ void HeadGate::stop() {
   std::uint64_t one = 1;
   [[maybe_unused]] auto r = ::write(impl_->wake_fd, &one, sizeof one);
   if (impl_->thread.joinable()) impl_->thread.join();
-  for (auto& [fd, buffered] : impl_->inbox) ::close(fd);
+  for (auto& arrival : impl_->inbox) ::close(arrival.fd);
   impl_->inbox.clear();
 }
 

@@ -63,6 +63,11 @@ class HeadGate {
   /// Takes `fd` (a new connection, or one back from a worker between
   /// requests, with the bytes it read past its request). The gate owns it now.
   void add(int fd, std::string buffered = {});
+  /// Takes `fd`, answered and to be closed while its client may still be
+  /// sending a body: the gate shuts it for writing, drops what still comes
+  /// (for at most a second or a MiB, as after its own refusals) and closes
+  /// it, so that the client reads its answer instead of a reset.
+  void linger(int fd);
   /// Ends the thread and closes every held connection. Idempotent.
   void stop();
   /// Connections held now (for tests and metrics).
