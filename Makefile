@@ -57,10 +57,9 @@ bench: setup
 # their own (build-fuzz), each run for FUZZ_SECONDS (default 60) from the seeds
 # in fuzz/corpus/NAME; what they find stays in build-fuzz/corpus/NAME. A crash
 # fails the target and leaves crash-* in build-fuzz. CI: FUZZ_SECONDS=10.
-# Debian 12's clang 14 builds fuzz-http1 only; with clang 17 or later:
-# make fuzz FUZZERS="http1 capabilities launch-config config" CLANGXX=clang++-17
+# One of them alone: make fuzz FUZZERS=config.
 FUZZ_SECONDS ?= 60
-FUZZERS ?= http1
+FUZZERS ?= http1 capabilities launch-config config
 CLANGXX ?= clang++
 .PHONY: fuzz
 fuzz:

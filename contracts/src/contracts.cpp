@@ -70,8 +70,7 @@ std::string_view content_type(Encoding encoding) noexcept {
 
 namespace protocol {
 
-Json parse_json(std::string_view text) {
-  // A pre-scan, so that nothing recursive ever sees a document too deep.
+std::optional<std::size_t> json_too_deep_at(std::string_view text) noexcept {
   std::size_t depth = 0;
   bool in_string = false;
   for (std::size_t i = 0; i < text.size(); ++i) {
@@ -85,15 +84,26 @@ Json parse_json(std::string_view text) {
     } else if (c == '"') {
       in_string = true;
     } else if (c == '[' || c == '{') {
-      if (++depth > max_json_depth) {
-        throw Error(ErrorCode::invalid_input, "JSON nested deeper than " + std::to_string(max_json_depth) +
-                                                  " levels is refused (at byte " + std::to_string(i) + ")");
-      }
+      if (++depth > max_json_depth) return i;
     } else if ((c == ']' || c == '}') && depth > 0) {
       --depth;
     }
   }
+  return std::nullopt;
+}
+
+Json parse_json(std::string_view text) {
+  // A pre-scan, so that nothing recursive ever sees a document too deep.
+  if (auto at = json_too_deep_at(text)) {
+    throw Error(ErrorCode::invalid_input, "JSON nested deeper than " + std::to_string(max_json_depth) +
+                                              " levels is refused (at byte " + std::to_string(*at) + ")");
+  }
   return Json::parse(text);
+}
+
+Json parse_json_or_discarded(std::string_view text) {
+  if (json_too_deep_at(text)) return Json(Json::value_t::discarded);
+  return Json::parse(text, nullptr, false);
 }
 
 std::chrono::milliseconds parse_duration(std::string_view text) {

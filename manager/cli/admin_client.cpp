@@ -138,7 +138,7 @@ AdminError failure(const AdminEndpoint& endpoint, int status, const std::string&
                                 " refused the token: pass its admin.token with --token or PLUGVISOR_ADMIN_TOKEN",
                       exit_failed);
   }
-  Json parsed = Json::parse(body, nullptr, false);
+  Json parsed = protocol::parse_json_or_discarded(body);
   if (parsed.is_object() && parsed.contains("error") && parsed["error"].is_object()) {
     const Json& error = parsed["error"];
     std::string code = error.value("code", "");
@@ -153,7 +153,7 @@ AdminError failure(const AdminEndpoint& endpoint, int status, const std::string&
 }
 
 Json parse_answer(const AdminEndpoint& endpoint, const std::string& body) {
-  Json parsed = Json::parse(body, nullptr, false);
+  Json parsed = protocol::parse_json_or_discarded(body);
   if (parsed.is_discarded()) {
     throw AdminError("bad_reply", "the daemon on " + endpoint.display() + " answered with a body that is not JSON: " +
                                       body.substr(0, 200),
@@ -288,7 +288,7 @@ void AdminClient::follow(const std::string& path, const std::function<bool(const
           std::string line = pending.substr(start, end - start);
           start = end + 1;
           if (line.empty()) continue;
-          Json parsed = Json::parse(line, nullptr, false);
+          Json parsed = protocol::parse_json_or_discarded(line);
           if (parsed.is_discarded()) continue;  // not a line of the protocol: skip it, keep following
           if (!on_line(parsed)) {
             stopped = true;

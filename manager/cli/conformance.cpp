@@ -40,7 +40,7 @@ std::string describe(const std::optional<RawResponse>& response, const std::stri
 
 // The error code of a protocol error body, or "" if the body is not one.
 std::string error_code(const RawResponse& response) {
-  Json doc = Json::parse(response.body, nullptr, false);
+  Json doc = protocol::parse_json_or_discarded(response.body);
   if (!doc.is_object() || !doc.contains("error") || !doc["error"].is_object()) return "";
   const Json& error = doc["error"];
   if (!error.contains("code") || !error["code"].is_string() || !error.contains("message") ||
@@ -188,7 +188,7 @@ class Checker {
                          5s, false);
     record("C3", "§4.1", "`capabilities` exits 0 within 5 s", run.exit && run.exit->clean(),
            run.exit ? run.exit->describe() + "; stderr: " + detail::quote(run.err) : "still running after 5 s");
-    Json doc = Json::parse(run.out, nullptr, false);
+    Json doc = protocol::parse_json_or_discarded(run.out);
     record("C2", "§4.1", "`capabilities` writes exactly one JSON object to stdout, at most 1 MiB",
            doc.is_object() && run.out.size() <= 1024 * 1024, "stdout " + detail::quote(run.out));
     try {
@@ -436,7 +436,7 @@ class Checker {
 
     auto health = session.request("GET", "/healthz", "", "", "", error);
     bool health_ok = health && health->status == 200 &&
-                     Json::parse(health->body, nullptr, false) == Json{{"status", "ok"}};
+                     protocol::parse_json_or_discarded(health->body) == Json{{"status", "ok"}};
     record("A1", "§8", "GET /healthz without a token answers 200 {\"status\":\"ok\"}", health_ok,
            describe(health, error));
 
@@ -572,7 +572,7 @@ class Checker {
       std::string saw = "ping: " + describe(ping, error);
       if (t.contract == "dataProcessor") {
         auto formats = session.request("POST", base + "supportedFormats", "{}", "application/json", session.token(), error);
-        Json list = formats ? Json::parse(formats->body, nullptr, false) : Json();
+        Json list = formats ? protocol::parse_json_or_discarded(formats->body) : Json();
         bool formats_ok = formats && formats->status == 200 && list.is_array();
         for (const auto& f : list) formats_ok = formats_ok && f.is_string();
         auto data = session.request("POST", base + "processData", "plugvisor validate\n", "application/octet-stream",

@@ -30,7 +30,7 @@ PluginSession::PluginSession(const std::filesystem::path& plugin, const std::fil
   if (options.config_on_stdin) child_->write_stdin(config.dump() + "\n", deadline);
   first_line_ = child_->wait_first_line(deadline);
   if (first_line_) {
-    handshake_ = Json::parse(*first_line_, nullptr, false);
+    handshake_ = protocol::parse_json_or_discarded(*first_line_);
     if (!handshake_.is_object()) handshake_ = nullptr;
   }
 }

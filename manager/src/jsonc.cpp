@@ -35,8 +35,6 @@ class Cursor {
   TextPosition position_;
 };
 
-constexpr int max_depth = 256;
-
 /// Records the position of every key and value of a text nlohmann already
 /// accepted, and refuses repeated keys (which nlohmann silently collapses).
 class Indexer {
@@ -47,7 +45,7 @@ class Indexer {
   void run() {
     if (text_.starts_with("\xEF\xBB\xBF")) pos_ = 3;  // a UTF-8 byte order mark, which nlohmann skips too
     skip_space();
-    value("", 0);
+    value("");
   }
 
  private:
@@ -58,15 +56,14 @@ class Indexer {
     while (pos_ < text_.size() && (peek() == ' ' || peek() == '\t' || peek() == '\n' || peek() == '\r')) ++pos_;
   }
 
-  void value(const std::string& pointer, int depth) {
-    if (depth > max_depth) throw JsoncError(here(), "nested more than " + std::to_string(max_depth) + " levels deep");
+  void value(const std::string& pointer) {  // recursive: parse_jsonc bounded the depth
     doc_.values[pointer] = here();
     switch (peek()) {
       case '{':
-        object(pointer, depth);
+        object(pointer);
         break;
       case '[':
-        array(pointer, depth);
+        array(pointer);
         break;
       case '"':
         string();
@@ -76,7 +73,7 @@ class Indexer {
     }
   }
 
-  void object(const std::string& pointer, int depth) {
+  void object(const std::string& pointer) {
     ++pos_;
     skip_space();
     std::set<std::string> seen;
@@ -89,7 +86,7 @@ class Indexer {
       skip_space();
       ++pos_;  // ':'
       skip_space();
-      value(child, depth + 1);
+      value(child);
       skip_space();
       if (peek() == ',') ++pos_;
       skip_space();
@@ -97,11 +94,11 @@ class Indexer {
     ++pos_;
   }
 
-  void array(const std::string& pointer, int depth) {
+  void array(const std::string& pointer) {
     ++pos_;
     skip_space();
     for (std::size_t index = 0; pos_ < text_.size() && peek() != ']'; ++index) {
-      value(pointer + "/" + std::to_string(index), depth + 1);
+      value(pointer + "/" + std::to_string(index));
       skip_space();
       if (peek() == ',') ++pos_;
       skip_space();
@@ -231,6 +228,12 @@ JsoncDocument parse_jsonc(std::string_view text) {
   // Every error of nlohmann's, not only parse_error: a number out of range
   // (1e999999) is out_of_range (406), which carries no position; the SAX
   // handler keeps the position the parser reports with it.
+  // The one depth rule of every JSON from outside, before anything recursive
+  // (the indexer below, nlohmann's dump and copies) sees the document.
+  if (auto at = protocol::json_too_deep_at(stripped)) {
+    throw JsoncError(position_of(text, *at), "nested deeper than " + std::to_string(protocol::max_json_depth) +
+                                                 " levels (the limit for every JSON document plugvisor reads)");
+  }
   PositionedDomParser sax(doc.value);
   try {
     Json::sax_parse(stripped, &sax);

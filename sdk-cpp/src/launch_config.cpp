@@ -22,9 +22,11 @@ const Json& require(const Json& doc, const char* key, Json::value_t type, const 
 LaunchConfig parse_launch_config(const std::string& text) {
   Json doc;
   try {
-    doc = Json::parse(text);
+    doc = protocol::parse_json(text);
   } catch (const Json::exception& e) {
     fail(std::string("not valid JSON (") + e.what() + ")");
+  } catch (const Error& e) {
+    fail(e.what());  // nested too deep
   }
   if (!doc.is_object()) fail("expected a JSON object");
 

@@ -162,6 +162,15 @@ class CallsTest(unittest.TestCase):
                 self.assertEqual((reply.status, reply.error_code), (400, "invalid_input"))
                 self.assertIn("not JSON", reply.json()["error"]["message"])
 
+    def test_input_nested_deeper_than_the_limit_is_400_and_the_limit_is_named(self) -> None:
+        deep = b"[" * 129 + b"1" + b"]" * 129  # one deeper than the limit: refused
+        reply = self.plugin.call("calculator", "basic", "add", deep, content_type="application/json")
+        self.assertEqual((reply.status, reply.error_code), (400, "invalid_input"))
+        self.assertIn("nested deeper than 128 levels", reply.json()["error"]["message"])
+        at_limit = b"[" * 127 + b"[1]" + b"]" * 127  # 128 deep: parsed (then refused by the handler)
+        reply = self.plugin.call("calculator", "basic", "add", at_limit, content_type="application/json")
+        self.assertNotIn(b"nested deeper", reply.body)
+
     # -- deadline -------------------------------------------------------------
 
     def test_handlers_see_the_deadline(self) -> None:

@@ -62,6 +62,15 @@ class LaunchConfigTest(unittest.TestCase):
     def test_bytes_are_accepted(self) -> None:
         self.assertEqual(parse_launch_config(config_with().encode()).config.id, "p")
 
+    def test_a_configuration_nested_deeper_than_the_limit_is_refused_naming_the_limit(self) -> None:
+        def nested(depth: int) -> str:
+            return config_with(extra=json.loads("[" * (depth - 1) + "]" * (depth - 1)))
+        self.assertEqual(parse_launch_config(nested(128)).config.id, "p")  # the object is one level
+        with self.assertRaisesRegex(ConfigError, r"invalid --config: JSON nested deeper than 128 levels"):
+            parse_launch_config(nested(129))
+        with self.assertRaisesRegex(ConfigError, "nested deeper than 128"):
+            parse_launch_config("[" * 200_000)  # RecursionError without the bound
+
     def test_invalid_configurations_are_refused_with_the_member_named(self) -> None:
         cases = {
             "not json": ("{", "not valid JSON"),

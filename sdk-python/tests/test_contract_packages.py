@@ -33,7 +33,7 @@ class HttpMessagesTest(unittest.TestCase):
             Response(200, {"x-evil": "a\r\nset-cookie: b=1"}).to_json()
         with self.assertRaisesRegex(ValueError, "from 100 to 599"):
             Response(999).to_json()
-        with self.assertRaisesRegex(InvalidInput, "nests too deeply"):
+        with self.assertRaisesRegex(InvalidInput, "nested deeper than 128 levels"):
             Request(body=b"[" * 100000).json()
 
     def test_a_handler_converts_both_ways_and_none_means_not_mine(self):

@@ -466,6 +466,30 @@ TEST_CASE("a configTypes entry that is not an object with a string type exits 2 
   }
 }
 
+TEST_CASE("a launch configuration nested one level deeper than the JSON limit exits 2, one at the limit starts",
+          "[parity][config]") {
+  // The object itself is one level: `extra` holds the rest.
+  auto nested = [](std::size_t arrays) {
+    Json value = Json::array();
+    for (std::size_t i = 1; i < arrays; ++i) value = Json::array({std::move(value)});
+    return value;
+  };
+  const std::size_t limit = plugvisor::protocol::max_json_depth;
+  for (const auto& target : sdks()) {
+    DYNAMIC_SECTION(target.name) {
+      {
+        Launched plugin(target, Json{{"extra", nested(limit - 1)}});
+        CHECK(plugin.handshake().is_object());
+      }
+      Launched plugin(target, Json{{"extra", nested(limit)}});
+      CHECK_FALSE(plugin.handshake().is_object());
+      auto exit = plugin.wait_exit();
+      REQUIRE(exit);
+      CHECK(exit->code == plugvisor::protocol::exit_usage);
+    }
+  }
+}
+
 TEST_CASE("a file that is not a socket at the socket path is left alone and the launch exits 3", "[parity][lock]") {
   for (const auto& target : every_plugin()) {
     DYNAMIC_SECTION(target.name) {

@@ -242,6 +242,26 @@ TEST_CASE("malformed JSON in a configuration file is reported with its line and 
   }
 }
 
+TEST_CASE("a configuration file nested one level deeper than the JSON limit is refused naming the file and the limit",
+          "[configuration][errors][hostile]") {
+  ConfigDir dir;
+  // configTypes' data is any JSON: `levels` arrays inside the top object and configTypes' (2 levels).
+  auto nested = [&](std::size_t levels) {
+    return dir.write("{\n  \"pluginDirs\": [\"PLUGINS\"],\n  \"configTypes\": {\"a.b\": " +
+                     std::string(levels, '[') + std::string(levels, ']') + "}\n}\n");
+  };
+  const std::size_t limit = plugvisor::protocol::max_json_depth;
+  auto file = nested(limit - 2);  // exactly at the limit: it loads
+  CHECK(load_configuration(file).manager.config_types.at("a.b").is_array());
+  // One deeper: refused at its innermost `[` (line 3; the first `[` is column 26).
+  const int column = static_cast<int>(26 + limit - 2);
+  file = nested(limit - 1);
+  CHECK_THAT(load_error(file),
+             StartsWith(at(file, 3, column)) && Contains("nested deeper than " + std::to_string(limit) + " levels"));
+  file = nested(200'000);  // far deeper: refused the same way, no stack overflow
+  CHECK_THAT(load_error(file), StartsWith(at(file, 3, column)));
+}
+
 TEST_CASE("an unknown configuration key is an error naming the key and the allowed keys", "[configuration][errors]") {
   ConfigDir dir;
   SECTION("at the top level") {

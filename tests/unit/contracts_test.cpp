@@ -63,6 +63,30 @@ TEST_CASE("durations parse and format in the protocol's units", "[contracts][dur
   CHECK_THROWS_WITH(parse_duration("1d"), Catch::Contains("'1d'") && Catch::Contains("250ms"));
 }
 
+TEST_CASE("JSON one level deeper than max_json_depth is refused by every parser of outside JSON, at its bracket",
+          "[contracts][json][hostile]") {
+  namespace protocol = plugvisor::protocol;
+  const std::size_t limit = protocol::max_json_depth;
+  auto nested = [](std::size_t depth) { return std::string(depth, '[') + std::string(depth, ']'); };
+  CHECK_FALSE(protocol::json_too_deep_at(nested(limit)));
+  CHECK(protocol::json_too_deep_at(nested(limit + 1)) == limit);
+  // Brackets inside strings, escaped quotes included, do not count.
+  CHECK_FALSE(protocol::json_too_deep_at("[\"\\\"" + std::string(300, '[') + "\"]"));
+  CHECK(protocol::parse_json(nested(limit)).is_array());
+  try {
+    protocol::parse_json(nested(limit + 1));
+    FAIL("accepted");
+  } catch (const Error& e) {
+    CHECK(e.code() == ErrorCode::invalid_input);
+    CHECK_THAT(e.what(), Catch::Contains("deeper than " + std::to_string(limit) + " levels") &&
+                             Catch::Contains("at byte " + std::to_string(limit)));
+  }
+  CHECK(protocol::parse_json_or_discarded(nested(limit)).is_array());
+  CHECK(protocol::parse_json_or_discarded(nested(200'000)).is_discarded());
+  CHECK(protocol::parse_json_or_discarded("{").is_discarded());
+  CHECK(protocol::parse_json_or_discarded("1e999999").is_discarded());
+}
+
 TEST_CASE("names follow the protocol's pattern", "[contracts][names]") {
   using plugvisor::protocol::is_valid_name;
   CHECK(is_valid_name("plugin-text-tools"));

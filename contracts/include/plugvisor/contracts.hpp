@@ -140,6 +140,13 @@ inline constexpr std::size_t max_json_depth = 128;
 /// for a document nested deeper than max_json_depth, Json::exception for
 /// anything else that is not JSON (including numbers out of range).
 Json parse_json(std::string_view text);
+/// parse_json for a caller that only wants to know whether it got JSON: a
+/// discarded value (Json::is_discarded()) where parse_json would throw.
+Json parse_json_or_discarded(std::string_view text);
+/// Where `text` first nests deeper than max_json_depth: the offset of that
+/// `[` or `{` (brackets inside strings do not count); nullopt if it does not.
+/// The one depth rule, for a parser of its own (the configuration's JSONC).
+std::optional<std::size_t> json_too_deep_at(std::string_view text) noexcept;
 
 /// Parses a duration: a whole number with a unit ("250ms", "10s", "5m",
 /// "1h"), or "0". Throws Error(config) naming the text on anything else.

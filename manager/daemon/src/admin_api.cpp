@@ -56,7 +56,7 @@ std::optional<std::uint64_t> number_param(const Request& req, const char* name, 
 // An action's body: empty or a JSON object.
 bool body_is_empty_or_object(const Request& req) {
   if (req.body.empty()) return true;
-  Json doc = Json::parse(req.body, nullptr, false);
+  Json doc = protocol::parse_json_or_discarded(req.body);
   return doc.is_object();
 }
 
@@ -236,10 +236,7 @@ void broker_route(Manager& manager, const Request& req, Response& res,
                   const httplib::ContentReader& content_reader) {
   const std::string contract = req.matches[1], type = req.matches[2], method = req.matches[3];
   if (req.is_multipart_form_data()) {
-    // Read and dropped (within the payload limit), so that the connection
-    // stays in step for the client's next request.
-    content_reader([](const httplib::MultipartFormData&) { return true; },
-                   [](const char*, std::size_t) { return true; });
+    // Not read: the gated server drops an unread body (any route, any type).
     return reply_error(res, ErrorCode::invalid_input,
                        "a call's body is the method's input as it is, not a form: send it with "
                        "`curl --data-binary @FILE` (or -d), not -F",

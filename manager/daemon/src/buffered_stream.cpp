@@ -67,6 +67,8 @@ ssize_t BufferedStream::read(char* ptr, std::size_t size) {
     std::size_t n = std::min(size, buffer_.size() - pos_);
     std::memcpy(ptr, buffer_.data() + pos_, n);
     pos_ += n;
+    consumed_ += n;
+    if (tap_) tap_(std::string_view(ptr, n));
     return static_cast<ssize_t>(n);
   }
   // A large read with nothing buffered goes straight into place.
@@ -75,6 +77,10 @@ ssize_t BufferedStream::read(char* ptr, std::size_t size) {
     if (!wait(POLLIN)) return -1;
     n = ::recv(fd_, ptr, size, 0);
   } while (n < 0 && (errno == EINTR || errno == EAGAIN));
+  if (n > 0) {
+    consumed_ += static_cast<std::uint64_t>(n);
+    if (tap_) tap_(std::string_view(ptr, static_cast<std::size_t>(n)));
+  }
   return n;
 }
 

@@ -4,6 +4,9 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
+#include <functional>
+#include <string_view>
 #include <string>
 
 #include <httplib.h>
@@ -28,6 +31,10 @@ class BufferedStream final : public httplib::Stream {
 
   /// The bytes read from the socket but not consumed (a pipelined request).
   std::string take_leftover();
+  /// Bytes handed out by read() so far (the buffered ones included).
+  std::uint64_t consumed() const noexcept { return consumed_; }
+  /// Sees every byte read() hands out, in order (empty: none).
+  void set_tap(std::function<void(std::string_view)> tap) { tap_ = std::move(tap); }
 
  private:
   bool wait(short events) const;
@@ -35,6 +42,8 @@ class BufferedStream final : public httplib::Stream {
   std::string buffer_;
   std::size_t pos_ = 0;
   int timeout_ms_;
+  std::uint64_t consumed_ = 0;
+  std::function<void(std::string_view)> tap_;
 };
 
 }  // namespace plugvisor::detail

@@ -692,9 +692,10 @@ AdminOptions read_admin(const Reader& r, const Node& root, const Environment& en
 /// Every plugin named must be in a plugin directory (existence only: nothing is probed).
 void check_plugins_exist(const Reader& r, const NamedNodes& plugin_nodes, const ManagerOptions& options) {
   for (const auto& [id, node] : plugin_nodes) {
-    bool found = std::any_of(options.plugin_dirs.begin(), options.plugin_dirs.end(), [&](const fs::path& dir) {
+    // An init-capture: clang before 16 cannot capture a structured binding.
+    bool found = std::any_of(options.plugin_dirs.begin(), options.plugin_dirs.end(), [&name = id](const fs::path& dir) {
       std::error_code ec;
-      return fs::exists(dir / id, ec) && !fs::is_directory(dir / id, ec);
+      return fs::exists(dir / name, ec) && !fs::is_directory(dir / name, ec);
     });
     if (found) continue;
     std::string reason =

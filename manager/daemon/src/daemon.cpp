@@ -1,6 +1,5 @@
 #include "plugvisor/daemon.hpp"
 
-#include <malloc.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -12,6 +11,7 @@
 #include "admin_api.hpp"
 #include "admin_lock.hpp"
 #include "admin_server.hpp"
+#include "daemon_process.hpp"
 #include "socket_file.hpp"
 #include "status_json.hpp"
 
@@ -52,10 +52,10 @@ Configuration load(const DaemonOptions& options) {
     }
   }
   config.manager.logger = options.logger;
-  // The daemon owns its process: its admin server (cpp-httplib, which writes
-  // without MSG_NOSIGNAL) needs SIGPIPE ignored, and its calls the tuned heap.
-  config.manager.ignore_sigpipe = true;
-  config.manager.tune_malloc = true;
+  // The daemon sets its process's signal and allocator state itself, in one
+  // place (own_daemon_process): its manager leaves them alone.
+  config.manager.ignore_sigpipe = false;
+  config.manager.tune_malloc = false;
   return config;
 }
 
@@ -134,12 +134,8 @@ Daemon::Daemon(DaemonOptions options) : impl_(std::make_unique<Impl>()) {
   detail::check_socket_directory(admin.socket.parent_path(), is_private_default_socket(admin.socket));
   impl_->lock = std::make_unique<detail::AdminLock>(admin.socket);
   impl_->server = std::make_unique<detail::AdminServer>(admin.socket, admin.tcp_address, admin.token);
+  detail::own_daemon_process(impl_->options.return_freed_memory);
   impl_->manager = std::make_unique<Manager>(impl_->config.manager);
-  if (impl_->options.return_freed_memory) {
-    // After the manager's own tuning, which keeps freed memory for the next call.
-    ::mallopt(M_TRIM_THRESHOLD, 1 << 20);
-    ::mallopt(M_TOP_PAD, 1 << 20);
-  }
   impl_->backend.reset(new detail::AdminBackend{
       *impl_->manager, [this] { return impl_->daemon_info(); },
       [this] {

@@ -4,14 +4,17 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <condition_variable>
 #include <deque>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <thread>
 #include <vector>
 
 #include "buffered_stream.hpp"
+#include "plugvisor/detail/http1.hpp"
 
 namespace plugvisor::detail {
 
@@ -91,44 +94,68 @@ struct GatedServer::Impl {
         serving.insert(job.fd);
         if (!queue.empty()) changed.notify_one();
       }
-      bool keep = serve(job);
+      After after = serve(job);
       bool released = job.body_bytes > 0;
       {
         std::lock_guard guard(mutex);
         budget_used -= job.body_bytes;
         serving.erase(job.fd);
-        keep = keep && !stopping;
+        if (stopping) after = After::close;
         released = released && !queue.empty();
       }
       if (released) changed.notify_one();  // room in the budget: the next job may fit now
-      if (keep) {
+      if (after == After::keep) {
         gate->give_back(job.fd, std::move(job.buffered));
+      } else if (after == After::linger) {
+        gate->linger(job.fd);
       } else {
         ::close(job.fd);
       }
     }
   }
 
-  // One request through httplib; true if the connection may carry another.
-  // `job.buffered` becomes the bytes read past it.
-  bool serve(Job& job) {
-    if (lean.accepts) {
-      http1::RequestHead head;  // views into job.buffered, which stays as it is meanwhile
-      auto parsed = http1::parse_request_head(job.buffered, head);
-      if (parsed.state == http1::ParseResult::complete && lean.accepts(head)) {
-        BufferedStream stream(job.fd, job.buffered.substr(parsed.size), limits.io_timeout);
-        LeanRoute::Served served;
-        try {
-          served = lean.serve(head, stream);
-        } catch (...) {
-          served = {};  // out of memory or the like: this connection ends, the others go on
-        }
-        if (job.body_bytes >= limits.trim_after || served.answer_bytes >= limits.trim_after) ::malloc_trim(0);
-        job.buffered = stream.take_leftover();
-        return served.keep_alive;
+  // What becomes of a connection after its request.
+  enum class After {
+    keep,    // back to the gate for the next request
+    close,   // closed at once: nothing of the request is left unread
+    linger,  // closed by the gate once the client has stopped sending
+  };
+
+  // One request, on the lean route or through httplib. `job.buffered`
+  // becomes the bytes read past it.
+  After serve(Job& job) {
+    // The framing of the request, from the head the gate checked (the same codec).
+    http1::RequestHead head;  // views into job.buffered, which stays as it is meanwhile
+    const auto parsed = http1::parse_request_head(job.buffered, head);
+    if (lean.accepts && parsed.state == http1::ParseResult::complete && lean.accepts(head)) {
+      BufferedStream stream(job.fd, job.buffered.substr(parsed.size), limits.io_timeout);
+      LeanRoute::Served served;
+      try {
+        served = lean.serve(head, stream);
+      } catch (...) {
+        served = {};  // out of memory or the like: this connection ends, the others go on
       }
+      if (job.body_bytes >= limits.trim_after || served.answer_bytes >= limits.trim_after) ::malloc_trim(0);
+      job.buffered = stream.take_leftover();
+      return served.keep_alive ? After::keep : After::close;
     }
+    const std::uint64_t body_starts = parsed.size;
+    const std::uint64_t body_ends = body_starts + head.content_length;  // with Framing::length
     BufferedStream stream(job.fd, std::move(job.buffered), limits.io_timeout);
+    // A chunked body ends where its coding says: follow what httplib reads.
+    std::optional<http1::ChunkedDecoder> chunks;
+    if (head.framing == http1::Framing::chunked) {
+      chunks.emplace(job.body_bytes);
+      stream.set_tap([&chunks, skip = body_starts, data = std::string()](std::string_view bytes) mutable {
+        const std::size_t head_part = static_cast<std::size_t>(std::min<std::uint64_t>(skip, bytes.size()));
+        skip -= head_part;
+        bytes.remove_prefix(head_part);
+        while (!bytes.empty() && !chunks->done() && !chunks->failed()) {
+          bytes.remove_prefix(chunks->feed(bytes, data));
+          data.clear();
+        }
+      });
+    }
     bool closed = false;
     bool ok = false;
     large_answer = false;
@@ -138,8 +165,47 @@ struct GatedServer::Impl {
       ok = false;  // out of memory or the like: this connection ends, the others go on
     }
     if (job.body_bytes >= limits.trim_after || large_answer) ::malloc_trim(0);
+    stream.set_tap(nullptr);
+
+    // cpp-httplib leaves a body unread when no handler asks for it: a GET's,
+    // one its handler answered without reading (a refusal), one refused
+    // half-read. Its bytes must not be taken for the next request's head
+    // (refused as one, closing the connection under a client that was told
+    // keep-alive: cpp-httplib's client then fails with "Write" or "Read").
+    // It is read and dropped here, within the bytes admitted for it.
+    bool whole = chunks ? chunks->done() : stream.consumed() >= body_ends;
+    if (!whole && ok && !closed) whole = chunks ? skip_chunks(stream, *chunks) : skip(stream, body_ends - stream.consumed());
     job.buffered = stream.take_leftover();
-    return ok && !closed;
+    if (!whole) return After::linger;
+    return ok && !closed ? After::keep : After::close;
+  }
+
+  // Reads and drops `left` bytes; false if they did not come.
+  static bool skip(BufferedStream& stream, std::uint64_t left) {
+    char sink[16 * 1024];
+    while (left > 0) {
+      ssize_t n = stream.read(sink, static_cast<std::size_t>(std::min<std::uint64_t>(left, sizeof sink)));
+      if (n <= 0) return false;
+      left -= static_cast<std::uint64_t>(n);
+    }
+    return true;
+  }
+
+  // Reads and drops the rest of a chunked body (within the decoder's limit)
+  // without reading past its end: a pipelined request stays in the stream.
+  static bool skip_chunks(BufferedStream& stream, http1::ChunkedDecoder& chunks) {
+    char sink[16 * 1024];
+    std::string data;
+    while (!chunks.done() && !chunks.failed()) {
+      // Chunk data in bulk; size lines and the trailer a byte at a time.
+      const std::size_t want =
+          chunks.data_left() > 0 ? static_cast<std::size_t>(std::min<std::uint64_t>(chunks.data_left(), sizeof sink)) : 1;
+      ssize_t n = stream.read(sink, want);
+      if (n <= 0) return false;
+      chunks.feed(std::string_view(sink, static_cast<std::size_t>(n)), data);
+      data.clear();
+    }
+    return chunks.done();
   }
 
   void stop() {

@@ -61,6 +61,7 @@ struct HeadGate::Impl {
     int fd;
     std::string buffered;
     bool in_epoll;  // add() registered it already (nothing buffered): no wake was needed
+    bool linger;    // answered and to be closed: drained, not read for a head
   };
   std::mutex mutex;  // guards inbox and stopped
   std::vector<Arrival> inbox;
@@ -74,7 +75,7 @@ struct HeadGate::Impl {
   // the inbox lacks. This saves the gate a wake per request; at most one
   // connection per worker waits so. New connections always wake the gate,
   // which bounds them (max_connections) at once.
-  void arrive(int fd, std::string buffered, bool from_worker) {
+  void arrive(int fd, std::string buffered, bool from_worker, bool linger = false) {
     bool wake = true;
     {
       std::lock_guard guard(mutex);
@@ -83,14 +84,14 @@ struct HeadGate::Impl {
         return;
       }
       bool in_epoll = false;
-      if (from_worker && buffered.empty()) {
+      if (from_worker && buffered.empty() && !linger) {
         epoll_event ev{};
         ev.events = EPOLLIN;
         ev.data.fd = fd;
         in_epoll = ::epoll_ctl(epoll_fd, EPOLL_CTL_ADD, fd, &ev) == 0;
       }
       wake = !in_epoll;
-      inbox.push_back({fd, std::move(buffered), in_epoll});
+      inbox.push_back({fd, std::move(buffered), in_epoll, linger});
     }
     if (!wake) return;
     std::uint64_t one = 1;
@@ -99,6 +100,9 @@ struct HeadGate::Impl {
 
   std::unordered_map<int, Connection> connections;  // the gate's thread only
   std::thread thread;
+
+  // Hands `fd` to the gate's thread (closes it if the gate has stopped).
+  void post(int fd, std::string buffered, bool linger);
 
   void run() {
     epoll_event events[64];
@@ -129,7 +133,7 @@ struct HeadGate::Impl {
       if (stopped) return false;
       arrived.swap(inbox);
     }
-    for (auto& [fd, buffered, in_epoll] : arrived) {
+    for (auto& [fd, buffered, in_epoll, linger] : arrived) {
       if (connections.size() >= limits.max_connections) evict_oldest();
       epoll_event ev{};
       ev.events = EPOLLIN;
@@ -139,8 +143,14 @@ struct HeadGate::Impl {
         continue;
       }
       Connection& c = connections[fd];
-      c.in = std::move(buffered);
       c.waiting_since = Clock::now();
+      if (linger) {
+        ::shutdown(fd, SHUT_WR);
+        c.draining = true;
+        c.deadline = c.waiting_since + drain_time;
+        continue;
+      }
+      c.in = std::move(buffered);
       c.deadline = c.waiting_since + limits.head_timeout;
       if (!c.in.empty()) process(fd);  // a pipelined request, already here
     }
@@ -309,6 +319,8 @@ HeadGate::~HeadGate() {
 void HeadGate::add(int fd, std::string buffered) { impl_->arrive(fd, std::move(buffered), false); }
 
 void HeadGate::give_back(int fd, std::string leftover) { impl_->arrive(fd, std::move(leftover), true); }
+
+void HeadGate::linger(int fd) { impl_->arrive(fd, {}, false, true); }
 
 void HeadGate::stop() {
   {

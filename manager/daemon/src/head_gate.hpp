@@ -67,6 +67,11 @@ class HeadGate {
   /// past it. Like add(), without waking the gate when nothing was read past
   /// (it sees the connection's next request all the same).
   void give_back(int fd, std::string leftover);
+  /// Takes `fd`, answered and to be closed while its client may still be
+  /// sending a body: the gate shuts it for writing, drops what still comes
+  /// (for at most a second or a MiB, as after its own refusals) and closes
+  /// it, so that the client reads its answer instead of a reset.
+  void linger(int fd);
   /// Ends the thread and closes every held connection. Idempotent.
   void stop();
 

@@ -187,7 +187,7 @@ struct ManagerOptions {
   /// GLIBC_TUNABLES sets malloc tunables. Calls with bodies of 128 KiB or
   /// more then reuse heap memory instead of page-faulting fresh mappings in
   /// (several times faster on a small VM), at the price of up to 128 MiB of
-  /// freed memory kept per arena. `plugvisor serve` sets it.
+  /// freed memory kept per arena. (`plugvisor serve` sets its own: docs/operations.md.)
   bool tune_malloc = false;
 };
 

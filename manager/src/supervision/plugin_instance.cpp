@@ -111,7 +111,7 @@ std::string PluginInstance::await_handshake(const LaunchSpec& spec, Clock::time_
                  "printed " + quote(*line) + " where the handshake line belongs (" + why +
                      "). The first line on stdout must be the handshake JSON; log to stderr instead");
   };
-  Json doc = Json::parse(*line, nullptr, false);
+  Json doc = protocol::parse_json_or_discarded(*line);
   if (!doc.is_object()) throw bad("not a JSON object");
   auto version = doc.value("protocolVersion", Json());
   if (!version.is_number_integer() || version != protocol::version) throw bad("protocolVersion must be 1");

@@ -107,7 +107,7 @@ void SupervisedPlugin::log_line(bool is_stderr, std::string_view line) {
   history_->log.append(is_stderr ? "stderr" : "stdout", line);
   // A JSON line with "level" and "msg" keeps its level; anything else is info.
   if (!line.empty() && line.front() == '{') {
-    Json doc = Json::parse(line, nullptr, false);
+    Json doc = protocol::parse_json_or_discarded(line);
     if (doc.is_object() && doc.contains("msg") && doc["msg"].is_string()) {
       auto level = doc.contains("level") && doc["level"].is_string() ? level_named(doc["level"]) : spdlog::level::info;
       services_.logger->log(level, "{}", doc["msg"].get<std::string>());
@@ -313,7 +313,7 @@ Payload SupervisedPlugin::decode(HttpReply&& reply, std::string_view what) const
     }
     return Payload{bytes ? Encoding::bytes : Encoding::json, std::move(reply.body)};
   }
-  Json doc = Json::parse(reply.body, nullptr, false);
+  Json doc = protocol::parse_json_or_discarded(reply.body);
   if (doc.is_object() && doc.contains("error") && doc["error"].is_object()) {
     const Json& error = doc["error"];
     const std::string name =

@@ -155,7 +155,9 @@ class Registry {
     return std::static_pointer_cast<C>(typed_object(contract_info<C>(), type, false));
   }
 
-  /// Every active provider of C, ordered by type name.
+  /// Every active provider of C, ordered by type name: a listing order (for
+  /// display, or to visit each type). The same providers as ranked<C>(),
+  /// whose order is the one that says which takes precedence.
   template <class C>
   std::vector<Provided<C>> all() const {
     const ContractInfo& contract = contract_info<C>();
@@ -172,7 +174,8 @@ class Registry {
   /// `priority`), then load order: the order of registration, which for
   /// plugins is discovery order (directories in the order given, files by
   /// name) and, within a plugin, the order its capabilities list its types.
-  /// What a chain of providers (first success wins) walks.
+  /// What a chain of providers (first success wins) walks. The same
+  /// providers as all<C>(), which lists them by type name instead.
   template <class C>
   std::vector<Provided<C>> ranked() const {
     const ContractInfo& contract = contract_info<C>();

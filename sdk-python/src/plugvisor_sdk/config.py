@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Mapping
 
+from . import json_depth
+
 __all__ = [
     "Config",
     "LaunchConfig",
@@ -121,7 +123,9 @@ def parse_launch_config(text: str | bytes) -> LaunchConfig:
     """Parses and checks a launch configuration (one JSON object). Unknown
     members are ignored. Raises :class:`ConfigError` naming what is wrong."""
     try:
-        doc = json.loads(text)
+        doc = json_depth.loads(text)
+    except json_depth.TooDeep as e:
+        raise ConfigError(f"invalid --config: {e}") from None
     except (ValueError, UnicodeDecodeError) as e:
         raise ConfigError(f"invalid --config: not valid JSON ({e})") from None
     if not isinstance(doc, dict):

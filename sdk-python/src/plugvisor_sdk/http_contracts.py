@@ -31,6 +31,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
+from . import json_depth
 from .contracts import Contract
 from .errors import InvalidInput
 
@@ -125,11 +126,11 @@ class Request:
     def json(self) -> Any:
         """The body parsed as JSON; InvalidInput if it is not JSON."""
         try:
-            return json.loads(self.body or b"null")
+            return json_depth.loads(self.body or b"null")
+        except json_depth.TooDeep as e:
+            raise InvalidInput(f"the request body is refused: {e}") from None
         except ValueError as e:
             raise InvalidInput(f"the request body is not JSON: {e}") from None
-        except RecursionError:
-            raise InvalidInput("the request body nests too deeply") from None
 
     @classmethod
     def from_json(cls, doc: Any) -> "Request":

@@ -44,7 +44,7 @@ import threading
 import time
 from typing import Any, Callable, Mapping
 
-from . import log
+from . import json_depth, log
 from .config import Config
 from .context import Context, _set_current
 from .contracts import Kind
@@ -920,7 +920,10 @@ class RequestHandler(socketserver.BaseRequestHandler):
                 kind = _BYTES if octets else _JSON
             if kind is _JSON:
                 try:
-                    value = json.loads(body)
+                    value = json_depth.loads(body)
+                except json_depth.TooDeep as e:
+                    self._error(400, ErrorCode.INVALID_INPUT, f"input is refused: {e}")
+                    return
                 except (ValueError, UnicodeDecodeError) as e:
                     self._error(400, ErrorCode.INVALID_INPUT, f"input is not JSON: {e}")
                     return

@@ -61,11 +61,14 @@
 
 // One forwarder: overrides MEMBER with the exact signature the interface
 // declares (taken from the member pointer) and calls the table entry.
-#define PLUGVISOR_DETAIL_FORWARDER(TYPE, MEMBER, ...)                                                      \
+#define PLUGVISOR_DETAIL_FORWARDER(TYPE, MEMBER, WIRE, ...)                                                \
   template <class Base, class R, class... A>                                                               \
   struct Forward_##MEMBER : Base {                                                                         \
     using Base::Base;                                                                                      \
-    R MEMBER(A... a) override { return this->template invoke<&TYPE::MEMBER>(std::forward<A>(a)...); }       \
+    R MEMBER(A... a) override {                                                                            \
+      constexpr std::size_t index = ::plugvisor::detail::method_index(PlugvisorContract_##TYPE::methods, WIRE); \
+      return this->template invoke<index>(std::forward<A>(a)...);                                          \
+    }                                                                                                      \
   };                                                                                                       \
   template <class Base>                                                                                    \
   using Forwarder_##MEMBER =                                                                               \

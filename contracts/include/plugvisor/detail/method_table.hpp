@@ -36,6 +36,13 @@ struct MethodSpec {
   MethodOptions options = {};
 };
 
+// Spelled out because aggregate class template argument deduction (P1816)
+// arrived only in clang 17: Debian 12's clang 14 builds the fuzzers with these.
+template <class C, class R, class... A>
+MethodSpec(std::string_view, R (C::*)(A...)) -> MethodSpec<C, R, A...>;
+template <class C, class R, class... A>
+MethodSpec(std::string_view, R (C::*)(A...), MethodOptions) -> MethodSpec<C, R, A...>;
+
 template <class T>
 constexpr Encoding encoding_of() {
   if constexpr (std::is_void_v<T>) {
@@ -228,13 +235,15 @@ constexpr bool same_member(A a, B b) {
   }
 }
 
-/// The table entry of `Member` in a method table (compile-time); the table's
-/// size if it is not there.
-template <const auto& methods, auto Member>
-constexpr std::size_t method_index() {
-  std::size_t index = std::tuple_size_v<std::decay_t<decltype(methods)>>;
+/// The position of the entry named `name` in a method table (compile-time);
+/// the table's size if there is none. By name, not by member pointer: the
+/// result of comparing pointers to virtual members is unspecified, and clang
+/// refuses it in a constant expression.
+template <class Table>
+constexpr std::size_t method_index(const Table& methods, std::string_view name) {
+  std::size_t index = std::tuple_size_v<Table>;
   std::size_t i = 0;
-  std::apply([&](const auto&... spec) { ((same_member(spec.fn, Member) ? (index = i, ++i) : ++i), ...); }, methods);
+  std::apply([&](const auto&... spec) { (((spec.name == name ? index = i : 0), ++i), ...); }, methods);
   return index;
 }
 
@@ -262,10 +271,9 @@ class RemoteRoot : public C {
   explicit RemoteRoot(std::shared_ptr<Channel> channel) : channel_(std::move(channel)) {}
 
  protected:
-  /// Calls the table entry of `Member` over the channel.
-  template <auto Member, class... A>
+  /// Calls the table entry at `index` (see method_index) over the channel.
+  template <std::size_t index, class... A>
   auto invoke(A&&... args) {
-    constexpr std::size_t index = method_index<Traits::methods, Member>();
     static_assert(index < std::tuple_size_v<std::decay_t<decltype(Traits::methods)>>,
                   "method is not declared in the contract's method table");
     constexpr auto& spec = std::get<index>(Traits::methods);
@@ -307,7 +315,7 @@ struct Signature<R (K::*)(A...)> {
 template <class Base>
 struct PingForwarder : Base {
   using Base::Base;
-  void ping() override { this->template invoke<&PluginBase::ping>(); }
+  void ping() override { this->template invoke<0>(); }  // the first entry of every table
 };
 
 /// Stacks forwarders on a root: Stack<Root, F1, F2> is F2<F1<Root>>.

@@ -94,21 +94,24 @@ struct DaemonOptions {
   std::map<std::string, std::string> environment = current_environment();
   /// Where the daemon and the plugins log (default: spdlog's default logger).
   std::shared_ptr<spdlog::logger> logger;
-  /// Give freed memory back to the system (docs/operations.md, "Limits under
-  /// attack"): the daemon sets glibc's trim threshold and top pad to 1 MiB,
-  /// process-wide, once its manager is made, so that a burst of large
-  /// requests leaves no resident memory behind (the manager alone keeps up to
-  /// 128 MiB per malloc arena for speed). false: the allocator stays as the
-  /// host and the manager set it.
+  /// Give freed memory back to the system (docs/operations.md, "The daemon's
+  /// process"): glibc's mmap threshold 32 MiB (bodies stay in the heap) with
+  /// a trim threshold and top pad of 1 MiB, so that a burst of large requests
+  /// leaves no resident memory behind. false: 128 MiB and 16 MiB
+  /// (ManagerOptions::tune_malloc's: faster large calls, up to 128 MiB kept
+  /// per malloc arena).
   bool return_freed_memory = true;
 };
 
 /// A running supervisor: loads the configuration, takes the admin socket
 /// (refusing if another daemon holds it), starts the manager and serves the
 /// admin API until destroyed. Thread-safe. It owns the process's signal and
-/// allocator settings as `plugvisor serve` wants them: its manager ignores
-/// SIGPIPE (the admin server's library writes without MSG_NOSIGNAL) and
-/// tunes malloc (ManagerOptions::ignore_sigpipe, tune_malloc).
+/// allocator settings as `plugvisor serve` wants them, set once per daemon
+/// before its manager starts (docs/operations.md, "The daemon's process"):
+/// SIGPIPE ignored if at its default (the admin server's library writes
+/// without MSG_NOSIGNAL), glibc's malloc tuned unless GLIBC_TUNABLES sets it
+/// (see return_freed_memory). Its manager's ignore_sigpipe and tune_malloc
+/// are off: the daemon has done both itself.
 class Daemon {
  public:
   /// Throws Error(config) for a bad file or flags, Error(unavailable) if

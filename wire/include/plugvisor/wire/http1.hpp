@@ -104,6 +104,9 @@ class ChunkedDecoder {
   bool failed() const noexcept { return state_ == State::failed; }
   /// failed() because of the size limit.
   bool too_large() const noexcept { return too_large_; }
+  /// While in a chunk's data: how many data bytes are still due (so a caller
+  /// may read them straight into place, e.g. to drop a body in bulk).
+  std::uint64_t data_left() const noexcept { return state_ == State::data ? left_ : 0; }
 
  private:
   enum class State { size_line, data, data_crlf, trailer, done, failed };
