@@ -3,9 +3,12 @@
 #include <malloc.h>
 #include <signal.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
+#include <cstring>
 #include <mutex>
 #include <set>
 #include <thread>
@@ -21,6 +24,7 @@
 #include "runtime_dir.hpp"
 #include "sandbox/sandbox.hpp"
 #include "scheduler.hpp"
+#include "signing/signature_file.hpp"
 #include "supervised_plugin.hpp"
 #include "transport.hpp"
 
@@ -114,6 +118,7 @@ struct Manager::Impl {
   };
 
   ManagerOptions options;  // guarded by reload_mutex after construction
+  std::shared_ptr<const detail::TrustedKeys> trusted_keys;  // options.trusted_keys, loaded; as options
   std::shared_ptr<spdlog::logger> logger;
   detail::RuntimeDir runtime;
   detail::ProcessReactor reactor;  // destroyed before `runtime`: children die first
@@ -133,8 +138,30 @@ struct Manager::Impl {
       : options(std::move(o)),
         logger(options.logger ? options.logger : spdlog::default_logger()),
         runtime(options.runtime_parent) {
+    trusted_keys = detail::load_trusted_keys(options.trusted_keys);  // a bad key file: Error(config)
     if (options.ignore_sigpipe) ignore_sigpipe_if_default();
     if (options.tune_malloc) keep_call_buffers_in_heap();
+  }
+
+  // The policy of the directory `path` was found in, and the keys.
+  static detail::SignatureCheck signature_check_for(const ManagerOptions& with,
+                                                    std::shared_ptr<const detail::TrustedKeys> keys,
+                                                    const std::filesystem::path& path) {
+    auto normal = [](const std::filesystem::path& dir) {
+      auto out = std::filesystem::absolute(dir).lexically_normal();
+      return out.has_filename() ? out : out.parent_path();
+    };
+    detail::SignatureCheck check{std::move(keys), SignaturePolicy::optional};
+    for (const auto& [dir, policy] : with.signature_policies) {
+      if (normal(dir) == normal(path.parent_path())) check.policy = policy;
+    }
+    return check;
+  }
+
+  static std::vector<std::string> key_ids(const detail::TrustedKeys& keys) {
+    std::vector<std::string> out;
+    for (const auto& key : keys) out.push_back(key->id());
+    return out;
   }
 
   static const PluginSettings& settings_in(const ManagerOptions& options, const std::string& id) {
@@ -180,16 +207,27 @@ struct Manager::Impl {
     return path;
   }
 
+  // A plugin that runs as another user (the manager is root) owns its socket
+  // directory; the runtime directory lets it pass (0711: no listing).
+  void give_socket_dir(const std::filesystem::path& dir, const detail::RunAs& run_as) {
+    if (::chown(dir.c_str(), run_as.uid, run_as.gid) != 0 || ::chmod(runtime.path().c_str(), 0711) != 0) {
+      throw Error(ErrorCode::start_failed, "cannot hand its socket directory " + dir.string() + " to " + run_as.text +
+                                               ": " + std::strerror(errno));
+    }
+  }
+
   // Probes `candidates` in parallel; nullopt and the reason for those that fail.
   std::vector<std::optional<detail::ProbeResult>> probe_all(const std::vector<detail::Candidate>& candidates,
                                                             const ManagerOptions& with,
+                                                            const std::shared_ptr<const detail::TrustedKeys>& keys,
                                                             std::vector<std::string>& errors) {
     std::vector<std::optional<detail::ProbeResult>> probed(candidates.size());
     errors.assign(candidates.size(), {});
     parallel_for(candidates.size(), 8, [&](std::size_t i) {
       try {
         const auto& settings = settings_in(with, candidates[i].id);
-        probed[i] = detail::probe_plugin(candidates[i].path, settings);
+        probed[i] = detail::probe_plugin(candidates[i].path, settings,
+                                         signature_check_for(with, keys, candidates[i].path));
       } catch (const Error& e) {
         errors[i] = e.what();
       }
@@ -201,7 +239,7 @@ struct Manager::Impl {
     std::lock_guard reload_lock(reload_mutex);
     auto found = detail::discover(options.plugin_dirs);
     std::vector<std::string> errors;
-    auto probed = probe_all(found.candidates, options, errors);
+    auto probed = probe_all(found.candidates, options, trusted_keys, errors);
     std::vector<Entry> registered;
     for (std::size_t i = 0; i < found.candidates.size(); ++i) {
       const auto& candidate = found.candidates[i];
@@ -211,7 +249,7 @@ struct Manager::Impl {
         continue;
       }
       try {
-        registered.push_back(make_entry(candidate, std::move(*probed[i]), options, nullptr));
+        registered.push_back(make_entry(candidate, std::move(*probed[i]), options, trusted_keys, nullptr));
       } catch (const Error& e) {
         logger->warn("plugin {} rejected: {}", candidate.id, e.what());
         found.rejections.push_back({candidate.path, e.what()});
@@ -288,6 +326,7 @@ struct Manager::Impl {
   }
 
   Entry make_entry(const detail::Candidate& candidate, detail::ProbeResult probed, const ManagerOptions& with,
+                   const std::shared_ptr<const detail::TrustedKeys>& keys,
                    std::shared_ptr<detail::PluginHistory> history) {
     Json config_types = config_types_for(probed.capabilities, with);
     const PluginSettings& settings = settings_in(with, candidate.id);
@@ -295,12 +334,19 @@ struct Manager::Impl {
     detail::PluginDefinition definition{candidate.id, candidate.path, std::move(probed.capabilities), settings,
                                         transport,    std::move(config_types), probed.sha256, nullptr};
     detail::check_pin(candidate.path, definition.sha256, definition.settings.sha256);
+    auto check = std::make_shared<const detail::SignatureCheck>(signature_check_for(with, keys, candidate.path));
+    definition.signature = detail::check_signature(candidate.path, definition.sha256, *check);
+    // Each launch checks again what a directory requires, or a signature that was there.
+    if (check->policy == SignaturePolicy::required || definition.signature.state != SignatureState::unsigned_plugin) {
+      definition.signature_check = check;
+    }
     std::filesystem::path socket = socket_path(candidate.id);
     if (definition.settings.grant) {
       // Its own socket directory, the one place it may create files by default.
       socket = socket_path_in_own_dir(candidate.id);
       definition.sandbox = detail::plan_plugin_sandbox(definition.capabilities.permissions, definition.settings,
                                                        definition.transport, candidate.path, socket.parent_path());
+      if (const auto& run_as = definition.sandbox->run_as) give_socket_dir(socket.parent_path(), *run_as);
     }
     auto plugin_logger = logger->clone(candidate.id);
     if (definition.sandbox) {
@@ -355,6 +401,9 @@ struct Manager::Impl {
       if (closed) throw Error(ErrorCode::unavailable, "the manager has shut down; nothing to reload");
       current = plugins;
     }
+    auto next_keys = detail::load_trusted_keys(next.trusted_keys);  // a bad key file: Error(config), nothing changed
+    const bool same_trust = key_ids(*next_keys) == key_ids(*trusted_keys) &&
+                            next.signature_policies == options.signature_policies;
     auto found = detail::discover(next.plugin_dirs);
     auto find_current = [&](const std::string& id) -> const Entry* {
       for (const auto& entry : current) {
@@ -372,7 +421,7 @@ struct Manager::Impl {
       }
     }
     std::vector<std::string> errors;
-    auto probed = probe_all(to_probe, next, errors);
+    auto probed = probe_all(to_probe, next, next_keys, errors);
 
     ReloadResult result;
     std::vector<Entry> kept_or_new;
@@ -395,7 +444,7 @@ struct Manager::Impl {
       }
       if (old && !capabilities) {
         const auto& definition = old->plugin->definition();
-        if (definition.settings == settings_in(next, candidate.id) &&
+        if (same_trust && definition.settings == settings_in(next, candidate.id) &&
             definition.config_types == config_types_or_null(definition.capabilities, next)) {
           present.insert(candidate.id);
           kept_or_new.push_back(*old);
@@ -406,7 +455,8 @@ struct Manager::Impl {
       }
       Entry entry;
       try {
-        entry = make_entry(candidate, std::move(*capabilities), next, old ? old->plugin->history() : nullptr);
+        entry = make_entry(candidate, std::move(*capabilities), next, next_keys,
+                           old ? old->plugin->history() : nullptr);
       } catch (const Error& e) {
         logger->warn("plugin {} rejected: {}", candidate.id, e.what());
         found.rejections.push_back({candidate.path, e.what()});
@@ -442,6 +492,7 @@ struct Manager::Impl {
     next.logger = options.logger;
     next.runtime_parent = options.runtime_parent;
     options = std::move(next);
+    trusted_keys = next_keys;
     logger->info("reloaded: {} added, {} removed, {} changed, {} unchanged, {} rejected", result.added.size(),
                  result.removed.size(), result.changed.size(), result.unchanged.size(), result.rejected);
     for (const auto& [plugin, error] : start_eager(fresh)) logger->warn("after the reload: {}", error);
