@@ -24,5 +24,9 @@ void add_serve(CLI::App& app, int& exit_code);
 void add_daemon_commands(CLI::App& app, int& exit_code);
 void add_logs(CLI::App& app, int& exit_code);
 void add_inspect(CLI::App& app, int& exit_code);
+/// keygen, sign, verify: Ed25519 signatures of plugin executables (docs/security.md).
+void add_keygen(CLI::App& app, int& exit_code);
+void add_sign(CLI::App& app, int& exit_code);
+void add_verify(CLI::App& app, int& exit_code);
 
 }  // namespace plugvisor::cli

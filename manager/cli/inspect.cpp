@@ -17,6 +17,7 @@ namespace fs = std::filesystem;
 struct InspectArgs {
   std::string plugin;
   std::vector<std::string> dirs;
+  std::vector<std::string> keys;  // trusted public keys for the signature check
   std::string timeout = "5s";
   bool json = false;
 };
@@ -77,9 +78,10 @@ std::string indented(const Json& value) {
 
 // Integrity and permissions: the file's digest (to pin it), what the plugin
 // declares, and what this machine would enforce if it were granted that.
-Json security_of(const fs::path& path, const Capabilities& caps) {
+Json security_of(const fs::path& path, const Capabilities& caps, const std::vector<std::string>& keys) {
   Permissions declared = caps.permissions.value_or(Permissions{});
   return {{"sha256", file_sha256(path)},
+          {"signature", signature_json(verify_plugin(path, std::vector<fs::path>(keys.begin(), keys.end())))},
           {"declared", caps.permissions ? permissions_json(declared) : Json(nullptr)},
           {"enforcedHere", sandbox_json(sandbox_mechanisms(declared))}};
 }
@@ -91,7 +93,14 @@ std::string permissions_text(const Json& p) {
          p["cpuTime"].get<std::string>() + ", processes " + p["processes"].dump() + " (0: no limit)";
 }
 
-Json inspect_json(const fs::path& path, const Capabilities& caps) {
+std::string signature_text(const Json& s) {
+  const std::string status = s["status"].get<std::string>();
+  if (status == "unsigned") return "unsigned (no .sig file beside it)";
+  if (status == "signed") return "signed by trusted key " + s["keyId"].get<std::string>();
+  return status + ": " + s["note"].get<std::string>();
+}
+
+Json inspect_json(const fs::path& path, const Capabilities& caps, const std::vector<std::string>& keys) {
   Json types = Json::array();
   for (const auto& t : caps.types) {
     types.push_back({{"contract", t.contract},
@@ -110,10 +119,10 @@ Json inspect_json(const fs::path& path, const Capabilities& caps) {
           {"types", types},
           {"configTypes", caps.config_types},
           {"configSchemas", caps.config_schemas},
-          {"security", security_of(path, caps)}};
+          {"security", security_of(path, caps, keys)}};
 }
 
-void print_inspect(const fs::path& path, const Capabilities& caps) {
+void print_inspect(const fs::path& path, const Capabilities& caps, const std::vector<std::string>& keys) {
   Table info({"plugin:", path.filename().string()});
   info.add({"path:", path.string()});
   info.add({"name:", caps.name});
@@ -124,8 +133,9 @@ void print_inspect(const fs::path& path, const Capabilities& caps) {
   info.add({"transports:", joined(transports_json(caps.transports)) + " (by default the manager uses " +
                                std::string(to_string(chosen)) + ")"});
   info.add({"config types:", joined(Json(caps.config_types))});
-  Json security = security_of(path, caps);
+  Json security = security_of(path, caps, keys);
   info.add({"sha256:", security["sha256"].get<std::string>()});
+  info.add({"signature:", signature_text(security["signature"])});
   info.add({"permissions:", caps.permissions ? permissions_text(security["declared"])
                                              : "none declared (in a sandbox it gets only what every plugin gets)"});
   for (const auto& m : security["enforcedHere"]) {
@@ -163,6 +173,9 @@ void add_inspect(CLI::App& app, int& exit_code) {
       ->required();
   cmd->add_option("-d,--dir", args->dirs, "A plugin directory to find the plugin in (repeatable)")
       ->allow_extra_args(false);
+  cmd->add_option("-k,--key", args->keys,
+                  "A trusted public key file (NAME.pub) to check the signature against (repeatable); without "
+                  "one, a signature shows as untrusted with its key id");
   cmd->add_option("--timeout", args->timeout, "How long `capabilities` may take")->capture_default_str();
   cmd->add_flag("--json", args->json, "Print JSON");
   cmd->callback([args, &exit_code] {
@@ -175,9 +188,9 @@ void add_inspect(CLI::App& app, int& exit_code) {
       throw Error(e.code(), "cannot inspect " + path.string() + ": " + e.what());
     }
     if (args->json) {
-      std::cout << inspect_json(path, caps).dump(2) << "\n";
+      std::cout << inspect_json(path, caps, args->keys).dump(2) << "\n";
     } else {
-      print_inspect(path, caps);
+      print_inspect(path, caps, args->keys);
     }
     exit_code = exit_ok;
   });

@@ -19,6 +19,9 @@ int main(int argc, char** argv) {
   plugvisor::cli::add_inspect(app, exit_code);
   plugvisor::cli::add_daemon_commands(app, exit_code);
   plugvisor::cli::add_logs(app, exit_code);
+  plugvisor::cli::add_keygen(app, exit_code);
+  plugvisor::cli::add_sign(app, exit_code);
+  plugvisor::cli::add_verify(app, exit_code);
 
   app.parse_complete_callback([&] {
     auto logger = spdlog::stderr_color_mt("plugvisor");

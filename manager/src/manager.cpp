@@ -3,9 +3,12 @@
 #include <malloc.h>
 #include <signal.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
+#include <cstring>
 #include <mutex>
 #include <set>
 #include <thread>
@@ -24,6 +27,7 @@
 #include "supervision/scheduler.hpp"
 #include "supervision/supervised_plugin.hpp"
 #include "transport/transport.hpp"
+#include "signing/signature_file.hpp"
 
 namespace plugvisor {
 
@@ -115,6 +119,7 @@ struct Manager::Impl {
   };
 
   ManagerOptions options;  // guarded by reload_mutex after construction
+  std::shared_ptr<const detail::TrustedKeys> trusted_keys;  // options.trusted_keys, loaded; as options
   std::shared_ptr<spdlog::logger> logger;
   detail::RuntimeDir runtime;
   detail::ProcessReactor reactor;  // destroyed before `runtime`: children die first
@@ -136,8 +141,30 @@ struct Manager::Impl {
       : options(std::move(o)),
         logger(options.logger ? options.logger : spdlog::default_logger()),
         runtime(options.runtime_parent) {
+    trusted_keys = detail::load_trusted_keys(options.trusted_keys);  // a bad key file: Error(config)
     if (options.ignore_sigpipe) ignore_sigpipe_if_default();
     if (options.tune_malloc) keep_call_buffers_in_heap();
+  }
+
+  // The policy of the directory `path` was found in, and the keys.
+  static detail::SignatureCheck signature_check_for(const ManagerOptions& with,
+                                                    std::shared_ptr<const detail::TrustedKeys> keys,
+                                                    const std::filesystem::path& path) {
+    auto normal = [](const std::filesystem::path& dir) {
+      auto out = std::filesystem::absolute(dir).lexically_normal();
+      return out.has_filename() ? out : out.parent_path();
+    };
+    detail::SignatureCheck check{std::move(keys), SignaturePolicy::optional};
+    for (const auto& [dir, policy] : with.signature_policies) {
+      if (normal(dir) == normal(path.parent_path())) check.policy = policy;
+    }
+    return check;
+  }
+
+  static std::vector<std::string> key_ids(const detail::TrustedKeys& keys) {
+    std::vector<std::string> out;
+    for (const auto& key : keys) out.push_back(key->id());
+    return out;
   }
 
   static const PluginSettings& settings_in(const ManagerOptions& options, const std::string& id) {
@@ -183,16 +210,27 @@ struct Manager::Impl {
     return path;
   }
 
+  // A plugin that runs as another user (the manager is root) owns its socket
+  // directory; the runtime directory lets it pass (0711: no listing).
+  void give_socket_dir(const std::filesystem::path& dir, const detail::RunAs& run_as) {
+    if (::chown(dir.c_str(), run_as.uid, run_as.gid) != 0 || ::chmod(runtime.path().c_str(), 0711) != 0) {
+      throw Error(ErrorCode::start_failed, "cannot hand its socket directory " + dir.string() + " to " + run_as.text +
+                                               ": " + std::strerror(errno));
+    }
+  }
+
   // Probes `candidates` in parallel; nullopt and the reason for those that fail.
   std::vector<std::optional<detail::ProbeResult>> probe_all(const std::vector<detail::Candidate>& candidates,
                                                             const ManagerOptions& with,
+                                                            const std::shared_ptr<const detail::TrustedKeys>& keys,
                                                             std::vector<std::string>& errors) {
     std::vector<std::optional<detail::ProbeResult>> probed(candidates.size());
     errors.assign(candidates.size(), {});
     parallel_for(candidates.size(), 8, [&](std::size_t i) {
       try {
         const auto& settings = settings_in(with, candidates[i].id);
-        probed[i] = detail::probe_plugin(candidates[i].path, settings);
+        probed[i] = detail::probe_plugin(candidates[i].path, settings,
+                                         signature_check_for(with, keys, candidates[i].path));
       } catch (const Error& e) {
         errors[i] = e.what();
       }
@@ -204,7 +242,7 @@ struct Manager::Impl {
     std::lock_guard reload_lock(reload_mutex);
     auto found = detail::discover(options.plugin_dirs);
     std::vector<std::string> errors;
-    auto probed = probe_all(found.candidates, options, errors);
+    auto probed = probe_all(found.candidates, options, trusted_keys, errors);
     std::vector<Entry> registered;
     for (std::size_t i = 0; i < found.candidates.size(); ++i) {
       const auto& candidate = found.candidates[i];
@@ -214,7 +252,7 @@ struct Manager::Impl {
         continue;
       }
       try {
-        registered.push_back(make_entry(candidate, std::move(*probed[i]), options, nullptr));
+        registered.push_back(make_entry(candidate, std::move(*probed[i]), options, trusted_keys, nullptr));
       } catch (const Error& e) {
         logger->warn("plugin {} rejected: {}", candidate.id, e.what());
         found.rejections.push_back({candidate.path, e.what()});
@@ -292,6 +330,7 @@ struct Manager::Impl {
   }
 
   Entry make_entry(const detail::Candidate& candidate, detail::ProbeResult probed, const ManagerOptions& with,
+                   const std::shared_ptr<const detail::TrustedKeys>& keys,
                    std::shared_ptr<detail::PluginHistory> history) {
     Json config_types = config_types_for(probed.capabilities, with);
     const PluginSettings& settings = settings_in(with, candidate.id);
@@ -299,12 +338,19 @@ struct Manager::Impl {
     detail::PluginDefinition definition{candidate.id, candidate.path, std::move(probed.capabilities), settings,
                                         transport,    std::move(config_types), probed.sha256, nullptr};
     detail::check_pin(candidate.path, definition.sha256, definition.settings.sha256);
+    auto check = std::make_shared<const detail::SignatureCheck>(signature_check_for(with, keys, candidate.path));
+    definition.signature = detail::check_signature(candidate.path, definition.sha256, *check);
+    // Each launch checks again what a directory requires, or a signature that was there.
+    if (check->policy == SignaturePolicy::required || definition.signature.state != SignatureState::unsigned_plugin) {
+      definition.signature_check = check;
+    }
     std::filesystem::path socket = socket_path(candidate.id);
     if (definition.settings.grant) {
       // Its own socket directory, the one place it may create files by default.
       socket = socket_path_in_own_dir(candidate.id);
       definition.sandbox = detail::plan_plugin_sandbox(definition.capabilities.permissions, definition.settings,
                                                        definition.transport, candidate.path, socket.parent_path());
+      if (const auto& run_as = definition.sandbox->run_as) give_socket_dir(socket.parent_path(), *run_as);
     }
     auto plugin_logger = logger->clone(candidate.id);
     if (definition.sandbox) {
@@ -357,6 +403,7 @@ struct Manager::Impl {
     std::vector<Entry> kept_or_new;
     std::vector<std::shared_ptr<detail::SupervisedPlugin>> replaced, removed;
     std::vector<Entry> fresh;  // added or changed: to publish and maybe start
+    std::shared_ptr<const detail::TrustedKeys> keys;  // the next trusted keys, loaded
   };
 
   /// Entries by id: a reload of n plugins looks each up once (a scan each was n²).
@@ -388,15 +435,20 @@ struct Manager::Impl {
 
   /// Compares what discovery found with what runs: kept, changed, added,
   /// removed. Probes new and changed files; adds rejections to `found`.
-  ReloadPlan plan_reload(detail::Discovery& found, const std::vector<Entry>& current, const ManagerOptions& next) {
+  ReloadPlan plan_reload(detail::Discovery& found, const std::vector<Entry>& current, const ManagerOptions& next,
+                         std::shared_ptr<const detail::TrustedKeys> next_keys) {
+    // Other keys or policies: every plugin's signature is checked again.
+    const bool same_trust = key_ids(*next_keys) == key_ids(*trusted_keys) &&
+                            next.signature_policies == options.signature_policies;
     const EntriesById current_by_id = by_id(current);
     std::vector<detail::Candidate> to_probe = candidates_to_probe(found.candidates, current_by_id);
     std::vector<std::string> errors;
-    auto probed = probe_all(to_probe, next, errors);
+    auto probed = probe_all(to_probe, next, next_keys, errors);
     std::unordered_map<std::string, std::size_t> probe_index;
     for (std::size_t i = 0; i < to_probe.size(); ++i) probe_index.emplace(to_probe[i].id, i);
 
     ReloadPlan plan;
+    plan.keys = next_keys;
     std::set<std::string> present;
     for (const auto& candidate : found.candidates) {
       const Entry* old = find_entry(current_by_id, candidate.id);
@@ -413,7 +465,7 @@ struct Manager::Impl {
       }
       if (old && !capabilities) {
         const auto& definition = old->plugin->definition();
-        if (definition.settings == settings_in(next, candidate.id) &&
+        if (same_trust && definition.settings == settings_in(next, candidate.id) &&
             definition.config_types == config_types_or_null(definition.capabilities, next)) {
           present.insert(candidate.id);
           plan.kept_or_new.push_back(*old);
@@ -424,7 +476,8 @@ struct Manager::Impl {
       }
       Entry entry;
       try {
-        entry = make_entry(candidate, std::move(*capabilities), next, old ? old->plugin->history() : nullptr);
+        entry = make_entry(candidate, std::move(*capabilities), next, next_keys,
+                           old ? old->plugin->history() : nullptr);
       } catch (const Error& e) {
         logger->warn("plugin {} rejected: {}", candidate.id, e.what());
         found.rejections.push_back({candidate.path, e.what()});
@@ -458,8 +511,9 @@ struct Manager::Impl {
       if (closed) throw Error(ErrorCode::unavailable, "the manager has shut down; nothing to reload");
       current = plugins;
     }
+    auto next_keys = detail::load_trusted_keys(next.trusted_keys);  // a bad key file: Error(config), nothing changed
     auto found = detail::discover(next.plugin_dirs);
-    ReloadPlan plan = plan_reload(found, current, next);
+    ReloadPlan plan = plan_reload(found, current, next, next_keys);
 
     // The old instances go first (their socket paths are reused), then the new ones appear.
     retire(plan.replaced, true);
@@ -475,6 +529,7 @@ struct Manager::Impl {
     next.runtime_parent = options.runtime_parent;
     options = std::move(next);
     const ReloadResult& result = plan.result;
+    trusted_keys = plan.keys;
     logger->info("reloaded: {} added, {} removed, {} changed, {} unchanged, {} rejected", result.added.size(),
                  result.removed.size(), result.changed.size(), result.unchanged.size(), result.rejected);
     for (const auto& [plugin, error] : start_eager(plan.fresh)) logger->warn("after the reload: {}", error);

@@ -269,7 +269,7 @@ TEST_CASE("an unknown configuration key is an error naming the key and the allow
     CHECK_THAT(load_error(file),
                StartsWith(at(file, 3, 3)) && Contains("unknown key \"pluginDir\" in the configuration") &&
                    Contains("did you mean \"pluginDirs\"?") &&
-                   Contains("allowed: pluginDirs, runtimeDir, defaults, plugins, configTypes, admin"));
+                   Contains("allowed: pluginDirs, runtimeDir, trustedKeys, signatures, defaults, plugins, configTypes, admin"));
   }
   SECTION("in defaults") {
     auto file = dir.write("{\n  \"pluginDirs\": [\"PLUGINS\"],\n  \"defaults\": {\"idleTimout\": \"5m\"}\n}\n");

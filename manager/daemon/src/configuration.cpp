@@ -18,6 +18,8 @@
 #include "plugvisor/manager.hpp"
 #include "plugvisor/daemon.hpp"
 #include "quote.hpp"
+#include "sandbox/run_as.hpp"
+#include "signing/signing_key.hpp"
 
 extern char** environ;
 
@@ -31,7 +33,7 @@ using detail::TextPosition;
 using Keys = std::vector<std::string_view>;
 
 // The keys of each object, in the order docs/configuration.md lists them.
-const Keys top_keys{"pluginDirs", "runtimeDir", "defaults", "plugins", "configTypes", "admin"};
+const Keys top_keys{"pluginDirs", "runtimeDir", "trustedKeys", "signatures", "defaults", "plugins", "configTypes", "admin"};
 const Keys settings_keys{
     "transport",
     "idleTimeout",
@@ -49,6 +51,8 @@ const Keys settings_keys{
     "env",
     "permissions",
     "enforce",
+    "user",
+    "group",
 };
 const Keys plugin_only_keys{"enabled", "priority", "sha256"};
 const Keys restart_keys{"initialBackoff", "maxBackoff", "maxFailures", "window", "coolDown"};
@@ -260,11 +264,59 @@ class Reader {
     return resolve(value, base_);
   }
 
+  /// `value` resolved against the file's directory.
+  fs::path resolved(const std::string& value) const { return resolve(value, base_); }
+
  private:
   std::string file_;
   const detail::JsoncDocument& doc_;
   fs::path base_;
 };
+
+// ---------------------------------------------------------------------------
+// Signatures: the trusted keys, and the policy of each plugin directory
+
+void read_signing(const Reader& r, const Node& root, ManagerOptions& options) {
+  if (root.value.contains("trustedKeys")) {
+    Node keys = r.child(root, "trustedKeys");
+    if (!keys.value.is_array()) {
+      r.fail_value(keys, "trustedKeys must be an array of public key files, not " + describe(keys.value));
+    }
+    for (std::size_t i = 0; i < keys.value.size(); ++i) {
+      Node key = r.element(keys, i);
+      fs::path path = r.path(key);
+      try {
+        detail::SigningKey::load_public(path);  // read now, so that a bad file is reported with its line
+      } catch (const Error& e) {
+        r.fail_value(key, key.name + ": " + e.what());
+      }
+      options.trusted_keys.push_back(path);
+    }
+  }
+  if (!root.value.contains("signatures")) return;
+  Node policies = r.child(root, "signatures");
+  if (!policies.value.is_object()) {
+    r.fail_value(policies, "signatures must be an object of plugin directory: \"optional\" or \"required\", not " +
+                               describe(policies.value));
+  }
+  for (const auto& key : r.members(policies)) {
+    Node entry = r.child(policies, key);
+    if (key.empty()) r.fail_key(entry, "signatures has an empty directory name");
+    fs::path dir = r.resolved(key);
+    if (std::find(options.plugin_dirs.begin(), options.plugin_dirs.end(), dir) == options.plugin_dirs.end()) {
+      r.fail_key(entry, "signatures: " + dir.string() + " is not a plugin directory (plugin directories: " +
+                            join(options.plugin_dirs) + "); list it in pluginDirs or fix the name");
+    }
+    std::string value = r.text(entry);
+    if (value == "optional") {
+      options.signature_policies[dir] = SignaturePolicy::optional;
+    } else if (value == "required") {
+      options.signature_policies[dir] = SignaturePolicy::required;
+    } else {
+      r.fail_value(entry, entry.name + " must be \"optional\" or \"required\", not " + quote(value));
+    }
+  }
+}
 
 // ---------------------------------------------------------------------------
 // Plugin settings: the same keys in "defaults" and in each plugin entry
@@ -371,6 +423,15 @@ void read_settings(const Reader& r, const Node& node, PluginSettings& settings) 
       }
       settings.enforce = value == "required" ? Enforcement::required : Enforcement::best_effort;
     }
+    if (key == "user" || key == "group") {
+      std::string value = r.text(n);
+      (key == "user" ? settings.user : settings.group) = value;
+      try {
+        if (!value.empty()) key == "user" ? detail::resolve_run_as(value, "0") : detail::resolve_run_as("0", value);
+      } catch (const Error& e) {
+        r.fail_value(n, n.name + ": " + e.what());
+      }
+    }
   }
 }
 
@@ -461,6 +522,8 @@ Json plugin_settings_json(const PluginSettings& s) {
       {"env", s.env},
       {"permissions", s.grant ? permissions_json(*s.grant) : Json(nullptr)},
       {"enforce", std::string(to_string(s.enforce))},
+      {"user", s.user},
+      {"group", s.group},
   };
 }
 
@@ -723,6 +786,7 @@ Configuration parse_configuration(std::string_view text, const std::string& name
   r.expect_object(root, top_keys, "the configuration");
   // In this order: the first problem reported is the first a reader meets.
   read_plugin_dirs(r, root, environment, config.manager);
+  read_signing(r, root, config.manager);
   read_runtime_dir(r, root, environment, config.manager);
   read_defaults(r, root, environment, config.manager);
   NamedNodes plugin_nodes = read_plugin_entries(r, root, config.manager);
@@ -747,6 +811,10 @@ Json configuration_json(const Configuration& configuration) {
     entry["sha256"] = settings.sha256;
     out["plugins"][id] = std::move(entry);
   }
+  out["trustedKeys"] = Json::array();
+  for (const auto& key : options.trusted_keys) out["trustedKeys"].push_back(key.string());
+  out["signatures"] = Json::object();
+  for (const auto& [dir, policy] : options.signature_policies) out["signatures"][dir.string()] = to_string(policy);
   out["configTypes"] = Json::object();
   for (const auto& [type, data] : options.config_types) out["configTypes"][type] = data;
   Json admin{{"socket", configuration.admin.socket.string()}};

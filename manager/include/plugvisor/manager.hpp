@@ -88,6 +88,30 @@ struct SandboxMechanism {
   bool operator==(const SandboxMechanism&) const = default;
 };
 
+/// Whether the plugins of a directory must be signed (docs/security.md).
+enum class SignaturePolicy {
+  optional,  ///< unsigned plugins run; a signature present is still checked
+  required,  ///< only plugins signed by a trusted key run
+};
+
+/// What a plugin's signature file (`EXECUTABLE.sig`) says about it.
+enum class SignatureState {
+  unsigned_plugin,  ///< there is no signature file
+  trusted,          ///< signed by a trusted key, for this plugin and this content
+  untrusted,        ///< signed by a key that is not trusted here (key_id names it)
+  bad,              ///< malformed, for another plugin or other content, or not valid
+};
+
+/// A plugin's signature as checked against the trusted keys.
+struct SignatureStatus {
+  SignatureState state = SignatureState::unsigned_plugin;
+  /// The signing key's id (16 hex digits), empty when unsigned or unreadable.
+  std::string key_id;
+  /// What was wrong and what to do; empty when unsigned or trusted.
+  std::string note;
+  bool operator==(const SignatureStatus&) const = default;
+};
+
 /// When a plugin is launched.
 enum class StartPolicy {
   lazy,   ///< on its first call (the default)
@@ -156,6 +180,12 @@ struct PluginSettings {
   std::optional<Permissions> grant;
   /// What happens when a mechanism of the sandbox is missing here.
   Enforcement enforce = Enforcement::best_effort;
+  /// The user a sandboxed plugin (one with a grant) runs as when the manager
+  /// runs as root: a name or a number. Empty: "nobody". Ignored without a
+  /// grant; a manager that is not root runs every plugin as itself.
+  std::string user;
+  /// Its group: a name or a number. Empty: the user's primary group.
+  std::string group;
   bool operator==(const PluginSettings&) const = default;
 };
 
@@ -163,6 +193,13 @@ struct PluginSettings {
 struct ManagerOptions {
   /// Directories searched for plugin executables, in order.
   std::vector<std::filesystem::path> plugin_dirs;
+  /// Ed25519 public key files (PEM, `plugvisor keygen` writes them) whose
+  /// signatures are trusted. Read when the Manager is built and on reload;
+  /// a file that is not such a key is Error(config) naming it.
+  std::vector<std::filesystem::path> trusted_keys;
+  /// Per plugin directory (as listed in plugin_dirs): whether its plugins
+  /// must be signed by a trusted key. A directory not listed: optional.
+  std::map<std::filesystem::path, SignaturePolicy> signature_policies;
   PluginSettings defaults;
   /// Per-plugin settings (by plugin id, the file name), replacing `defaults`.
   std::map<std::string, PluginSettings> per_plugin;
@@ -338,6 +375,9 @@ struct PluginStatus {
   LatencyQuantiles latency;
   /// The SHA-256 of the executable as probed, lowercase hex.
   std::string sha256;
+  /// Its signature as checked at registration, and its directory's policy.
+  SignatureStatus signature;
+  SignaturePolicy signature_policy = SignaturePolicy::optional;
   /// What the plugin runs with under its grant (declared, narrowed by the
   /// grant); nullopt when it has no grant and so no sandbox.
   std::optional<Permissions> effective;
@@ -445,11 +485,13 @@ Json permissions_json(const Permissions& permissions);
 /// Reads that format (every key optional). Throws Error(config) naming the
 /// key, what was wrong and what is allowed.
 Permissions parse_permissions(const Json& doc);
+/// A signature status as {"status", "keyId", "note"} (plus "policy" when given).
+Json signature_json(const SignatureStatus& status);
 /// Mechanisms as [{"what", "mechanism", "enforced", "note"}].
 Json sandbox_json(const std::vector<SandboxMechanism>& mechanisms);
 /// A plugin's integrity and sandbox as shown by `list --json`, the admin API
-/// and the dashboard: {"sha256", "pinned", "sandboxed", "enforce",
-/// "declared", "granted", "effective", "mechanisms"} (docs/security.md).
+/// and the dashboard: {"sha256", "pinned", "signature", "sandboxed",
+/// "enforce", "declared", "granted", "effective", "mechanisms"} (docs/security.md).
 Json security_json(const PluginStatus& status);
 /// What this machine would enforce, and by which mechanism, for a plugin
 /// granted `permissions` over `transport` (measured once per process).
@@ -458,6 +500,24 @@ std::vector<SandboxMechanism> sandbox_mechanisms(const Permissions& permissions,
 /// The SHA-256 of a file's content, lowercase hex. Throws Error(start_failed)
 /// if it cannot be read.
 std::string file_sha256(const std::filesystem::path& path);
+/// "optional" or "required".
+std::string_view to_string(SignaturePolicy policy) noexcept;
+/// "unsigned", "signed", "untrusted" or "bad".
+std::string_view to_string(SignatureState state) noexcept;
+/// A new Ed25519 key pair: the private key to `private_key` (PEM PKCS#8,
+/// mode 0600, never overwritten), the public key to `public_key` (PEM).
+/// Returns the key id. Throws Error(config) naming the file that failed.
+std::string generate_signing_key(const std::filesystem::path& private_key, const std::filesystem::path& public_key);
+/// Signs the executable at `path` with the Ed25519 private key in
+/// `private_key` (PEM; `openssl genpkey -algorithm ed25519` makes one too):
+/// writes `PATH.sig` (replacing one there), binding the file's SHA-256 and
+/// its plugin id (the file name). Returns the key id. Throws Error(config).
+std::string sign_plugin(const std::filesystem::path& path, const std::filesystem::path& private_key);
+/// Checks `PATH.sig` against the executable at `path` and the public keys in
+/// `trusted_keys`. Throws Error(config) for a key file that is not an
+/// Ed25519 public key, Error(start_failed) if `path` cannot be read.
+SignatureStatus verify_plugin(const std::filesystem::path& path,
+                              const std::vector<std::filesystem::path>& trusted_keys);
 
 /// Runs `path capabilities` (with the scrubbed environment plus `env`, stdin
 /// at /dev/null) and parses the answer, as the manager does for each plugin.

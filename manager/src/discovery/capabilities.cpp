@@ -192,15 +192,17 @@ Capabilities run_capabilities(SpawnSpec spec, std::chrono::milliseconds timeout)
 
 }  // namespace
 
-ProbeResult probe_plugin(const std::filesystem::path& path, const PluginSettings& settings) {
+ProbeResult probe_plugin(const std::filesystem::path& path, const PluginSettings& settings,
+                         const SignatureCheck& signature) {
   SpawnSpec spec;
   spec.path = path.string();
   spec.env = plugin_environment(settings.env);
   spec.executable = OpenedExecutable::open(path, true);
   spec.executable->check_pin(settings.sha256);
+  check_signature(path, spec.executable->sha256(), signature);
   if (settings.grant) {
     // The probe runs the plugin's code too: within everything it may be granted.
-    auto plan = plan_sandbox(*settings.grant, settings.transport, settings.enforce, path, {});
+    auto plan = plan_sandbox(*settings.grant, settings.transport, settings.enforce, path, {}, plugin_run_as(settings));
     spec.sandbox = PreparedSandbox::prepare(plan);
     spec.limits.memory_bytes = smaller_limit(settings.limits.memory_bytes, settings.grant->memory_bytes);
   }

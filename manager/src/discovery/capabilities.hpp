@@ -4,6 +4,7 @@
 #include <string>
 
 #include "plugvisor/manager.hpp"
+#include "signing/signature_file.hpp"
 
 namespace plugvisor::detail {
 
@@ -19,9 +20,11 @@ struct ProbeResult {
 };
 
 /// Runs `path capabilities` as the manager does: the file opened once, its
-/// digest checked against settings.sha256, executed through the descriptor,
+/// digest checked against settings.sha256 and its signature against
+/// `signature` (before any of its code runs), executed through the descriptor,
 /// inside the sandbox of settings.grant if any. Throws Error(start_failed).
-ProbeResult probe_plugin(const std::filesystem::path& path, const PluginSettings& settings);
+ProbeResult probe_plugin(const std::filesystem::path& path, const PluginSettings& settings,
+                         const SignatureCheck& signature);
 
 /// The smaller of two limits where 0 means none.
 std::size_t smaller_limit(std::size_t a, std::size_t b);

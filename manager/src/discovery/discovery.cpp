@@ -64,6 +64,8 @@ Discovery discover(const std::vector<fs::path>& dirs) {
         continue;
       }
       if (S_ISDIR(st.st_mode)) continue;
+      // A plugin's signature file (NAME.sig, docs/security.md) is no plugin.
+      if (name.ends_with(".sig") && S_ISREG(st.st_mode) && !(st.st_mode & 0111)) continue;
       if (!protocol::is_valid_name(name)) {
         out.rejections.push_back({path, "file name is not a valid plugin name (1-64 of [A-Za-z0-9._-], starting "
                                         "with a letter or digit): rename it"});

@@ -20,9 +20,9 @@ struct Discovery {
   std::vector<Rejection> rejections;
 };
 
-/// Lists the plugin executables in `dirs`. Hidden entries and subdirectories
-/// are skipped silently; every other file that cannot be a plugin is a
-/// rejection with the reason (bad name, not executable, world-writable file
+/// Lists the plugin executables in `dirs`. Hidden entries, subdirectories and
+/// signature files (NAME.sig, not executable) are skipped silently; every
+/// other file that cannot be a plugin is a rejection with the reason (bad name, not executable, world-writable file
 /// or directory, a name already found in an earlier directory).
 Discovery discover(const std::vector<std::filesystem::path>& dirs);
 

@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <memory>
 #include <string>
+#include <string_view>
 
 namespace plugvisor::detail {
 
@@ -47,6 +48,9 @@ std::string sha256_of_fd(int fd, const std::string& what);
 /// Throws Error(start_failed) naming both digests when `pin` is set and
 /// differs from `digest` (the file at `path`).
 void check_pin(const std::filesystem::path& path, const std::string& digest, const std::string& pin);
+
+/// The SHA-256 of `data`, lowercase hex.
+std::string sha256_hex(std::string_view data);
 
 /// True for 64 lowercase or uppercase hex digits.
 bool is_sha256_hex(const std::string& text);

@@ -11,6 +11,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <grp.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -171,7 +172,7 @@ bool bring_loopback_up() {
 }  // namespace
 
 SandboxPlan plan_sandbox(const Permissions& effective, Transport transport, Enforcement enforce,
-                         const fs::path& executable, const fs::path& socket_dir) {
+                         const fs::path& executable, const fs::path& socket_dir, const std::optional<RunAs>& run_as) {
   const KernelSupport& kernel = kernel_support();
   SandboxPlan plan;
   plan.effective = effective;
@@ -179,6 +180,16 @@ SandboxPlan plan_sandbox(const Permissions& effective, Transport transport, Enfo
   auto& m = plan.mechanisms;
 
   add(m, "privileges", "no_new_privs (setuid and file capabilities have no effect)");
+  plan.run_as = run_as;
+  if (kernel.root) {
+    if (run_as && run_as->uid != 0) {
+      add(m, "user", "runs as " + run_as->text + ", not root (setgroups, setgid, setuid)");
+    } else {
+      add(m, "user", "a user other than root",
+          "\"user\" is set to root, so the plugin runs as root: set it to another user, or leave it empty for "
+          "nobody");
+    }
+  }
 
   const std::string network = "network " + std::string(to_string(effective.network));
   if (effective.network == NetworkAccess::outbound) {
@@ -227,10 +238,12 @@ SandboxPlan plan_sandbox(const Permissions& effective, Transport transport, Enfo
   if (effective.memory_bytes > 0) add(m, "memory", "RLIMIT_AS");
   if (effective.cpu_time.count() > 0) add(m, "CPU time", "RLIMIT_CPU");
   if (effective.processes > 0) {
-    if (kernel.root) {
+    if (run_as && run_as->uid != 0) {
+      plan.limit_processes = true;
+      add(m, "processes", "RLIMIT_NPROC (counts every process of " + run_as->text + ")");
+    } else if (kernel.root) {
       add(m, "processes", "RLIMIT_NPROC",
-          "the manager runs as root, whom the kernel exempts from RLIMIT_NPROC (a separate uid for plugins is not "
-          "implemented yet): run the manager as an ordinary user");
+          "the plugin runs as root, whom the kernel exempts from RLIMIT_NPROC: give it another \"user\"");
     } else {
       plan.limit_processes = true;
       add(m, "processes", "RLIMIT_NPROC (counts every process of the manager's user)");
@@ -266,7 +279,8 @@ std::shared_ptr<const SandboxPlan> plan_plugin_sandbox(const std::optional<Permi
                                              ". Grant it more in the plugin's \"permissions\" entry of the "
                                              "configuration, or use a plugin that needs less");
   }
-  auto plan = plan_sandbox(narrow(asked, *settings.grant), transport, settings.enforce, executable, socket_dir);
+  auto plan = plan_sandbox(narrow(asked, *settings.grant), transport, settings.enforce, executable, socket_dir,
+                           plugin_run_as(settings));
   plan.granted = *settings.grant;
   return std::make_shared<const SandboxPlan>(std::move(plan));
 }
@@ -277,6 +291,7 @@ std::shared_ptr<const PreparedSandbox> PreparedSandbox::prepare(const SandboxPla
   out->user_namespace_ = plan.user_namespace;
   out->loopback_up_ = plan.loopback_up;
   if (plan.limit_processes) out->processes_ = plan.effective.processes;
+  out->run_as_ = plan.run_as;
   if (plan.user_namespace) {
     // Map the manager's own ids, so files keep their owner and the plugin is
     // no one more powerful outside the namespace.
@@ -326,6 +341,14 @@ const char* PreparedSandbox::enter() const noexcept {
     }
     if (loopback_up_ && !bring_loopback_up()) return "bringing lo up";
   }
+  // After what needs root (the namespace, lo), before the limits that count
+  // the user's processes. Groups first: setgid and setgroups need root too.
+  if (run_as_) {
+    gid_t gid = run_as_->gid;
+    if (::setgroups(1, &gid) != 0) return "setgroups";
+    if (::setgid(run_as_->gid) != 0) return "setgid";
+    if (::setuid(run_as_->uid) != 0) return "setuid";
+  }
   if (processes_ > 0) {
     rlimit limit{processes_, processes_};
     if (::setrlimit(RLIMIT_NPROC, &limit) != 0) return "setrlimit RLIMIT_NPROC";
@@ -347,7 +370,14 @@ const char* PreparedSandbox::install_filter() const noexcept {
 namespace plugvisor {
 
 std::vector<SandboxMechanism> sandbox_mechanisms(const Permissions& permissions, Transport transport) {
-  return detail::plan_sandbox(permissions, transport, Enforcement::best_effort, "/", {}).mechanisms;
+  PluginSettings settings;
+  settings.grant = permissions;
+  std::optional<detail::RunAs> run_as;
+  try {
+    run_as = detail::plugin_run_as(settings);  // nobody, as the manager would
+  } catch (const Error&) {
+  }
+  return detail::plan_sandbox(permissions, transport, Enforcement::best_effort, "/", {}, run_as).mechanisms;
 }
 
 }  // namespace plugvisor

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "plugvisor/manager.hpp"
+#include "run_as.hpp"
 
 namespace plugvisor::detail {
 
@@ -32,6 +33,8 @@ struct SandboxPlan {
   bool landlock_net = false;
   bool seccomp = false;
   bool limit_processes = false;
+  /// The user and group it runs as (the manager is root); nullopt: the manager's.
+  std::optional<RunAs> run_as;
   std::vector<SandboxMechanism> mechanisms;
 };
 
@@ -39,8 +42,10 @@ struct SandboxPlan {
 /// permissions; `socket_dir` (empty for the capabilities probe) becomes
 /// writable. With Enforcement::required, throws Error(start_failed) naming
 /// each mechanism this machine lacks.
+/// `run_as`: the user it runs as when the manager is root (plugin_run_as).
 SandboxPlan plan_sandbox(const Permissions& effective, Transport transport, Enforcement enforce,
-                         const std::filesystem::path& executable, const std::filesystem::path& socket_dir);
+                         const std::filesystem::path& executable, const std::filesystem::path& socket_dir,
+                         const std::optional<RunAs>& run_as);
 
 /// The sandbox of a plugin with a grant (settings.grant set): it runs with
 /// what it declares, which must lie within the grant. Throws
@@ -63,8 +68,8 @@ class PreparedSandbox {
   PreparedSandbox(const PreparedSandbox&) = delete;
   PreparedSandbox& operator=(const PreparedSandbox&) = delete;
 
-  /// In the child, before its stdio is set up: namespaces, rlimits,
-  /// no_new_privs, Landlock. Returns nullptr, or the failed step's name with errno set.
+  /// In the child, before its stdio is set up: namespaces, the user and
+  /// group (setgroups, setgid, setuid), rlimits, no_new_privs, Landlock. Returns nullptr, or the failed step's name with errno set.
   const char* enter() const noexcept;
   /// In the child, last before exec: the seccomp filter.
   const char* install_filter() const noexcept;
@@ -74,6 +79,7 @@ class PreparedSandbox {
   int landlock_fd_ = -1;
   bool network_namespace_ = false, user_namespace_ = false, loopback_up_ = false;
   rlim_t processes_ = 0;
+  std::optional<RunAs> run_as_;
   std::string uid_map_, gid_map_;
   std::vector<sock_filter> filter_;
 };

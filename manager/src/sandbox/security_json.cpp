@@ -16,6 +16,11 @@ Json security_json(const PluginStatus& status) {
   auto or_null = [](const std::optional<Permissions>& p) { return p ? permissions_json(*p) : Json(nullptr); };
   return {{"sha256", status.sha256},
           {"pinned", !status.settings.sha256.empty()},
+          {"signature", [&] {
+             Json signature = signature_json(status.signature);
+             signature["policy"] = std::string(to_string(status.signature_policy));
+             return signature;
+           }()},
           {"sandboxed", status.settings.grant.has_value()},
           {"enforce", std::string(to_string(status.settings.enforce))},
           {"declared", or_null(status.capabilities.permissions)},

@@ -43,8 +43,9 @@ std::shared_ptr<PluginInstance> PluginInstance::launch(ProcessReactor& reactor, 
   spawn.log_lines_per_second = settings.log_lines_per_second;
   spawn.limits = settings.limits;
   // Opened once: the digest checked is that of the file that runs.
-  spawn.executable = OpenedExecutable::open(spec.path, !settings.sha256.empty());
+  spawn.executable = OpenedExecutable::open(spec.path, !settings.sha256.empty() || spec.signature_check);
   spawn.executable->check_pin(settings.sha256);
+  if (spec.signature_check) check_signature(spec.path, spawn.executable->sha256(), *spec.signature_check);
   if (spec.sandbox) {
     spawn.sandbox = PreparedSandbox::prepare(*spec.sandbox);
     const auto& effective = spec.sandbox->effective;

@@ -12,6 +12,7 @@
 #include "process/child_process.hpp"
 #include "transport/plugin_client.hpp"
 #include "plugvisor/manager.hpp"
+#include "signing/signature_file.hpp"
 
 namespace plugvisor::detail {
 
@@ -28,6 +29,8 @@ struct LaunchSpec {
   std::shared_ptr<std::atomic<std::uint64_t>> connections;
   /// The sandbox to launch it in; null for none.
   std::shared_ptr<const SandboxPlan> sandbox;
+  /// The signature check of each launch; null for none.
+  std::shared_ptr<const SignatureCheck> signature_check;
 };
 
 /// Thrown by PluginInstance::launch when the plugin exited cleanly, on its

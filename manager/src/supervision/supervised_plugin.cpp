@@ -88,6 +88,8 @@ PluginStatus SupervisedPlugin::status() const {
   out.crashes = history_->crashes;
   out.settings = definition_.settings;
   out.sha256 = definition_.sha256;
+  out.signature = definition_.signature;
+  if (definition_.signature_check) out.signature_policy = definition_.signature_check->policy;
   if (definition_.sandbox) {
     out.effective = definition_.sandbox->effective;
     out.sandbox = definition_.sandbox->mechanisms;
@@ -171,7 +173,8 @@ std::shared_ptr<PluginInstance> SupervisedPlugin::launch_locked(std::unique_lock
 
   std::weak_ptr<SupervisedPlugin> weak = weak_from_this();
   LaunchSpec spec{id(),         definition_.path, definition_.settings, definition_.transport,
-                  definition_.config_types, socket_path_,      connections_,         definition_.sandbox};
+                  definition_.config_types, socket_path_,      connections_,         definition_.sandbox,
+                  definition_.signature_check};
   std::shared_ptr<PluginInstance> instance;
   std::optional<IdleDuringStart> idle_twice;
   try {

@@ -39,6 +39,11 @@ struct PluginDefinition {
   std::string sha256;
   /// Its sandbox; null without a grant.
   std::shared_ptr<const SandboxPlan> sandbox;
+  /// Its signature as checked at registration.
+  SignatureStatus signature;
+  /// What each launch checks the signature against; null: not checked (an
+  /// unsigned plugin in an optional directory).
+  std::shared_ptr<const SignatureCheck> signature_check;
 };
 
 /// What outlives one SupervisedPlugin when a reload replaces it: its log,
