@@ -2,6 +2,7 @@
 #include <iostream>
 
 #include "commands.hpp"
+#include "plugvisor/daemon.hpp"
 #include "plugvisor/manager.hpp"
 
 namespace plugvisor::cli {

@@ -4,6 +4,7 @@
 #include <catch2/catch.hpp>
 #include <fstream>
 
+#include "plugvisor/daemon.hpp"
 #include "plugvisor/manager.hpp"
 #include "test_support.hpp"
 

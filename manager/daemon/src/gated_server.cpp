@@ -14,7 +14,7 @@
 #include <vector>
 
 #include "buffered_stream.hpp"
-#include "plugvisor/detail/http1.hpp"
+#include "plugvisor/wire/http1.hpp"
 
 namespace plugvisor::detail {
 
