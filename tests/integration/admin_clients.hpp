@@ -15,6 +15,7 @@
 #include <chrono>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -22,7 +23,9 @@
 
 #include <httplib.h>
 
+#include "plugvisor/daemon.hpp"
 #include "plugvisor/wire/address.hpp"
+#include "test_support.hpp"
 
 namespace plugvisor::test {
 
@@ -140,6 +143,30 @@ class Raw {
   int fd_ = -1;
   bool connected_ = false;
   std::string pending_;  // read past the last answer
+};
+
+/// plugin-text-tools behind a daemon on `conf/admin.sock` and loopback TCP,
+/// with the admin token `token`.
+struct TextToolsDaemon {
+  static constexpr const char* token = "0123456789abcdef0123456789abcdef";
+  TempDir plugins;
+  TempDir conf;
+  std::filesystem::path file = conf.path() / "plugvisor.jsonc";
+
+  TextToolsDaemon() {
+    plugins.add_text_tools();
+    std::ofstream(file) << R"({"pluginDirs": [")" << plugins.path().string()
+                        << R"("], "defaults": {"startTimeout": "5s", "stopGrace": "2s"},
+        "admin": {"socket": "admin.sock", "tcp": "127.0.0.1:0", "token": ")"
+                        << token << R"("}})";
+  }
+  DaemonOptions options() const {
+    DaemonOptions options;
+    options.config_file = file;
+    options.environment = {};
+    return options;
+  }
+  std::filesystem::path socket() const { return conf.path() / "admin.sock"; }
 };
 
 }  // namespace plugvisor::test

@@ -21,29 +21,9 @@ using plugvisor::test::TempDir;
 
 namespace {
 
-constexpr const char* token = "0123456789abcdef0123456789abcdef";
+constexpr const char* token = plugvisor::test::TextToolsDaemon::token;
 
-/// plugin-text-tools behind a daemon on `conf/admin.sock` and loopback TCP.
-struct Broker {
-  TempDir plugins;
-  TempDir conf;
-  std::filesystem::path file = conf.path() / "plugvisor.jsonc";
-
-  Broker() {
-    plugins.add_text_tools();
-    std::ofstream(file) << R"({"pluginDirs": [")" << plugins.path().string()
-                        << R"("], "defaults": {"startTimeout": "5s", "stopGrace": "2s"},
-        "admin": {"socket": "admin.sock", "tcp": "127.0.0.1:0", "token": ")"
-                        << token << R"("}})";
-  }
-  DaemonOptions options() const {
-    DaemonOptions options;
-    options.config_file = file;
-    options.environment = {};
-    return options;
-  }
-  std::filesystem::path socket() const { return conf.path() / "admin.sock"; }
-};
+using Broker = plugvisor::test::TextToolsDaemon;  // the example plugin behind a daemon
 
 std::string call_head(const std::string& input, const std::string& extra = "") {
   return "POST /v1/call/dataProcessor/uppercase/processData HTTP/1.1\r\nHost: localhost\r\n"

@@ -45,29 +45,9 @@ std::unique_ptr<httplib::Client> tcp_client(const std::string& address) {
   return plugvisor::test::tcp_client(address, 5);
 }
 
-constexpr const char* token = "0123456789abcdef0123456789abcdef";
+constexpr const char* token = plugvisor::test::TextToolsDaemon::token;
 
-/// The example plugin behind a daemon on `conf/admin.sock` and loopback TCP.
-struct Hostile {
-  TempDir plugins;
-  TempDir conf;
-  std::filesystem::path file = conf.path() / "plugvisor.jsonc";
-
-  Hostile() {
-    plugins.add_text_tools();
-    std::ofstream(file) << R"({"pluginDirs": [")" << plugins.path().string()
-                        << R"("], "defaults": {"startTimeout": "5s", "stopGrace": "2s"},
-        "admin": {"socket": "admin.sock", "tcp": "127.0.0.1:0", "token": ")"
-                        << token << R"("}})";
-  }
-  DaemonOptions options() const {
-    DaemonOptions options;
-    options.config_file = file;
-    options.environment = {};
-    return options;
-  }
-  std::filesystem::path socket() const { return conf.path() / "admin.sock"; }
-};
+using Hostile = plugvisor::test::TextToolsDaemon;  // the example plugin behind a daemon
 
 /// This process's resident memory, from /proc (bytes).
 std::uint64_t resident_bytes() {
