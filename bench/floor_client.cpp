@@ -64,7 +64,7 @@ FloorClient::FloorClient(const FloorServer& server) {
   if (server.tcp()) {
     fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd_ < 0) fail("socket");
-    auto parsed = wire::parse_plugin_tcp_address(server.address(), /*any_port=*/false);
+    auto parsed = plugvisor::wire::parse_plugin_tcp_address(server.address(), /*any_port=*/false);
     if (!parsed) throw std::runtime_error("floor server address " + server.address() + " " + parsed.problem);
     socklen_t size = 0;
     sockaddr_storage addr = parsed.address.socket_address(size);
