@@ -38,11 +38,10 @@ test: build
 test-asan:
 	@$(MAKE) --no-print-directory test BUILD=build-asan CMAKE_FLAGS="-DPLUGVISOR_SANITIZE=address,undefined -DCMAKE_BUILD_TYPE=Debug"
 
-# The whole C++ suite under ThreadSanitizer.
-# (tests/tsan.supp: reports from inside the prebuilt, uninstrumented cpp-httplib)
+# The whole C++ suite under ThreadSanitizer (suppressions for the
+# uninstrumented libraries are built into each binary: cmake/tsan_suppressions.cpp).
 test-tsan:
-	@TSAN_OPTIONS="suppressions=$(CURDIR)/tests/tsan.supp $(TSAN_OPTIONS)" \
-	  $(MAKE) --no-print-directory test BUILD=build-tsan CMAKE_FLAGS="-DPLUGVISOR_SANITIZE=thread -DCMAKE_BUILD_TYPE=Debug"
+	@$(MAKE) --no-print-directory test BUILD=build-tsan CMAKE_FLAGS="-DPLUGVISOR_SANITIZE=thread -DCMAKE_BUILD_TYPE=Debug"
 
 # The benchmark (not part of `make test`): a Release (-O2) build of its own in
 # $(BUILD)/release, then floors and plugvisor in one run; prints the table and

@@ -53,7 +53,9 @@ class Raw {
  public:
   explicit Raw(const std::string& tcp_address) {
     auto parsed = plugvisor::wire::parse_host_port(tcp_address);
-    REQUIRE(parsed);
+    // Not REQUIRE: tests open these from their own threads, and Catch's
+    // assertions are not thread-safe (ThreadSanitizer reported it).
+    if (!parsed) throw std::invalid_argument("Raw: " + tcp_address + ": " + parsed.problem);
     socklen_t size = 0;
     sockaddr_storage addr = parsed.address.socket_address(size);
     fd_ = ::socket(addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
