@@ -1,7 +1,8 @@
 """A kept-alive connection that carried an authorised call (the manager's):
-its usual calls are served by the fast path (server._serve_usual_call) with
-two system calls each, and every other request on it still gets the general
-path's answer (docs/protocol.md 10.7), with the same checks in the same order."""
+its usual calls are served by the fast paths (server._serve_manager_call for
+the manager's own spelling, _serve_usual_call for any other) with two system
+calls each, and every other request on it still gets the general path's
+answer (docs/protocol.md 10.7), with the same checks in the same order."""
 
 from __future__ import annotations
 
@@ -51,6 +52,11 @@ class ProvenConnectionTest(unittest.TestCase):
             (call().replace(b"HTTP/1.1", b"HTTP/1.2", 1), (200, "hello")),  # served as 1.1
             (b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n", (200, '{"status":"ok"}')),
             (call(), (200, "hello")),
+            (call().replace(b"Content-Type: application/octet-stream", b"Content-Type: application/octet-stream "),
+             (200, "hello")),  # a blank after a value
+            (call().replace(b"Authorization: ", b"authorization: "), (200, "hello")),
+            (call().replace(b"Ms: 30000", b"Ms: " + b"9" * 20), (400, "invalid_input")),  # over 19 digits
+            (call().replace(b"Ms: 30000", b"Ms: " + b"9" * 19), (200, "hello")),  # a deadline centuries away
             (call(extra="x-filler :1\r\n"), (400, "invalid_input")),  # a blank before the colon: closes
         ]
         for request, expected in cases:
@@ -62,11 +68,95 @@ class ProvenConnectionTest(unittest.TestCase):
                                                                    str(1 << 40).encode()))
         self.assertEqual((status, code), (413, "too_large"))
 
+    def test_a_body_shorter_than_what_came_leaves_the_rest_for_the_next_head(self) -> None:
+        self.assertEqual(self.exchange(call().replace(b"Content-Length: 5", b"Content-Length: 4")), (200, "hell"))
+        # "o" came with it: the next head is "oPOST ...", an unknown endpoint.
+        self.assertEqual(self.exchange(call()), (404, "not_found"))
+
+    def test_requests_sent_together_are_answered_in_order(self) -> None:
+        self.sock.sendall(call(body=b"one") + call(body=b"two"))
+        self.sock.settimeout(10)
+        replies = b""
+        while replies.count(b"HTTP/1.1 200") < 2 or not replies.endswith(b"two"):
+            data = self.sock.recv(65536)
+            self.assertTrue(data, replies)
+            replies += data
+        self.assertEqual(replies.count(b"HTTP/1.1 200 OK"), 2)
+        self.assertLess(replies.index(b"one"), replies.index(b"two"))
+
     def test_a_head_split_across_reads_is_read_whole(self) -> None:
         request = call()
         self.sock.sendall(request[:40])
         reply = raw_exchange(self.sock, request[40:])
         self.assertEqual((reply.status, reply.body), (200, b"hello"))
+
+
+class InProcessConnection:
+    """A RequestHandler on one end of a socketpair, in a thread of this
+    process, serving the echo plugin; ``paths`` counts the general paths'
+    methods it entered."""
+
+    def __init__(self, test: unittest.TestCase) -> None:
+        plugin = Plugin(name="in-process", version="1.0.0")
+        plugin.data_processor("echo")(lambda data: data)
+        launch = parse_launch_config(json.dumps({"protocolVersion": 1, "id": "k", "type": "unix",
+                                                 "address": "/nonexistent/k.sock", "token": TOKEN}).encode())
+        types = {f"{e.contract}/{e.type}": e.build(launch.config) for e in plugin._types.values()}
+        service = S.Service(launch.config, launch.token, launch.max_body_bytes, types, Admission(lambda _: None))
+        self.sock, theirs = socket.socketpair()
+        test.addCleanup(self.sock.close)
+        state = S._ConnectionState(threading.Lock())
+
+        class Server:
+            pass
+
+        fake = Server()
+        fake.service = service  # type: ignore[attr-defined]
+        fake.connection_state = lambda _request: state  # type: ignore[attr-defined]
+        self.served: list[S.RequestHandler] = []
+        self.paths: dict[str, int] = {"_serve_usual_call": 0, "_head_lines": 0}
+        outer = self
+
+        class Handler(S.RequestHandler):
+            def setup(self) -> None:
+                super().setup()
+                outer.served.append(self)
+
+            def _serve_usual_call(self) -> bool:
+                outer.paths["_serve_usual_call"] += 1
+                return super()._serve_usual_call()
+
+            def _head_lines(self, fresh: bool = True) -> list[bytes] | None:
+                outer.paths["_head_lines"] += 1
+                return super()._head_lines(fresh)
+
+        self.thread = threading.Thread(target=Handler, args=(theirs, "", fake), daemon=True)
+        self.thread.start()
+        self.theirs = theirs
+        self.sock.settimeout(10)
+
+    def close(self, test: unittest.TestCase) -> None:
+        self.sock.shutdown(socket.SHUT_WR)
+        self.thread.join(10)
+        test.assertFalse(self.thread.is_alive())
+        self.theirs.close()
+
+
+class ManagerSpellingTest(unittest.TestCase):
+    def test_the_manager_s_call_is_answered_from_one_read_without_the_general_head_parser(self) -> None:
+        connection = InProcessConnection(self)
+        reply = raw_exchange(connection.sock, call())  # proves the connection, by the general path
+        self.assertEqual((reply.status, reply.body), (200, b"hello"))
+        before = dict(connection.paths)
+        for _ in range(3):
+            reply = raw_exchange(connection.sock, call())
+            self.assertEqual((reply.status, reply.body), (200, b"hello"))
+        self.assertEqual(connection.paths, before)
+        # Spelled otherwise (a lower-case name), the same call takes the usual path.
+        reply = raw_exchange(connection.sock, call().replace(b"Host: ", b"host: "))
+        self.assertEqual((reply.status, reply.body), (200, b"hello"))
+        self.assertEqual(connection.paths["_serve_usual_call"], before["_serve_usual_call"] + 1)
+        connection.close(self)
 
 
 class KernelTimeoutsTest(unittest.TestCase):

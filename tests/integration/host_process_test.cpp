@@ -1,11 +1,16 @@
 // A library leaves the host's process alone: the manager changes SIGPIPE's
-// disposition and the allocator only when the host asks (ManagerOptions).
+// disposition and the allocator only when the host asks (ManagerOptions),
+// and launching a plugin does not copy the host (vfork, not fork).
 #include <malloc.h>
+#include <pthread.h>
 #include <signal.h>
+
+#include <atomic>
 
 #include <catch2/catch.hpp>
 
 #include "plugvisor/manager.hpp"
+#include "process/process_reactor.hpp"
 #include "test_support.hpp"
 
 using plugvisor::DataProcessor;
@@ -62,6 +67,51 @@ TEST_CASE("a host that asks for it gets SIGPIPE ignored, and a handler of its ow
     CHECK(sigpipe_handler() == reinterpret_cast<void*>(own));
   }
   ::signal(SIGPIPE, SIG_DFL);
+}
+
+// ThreadSanitizer turns vfork into fork (its interceptor), so there the
+// host's fork handlers do run.
+#if !defined(__SANITIZE_THREAD__)
+namespace {
+
+std::atomic<int> host_forks{0};
+
+}  // namespace
+
+TEST_CASE("launching plugins runs none of the host's fork handlers: the host is not copied", "[host][launch]") {
+  // A fork would copy the host's page tables (a launch then costs more the
+  // larger the host) and run its pthread_atfork handlers; vfork does neither.
+  static const bool registered = ::pthread_atfork([] { ++host_forks; }, nullptr, nullptr) == 0;
+  REQUIRE(registered);
+  TempDir dir;
+  dir.add_fixture("fixture", "good");
+  plugvisor::Manager manager(plugvisor::test::test_options(dir.path()));  // probing capabilities is a launch too
+  auto echo = manager.registry().get<DataProcessor>("echo");
+  CHECK(echo->process_data("x") == "x");
+  manager.stop("fixture");
+  CHECK(echo->process_data("y") == "y");  // launched again
+  CHECK(host_forks == 0);
+}
+#endif
+
+TEST_CASE("a child's first input is in its stdin before it starts: it need not wait for its launcher",
+          "[host][launch]") {
+  // The launch configuration goes into the pipe before the child exists. The
+  // owner here never writes: the child reads the bytes all the same, and
+  // sees end of file after them once the owner closes its end.
+  plugvisor::detail::ProcessReactor reactor;
+  plugvisor::detail::SpawnSpec spec;
+  spec.path = "/bin/cat";
+  spec.env = {"PATH=/usr/bin:/bin"};
+  spec.pipe_stdin = true;
+  spec.stdin_data = "{\"configuration\":1}\n";
+  spec.stdout_mode = plugvisor::detail::StdoutMode::capture;
+  auto child = reactor.spawn(std::move(spec));
+  child->close_stdin();
+  auto status = child->wait_until(std::chrono::steady_clock::now() + std::chrono::seconds(5));
+  REQUIRE(status);
+  CHECK(status->clean());
+  CHECK(child->captured().first == "{\"configuration\":1}\n");
 }
 
 // glibc's allocator only: sanitizers bring their own. With glibc's defaults a

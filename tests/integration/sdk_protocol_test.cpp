@@ -520,3 +520,26 @@ TEST_CASE("a bad configuration exits 2 with the reason", "[sdk][config]") {
   CHECK(exit->code == 2);
   CHECK_THAT(remote.child().stderr_tail(), Catch::Contains("is not 127.0.0.1:PORT"));
 }
+
+TEST_CASE("the configuration line is read in blocks, not a byte at a time", "[sdk][config]") {
+  // 200,000 bytes of data for a config type the plugin did not declare (it
+  // ignores it): read a byte at a time, that is 200,000 system calls at launch.
+  Json padding{{"type", "undeclared.padding"}, {"data", std::string(200000, 'x')}};
+  HandRun run(Json{{"configTypes", Json::array({padding})}});
+  REQUIRE(run.handshake().is_object());
+  std::ifstream io("/proc/" + std::to_string(run.child().pid()) + "/io");
+  std::uint64_t reads = 0;
+  for (std::string key; io >> key;) {
+    if (key == "syscr:") {
+      io >> reads;
+      break;
+    }
+    std::getline(io, key);
+  }
+  CHECK(reads > 0);
+  CHECK(reads < 2000);  // its whole start-up, the 49 blocks of the line among it
+  auto result = run.client()->Post("/v1/dataProcessor/echo/processData", auth(), "still serves",
+                                   "application/octet-stream");
+  REQUIRE(result);
+  CHECK(result->body == "still serves");
+}

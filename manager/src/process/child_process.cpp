@@ -73,8 +73,18 @@ std::string ExitStatus::describe() const {
   return code == 0 ? "exited normally (code 0)" : "exited with code " + std::to_string(code);
 }
 
-ChildProcess::ChildProcess(pid_t pid, int pidfd, int stdin_fd, SpawnSpec spec)
-    : pid_(pid), pidfd_(pidfd), spec_(std::move(spec)), stdin_fd_(stdin_fd), limiter_(spec_.log_lines_per_second) {}
+ChildProcess::ChildProcess(pid_t pid, int pidfd, int stdin_fd, SpawnSpec spec, std::size_t stdin_written)
+    : pid_(pid),
+      pidfd_(pidfd),
+      spec_(std::move(spec)),
+      stdin_written_(stdin_written),
+      stdin_fd_(stdin_fd),
+      limiter_(spec_.log_lines_per_second) {}
+
+bool ChildProcess::write_stdin_data(std::chrono::steady_clock::time_point deadline) {
+  std::string_view rest(spec_.stdin_data);
+  return write_stdin(rest.substr(std::min(stdin_written_, rest.size())), deadline);
+}
 
 std::uint64_t ChildProcess::dropped_lines() const {
   std::lock_guard lock(mutex_);

@@ -44,6 +44,10 @@ struct SpawnSpec {
   std::vector<std::string> args;  ///< argv[1..]
   std::vector<std::string> env;   ///< the whole environment, "NAME=value"
   bool pipe_stdin = false;        ///< a pipe the owner writes to; else /dev/null
+  /// The first bytes of a piped stdin (the launch configuration): as much as
+  /// the pipe holds is written before the child starts, so that it does not
+  /// wait for its owner to be scheduled; write_stdin_data() writes the rest.
+  std::string stdin_data;
   StdoutMode stdout_mode = StdoutMode::handshake;
   LineSink log;                   ///< called on the reactor thread; must not block
   std::size_t log_lines_per_second = 500;  ///< rate limit of `log` (burst: twice as many)
@@ -64,7 +68,8 @@ class ChildProcess {
   static constexpr std::size_t capture_cap = 1024 * 1024;
   static constexpr std::size_t stderr_tail_lines = 20;
 
-  ChildProcess(pid_t pid, int pidfd, int stdin_fd, SpawnSpec spec);
+  /// `stdin_written`: the bytes of spec.stdin_data already in the pipe.
+  ChildProcess(pid_t pid, int pidfd, int stdin_fd, SpawnSpec spec, std::size_t stdin_written = 0);
   ~ChildProcess();
   ChildProcess(const ChildProcess&) = delete;
   ChildProcess& operator=(const ChildProcess&) = delete;
@@ -74,6 +79,8 @@ class ChildProcess {
   /// Writes `data` to the child's stdin, giving up at `deadline`. Returns
   /// false if the pipe is closed, the child gone, or the deadline passed.
   bool write_stdin(std::string_view data, std::chrono::steady_clock::time_point deadline);
+  /// Writes what the pipe did not take of SpawnSpec::stdin_data, as write_stdin.
+  bool write_stdin_data(std::chrono::steady_clock::time_point deadline);
   /// Closes the child's stdin (it sees EOF). Safe to call twice.
   void close_stdin();
 
@@ -109,6 +116,7 @@ class ChildProcess {
   const pid_t pid_;
   const int pidfd_;
   SpawnSpec spec_;
+  const std::size_t stdin_written_;
 
   mutable std::mutex mutex_;
   std::condition_variable changed_;

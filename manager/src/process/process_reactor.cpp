@@ -4,8 +4,6 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/eventfd.h>
-#include <sys/prctl.h>
-#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -15,95 +13,13 @@
 #include <cstring>
 
 #include "plugvisor/contracts.hpp"
+#include "process/child_start.hpp"
 
 namespace plugvisor::detail {
 
 namespace {
 
-constexpr int exec_failed_code = 127;
-
 void set_nonblocking(int fd) { ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK); }
-
-// Everything between fork and exec must be async-signal-safe: the argv and
-// envp arrays are built before the fork.
-void limit(int resource, rlim_t value) {
-  rlimit current{};
-  ::getrlimit(resource, &current);
-  rlimit wanted{value, value};
-  if (current.rlim_max != RLIM_INFINITY && current.rlim_max < value) wanted = current;
-  ::setrlimit(resource, &wanted);
-}
-
-// What the child reports through the error pipe when it cannot exec.
-struct ChildFailure {
-  int error;
-  int step;  // an index into child_steps
-};
-
-// The steps in the child that can fail, for the parent's message.
-constexpr const char* child_steps[] = {"execute", "set up the sandbox", "install the seccomp filter"};
-
-[[noreturn]] void fail_in_child(int fd, int step, const char* what) {
-  ChildFailure failure{errno, step};
-  [[maybe_unused]] auto n = ::write(fd, &failure, sizeof failure);
-  // The step's own name (it fits a pipe's atomic write) follows for the message.
-  if (what) n = ::write(fd, what, ::strnlen(what, 200));
-  ::_exit(exec_failed_code);
-}
-
-// The executable's descriptor sits at this number in the child; a `#!`
-// script gets it open across the exec, as /dev/fd/4 for its interpreter.
-constexpr int exec_fd_number = 4;
-
-[[noreturn]] void exec_child(const SpawnSpec& spec, char* const* argv, char* const* envp, int stdin_fd, int stdout_fd,
-                             int stderr_fd, int error_fd, pid_t parent) {
-  const ResourceLimits& limits = spec.limits;
-  ::prctl(PR_SET_PDEATHSIG, SIGTERM);
-  if (::getppid() != parent) ::_exit(exec_failed_code);  // the parent died before prctl
-  ::setpgid(0, 0);
-  sigset_t none;
-  sigemptyset(&none);
-  ::sigprocmask(SIG_SETMASK, &none, nullptr);
-  for (int sig : {SIGPIPE, SIGTERM, SIGINT, SIGHUP, SIGCHLD}) ::signal(sig, SIG_DFL);
-  if (limits.memory_bytes > 0) limit(RLIMIT_AS, limits.memory_bytes);
-  if (limits.open_files > 0) limit(RLIMIT_NOFILE, limits.open_files);
-  if (limits.cpu_time.count() > 0) {
-    // The soft limit sends SIGXCPU (reported as "CPU time limit"); the hard
-    // limit, a second later, SIGKILL for a plugin that ignores it.
-    rlimit cpu{static_cast<rlim_t>(limits.cpu_time.count()), static_cast<rlim_t>(limits.cpu_time.count() + 1)};
-    ::setrlimit(RLIMIT_CPU, &cpu);
-  }
-  if (spec.sandbox) {
-    if (const char* step = spec.sandbox->enter()) fail_in_child(error_fd, 1, step);
-  }
-  // Move the error pipe and the executable out of the way, then set up stdio.
-  int err = ::fcntl(error_fd, F_DUPFD_CLOEXEC, 10);
-  int exe = spec.executable ? ::fcntl(spec.executable->fd(), F_DUPFD_CLOEXEC, 10) : -1;
-  if (err < 0 || (spec.executable && exe < 0) || ::dup2(stdin_fd, 0) < 0 || ::dup2(stdout_fd, 1) < 0 ||
-      ::dup2(stderr_fd, 2) < 0) {
-    ::_exit(exec_failed_code);
-  }
-  ::dup2(err, 3);
-  ::fcntl(3, F_SETFD, FD_CLOEXEC);
-  int first_closed = 4;
-  if (exe >= 0) {
-    ::dup2(exe, exec_fd_number);
-    ::fcntl(exec_fd_number, F_SETFD, spec.executable->script() ? 0 : FD_CLOEXEC);
-    first_closed = exec_fd_number + 1;
-  }
-  // Nothing else the manager holds (sockets to other plugins, their pipes)
-  // may leak into the plugin.
-  ::syscall(SYS_close_range, static_cast<unsigned>(first_closed), ~0U, 0U);
-  if (spec.sandbox) {
-    if (const char* step = spec.sandbox->install_filter()) fail_in_child(3, 2, step);
-  }
-  if (exe >= 0) {
-    ::syscall(SYS_execveat, exec_fd_number, "", argv, envp, AT_EMPTY_PATH);
-  } else {
-    ::execve(spec.path.c_str(), argv, envp);
-  }
-  fail_in_child(3, 0, nullptr);
-}
 
 }  // namespace
 
@@ -172,15 +88,19 @@ void ProcessReactor::launch(Request& request) {
     throw Error(ErrorCode::start_failed, "cannot launch " + spec.path + ": " + std::strerror(code));
   }
 
-  const pid_t parent = ::getpid();
-  pid_t pid = ::fork();
-  if (pid == 0) {
-    exec_child(spec, argv.data(), envp.data(), in[0], out[1], err[1], status[1], parent);
+  // The child's first input goes in before it exists: it reads it as soon as
+  // it is ready, instead of waiting until the thread that launched it runs.
+  std::size_t stdin_written = 0;
+  if (in[1] >= 0 && !spec.stdin_data.empty()) {
+    set_nonblocking(in[1]);
+    ssize_t n = ::write(in[1], spec.stdin_data.data(), spec.stdin_data.size());  // we hold the read end: no EPIPE
+    stdin_written = n > 0 ? static_cast<std::size_t>(n) : 0;
   }
+  pid_t pid = start_child(spec, argv.data(), envp.data(), ChildFds{in[0], out[1], err[1], status[1]});
   if (pid < 0) {
     int code = errno;
     close_all();
-    throw Error(ErrorCode::start_failed, "cannot fork for " + spec.path + ": " + std::strerror(code));
+    throw Error(ErrorCode::start_failed, "cannot create a process for " + spec.path + ": " + std::strerror(code));
   }
   // Also set the group from this side, so a signal sent right away reaches it.
   ::setpgid(pid, pid);
@@ -204,8 +124,7 @@ void ProcessReactor::launch(Request& request) {
     std::string detail = got > static_cast<ssize_t>(sizeof failure) ? std::string(report + sizeof failure) : "";
     ::waitpid(pid, nullptr, 0);
     close_all();
-    int step = failure.step >= 0 && failure.step < 3 ? failure.step : 0;
-    throw Error(ErrorCode::start_failed, std::string("cannot ") + child_steps[step] + " " + spec.path +
+    throw Error(ErrorCode::start_failed, std::string("cannot ") + child_step_name(failure.step) + " " + spec.path +
                                              (detail.empty() ? "" : " (" + detail + ")") + ": " +
                                              std::strerror(failure.error));
   }
@@ -221,7 +140,7 @@ void ProcessReactor::launch(Request& request) {
   set_nonblocking(out[0]);
   set_nonblocking(err[0]);
   if (in[1] >= 0) set_nonblocking(in[1]);
-  auto child = std::make_shared<ChildProcess>(pid, pidfd, in[1], request.spec);
+  auto child = std::make_shared<ChildProcess>(pid, pidfd, in[1], std::move(request.spec), stdin_written);
   watched_.push_back(Watched{child, out[0], err[0]});
   request.result.set_value(std::move(child));
 }

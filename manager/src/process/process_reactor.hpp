@@ -15,10 +15,11 @@
 
 namespace plugvisor::detail {
 
-/// Launches children and watches them. Children are forked from the reactor's
-/// own thread, which lives as long as the reactor: PR_SET_PDEATHSIG is tied
-/// to the forking thread, so each child gets SIGTERM when it ends (the host
-/// died). Every descriptor but the child's stdio is closed in the child.
+/// Launches children and watches them. Children are started (vfork, see
+/// child_start.hpp) from the reactor's own thread, which lives as long as the
+/// reactor: PR_SET_PDEATHSIG is tied to the thread that created the child,
+/// so each child gets SIGTERM when it ends (the host died). Every descriptor
+/// but the child's stdio is closed in the child.
 class ProcessReactor {
  public:
   ProcessReactor();

@@ -11,7 +11,6 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
-#include <grp.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -343,11 +342,14 @@ const char* PreparedSandbox::enter() const noexcept {
   }
   // After what needs root (the namespace, lo), before the limits that count
   // the user's processes. Groups first: setgid and setgroups need root too.
+  // The raw system calls: glibc's wrappers would make every thread of the
+  // host change its ids too, which the child (vfork: the host's memory) must
+  // not attempt (child_start.cpp).
   if (run_as_) {
     gid_t gid = run_as_->gid;
-    if (::setgroups(1, &gid) != 0) return "setgroups";
-    if (::setgid(run_as_->gid) != 0) return "setgid";
-    if (::setuid(run_as_->uid) != 0) return "setuid";
+    if (::syscall(SYS_setgroups, 1, &gid) != 0) return "setgroups";
+    if (::syscall(SYS_setgid, run_as_->gid) != 0) return "setgid";
+    if (::syscall(SYS_setuid, run_as_->uid) != 0) return "setuid";
   }
   if (processes_ > 0) {
     rlimit limit{processes_, processes_};

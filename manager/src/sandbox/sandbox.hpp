@@ -1,5 +1,5 @@
 // A plugin's sandbox: planned from its permissions and what the kernel
-// offers, prepared before the fork, entered in the child before exec.
+// offers, prepared before the child is started, entered in it before exec.
 #pragma once
 
 #include <linux/filter.h>
@@ -57,9 +57,10 @@ std::shared_ptr<const SandboxPlan> plan_plugin_sandbox(const std::optional<Permi
                                                        const std::filesystem::path& executable,
                                                        const std::filesystem::path& socket_dir);
 
-/// A plan made ready for a fork: the Landlock ruleset open, the seccomp
+/// A plan made ready for a launch: the Landlock ruleset open, the seccomp
 /// program built, the id maps written out. Read-only afterwards; the child
-/// uses it between fork and exec with async-signal-safe calls only.
+/// uses it between vfork and exec with async-signal-safe calls only, which
+/// allocate nothing and take no lock (process/child_start.cpp).
 class PreparedSandbox {
  public:
   /// Throws Error(start_failed) if the Landlock ruleset cannot be built.

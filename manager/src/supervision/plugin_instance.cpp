@@ -38,6 +38,16 @@ std::shared_ptr<PluginInstance> PluginInstance::launch(ProcessReactor& reactor, 
   spawn.args = {"--config", "-"};
   spawn.env = plugin_environment(settings.env);
   spawn.pipe_stdin = true;
+  spawn.stdin_data = Json{{"protocolVersion", protocol::version},
+                          {"id", spec.id},
+                          {"type", unix_socket ? "unix" : "tcp"},
+                          {"address", address},
+                          {"idleTimeout", protocol::format_duration(settings.idle_timeout)},
+                          {"token", token},
+                          {"maxBodyBytes", settings.max_body_bytes},
+                          {"configTypes", spec.config_types}}
+                         .dump() +
+                     "\n";
   spawn.stdout_mode = StdoutMode::handshake;
   spawn.log = std::move(log);
   spawn.log_lines_per_second = settings.log_lines_per_second;
@@ -71,15 +81,7 @@ std::shared_ptr<PluginInstance> PluginInstance::launch(ProcessReactor& reactor, 
   instance->started_at_ = std::chrono::system_clock::now();
 
   try {
-    Json config{{"protocolVersion", protocol::version},
-                {"id", spec.id},
-                {"type", unix_socket ? "unix" : "tcp"},
-                {"address", address},
-                {"idleTimeout", protocol::format_duration(settings.idle_timeout)},
-                {"token", token},
-                {"maxBodyBytes", settings.max_body_bytes},
-                {"configTypes", spec.config_types}};
-    if (!instance->child_->write_stdin(config.dump() + "\n", deadline)) {
+    if (!instance->child_->write_stdin_data(deadline)) {
       auto exit = instance->child_->wait_until(Clock::now() + std::chrono::milliseconds(250));
       throw Error(ErrorCode::start_failed,
                   exit ? exit->describe() + " before reading its configuration" : "did not read its configuration");

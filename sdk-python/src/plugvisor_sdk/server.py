@@ -114,6 +114,19 @@ _DIGITS = re.compile(r"[0-9]+")
 _TOKEN_CHARS = rb"[!#$%&'*+.^_`|~0-9A-Za-z-]"
 _USUAL_HEAD = re.compile(rb"(" + _TOKEN_CHARS + rb"+) ([^ \t\r\n\0]+) HTTP/1\.1\r\n((?:" + _TOKEN_CHARS +
                          rb"+:[^\r\n\0]*\r\n){0,%d})\r\n" % MAX_HEADERS)
+#: The head the manager sends for a call (manager/src/transport/plugin_client.cpp,
+#: protocol.md 10.8), byte for byte: the target after ``/v1/``, the
+#: Authorization value, the deadline (or None), the Content-Type and the
+#: Content-Length. _serve_manager_call serves a request it matches, with its
+#: body in the same read, without building a header table; anything else,
+#: in any other order or spelling, goes to the paths below.
+_MANAGER_CALL = re.compile(
+    rb"POST /v1/([^ \t\r\n\0?]+) HTTP/1\.1\r\n"
+    rb"Host: [^\r\n\0]*\r\n"
+    rb"Authorization: ([^\r\n\0]*)\r\n"
+    rb"(?:X-Plugvisor-Deadline-Ms: ([0-9]{1,%d})\r\n)?"
+    rb"Content-Type: ([^ \t\r\n\0](?:[^\r\n\0]*[^ \t\r\n\0])?)\r\n"
+    rb"Content-Length: ([0-9]{1,%d})\r\n\r\n" % (MAX_DEADLINE_DIGITS, MAX_LENGTH_DIGITS))
 #: A receive timeout already armed is kept while it is no shorter than the
 #: one wanted and at most this much (seconds) longer: no setsockopt on the
 #: usual read, and a deadline never early, late by at most this.
@@ -160,6 +173,17 @@ class Service:
         #: "contract/type" -> method name -> BoundMethod
         self.types = types
         self.admission = admission
+        #: b"contract/type/method", as the target holds it after /v1/ -> (contract,
+        #: type, method, BoundMethod): the manager's call found by one lookup.
+        self.calls: dict[bytes, tuple[str, str, str, BoundMethod]] = {}
+        for contract_type, methods in types.items():
+            contract, _, type_name = contract_type.partition("/")
+            for method_name, bound in methods.items():
+                try:  # a target is read as latin-1: other names are never matched
+                    key = f"{contract_type}/{method_name}".encode("latin-1")
+                except UnicodeEncodeError:
+                    continue
+                self.calls[key] = (contract, type_name, method_name, bound)
 
 
 _date_cache: tuple[int, bytes] = (0, b"")
@@ -384,6 +408,9 @@ class RequestHandler(socketserver.BaseRequestHandler):
         # is set, four system calls per request beyond the two that move bytes.
         self.request.settimeout(None)
         self._rcv_armed = -1.0
+        # The manager's usual call is read into it whole (_serve_manager_call).
+        self._scratch = bytearray(READ_SIZE)
+        self._scratch_view = memoryview(self._scratch)
         _arm(self.request, socket.SO_SNDTIMEO, CONNECTION_TIMEOUT)
 
     # -- the connection ---------------------------------------------------------
@@ -398,7 +425,12 @@ class RequestHandler(socketserver.BaseRequestHandler):
         """Reads one request and answers it; sets ``close_connection``."""
         self.close_connection = True
         try:
-            if self._read_head():
+            started = False
+            if self.state.proven and not self._buffer:
+                if self._serve_manager_call():
+                    return  # answered, or closed, or idle for HEAD_TIMEOUT: close quietly
+                started = True  # bytes came: the head's clock started before they did
+            if self._read_head(started):
                 self._route()
         except OSError:  # the peer went away (reset, broken pipe, timeout), or it was evicted
             self.close_connection = True
@@ -527,7 +559,10 @@ class RequestHandler(socketserver.BaseRequestHandler):
         self._error(status, ErrorCode.INVALID_INPUT, message, close=True)
         return None
 
-    def _read_head(self) -> bool:
+    def _read_head(self, started: bool = False) -> bool:
+        """Reads a request head (``started``: the head's deadline is set and
+        its first bytes are in the buffer); False if it was answered, or the
+        connection ends."""
         self.command, self.path, self.request_version = "", "", "HTTP/1.1"
         self._body_done = True
         self._expect = False
@@ -537,11 +572,14 @@ class RequestHandler(socketserver.BaseRequestHandler):
         self._length = 0
         if self.state.proven:
             # A connection that carried an authorised call is never given up
-            # (no phase to keep), and its requests are the manager's: the
-            # usual call is served whole by _serve_usual_call.
-            self._head_deadline = time.monotonic() + HEAD_TIMEOUT
-            if not self._buffer and self._recv(self._head_deadline) <= 0:
-                return False  # closed, or idle for HEAD_TIMEOUT: close quietly
+            # (no phase to keep), and its requests are the manager's: its
+            # call as the manager spells it was tried by _serve_manager_call
+            # (handle_one_request), in any other spelling it is served whole
+            # by _serve_usual_call.
+            if not started:
+                self._head_deadline = time.monotonic() + HEAD_TIMEOUT
+                if not self._buffer and self._recv(self._head_deadline) <= 0:
+                    return False  # closed, or idle for HEAD_TIMEOUT: close quietly
             if self._serve_usual_call():
                 return False  # answered
             lines = self._head_lines(fresh=False)
@@ -701,7 +739,7 @@ class RequestHandler(socketserver.BaseRequestHandler):
             close = True
         if close:
             self.close_connection = True
-        size = memoryview(body).nbytes if not isinstance(body, bytes) else len(body)
+        size = len(body) if type(body) is bytes else memoryview(body).nbytes
         head = b"%s%sContent-Type: %s\r\n%s%s\r\n" % (
             _STATUS_LINES[status],
             _date_header(),
@@ -715,7 +753,7 @@ class RequestHandler(socketserver.BaseRequestHandler):
         if self.command == "HEAD":
             sock.sendall(head)
         elif size <= SMALL_RESPONSE:
-            sock.sendall(head + body if isinstance(body, bytes) else head + bytes(body))
+            sock.sendall(head + body if type(body) is bytes else head + bytes(body))
         else:
             _send_all(sock, [head, body])
 
@@ -767,6 +805,60 @@ class RequestHandler(socketserver.BaseRequestHandler):
             self._call(parts[0], parts[1], parts[2])
             return
         self._not_found(method, path)
+
+    def _serve_manager_call(self) -> bool:
+        """Reads the next request of a proven connection with nothing
+        buffered, and serves it if it is the manager's call as the manager
+        spells it (_MANAGER_CALL), whole in this read, to a type and method
+        this plugin has, with the right token and a body within the limit.
+        Returns True when done with it: answered, or the connection closed
+        or stayed idle for HEAD_TIMEOUT (``close_connection`` says which).
+        Returns False with the bytes read in the buffer and the head's
+        deadline set otherwise: the paths that follow judge them, with the
+        same checks; the call served here passes them all."""
+        sock = self.request
+        head_deadline = time.monotonic() + HEAD_TIMEOUT
+        if self._rcv_armed != HEAD_TIMEOUT:  # the wait for a head: HEAD_TIMEOUT
+            _arm(sock, socket.SO_RCVTIMEO, HEAD_TIMEOUT)
+            self._rcv_armed = HEAD_TIMEOUT
+        scratch = self._scratch
+        try:
+            size = sock.recv_into(scratch)
+        except (BlockingIOError, TimeoutError):  # SO_RCVTIMEO ran out: idle
+            return True
+        if not size:
+            return True
+        service = self.service
+        usual = _MANAGER_CALL.match(scratch, 0, size)
+        if usual is not None:
+            target, auth, deadline_text, content_type, length_text = usual.groups()
+            call = service.calls.get(target)
+            length = int(length_text)
+            end = usual.end()
+            if (call is not None and end + length == size and length <= service.max_body_bytes
+                    and hmac.compare_digest(auth, service.expected_auth)):
+                arrival = time.monotonic()
+                contract, type_name, method_name, bound = call
+                body = bytes(self._scratch_view[end:size])
+                self.command = "POST"
+                self._body_done = True
+                self._keep_alive_header = False
+                self.close_connection = False
+                admission = service.admission
+                if not admission.admit():
+                    self._error(503, ErrorCode.UNAVAILABLE, "the plugin is shutting down; the call was not run",
+                                close=True)
+                    return True
+                try:
+                    self._run_handler(contract, type_name, method_name, bound,
+                                      None if deadline_text is None else arrival + int(deadline_text) / 1000.0,
+                                      body, content_type.decode("latin-1"))
+                finally:
+                    admission.finish()  # the response has been written (or the peer is gone)
+                return True
+        self._buffer += self._scratch_view[:size]
+        self._head_deadline = head_deadline
+        return False
 
     def _serve_usual_call(self) -> bool:
         """Serves the usual request of a proven connection whole, if the
@@ -896,11 +988,9 @@ class RequestHandler(socketserver.BaseRequestHandler):
 
     def _execute(self, contract: str, type_name: str, method_name: str, bound: BoundMethod,
                  deadline: float | None) -> None:
-        """Reads and decodes the body of an admitted call, runs its handler and answers."""
-        content_type = self.headers_in.get("content-type", "")
-        kind = bound.input
-        value: Any = None
-        if kind is _NONE:
+        """Reads the body of an admitted call, then runs it (_run_handler)."""
+        body = b""
+        if bound.input is _NONE:
             if not self._settle_body():
                 self.close_connection = True
         else:
@@ -912,9 +1002,19 @@ class RequestHandler(socketserver.BaseRequestHandler):
                 del buffer[:size]
                 self._body_done = True
             else:
-                body = self._read_body()
-                if body is None:
+                read = self._read_body()
+                if read is None:
                     return
+                body = read
+        self._run_handler(contract, type_name, method_name, bound, deadline, body,
+                          self.headers_in.get("content-type", ""))
+
+    def _run_handler(self, contract: str, type_name: str, method_name: str, bound: BoundMethod,
+                     deadline: float | None, body: bytes, content_type: str) -> None:
+        """Decodes the body of an admitted call (read whole), runs its handler and answers."""
+        kind = bound.input
+        value: Any = None
+        if kind is not _NONE:
             if kind is None:
                 octets = content_type.split(";", 1)[0].strip().lower() == "application/octet-stream"
                 kind = _BYTES if octets else _JSON
@@ -929,7 +1029,6 @@ class RequestHandler(socketserver.BaseRequestHandler):
                     return
             else:
                 value = body
-
         context = Context(contract, type_name, method_name, deadline, self.service.config, content_type)
         _set_current(context)
         try:
@@ -956,9 +1055,9 @@ class RequestHandler(socketserver.BaseRequestHandler):
             self._send(200, b"{}", JSON_TYPE)
             return
         if kind is None:
-            kind = _BYTES if isinstance(result, (bytes, bytearray, memoryview)) else _JSON
+            kind = _BYTES if type(result) is bytes or isinstance(result, (bytearray, memoryview)) else _JSON
         if kind is _BYTES:
-            if isinstance(result, (bytes, bytearray, memoryview)):
+            if type(result) is bytes or isinstance(result, (bytearray, memoryview)):
                 self._send(200, result, BYTES_TYPE)
             elif isinstance(result, str):
                 self._send(200, result.encode("utf-8"), BYTES_TYPE)
