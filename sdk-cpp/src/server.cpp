@@ -567,7 +567,7 @@ struct Server::Impl {
       if (!chunked) {
         auto size = static_cast<std::size_t>(req.content_length);
         std::size_t buffered = std::min(size, have - used);
-        body.resize(size);
+        http1::resize_for_overwrite(body, size);  // no zero-fill: the read overwrites it, or it is dropped
         std::memcpy(body.data(), buffer.data() + used, buffered);
         used += buffered;
         if (!read_exactly(fd, body.data() + buffered, size - buffered)) return;

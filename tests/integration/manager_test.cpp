@@ -1,6 +1,7 @@
 // The manager end to end: real plugin processes over real sockets.
 #include <signal.h>
 
+#include <algorithm>
 #include <atomic>
 #include <set>
 #include <sstream>
@@ -238,6 +239,35 @@ TEST_CASE("an oversized body is refused with too_large, and the plugin keeps ser
   // Too large to read and drop: answered early, and the connection closed.
   CHECK(error_of([&] { echo->process_data(std::string(4 << 20, 'x')); }).code() == ErrorCode::too_large);
   CHECK(echo->process_data(std::string(1000, 'z')) == std::string(1000, 'z'));
+}
+
+TEST_CASE("bodies of many MiB, past the reply buffer sized up front, come back byte for byte", "[manager][calls]") {
+  // The request and reply bodies are sized to their Content-Length without a
+  // zero-fill (http1::resize_for_overwrite), and the manager grows a reply
+  // past 16 MiB as its bytes come: every byte must be the one sent, and a
+  // smaller body after it on the same connection too.
+  TempDir dir;
+  dir.add_fixture("fixture", "good");
+  plugvisor::Manager manager(plugvisor::test::test_options(dir.path()));
+  auto echo = manager.registry().get<DataProcessor>("echo");
+  auto pattern = [](std::size_t size, unsigned seed) {
+    std::string body(size, '\0');
+    for (std::size_t i = 0; i < size; ++i) body[i] = static_cast<char>((i * 131 + seed) % 251);
+    return body;
+  };
+  // Where the answer first differs from what was sent (its size if nowhere):
+  // a failure names an offset, not 20 MiB of expansion.
+  auto first_difference = [](const std::string& got, const std::string& sent) {
+    auto at = std::mismatch(got.begin(), got.end(), sent.begin(), sent.end());
+    return got.size() == sent.size() && at.first == got.end() ? std::string("none")
+                                                               : std::to_string(at.first - got.begin()) + " of " +
+                                                                     std::to_string(got.size());
+  };
+  const std::string large = pattern((16 << 20) + (64 << 10) + 3, 7);
+  CHECK(first_difference(echo->process_data(large), large) == "none");
+  const std::string smaller = pattern((1 << 20) + 1, 11);
+  CHECK(first_difference(echo->process_data(smaller), smaller) == "none");
+  CHECK(echo->process_data("tail") == "tail");
 }
 
 TEST_CASE("a call past its deadline fails with timeout", "[manager][calls]") {

@@ -357,3 +357,30 @@ TEST_CASE("consume drops written bytes from a list of buffers, across buffer end
     CHECK(count == (written < 4 ? 2 : written < 8 ? 1 : 0));
   }
 }
+
+TEST_CASE("a body buffer grows for a read without zero-filling the new bytes", "[unit][http1]") {
+  // The bytes past the old size are left as the buffer held them (here the
+  // 'x's of an earlier body in the same capacity), not set to '\0' first:
+  // the read that follows overwrites them (a 16 MiB body skips a 16 MiB
+  // memset on each side of a call).
+  std::string body(1 << 20, 'x');
+  body.resize(3);
+  body[0] = 'a';
+  http1::resize_for_overwrite(body, 1 << 20);
+  REQUIRE(body.size() == std::size_t{1} << 20);
+  CHECK(body.substr(0, 3) == "axx");
+  INFO("a '\\0' here: the bytes were zero-filled (a standard library without std::string::resize_and_overwrite, "
+       "or wire/src/resize_for_overwrite.cpp not compiled as C++23)");
+  CHECK(body.find('\0', 4) == std::string::npos);  // [3] held the terminator of the 3-byte string
+  // Beyond the capacity it reallocates, keeps the bytes it had, and has the
+  // size asked for, not the capacity it grew to (libstdc++ 12 hands the
+  // operation the doubled capacity: 1 MiB grown to 1.25 MiB became 2 MiB).
+  http1::resize_for_overwrite(body, (1 << 20) + (1 << 18));
+  REQUIRE(body.size() == (std::size_t{1} << 20) + (1 << 18));
+  http1::resize_for_overwrite(body, (1 << 21) + 5);
+  REQUIRE(body.size() == (std::size_t{1} << 21) + 5);
+  CHECK(body.compare(0, 3, "axx") == 0);
+  CHECK(body[(1 << 20) - 1] == 'x');
+  http1::resize_for_overwrite(body, 2);
+  CHECK(body == "ax");
+}

@@ -299,11 +299,13 @@ std::size_t read_length_body(Connection& c, std::uint64_t length, std::size_t us
   if (length > max_reply_bytes) too_large(length);
   auto size = static_cast<std::size_t>(length);
   std::size_t buffered = std::min(size, c.have - used);
-  body.resize(std::max(buffered, std::min(size, reply_prealloc_bytes)));
+  // Grown without a zero-fill: the reads overwrite every byte, and a body
+  // cut short is discarded with the exception.
+  http1::resize_for_overwrite(body, std::max(buffered, std::min(size, reply_prealloc_bytes)));
   std::memcpy(body.data(), c.buffer.data() + used, buffered);
   used += buffered;
   for (std::size_t got = buffered; got < size;) {
-    if (got == body.size()) body.resize(std::min(size, 2 * got));  // as the bytes come
+    if (got == body.size()) http1::resize_for_overwrite(body, std::min(size, 2 * got));  // as the bytes come
     std::size_t n = c.read_into(body.data() + got, body.size() - got, deadline);
     if (n == 0) lost("the answer was cut short");
     got += n;

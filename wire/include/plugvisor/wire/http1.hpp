@@ -86,6 +86,14 @@ ParseResult parse_request_head(std::string_view data, RequestHead& out);
 /// 204 or 304 has no body (length 0).
 ParseResult parse_response_head(std::string_view data, ResponseHead& out);
 
+/// Sets `body`'s size to `size` without zero-filling the bytes past its old
+/// size: for a body that a read overwrites at once (a 16 MiB body otherwise
+/// costs a 16 MiB memset before the read, once per side of a call). Those
+/// bytes hold whatever the buffer held: the caller overwrites them before
+/// anything reads them, or discards `body`. Where the standard library lacks
+/// `std::string::resize_and_overwrite` (C++23), the bytes are zero-filled.
+void resize_for_overwrite(std::string& body, std::size_t size);
+
 /// Decodes a chunked body incrementally. Feed it the bytes that follow the
 /// head, as they arrive; it appends the data to `body`.
 class ChunkedDecoder {
