@@ -227,28 +227,35 @@ struct GatedServer::Impl {
       const auto parsed = http1::parse_request_head(in, head);
       if (parsed.state == http1::ParseResult::complete) return admit(fd, in, parsed, head, since);
       if (parsed.state == http1::ParseResult::invalid) return to_gate(fd, std::move(in), since);
+      Leave leave = Leave::no;
       {
         std::lock_guard guard(mutex);
-        if (stopping) return drop(fd);
-        if (self.asked || !queue.empty()) {
-          self.asked = false;
-          return to_gate(fd, std::move(in), since);
-        }
-        parked.push_back(&self);
+        leave = leaving(self);
+        if (leave == Leave::no && !queue.empty()) leave = Leave::to_gate;  // a request waits: it gets this worker
+        if (leave == Leave::no) parked.push_back(&self);
       }
-      const Woken woken = wait_kept(self, fd, deadline);
-      {
-        std::lock_guard guard(mutex);
-        std::erase(parked, &self);
-        if (stopping) return drop(fd);
-        if (self.asked) {
-          self.asked = false;
-          return to_gate(fd, std::move(in), since);
+      if (leave == Leave::no) {
+        const Woken woken = wait_kept(self, fd, deadline);
+        {
+          std::lock_guard guard(mutex);
+          std::erase(parked, &self);
+          leave = leaving(self);
         }
+        if (leave == Leave::no && woken == Woken::expired) leave = Leave::close;
+        if (leave == Leave::no && woken == Woken::readable && !read_head_bytes(fd, in)) leave = Leave::close;
       }
-      if (woken == Woken::expired) return drop(fd);
-      if (woken == Woken::readable && !read_head_bytes(fd, in)) return drop(fd);
+      if (leave == Leave::close) return drop(fd);
+      if (leave == Leave::to_gate) return to_gate(fd, std::move(in), since);
     }
+  }
+
+  // Whether a kept connection leaves its worker now, and how. Under the mutex.
+  enum class Leave { no, to_gate, close };
+  Leave leaving(Worker& self) {
+    if (stopping) return Leave::close;
+    if (!self.asked) return Leave::no;
+    self.asked = false;
+    return Leave::to_gate;
   }
 
   // Reads what is there of a head, never more than a head's limit and one
