@@ -23,7 +23,7 @@ using plugvisor::detail::GatedServer;
 using plugvisor::detail::LeanRoute;
 using plugvisor::test::Raw;
 using plugvisor::test::TempDir;
-namespace http1 = plugvisor::http1;
+namespace http1 = plugvisor::detail::http1;
 
 namespace {
 
