@@ -4,7 +4,7 @@
 //
 //   plugvisor-bench [--out FILE] [--python-plugin PATH] [--plugin-dir DIR] [--quick]
 //                   [--sections cold,latency,tcp,throughput,internal,validation,hundred,field,languages,path,proxy,scale]
-//                   [--baseline-cli PATH]
+//                   [--baseline-cli PATH] [--scale-sizes 10,100,1000] [--sustain-seconds N]
 //                   [--tune-malloc] [--untuned-host] [--start-threads N]
 //   plugvisor-bench --loop BYTES COUNT [--tcp] [--floor] [--tune-malloc]
 //
@@ -33,7 +33,8 @@
 //               filter, five filters of one process, against the proxy with
 //               plugins disabled and a raw round trip (proxy.cpp)
 //   scale       the daemon with 10, 100, 1,000 plugins: memory, list, status,
-//               reload; 10,000 calls/s for 60 s through it (scale.cpp)
+//               reload; 10,000 calls/s for 60 s through it (scale.cpp);
+//               --scale-sizes 1000 --sustain-seconds 20: one size, shorter
 //
 // --quick: fewer samples and rounds, for a smoke run (no figure from it is
 // worth comparing); every section still runs end to end.
@@ -837,6 +838,11 @@ Options parse(int argc, char** argv) {
       options.plugin_dir = value();
     } else if (arg == "--baseline-cli") {
       options.baseline_cli = value();
+    } else if (arg == "--scale-sizes") {
+      std::stringstream list(value());
+      for (std::string n; std::getline(list, n, ',');) options.scale_sizes.push_back(std::max(1, std::stoi(n)));
+    } else if (arg == "--sustain-seconds") {
+      options.sustain_seconds = std::max(1, std::stoi(value()));
     } else if (arg == "--quick") {
       options.quick = true;
     } else if (arg == "--tune-malloc") {
@@ -863,7 +869,7 @@ Options parse(int argc, char** argv) {
     } else {
       throw std::runtime_error("unknown argument " + arg +
                                " (see the top of bench/bench.cpp: --out FILE --python-plugin PATH --quick "
-                               "--sections LIST --baseline-cli PATH --tune-malloc --start-threads N --loop BYTES COUNT [--tcp] [--floor])");
+                               "--sections LIST --baseline-cli PATH --scale-sizes LIST --sustain-seconds N --tune-malloc --start-threads N --loop BYTES COUNT [--tcp] [--floor])");
     }
   }
   return options;

@@ -7,6 +7,7 @@
 
 #include <cerrno>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <stdexcept>
 #include <string>
@@ -64,6 +65,20 @@ long rss_kib(pid_t pid) {
     if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));
   }
   return -1;
+}
+
+SchedTimes sched_times(pid_t pid) {
+  SchedTimes out;
+  std::error_code error;
+  for (const auto& task : std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/task", error)) {
+    std::ifstream in(task.path() / "schedstat");
+    double run = 0, wait = 0;
+    if (in >> run >> wait) {
+      out.run_ns += run;
+      out.wait_ns += wait;
+    }
+  }
+  return out;
 }
 
 }  // namespace plugvisor::bench

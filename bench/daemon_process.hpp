@@ -33,4 +33,13 @@ std::filesystem::path cli_program();
 /// Resident memory of process `pid` (VmRSS), in KiB; -1 if it is gone.
 long rss_kib(pid_t pid);
 
+/// The time a process's threads have run on a CPU, and have waited runnable
+/// for one (the scheduler's run queue), summed over its threads, in ns
+/// (/proc/PID/task/*/schedstat; threads that have ended are not counted).
+struct SchedTimes {
+  double run_ns = 0;
+  double wait_ns = 0;
+};
+SchedTimes sched_times(pid_t pid);
+
 }  // namespace plugvisor::bench

@@ -52,6 +52,11 @@ struct Options {
   /// --baseline-cli: another build's `plugvisor`, whose daemon the path
   /// section measures in the same rounds (before/after a change).
   std::filesystem::path baseline_cli;
+  /// --scale-sizes 10,100: the plugin counts of the scale section (default
+  /// 10,100,1000; --quick 10,30); the sustained calls run at the largest.
+  std::vector<int> scale_sizes;
+  /// --sustain-seconds N: the sustained calls' length (default 60; --quick 1).
+  int sustain_seconds = 0;
   bool hundred_child = false;  // internal: run the 100-plugin scenario and print JSON
   std::string cold_child;       // internal: --cold-child JSON (ColdSpec), see cold_starts_in_fresh_process
   // --loop BYTES COUNT: only make COUNT calls of BYTES through the registry

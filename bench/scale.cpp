@@ -102,13 +102,23 @@ struct Sustained {
   std::size_t calls = 0;
   Summary latency;  // from each call's scheduled moment to its answer
   Summary service;  // from the moment it was sent
+  SchedTimes callers;  // the calling threads' own CPU and run-queue wait
 };
+
+// This thread's SchedTimes.
+SchedTimes this_thread_times() {
+  std::ifstream in("/proc/thread-self/schedstat");
+  SchedTimes out;
+  in >> out.run_ns >> out.wait_ns;
+  return out;
+}
 
 // Calls at `rate` per second for `duration` over `connections` kept-alive
 // connections, each call to the next running plugin in turn.
 Sustained sustain(const fs::path& admin, int running, double rate, std::chrono::milliseconds duration,
                   int connections) {
   std::vector<std::vector<double>> late(connections), served(connections);
+  std::vector<SchedTimes> spent(connections);
   std::atomic<bool> failed{false};
   std::string failure;
   std::mutex failure_mutex;
@@ -119,6 +129,7 @@ Sustained sustain(const fs::path& admin, int running, double rate, std::chrono::
   std::vector<std::thread> threads;
   for (int t = 0; t < connections; ++t) {
     threads.emplace_back([&, t] {
+      const SchedTimes t0 = this_thread_times();
       try {
         RawHttpClient client(admin.string(), "");
         // Connection t makes calls t, t + n, t + 2n ... of one schedule.
@@ -142,17 +153,21 @@ Sustained sustain(const fs::path& admin, int running, double rate, std::chrono::
         std::lock_guard guard(failure_mutex);
         if (!failed.exchange(true)) failure = e.what();
       }
+      const SchedTimes t1 = this_thread_times();
+      spent[t] = {t1.run_ns - t0.run_ns, t1.wait_ns - t0.wait_ns};
     });
   }
   for (auto& thread : threads) thread.join();
   if (failed) throw std::runtime_error("sustained calls through the daemon failed: " + failure);
   const double seconds = ns_since(start) / 1e9;
   std::vector<double> all_late, all_served;
+  Sustained out;
   for (int t = 0; t < connections; ++t) {
     all_late.insert(all_late.end(), late[t].begin(), late[t].end());
     all_served.insert(all_served.end(), served[t].begin(), served[t].end());
+    out.callers.run_ns += spent[t].run_ns;
+    out.callers.wait_ns += spent[t].wait_ns;
   }
-  Sustained out;
   out.target_rate = rate;
   out.connections = connections;
   out.calls = all_late.size();
@@ -199,13 +214,19 @@ Json measure(const Options& options, int count, bool sustained_here) {
   const auto before = running_pids(client);
   int children = 0;
   const long children_kib = children_rss_kib(daemon.pid(), children);
+  // A reload's wall time, and the daemon's CPU for it and its time waiting for one.
+  const SchedTimes reload_from = sched_times(daemon.pid());
+  const double reload_ms = p50_of(client, "POST", "/v1/reload", reloads) / 1e6;
+  const SchedTimes reload_to = sched_times(daemon.pid());
   r["running_phase"] = {{"start_one_by_one_ms", start_ms},
                         {"rss_kib", rss_kib(daemon.pid())},
                         {"plugin_processes", children},
                         {"plugins_rss_kib", children_kib},
                         {"list_p50_us", p50_of(client, "GET", "/v1/plugins", samples) / 1e3},
                         {"status_p50_us", p50_of(client, "GET", "/v1/plugins/" + plugin_name(count - 1), samples) / 1e3},
-                        {"reload_p50_ms", p50_of(client, "POST", "/v1/reload", reloads) / 1e6}};
+                        {"reload_p50_ms", reload_ms},
+                        {"reload_cpu_ms", (reload_to.run_ns - reload_from.run_ns) / (reloads + 1) / 1e6},
+                        {"reload_runqueue_ms", (reload_to.wait_ns - reload_from.wait_ns) / (reloads + 1) / 1e6}};
   const auto after = running_pids(client);
   int restarted = 0;
   for (const auto& [id, pid] : before) restarted += !after.contains(id) || after.at(id) != pid;
@@ -214,12 +235,32 @@ Json measure(const Options& options, int count, bool sustained_here) {
 
   if (sustained_here) {
     const double rate = options.quick ? 500 : 10'000;
-    const auto duration = std::chrono::milliseconds(options.quick ? 1'000 : 60'000);
-    auto s = sustain(admin, running, rate, duration, 8);
+    const int seconds = options.sustain_seconds > 0 ? options.sustain_seconds : options.quick ? 1 : 60;
+    // Where the CPU goes: the daemon, the plugins, the calling threads.
+    auto plugins_times = [&] {
+      SchedTimes sum;
+      for (const auto& [id, pid] : after) {
+        const SchedTimes t = sched_times(static_cast<pid_t>(pid));
+        sum.run_ns += t.run_ns;
+        sum.wait_ns += t.wait_ns;
+      }
+      return sum;
+    };
+    const SchedTimes daemon_from = sched_times(daemon.pid()), plugins_from = plugins_times();
+    auto s = sustain(admin, running, rate, std::chrono::seconds(seconds), 8);
+    const SchedTimes daemon_to = sched_times(daemon.pid()), plugins_to = plugins_times();
+    const double calls = static_cast<double>(std::max<std::size_t>(s.calls, 1));
+    auto per_call = [&](const SchedTimes& from, const SchedTimes& to) {
+      return Json{{"cpu_us", (to.run_ns - from.run_ns) / calls / 1e3},
+                  {"runqueue_us", (to.wait_ns - from.wait_ns) / calls / 1e3}};
+    };
     r["sustained"] = {{"target_rate", s.target_rate}, {"achieved_rate", s.achieved_rate},
                       {"seconds", s.seconds},         {"connections", s.connections},
                       {"calls", s.calls},             {"latency_from_schedule", summary_json(s.latency)},
-                      {"service", summary_json(s.service)}, {"rss_kib_after", rss_kib(daemon.pid())}};
+                      {"service", summary_json(s.service)}, {"rss_kib_after", rss_kib(daemon.pid())},
+                      {"per_call", {{"daemon", per_call(daemon_from, daemon_to)},
+                                    {"plugins", per_call(plugins_from, plugins_to)},
+                                    {"callers", per_call({}, s.callers)}}}};
   }
   return r;
 }
@@ -243,7 +284,9 @@ void bench_scale(const Options& options, Results& results) {
                             " was not built");
     return;
   }
-  const std::vector<int> sizes = options.quick ? std::vector<int>{10, 30} : std::vector<int>{10, 100, 1000};
+  const std::vector<int> sizes = !options.scale_sizes.empty() ? options.scale_sizes
+                                 : options.quick            ? std::vector<int>{10, 30}
+                                                            : std::vector<int>{10, 100, 1000};
   // The daemon with no plugin: what the memory figures grow from.
   long empty_rss_kib = 0;
   {
@@ -278,6 +321,11 @@ void bench_scale(const Options& options, Results& results) {
                  r["running_phase"]["status_p50_us"].get<double>(), std::nullopt, {}, ""});
     results.add({base + "reload.p50", "  POST /v1/reload, nothing changed, p50", "ms",
                  r["running_phase"]["reload_p50_ms"].get<double>(), std::nullopt, {}, ""});
+    char reload_cpu[120];
+    std::snprintf(reload_cpu, sizeof reload_cpu, "the daemon's CPU for it %.1f ms; runnable, waiting for a CPU %.1f ms",
+                  r["running_phase"]["reload_cpu_ms"].get<double>(), r["running_phase"]["reload_runqueue_ms"].get<double>());
+    results.add({base + "reload_cpu", "  POST /v1/reload: the daemon's CPU per reload", "ms",
+                 r["running_phase"]["reload_cpu_ms"].get<double>(), std::nullopt, {}, reload_cpu});
     results.add({base + "reload_restarted", "  running plugins a reload restarted", "",
                  r["running_phase"]["restarted_by_reload"].get<double>(), std::nullopt, {Target::value_eq, 0},
                  "of " + running});
@@ -299,6 +347,19 @@ void bench_scale(const Options& options, Results& results) {
                 s["service"]["p99_ns"].get<double>() / 1e6);
   results.add({"scale.sustained.p99", "  latency from each call's scheduled moment, p99", "ms",
                s["latency_from_schedule"]["p99_ns"].get<double>() / 1e6, std::nullopt, {}, service});
+  results.add({"scale.sustained.service_p99", "  service time (from sending), p99", "ms",
+               s["service"]["p99_ns"].get<double>() / 1e6, std::nullopt, {}, ""});
+  const Json& per_call = s["per_call"];
+  char cpu[200];
+  std::snprintf(cpu, sizeof cpu,
+                "daemon %.0f + plugins %.0f + callers %.0f us; waiting for a CPU: %.0f + %.0f + %.0f us",
+                per_call["daemon"]["cpu_us"].get<double>(), per_call["plugins"]["cpu_us"].get<double>(),
+                per_call["callers"]["cpu_us"].get<double>(), per_call["daemon"]["runqueue_us"].get<double>(),
+                per_call["plugins"]["runqueue_us"].get<double>(), per_call["callers"]["runqueue_us"].get<double>());
+  results.add({"scale.sustained.cpu_per_call", "  CPU per call, all processes", "us",
+               per_call["daemon"]["cpu_us"].get<double>() + per_call["plugins"]["cpu_us"].get<double>() +
+                   per_call["callers"]["cpu_us"].get<double>(),
+               std::nullopt, {}, cpu});
   // Growth per tenfold between consecutive sizes.
   struct Figure {
     const char* name;

@@ -53,13 +53,12 @@ ssize_t BufferedStream::read(char* ptr, std::size_t size) {
     buffer_.resize(refill_bytes);
     pos_ = 0;
     ssize_t n = 0;
-    do {
-      if (!wait(POLLIN)) {
+    while ((n = ::recv(fd_, buffer_.data(), buffer_.size(), MSG_DONTWAIT)) < 0 && (errno == EINTR || errno == EAGAIN)) {
+      if (errno == EAGAIN && !wait(POLLIN)) {
         buffer_.clear();
         return -1;
       }
-      n = ::recv(fd_, buffer_.data(), buffer_.size(), 0);
-    } while (n < 0 && (errno == EINTR || errno == EAGAIN));
+    }
     buffer_.resize(n > 0 ? static_cast<std::size_t>(n) : 0);
     if (n <= 0) return n;
   }
@@ -73,10 +72,9 @@ ssize_t BufferedStream::read(char* ptr, std::size_t size) {
   }
   // A large read with nothing buffered goes straight into place.
   ssize_t n = 0;
-  do {
-    if (!wait(POLLIN)) return -1;
-    n = ::recv(fd_, ptr, size, 0);
-  } while (n < 0 && (errno == EINTR || errno == EAGAIN));
+  while ((n = ::recv(fd_, ptr, size, MSG_DONTWAIT)) < 0 && (errno == EINTR || errno == EAGAIN)) {
+    if (errno == EAGAIN && !wait(POLLIN)) return -1;
+  }
   if (n > 0) {
     consumed_ += static_cast<std::uint64_t>(n);
     if (tap_) tap_(std::string_view(ptr, static_cast<std::size_t>(n)));
@@ -84,11 +82,13 @@ ssize_t BufferedStream::read(char* ptr, std::size_t size) {
   return n;
 }
 
+// Reads and writes try first and wait only when the socket is not ready: a
+// poll() before each would be one system call more per request.
 ssize_t BufferedStream::write(const char* ptr, std::size_t size) {
   while (true) {
-    if (!wait(POLLOUT)) return -1;
-    ssize_t n = ::send(fd_, ptr, size, MSG_NOSIGNAL);
+    ssize_t n = ::send(fd_, ptr, size, MSG_NOSIGNAL | MSG_DONTWAIT);
     if (n >= 0 || (errno != EINTR && errno != EAGAIN)) return n;
+    if (errno == EAGAIN && !wait(POLLOUT)) return -1;
   }
 }
 

@@ -1,15 +1,18 @@
 #include "gated_server.hpp"
 
 #include <malloc.h>
+#include <poll.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
-#include <condition_variable>
+#include <cerrno>
 #include <deque>
 #include <mutex>
 #include <optional>
 #include <set>
+#include <system_error>
 #include <thread>
 #include <vector>
 
@@ -29,6 +32,8 @@ class InlineQueue final : public httplib::TaskQueue {
   void shutdown() override {}
 };
 
+using Clock = std::chrono::steady_clock;
+
 // Set by the logger hook when an answer was large (the worker then trims).
 thread_local bool large_answer = false;
 
@@ -41,85 +46,273 @@ struct GatedServer::Impl {
     std::uint64_t body_bytes = 0;
   };
 
+  // What becomes of a connection after its request.
+  enum class After {
+    keep,    // kept for the next request (keep()), or back to the gate
+    close,   // closed at once: nothing of the request is left unread
+    linger,  // closed by the gate once the client has stopped sending
+  };
+
+  // A worker thread and what wakes it: a job for it (idle), or a request
+  // for the connection it keeps (parked).
+  struct Worker {
+    int wake_fd = -1;   // eventfd
+    bool asked = false;  // parked, and asked to give its connection up (guarded by mutex)
+    std::thread thread;
+  };
+
   GatedServer& server;
   GatedLimits limits;
-  LeanRoute lean;  // set before listening, read-only after
+  GatePolicy policy;  // the gate's, applied by a worker to a kept connection's next head
+  LeanRoute lean;     // set before listening, read-only after
   std::unique_ptr<HeadGate> gate;
   int listen_fd = -1;
 
   std::mutex mutex;  // guards the fields below
-  std::condition_variable changed;
   std::deque<Job> queue;
   std::uint64_t budget_used = 0;
-  std::set<int> serving;
+  std::set<int> serving;          // connections held by workers (serving or kept)
+  std::vector<Worker*> idle;      // waiting for a job
+  std::vector<Worker*> parked;    // waiting for their kept connection's next head, not yet asked
   bool stopping = false;
-  std::vector<std::thread> workers;
+  std::vector<std::unique_ptr<Worker>> workers;
 
-  Impl(GatedServer& s, GatePolicy policy, GatedLimits l) : server(s), limits(l) {
+  Impl(GatedServer& s, GatePolicy p, GatedLimits l) : server(s), limits(l), policy(std::move(p)) {
     gate = std::make_unique<HeadGate>(
-        std::move(policy),
-        [this](int fd, std::string buffered, std::uint64_t body_bytes) {
-          {
-            std::lock_guard guard(mutex);
-            if (!stopping) {
-              queue.push_back({fd, std::move(buffered), body_bytes});
-              fd = -1;
-            }
-          }
-          if (fd >= 0) ::close(fd);
-          changed.notify_one();
+        policy, [this](int fd, std::string buffered, std::uint64_t body_bytes) {
+          enqueue({fd, std::move(buffered), body_bytes});
         },
         limits.gate);
-    for (std::size_t i = 0; i < limits.workers; ++i) workers.emplace_back([this] { work(); });
+    for (std::size_t i = 0; i < limits.workers; ++i) {
+      auto worker = std::make_unique<Worker>();
+      worker->wake_fd = ::eventfd(0, EFD_CLOEXEC);
+      if (worker->wake_fd < 0) throw std::system_error(errno, std::generic_category(), "eventfd");
+      workers.push_back(std::move(worker));
+    }
+    for (auto& worker : workers) worker->thread = std::thread([this, w = worker.get()] { work(*w); });
   }
 
-  // FIFO: the oldest admitted request goes first, when its body fits the budget.
-  // Every waiter waits for the same thing, so each change wakes one of them
-  // (notify_one), and a worker that takes a job passes the word on while jobs
-  // remain: waking all sixteen for each request cost more than the request
-  // itself on two busy cores.
-  void work() {
-    while (true) {
-      Job job;
-      {
-        std::unique_lock lock(mutex);
-        changed.wait(lock, [&] {
-          return stopping || (!queue.empty() && (budget_used == 0 ||
-                                                 budget_used + queue.front().body_bytes <= limits.body_budget));
-        });
-        if (stopping) return;
-        job = std::move(queue.front());
-        queue.pop_front();
-        budget_used += job.body_bytes;
-        serving.insert(job.fd);
-        if (!queue.empty()) changed.notify_one();
+  static void wake(Worker* worker) {
+    if (!worker) return;
+    std::uint64_t one = 1;
+    [[maybe_unused]] auto r = ::write(worker->wake_fd, &one, sizeof one);
+  }
+
+  bool fits(std::uint64_t body_bytes) const {
+    return budget_used == 0 || budget_used + body_bytes <= limits.body_budget;
+  }
+
+  // The worker to wake for the queue's first job, if it may start: an idle
+  // one, else a parked one, asked to give its connection back to the gate.
+  // One wake per change; a worker that takes a job asks again while jobs
+  // remain (waking every worker for each request cost more than the
+  // request itself on two busy cores). Under the mutex.
+  Worker* dispatch() {
+    if (queue.empty() || !fits(queue.front().body_bytes)) return nullptr;
+    Worker* worker = nullptr;
+    if (!idle.empty()) {
+      worker = idle.back();  // the one idle the shortest: its stack is warm
+      idle.pop_back();
+    } else if (!parked.empty()) {
+      worker = parked.front();  // parked the longest
+      parked.erase(parked.begin());
+      worker->asked = true;
+    }
+    return worker;
+  }
+
+  // An admitted request, from the gate or from a worker that cannot take it.
+  void enqueue(Job job) {
+    Worker* worker = nullptr;
+    {
+      std::lock_guard guard(mutex);
+      if (!stopping) {
+        queue.push_back(std::move(job));
+        job.fd = -1;
+        worker = dispatch();
       }
-      After after = serve(job);
-      bool released = job.body_bytes > 0;
-      {
-        std::lock_guard guard(mutex);
-        budget_used -= job.body_bytes;
-        serving.erase(job.fd);
-        if (stopping) after = After::close;
-        released = released && !queue.empty();
-      }
-      if (released) changed.notify_one();  // room in the budget: the next job may fit now
-      if (after == After::keep) {
-        gate->give_back(job.fd, std::move(job.buffered));
-      } else if (after == After::linger) {
-        gate->linger(job.fd);
-      } else {
-        ::close(job.fd);
-      }
+    }
+    if (job.fd >= 0) ::close(job.fd);
+    wake(worker);
+  }
+
+  // FIFO: the oldest admitted request goes first, when its body fits the
+  // budget. After a request a worker keeps its connection for the next one
+  // (keep()) while no job waits: that request then costs no hand-off
+  // between threads, the gate's nor the queue's.
+  void work(Worker& self) {
+    std::optional<Job> job = next_job(self);
+    while (job) {
+      const After after = finish(*job, serve(*job));
+      job = after == After::keep ? keep(self, job->fd, std::move(job->buffered)) : std::nullopt;
+      if (!job) job = next_job(self);
     }
   }
 
-  // What becomes of a connection after its request.
-  enum class After {
-    keep,    // back to the gate for the next request
-    close,   // closed at once: nothing of the request is left unread
-    linger,  // closed by the gate once the client has stopped sending
-  };
+  // After a request: its budget back; the connection closed, lingered, or kept.
+  After finish(Job& job, After after) {
+    Worker* next = nullptr;
+    {
+      std::lock_guard guard(mutex);
+      budget_used -= job.body_bytes;
+      if (job.body_bytes > 0) next = dispatch();  // room in the budget: the next job may fit now
+      if (stopping) after = After::close;
+      if (after != After::keep) serving.erase(job.fd);
+    }
+    wake(next);
+    if (after == After::linger) gate->linger(job.fd);
+    if (after == After::close) ::close(job.fd);
+    return after;
+  }
+
+  // Waits, idle, for a job; none once stopping.
+  std::optional<Job> next_job(Worker& self) {
+    std::unique_lock lock(mutex);
+    while (!stopping) {
+      if (!queue.empty() && fits(queue.front().body_bytes)) {
+        Job job = std::move(queue.front());
+        queue.pop_front();
+        budget_used += job.body_bytes;
+        serving.insert(job.fd);
+        Worker* next = dispatch();
+        lock.unlock();
+        wake(next);
+        return job;
+      }
+      idle.push_back(&self);
+      lock.unlock();
+      std::uint64_t count;
+      while (::read(self.wake_fd, &count, sizeof count) < 0 && errno == EINTR) {
+      }
+      lock.lock();
+      std::erase(idle, &self);  // still there if woken by stop() or a stale count
+    }
+    return std::nullopt;
+  }
+
+  // How a kept connection's wait ended.
+  enum class Woken { readable, asked, expired };
+
+  // Waits until `fd` is readable, the worker is asked for, or `deadline`.
+  Woken wait_kept(Worker& self, int fd, Clock::time_point deadline) {
+    pollfd p[2] = {{fd, POLLIN, 0}, {self.wake_fd, POLLIN, 0}};
+    while (true) {
+      const auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - Clock::now()).count();
+      if (left <= 0) return Woken::expired;
+      const int n = ::poll(p, 2, static_cast<int>(std::min<long long>(left, 1'000'000)));
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) return Woken::expired;
+      if (n == 0) continue;  // the deadline is looked at again
+      if (p[1].revents & POLLIN) {
+        std::uint64_t count;
+        [[maybe_unused]] auto r = ::read(self.wake_fd, &count, sizeof count);
+        return Woken::asked;  // or stopping, or a stale count: keep() decides
+      }
+      return Woken::readable;
+    }
+  }
+
+  // Keeps `fd` after a request, as the gate would hold it, with the gate's
+  // bounds: its next head within the head timeout (counted from now, not
+  // per read), at most a head's bytes read, the same policy. An admitted
+  // request is the next job of this worker when no job waits and its body
+  // fits the budget; otherwise it joins the queue. Anything else (a head
+  // the policy answers, a bad head) and the connection itself, when another
+  // request needs this worker, go back to the gate, with the time waited.
+  std::optional<Job> keep(Worker& self, int fd, std::string in) {
+    const auto since = Clock::now();
+    const auto deadline = since + limits.gate.head_timeout;
+    while (true) {
+      http1::RequestHead head;
+      const auto parsed = http1::parse_request_head(in, head);
+      if (parsed.state == http1::ParseResult::complete) return admit(fd, in, parsed, head, since);
+      if (parsed.state == http1::ParseResult::invalid) return to_gate(fd, std::move(in), since);
+      Leave leave = Leave::no;
+      {
+        std::lock_guard guard(mutex);
+        leave = leaving(self);
+        if (leave == Leave::no && !queue.empty()) leave = Leave::to_gate;  // a request waits: it gets this worker
+        if (leave == Leave::no) parked.push_back(&self);
+      }
+      if (leave == Leave::no) {
+        const Woken woken = wait_kept(self, fd, deadline);
+        {
+          std::lock_guard guard(mutex);
+          std::erase(parked, &self);
+          leave = leaving(self);
+        }
+        if (leave == Leave::no && woken == Woken::expired) leave = Leave::close;
+        if (leave == Leave::no && woken == Woken::readable && !read_head_bytes(fd, in)) leave = Leave::close;
+      }
+      if (leave == Leave::close) return drop(fd);
+      if (leave == Leave::to_gate) return to_gate(fd, std::move(in), since);
+    }
+  }
+
+  // Whether a kept connection leaves its worker now, and how. Under the mutex.
+  enum class Leave { no, to_gate, close };
+  Leave leaving(Worker& self) {
+    if (stopping) return Leave::close;
+    if (!self.asked) return Leave::no;
+    self.asked = false;
+    return Leave::to_gate;
+  }
+
+  // Reads what is there of a head, never more than a head's limit and one
+  // read (the parser refuses beyond); false if the client left.
+  static bool read_head_bytes(int fd, std::string& in) {
+    const std::size_t room = http1::max_head_bytes + 1 > in.size() ? http1::max_head_bytes + 1 - in.size() : 0;
+    const std::size_t want = std::min<std::size_t>(16 * 1024, std::max<std::size_t>(room, 1));
+    const std::size_t have = in.size();
+    in.resize(have + want);
+    const ssize_t n = ::recv(fd, in.data() + have, want, MSG_DONTWAIT);
+    in.resize(have + (n > 0 ? static_cast<std::size_t>(n) : 0));
+    return n > 0 || (n < 0 && (errno == EAGAIN || errno == EINTR));
+  }
+
+  // A complete head on a kept connection (`head`: views into `in`): served
+  // here, queued, or the gate's.
+  std::optional<Job> admit(int fd, std::string& in, const http1::ParseResult& parsed, const http1::RequestHead& head,
+                           Clock::time_point since) {
+    GateDecision decision;
+    try {
+      decision = policy(head);
+    } catch (...) {
+      decision.answer.emplace();  // the gate calls it again and answers its failure
+    }
+    if (decision.answer) return to_gate(fd, std::move(in), since);
+    frame_admitted(in, parsed.size, head);
+    Job job{fd, std::move(in), decision.body_bytes};
+    {
+      std::lock_guard guard(mutex);
+      if (!stopping && queue.empty() && fits(job.body_bytes)) {
+        budget_used += job.body_bytes;
+        return job;
+      }
+      serving.erase(fd);
+    }
+    enqueue(std::move(job));
+    return std::nullopt;
+  }
+
+  std::optional<Job> to_gate(int fd, std::string in, Clock::time_point since) {
+    {
+      std::lock_guard guard(mutex);
+      serving.erase(fd);
+    }
+    gate->give_back(fd, std::move(in), since);
+    return std::nullopt;
+  }
+
+  std::optional<Job> drop(int fd) {
+    {
+      std::lock_guard guard(mutex);
+      serving.erase(fd);
+    }
+    ::close(fd);
+    return std::nullopt;
+  }
+
 
   // One request, on the lean route or through httplib. `job.buffered`
   // becomes the bytes read past it.
@@ -217,8 +410,11 @@ struct GatedServer::Impl {
       // A worker waiting for a body wakes now (reads end), instead of at its timeout.
       for (int fd : serving) ::shutdown(fd, SHUT_RD);
     }
-    changed.notify_all();
-    for (auto& worker : workers) worker.join();
+    for (auto& worker : workers) wake(worker.get());  // idle or parked
+    for (auto& worker : workers) {
+      worker->thread.join();
+      ::close(worker->wake_fd);
+    }
     workers.clear();
     for (auto& job : queue) ::close(job.fd);
     queue.clear();

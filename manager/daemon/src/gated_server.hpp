@@ -1,8 +1,9 @@
 // cpp-httplib's server behind the head gate: httplib accepts and routes, the
 // gate reads every head (bounded in bytes and time, on one thread), and a
 // fixed set of workers runs only admitted requests, within a memory budget
-// for their bodies. Between requests a kept-alive connection waits in the
-// gate again, not in a worker.
+// for their bodies. Between requests the worker that served a kept-alive
+// connection keeps it for its next head, with the gate's bounds, until
+// another request needs that worker: then the connection waits in the gate.
 #pragma once
 
 #include <chrono>
@@ -20,7 +21,7 @@ namespace plugvisor::detail {
 /// The bounds of one listener (docs/operations.md, "Limits under attack").
 struct GatedLimits {
   GateLimits gate;
-  /// Workers: admitted requests served at once.
+  /// Workers: admitted requests served (or kept connections held) at once.
   std::size_t workers = 16;
   /// The listen backlog (cpp-httplib's own is 5).
   int backlog = 1024;

@@ -49,6 +49,15 @@ GateAnswer bad_head(const http1::ParseResult& parsed) {
 
 }  // namespace
 
+void frame_admitted(std::string& in, std::size_t head_size, const http1::RequestHead& head) {
+  if (head.framing != http1::Framing::length || head.has_content_length || head.method == "GET" ||
+      head.method == "HEAD") {
+    return;
+  }
+  const std::size_t blank = in[head_size - 2] == '\r' ? head_size - 2 : head_size - 1;
+  in.insert(blank, "Content-Length: 0\r\n");
+}
+
 struct HeadGate::Impl {
   GatePolicy policy;
   GateHandoff handoff;
@@ -62,6 +71,7 @@ struct HeadGate::Impl {
     std::string buffered;
     bool in_epoll;  // add() registered it already (nothing buffered): no wake was needed
     bool linger;    // answered and to be closed: drained, not read for a head
+    Clock::time_point since;  // waiting for a head since
   };
   std::mutex mutex;  // guards inbox and stopped
   std::vector<Arrival> inbox;
@@ -75,7 +85,8 @@ struct HeadGate::Impl {
   // the inbox lacks. This saves the gate a wake per request; at most one
   // connection per worker waits so. New connections always wake the gate,
   // which bounds them (max_connections) at once.
-  void arrive(int fd, std::string buffered, bool from_worker, bool linger = false) {
+  void arrive(int fd, std::string buffered, bool from_worker, bool linger = false,
+              Clock::time_point since = Clock::now()) {
     bool wake = true;
     {
       std::lock_guard guard(mutex);
@@ -91,7 +102,7 @@ struct HeadGate::Impl {
         in_epoll = ::epoll_ctl(epoll_fd, EPOLL_CTL_ADD, fd, &ev) == 0;
       }
       wake = !in_epoll;
-      inbox.push_back({fd, std::move(buffered), in_epoll, linger});
+      inbox.push_back({fd, std::move(buffered), in_epoll, linger, since});
     }
     if (!wake) return;
     std::uint64_t one = 1;
@@ -133,7 +144,7 @@ struct HeadGate::Impl {
       if (stopped) return false;
       arrived.swap(inbox);
     }
-    for (auto& [fd, buffered, in_epoll, linger] : arrived) {
+    for (auto& [fd, buffered, in_epoll, linger, since] : arrived) {
       if (connections.size() >= limits.max_connections) evict_oldest();
       epoll_event ev{};
       ev.events = EPOLLIN;
@@ -143,7 +154,7 @@ struct HeadGate::Impl {
         continue;
       }
       Connection& c = connections[fd];
-      c.waiting_since = Clock::now();
+      c.waiting_since = since;
       if (linger) {
         ::shutdown(fd, SHUT_WR);
         c.draining = true;
@@ -223,14 +234,7 @@ struct HeadGate::Impl {
     }
     if (!decision.answer) {
       // Admitted: the connection leaves the gate with what it read.
-      if (head.framing == http1::Framing::length && !head.has_content_length && head.method != "GET" &&
-          head.method != "HEAD") {
-        // No Content-Length and no chunked coding: no body (RFC 9112 §6.3).
-        // cpp-httplib would read a POST's body until the client closes: the
-        // zero is written down for it, just before the blank line.
-        const std::size_t blank = c.in[parsed.size - 2] == '\r' ? parsed.size - 2 : parsed.size - 1;
-        c.in.insert(blank, "Content-Length: 0\r\n");
-      }
+      frame_admitted(c.in, parsed.size, head);
       std::string buffered = std::move(c.in);
       ::epoll_ctl(epoll_fd, EPOLL_CTL_DEL, fd, nullptr);
       connections.erase(fd);
@@ -318,7 +322,9 @@ HeadGate::~HeadGate() {
 
 void HeadGate::add(int fd, std::string buffered) { impl_->arrive(fd, std::move(buffered), false); }
 
-void HeadGate::give_back(int fd, std::string leftover) { impl_->arrive(fd, std::move(leftover), true); }
+void HeadGate::give_back(int fd, std::string leftover, Clock::time_point since) {
+  impl_->arrive(fd, std::move(leftover), true, false, since);
+}
 
 void HeadGate::linger(int fd) { impl_->arrive(fd, {}, false, true); }
 

@@ -40,6 +40,14 @@ using GatePolicy = std::function<GateDecision(const http1::RequestHead& head)>;
 /// far (the head, perhaps some body). Must not block.
 using GateHandoff = std::function<void(int fd, std::string buffered, std::uint64_t body_bytes)>;
 
+/// The one rule for an admitted request's bytes before a worker serves it:
+/// a request without Content-Length and without chunked coding has no body
+/// (RFC 9112 §6.3), and cpp-httplib, which would read a POST's body until
+/// the client closes, is told so ("Content-Length: 0" added to the head).
+/// `in` starts with the head `head` of `head_size` bytes (views into `in`:
+/// they dangle afterwards).
+void frame_admitted(std::string& in, std::size_t head_size, const http1::RequestHead& head);
+
 /// The bounds the gate keeps (docs/operations.md, "Limits under attack").
 struct GateLimits {
   /// Connections the gate holds at once (waiting for a head, idle between
@@ -64,9 +72,10 @@ class HeadGate {
   /// requests, with the bytes it read past its request). The gate owns it now.
   void add(int fd, std::string buffered = {});
   /// Takes back `fd` from a worker after a request, with the bytes it read
-  /// past it. Like add(), without waking the gate when nothing was read past
-  /// (it sees the connection's next request all the same).
-  void give_back(int fd, std::string leftover);
+  /// past it, waiting for its next head since `since` (the head timeout
+  /// counts from there). Like add(), without waking the gate when nothing
+  /// was read past (it sees the connection's next request all the same).
+  void give_back(int fd, std::string leftover, std::chrono::steady_clock::time_point since);
   /// Takes `fd`, answered and to be closed while its client may still be
   /// sending a body: the gate shuts it for writing, drops what still comes
   /// (for at most a second or a MiB, as after its own refusals) and closes
