@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "checked_channel.hpp"
+#include "registry_state.hpp"
 
 namespace plugvisor {
 
@@ -91,7 +92,7 @@ bool ranks_before(const ProviderInfo& a, std::uint64_t sa, const ProviderInfo& b
 
 }  // namespace
 
-struct Registry::Index {
+struct Registry::State::Index {
   struct Entry {
     std::string contract;
     std::string type;
@@ -118,37 +119,38 @@ struct Registry::Index {
   }
 };
 
-Registry::Registry() {
-  std::unique_lock lock(mutex_);
+Registry::Registry() : state_(std::make_unique<State>()) {
+  std::unique_lock lock(state_->mutex);
   for (const ContractInfo* contract : builtin_contracts()) {
-    catalog_.emplace(contract->description.name, Declaration{contract, {}});
+    state_->catalog.emplace(contract->description.name, State::Declaration{contract, {}, nullptr});
   }
-  publish_locked();
+  state_->publish_locked(stamp_);
 }
 
 Registry::~Registry() = default;
 
-void Registry::publish_locked() {
-  auto index = std::make_shared<Index>();
-  index->entries.reserve(slots_.size());
-  for (const auto& [key, slot] : slots_) {
+void Registry::State::publish_locked(std::atomic<std::uint64_t>& stamp) {
+  auto next = std::make_shared<Index>();
+  next->entries.reserve(slots.size());
+  for (const auto& [key, slot] : slots) {
     const ProviderEntry& active = slot.front().entry;
     if (!active.info.active) continue;  // only incompatible providers: none is handed out
-    index->entries.push_back(Index::Entry{key.contract, key.type, hash_key(key.contract, key.type), active.object,
-                                          active.channel, active.object ? active.contract : nullptr});
+    next->entries.push_back(Index::Entry{key.contract, key.type, hash_key(key.contract, key.type), active.object,
+                                         active.channel, active.object ? active.contract : nullptr});
   }
-  index->buckets.assign(std::bit_ceil(std::max<std::size_t>(2 * index->entries.size(), 8)), 0);
-  const std::size_t mask = index->buckets.size() - 1;
-  for (std::size_t e = 0; e < index->entries.size(); ++e) {
-    std::size_t i = index->entries[e].hash & mask;
-    while (index->buckets[i] != 0) i = (i + 1) & mask;
-    index->buckets[i] = static_cast<std::uint32_t>(e + 1);
+  next->buckets.assign(std::bit_ceil(std::max<std::size_t>(2 * next->entries.size(), 8)), 0);
+  const std::size_t mask = next->buckets.size() - 1;
+  for (std::size_t e = 0; e < next->entries.size(); ++e) {
+    std::size_t i = next->entries[e].hash & mask;
+    while (next->buckets[i] != 0) i = (i + 1) & mask;
+    next->buckets[i] = static_cast<std::uint32_t>(e + 1);
   }
-  index_ = std::move(index);
-  stamp_.store(next_stamp.fetch_add(1, std::memory_order_relaxed), std::memory_order_release);
+  index = std::move(next);
+  stamp.store(next_stamp.fetch_add(1, std::memory_order_relaxed), std::memory_order_release);
 }
 
-const Registry::Index& Registry::current_index() const {
+const Registry::State::Index& Registry::State::current_index(const Registry* owner,
+                                                              const std::atomic<std::uint64_t>& stamp) const {
   struct Cached {
     const Registry* owner = nullptr;  // compared, never dereferenced
     std::uint64_t stamp = 0;          // 0: empty (stamps start at 1)
@@ -158,19 +160,19 @@ const Registry::Index& Registry::current_index() const {
   thread_local std::array<Cached, 4> cache;
   thread_local std::size_t next_victim = 0;
 
-  const std::uint64_t stamp = stamp_.load(std::memory_order_acquire);
+  const std::uint64_t now = stamp.load(std::memory_order_acquire);
   for (const Cached& cached : cache) {
-    if (cached.stamp == stamp) return *cached.index;
+    if (cached.stamp == now) return *cached.index;
   }
   Cached* slot = nullptr;
   for (Cached& cached : cache) {
-    if (cached.owner == this) slot = &cached;
+    if (cached.owner == owner) slot = &cached;
   }
   if (!slot) slot = &cache[next_victim++ % cache.size()];
-  std::shared_lock lock(mutex_);
-  slot->owner = this;
-  slot->stamp = stamp_.load(std::memory_order_relaxed);
-  slot->index = index_;
+  std::shared_lock lock(mutex);
+  slot->owner = owner;
+  slot->stamp = stamp.load(std::memory_order_relaxed);
+  slot->index = index;
   return *slot->index;
 }
 
@@ -180,9 +182,9 @@ void Registry::add(ProviderEntry entry) {
     throw Error(ErrorCode::config, "cannot register type '" + info.type + "' of " + info.contract +
                                        ": names are 1-64 of [A-Za-z0-9._-], starting with a letter or digit");
   }
-  std::unique_lock lock(mutex_);
-  attach_locked(entry);
-  auto& slot = slots_[Key{info.contract, info.type}];
+  std::unique_lock lock(state_->mutex);
+  state_->attach_locked(entry);
+  auto& slot = state_->slots[State::Key{info.contract, info.type}];
   for (const auto& ranked : slot) {
     const auto& other = ranked.entry.info;
     if (other.provider == info.provider && other.kind == info.kind) {
@@ -190,24 +192,24 @@ void Registry::add(ProviderEntry entry) {
                                            info.provider + ": remove it first");
     }
   }
-  slot.push_back(Ranked{std::move(entry), next_sequence_++});
-  rank_slot(slot);
-  publish_locked();
+  slot.push_back(State::Ranked{std::move(entry), state_->next_sequence++});
+  State::rank_slot(slot);
+  state_->publish_locked(stamp_);
 }
 
-void Registry::rank_slot(std::vector<Ranked>& slot) {
+void Registry::State::rank_slot(std::vector<Ranked>& slot) {
   std::stable_sort(slot.begin(), slot.end(), [](const Ranked& a, const Ranked& b) {
     return ranks_before(a.entry.info, a.sequence, b.entry.info, b.sequence);
   });
   for (std::size_t i = 0; i < slot.size(); ++i) slot[i].entry.info.active = (i == 0 && usable(slot[i].entry.info));
 }
 
-void Registry::attach_locked(ProviderEntry& entry) const {
+void Registry::State::attach_locked(ProviderEntry& entry) const {
   if (entry.info.kind == ProviderKind::internal) return;  // it came with its object and declaration
-  auto declared = catalog_.find(entry.info.contract);
+  auto declared = catalog.find(entry.info.contract);
   entry.object = nullptr;
   entry.contract = nullptr;
-  entry.info.declared = declared != catalog_.end();
+  entry.info.declared = declared != catalog.end();
   entry.info.version = entry.description ? entry.description->version : 1;
   entry.info.compatibility = {};
   if (!entry.info.declared) return;
@@ -228,18 +230,21 @@ void Registry::attach_locked(ProviderEntry& entry) const {
   entry.contract = &contract;
 }
 
-void Registry::declare(const ContractInfo& contract, DeclareOptions options) { declare(contract, options, false); }
+void Registry::declare(const ContractInfo& contract, DeclareOptions options) {
+  state_->declare(contract, options, false, stamp_);
+}
 
-void Registry::declare_if_absent(const ContractInfo& contract) { declare(contract, {}, true); }
+void Registry::declare_if_absent(const ContractInfo& contract) { state_->declare(contract, {}, true, stamp_); }
 
-void Registry::declare(const ContractInfo& contract, DeclareOptions options, bool keep_existing) {
+void Registry::State::declare(const ContractInfo& contract, DeclareOptions options, bool keep_existing,
+                              std::atomic<std::uint64_t>& stamp) {
   const std::string& name = contract.description.name;
-  std::unique_lock lock(mutex_);
-  auto existing = catalog_.find(name);
+  std::unique_lock lock(mutex);
+  auto existing = catalog.find(name);
   // Checked under the lock: a lazy declaration never replaces the options
   // of a host's declaration made meanwhile.
-  if (keep_existing && existing != catalog_.end() && existing->second.contract == &contract) return;
-  if (auto it = existing; it != catalog_.end() && it->second.contract != &contract) {
+  if (keep_existing && existing != catalog.end() && existing->second.contract == &contract) return;
+  if (auto it = existing; it != catalog.end() && it->second.contract != &contract) {
     throw Error(ErrorCode::conflict, "contract '" + name + "' is already declared by C++ type " +
                                          std::string(it->second.contract->cpp_type) + "; " +
                                          std::string(contract.cpp_type) +
@@ -261,55 +266,56 @@ void Registry::declare(const ContractInfo& contract, DeclareOptions options, boo
     }
     schemas = std::move(compiled);
   }
-  catalog_.insert_or_assign(name, Declaration{&contract, options, std::move(schemas)});
+  catalog.insert_or_assign(name, Declaration{&contract, options, std::move(schemas)});
   bool changed = false;
-  for (auto it = slots_.lower_bound(KeyView{name, {}}); it != slots_.end() && it->first.contract == name; ++it) {
+  for (auto it = slots.lower_bound(KeyView{name, {}}); it != slots.end() && it->first.contract == name; ++it) {
     for (auto& ranked : it->second) attach_locked(ranked.entry);
     rank_slot(it->second);
     changed = true;
   }
-  if (changed) publish_locked();
+  if (changed) publish_locked(stamp);
 }
 
 const ContractInfo* Registry::declared(std::string_view name) const {
-  std::shared_lock lock(mutex_);
-  auto it = catalog_.find(name);
-  return it == catalog_.end() ? nullptr : it->second.contract;
+  std::shared_lock lock(state_->mutex);
+  auto it = state_->catalog.find(name);
+  return it == state_->catalog.end() ? nullptr : it->second.contract;
 }
 
 std::vector<const ContractInfo*> Registry::declared_contracts() const {
-  std::shared_lock lock(mutex_);
+  std::shared_lock lock(state_->mutex);
   std::vector<const ContractInfo*> out;
-  for (const auto& [name, declaration] : catalog_) out.push_back(declaration.contract);
+  for (const auto& [name, declaration] : state_->catalog) out.push_back(declaration.contract);
   return out;
 }
 
 std::size_t Registry::remove_provider(std::string_view provider) {
-  std::unique_lock lock(mutex_);
+  std::unique_lock lock(state_->mutex);
   std::size_t removed = 0;
-  for (auto it = slots_.begin(); it != slots_.end();) {
+  for (auto it = state_->slots.begin(); it != state_->slots.end();) {
     auto& slot = it->second;
-    removed += std::erase_if(slot, [&](const Ranked& r) { return r.entry.info.provider == provider; });
+    removed += std::erase_if(slot, [&](const State::Ranked& r) { return r.entry.info.provider == provider; });
     if (slot.empty()) {
-      it = slots_.erase(it);
+      it = state_->slots.erase(it);
       continue;
     }
-    rank_slot(slot);
+    State::rank_slot(slot);
     ++it;
   }
-  if (removed > 0) publish_locked();
+  if (removed > 0) state_->publish_locked(stamp_);
   return removed;
 }
 
-std::shared_ptr<void> Registry::indexed_object(const ContractInfo& contract, std::string_view type) const {
-  const Index::Entry* entry = current_index().find(contract.description.name, type);
+std::shared_ptr<void> Registry::State::indexed_object(const Registry* owner, const std::atomic<std::uint64_t>& stamp,
+                                                    const ContractInfo& contract, std::string_view type) const {
+  const Index::Entry* entry = current_index(owner, stamp).find(contract.description.name, type);
   if (!entry || entry->declaration != &contract) return nullptr;
   if (auto object = entry->object.lock()) return object;
   // Released since this thread's check of the stamp: the provider was removed
   // meanwhile, so the index is stale; ask the registry itself.
-  std::shared_lock lock(mutex_);
-  auto it = slots_.find(KeyView{contract.description.name, type});
-  if (it == slots_.end() || !it->second.front().entry.info.active) return nullptr;
+  std::shared_lock lock(mutex);
+  auto it = slots.find(KeyView{contract.description.name, type});
+  if (it == slots.end() || !it->second.front().entry.info.active) return nullptr;
   const ProviderEntry& active = it->second.front().entry;
   return active.contract == &contract ? active.object : nullptr;
 }
@@ -327,48 +333,48 @@ void Registry::require_declared(const ContractInfo& contract) const {
 
 std::shared_ptr<void> Registry::typed_object(const ContractInfo& contract, std::string_view type,
                                              bool required) const {
-  if (auto object = indexed_object(contract, type)) return object;
+  if (auto object = state_->indexed_object(this, stamp_, contract, type)) return object;
   // The slow path: the contract may be undeclared yet, or declared by another C++ type.
   require_declared(contract);
-  if (auto object = indexed_object(contract, type)) return object;
-  if (required) throw_not_found(contract.description.name, type);
+  if (auto object = state_->indexed_object(this, stamp_, contract, type)) return object;
+  if (required) state_->throw_not_found(contract.description.name, type);
   return nullptr;
 }
 
 bool Registry::supports(std::string_view contract, std::string_view type, std::string_view method) const {
-  std::shared_lock lock(mutex_);
-  auto it = slots_.find(KeyView{contract, type});
-  if (it == slots_.end() || !it->second.front().entry.info.active) {
+  std::shared_lock lock(state_->mutex);
+  auto it = state_->slots.find(State::KeyView{contract, type});
+  if (it == state_->slots.end() || !it->second.front().entry.info.active) {
     lock.unlock();
-    throw_not_found(contract, type);
+    state_->throw_not_found(contract, type);
   }
   const ProviderEntry& active = it->second.front().entry;
   if (active.description) return active.description->method(method) != nullptr;
-  auto declared = catalog_.find(contract);
-  return declared != catalog_.end() && declared->second.contract->description.method(method) != nullptr;
+  auto declared = state_->catalog.find(contract);
+  return declared != state_->catalog.end() && declared->second.contract->description.method(method) != nullptr;
 }
 
 std::shared_ptr<Channel> Registry::channel(std::string_view contract, std::string_view type) const {
-  if (const Index::Entry* entry = current_index().find(contract, type)) {
+  if (const State::Index::Entry* entry = state_->current_index(this, stamp_).find(contract, type)) {
     if (auto channel = entry->channel.lock()) return channel;
   }
   {
-    std::shared_lock lock(mutex_);
-    auto it = slots_.find(KeyView{contract, type});
-    if (it != slots_.end() && it->second.front().entry.info.active) return it->second.front().entry.channel;
+    std::shared_lock lock(state_->mutex);
+    auto it = state_->slots.find(State::KeyView{contract, type});
+    if (it != state_->slots.end() && it->second.front().entry.info.active) return it->second.front().entry.channel;
   }
-  throw_not_found(contract, type);
+  state_->throw_not_found(contract, type);
 }
 
-void Registry::throw_not_found(std::string_view contract, std::string_view type) const {
+void Registry::State::throw_not_found(std::string_view contract, std::string_view type) const {
   std::string known;
   for (const auto& entry : active_entries(contract)) {
     known += (known.empty() ? "" : ", ") + entry.info.type;
   }
   std::string message = "no provider of " + std::string(contract) + " type '" + std::string(type) + "'";
   {
-    std::shared_lock lock(mutex_);
-    if (auto it = slots_.find(KeyView{contract, type}); it != slots_.end()) {
+    std::shared_lock lock(mutex);
+    if (auto it = slots.find(KeyView{contract, type}); it != slots.end()) {
       // Listed, but none usable: say why each is refused.
       for (const auto& ranked : it->second) {
         message += "; " + ranked.entry.info.provider + " provides it but is not used: " +
@@ -382,52 +388,52 @@ void Registry::throw_not_found(std::string_view contract, std::string_view type)
   throw Error(ErrorCode::not_found, message);
 }
 
-std::vector<ProviderEntry> Registry::active_entries(std::string_view contract) const {
-  std::shared_lock lock(mutex_);
+std::vector<ProviderEntry> Registry::State::active_entries(std::string_view contract) const {
+  std::shared_lock lock(mutex);
   std::vector<ProviderEntry> out;
-  for (auto it = slots_.lower_bound(KeyView{contract, {}});
-       it != slots_.end() && it->first.contract == contract; ++it) {
+  for (auto it = slots.lower_bound(KeyView{contract, {}}); it != slots.end() && it->first.contract == contract;
+       ++it) {
     if (it->second.front().entry.info.active) out.push_back(it->second.front().entry);
   }
   return out;
 }
 
 std::vector<ProviderEntry> Registry::ranked_entries(std::string_view contract) const {
-  std::shared_lock lock(mutex_);
-  std::vector<const Ranked*> fronts;
-  for (auto it = slots_.lower_bound(KeyView{contract, {}});
-       it != slots_.end() && it->first.contract == contract; ++it) {
+  std::shared_lock lock(state_->mutex);
+  std::vector<const State::Ranked*> fronts;
+  for (auto it = state_->slots.lower_bound(State::KeyView{contract, {}});
+       it != state_->slots.end() && it->first.contract == contract; ++it) {
     if (it->second.front().entry.info.active) fronts.push_back(&it->second.front());
   }
-  std::stable_sort(fronts.begin(), fronts.end(), [](const Ranked* a, const Ranked* b) {
+  std::stable_sort(fronts.begin(), fronts.end(), [](const State::Ranked* a, const State::Ranked* b) {
     return ranks_before(a->entry.info, a->sequence, b->entry.info, b->sequence);
   });
   std::vector<ProviderEntry> out;
   out.reserve(fronts.size());
-  for (const Ranked* ranked : fronts) out.push_back(ranked->entry);
+  for (const State::Ranked* ranked : fronts) out.push_back(ranked->entry);
   return out;
 }
 
 std::vector<ProviderEntry> Registry::typed_entries(const ContractInfo& contract) const {
   require_declared(contract);
   std::vector<ProviderEntry> out;
-  for (auto& entry : active_entries(contract.description.name)) {
+  for (auto& entry : state_->active_entries(contract.description.name)) {
     if (entry.object && entry.contract == &contract) out.push_back(std::move(entry));
   }
   return out;
 }
 
 std::optional<ProviderInfo> Registry::active(std::string_view contract, std::string_view type) const {
-  std::shared_lock lock(mutex_);
-  auto it = slots_.find(KeyView{contract, type});
-  if (it == slots_.end() || !it->second.front().entry.info.active) return std::nullopt;
+  std::shared_lock lock(state_->mutex);
+  auto it = state_->slots.find(State::KeyView{contract, type});
+  if (it == state_->slots.end() || !it->second.front().entry.info.active) return std::nullopt;
   return it->second.front().entry.info;
 }
 
 std::vector<ProviderInfo> Registry::list() const {
-  std::shared_lock lock(mutex_);
+  std::shared_lock lock(state_->mutex);
   std::vector<ProviderInfo> out;
-  for (const auto& [key, slot] : slots_) {
+  for (const auto& [key, slot] : state_->slots) {
     for (const auto& ranked : slot) out.push_back(ranked.entry.info);
   }
   return out;

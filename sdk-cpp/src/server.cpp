@@ -436,187 +436,18 @@ struct Server::Impl {
     untrack_and_close(fd);
   }
 
-  void serve_requests(int fd, ConnectionState& state) {
-    std::string buffer(read_chunk, '\0');
+  // The bytes read from one connection: the current request is buffer[0,
+  // have), of which `used` bytes are taken; a chunked body may end in
+  // `carry`, read past it (a pipelined request).
+  struct Inbox {
+    std::string buffer = std::string(read_chunk, '\0');
     std::size_t have = 0;  // bytes of buffer holding data
-    http1::RequestHead req;
-    while (true) {
-      // The head, from as few reads as it takes (usually one), all of it
-      // before head_deadline.
-      const auto head_started = Clock::now();
-      const auto head_deadline = head_started + head_timeout;
-      state.since = head_started.time_since_epoch().count();
-      if (!state.move_to(have > 0 ? ConnectionState::reading : ConnectionState::waiting)) return;
-      http1::ParseResult parsed;
-      // A head can only be complete once a line has ended: parsed again only
-      // then, so that a client sending a byte at a time costs no more than one
-      // parse per line (at most 100 of them, max_header_lines).
-      bool line_ended = have > 0;
-      while (true) {
-        if (line_ended &&
-            (parsed = http1::parse_request_head(std::string_view(buffer.data(), have), req)).state !=
-                http1::ParseResult::incomplete) {
-          break;
-        }
-        if (have == buffer.size()) {
-          if (buffer.size() > http1::max_head_bytes) {  // the codec answers 431 first; never read past it
-            parsed = {http1::ParseResult::invalid, 0, 431, "the request head exceeds 64 KiB"};
-            break;
-          }
-          buffer.resize(std::min(buffer.size() * 2, http1::max_head_bytes + 1));
-        }
-        long n = read_head_bytes(fd, state, have, buffer.data() + have, buffer.size() - have, head_deadline);
-        if (n == 0) return;  // closed (or evicted)
-        if (n < 0) {
-          if (have == 0) return;  // idle for head_timeout: close quietly
-          if (!state.move_to(ConnectionState::partial)) return;
-          auto res = error_response(ErrorCode::invalid_input,
-                                    "the request head did not arrive within " +
-                                        protocol::format_duration(head_timeout) + ": send it whole",
-                                    408);
-          res.close = true;
-          send(fd, nullptr, res);
-          linger_close(fd);
-          return;
-        }
-        line_ended = std::memchr(buffer.data() + have, '\n', static_cast<std::size_t>(n)) != nullptr ||
-                     have + static_cast<std::size_t>(n) >= http1::max_head_bytes;
-        have += static_cast<std::size_t>(n);
-      }
-      if (parsed.state == http1::ParseResult::invalid) {
-        if (!state.move_to(ConnectionState::partial)) return;
-        auto res = error_response(ErrorCode::invalid_input, std::string("bad request: ") + parsed.error,
-                                  parsed.status);
-        res.close = true;
-        send(fd, nullptr, res);
-        linger_close(fd);
-        return;
-      }
-      std::size_t used = parsed.size;
+    std::size_t used = 0;  // bytes of them the current request took
+    std::string carry;     // bytes read past a chunked body
+    bool carried = false;  // the chunked body ended in `carry`, not in `buffer`
 
-      const std::uint64_t limit = launch.max_body_bytes;
-      // A POST without Content-Length or Transfer-Encoding has an empty body
-      // (RFC 9112 §6.3): the codec gives it Framing::length and length 0.
-      // Only an authorised call or /shutdown has its body read: anything
-      // else is answered from the head alone, so that a client without the
-      // token cannot make the plugin allocate up to maxBodyBytes (each
-      // connection would hold that much).
-      std::optional<Response> refused;
-      const std::string_view path = http1::path_of(req.target);
-      const bool health = (req.method == "GET" || req.method == "HEAD") && path == "/healthz";
-      const bool takes_body = req.method == "POST" && (path == "/shutdown" || path.starts_with("/v1/"));
-      const bool has_body = req.framing == http1::Framing::chunked || req.content_length > 0;
-      if (health && has_body) {
-        refused = Response{200, "application/json", R"({"status":"ok"})", false};
-      } else if (!health && !takes_body) {
-        refused = not_found(req.method, path);
-      } else if (Response unauthorized; takes_body && !authorized(req, unauthorized)) {
-        refused = std::move(unauthorized);
-      } else if (req.framing == http1::Framing::length && req.content_length > limit) {
-        refused = error_response(ErrorCode::too_large, "request body exceeds this plugin's limit of " +
-                                                           std::to_string(limit) + " bytes");
-      }
-      // Anything but an authorised call is answered as a part-way head: the
-      // connection may still be given up while the answer is written.
-      if ((refused || !takes_body) && !state.move_to(ConnectionState::partial)) return;
-      if (refused) {
-        auto& res = *refused;
-        const std::uint64_t length = req.framing == http1::Framing::length ? req.content_length : 0;
-        const bool chunked_body = req.framing == http1::Framing::chunked;
-        std::uint64_t buffered = std::min<std::uint64_t>(length, have - used);
-        if (!chunked_body && length <= discard_limit && !req.expect_continue) {
-          // Cheap to skip: keep the connection. The body must come by the
-          // head's deadline: a refused client holds a worker no longer.
-          std::uint64_t left = length - buffered;
-          used += static_cast<std::size_t>(buffered);
-          char sink[16 * 1024];
-          while (left > 0) {
-            long n = read_by(fd, sink, static_cast<std::size_t>(std::min<std::uint64_t>(left, sizeof sink)),
-                             head_deadline);
-            if (n <= 0) return;
-            left -= static_cast<std::uint64_t>(n);
-          }
-          if (!send(fd, &req, res) || !req.keep_alive) return;
-          std::memmove(buffer.data(), buffer.data() + used, have - used);
-          have -= used;
-          continue;
-        }
-        res.close = true;
-        send(fd, &req, res);
-        linger_close(fd);
-        return;
-      }
-
-      // An authorised call or /shutdown: from here the connection is the
-      // manager's, never given up for a newcomer.
-      if (takes_body) {
-        state.proven = true;
-        if (!state.move_to(ConnectionState::busy)) return;
-      }
-
-      // The body, read straight into a buffer of its length.
-      if (req.expect_continue && (req.framing == http1::Framing::chunked || req.content_length > have - used)) {
-        static constexpr char go_on[] = "HTTP/1.1 100 Continue\r\n\r\n";
-        iovec iov{const_cast<char*>(go_on), sizeof go_on - 1};
-        if (!write_all(fd, &iov, 1)) return;
-      }
-      std::string body;
-      std::string carry;  // bytes read past a chunked body (a pipelined request)
-      bool carried = false;  // the chunked body ended in `carry`, not in `buffer`
-      bool chunked = req.framing == http1::Framing::chunked;
-      if (!chunked) {
-        auto size = static_cast<std::size_t>(req.content_length);
-        std::size_t buffered = std::min(size, have - used);
-        http1::resize_for_overwrite(body, size);  // no zero-fill: the read overwrites it, or it is dropped
-        std::memcpy(body.data(), buffer.data() + used, buffered);
-        used += buffered;
-        if (!read_exactly(fd, body.data() + buffered, size - buffered)) return;
-      } else {
-        http1::ChunkedDecoder decoder(limit);
-        used += decoder.feed(std::string_view(buffer.data() + used, have - used), body);
-        std::string more(read_chunk, '\0');
-        while (!decoder.done() && !decoder.failed()) {
-          std::size_t n = read_some(fd, more.data(), more.size());
-          if (n == 0) return;
-          std::size_t consumed = decoder.feed(std::string_view(more.data(), n), body);
-          if (decoder.done()) {
-            carry.assign(more.data() + consumed, n - consumed);
-            carried = true;
-          }
-        }
-        if (decoder.failed()) {
-          auto res = decoder.too_large()
-                         ? error_response(ErrorCode::too_large, "request body exceeds this plugin's limit of " +
-                                                                    std::to_string(limit) + " bytes")
-                         : error_response(ErrorCode::invalid_input, "bad request: malformed chunked body");
-          res.close = true;
-          send(fd, &req, res);
-          linger_close(fd);
-          return;
-        }
-      }
-
-      bool admitted = false;
-      bool shutdown_answer = false;
-      Response res;
-      try {
-        res = route(req, std::move(body), admitted, shutdown_answer);
-      } catch (...) {
-        res = error_response(ErrorCode::internal, "the plugin failed while reading the request");
-      }
-      if (!req.keep_alive) res.close = true;
-      bool sent = false;
-      try {
-        sent = send(fd, &req, res);
-      } catch (...) {
-        // Only out of memory: the call still ends here.
-      }
-      // In flight until the response has been written (protocol §13.2).
-      if (admitted) finish();
-      if (shutdown_answer) shutdown_answered();
-      if (!sent || res.close) return;
-
-      // Keep what follows this request (a pipelined one) for the next round.
+    // Keeps what follows the request just answered for the next round.
+    void keep_rest() {
       if (carried) {
         buffer.replace(0, carry.size(), carry);
         have = carry.size();
@@ -625,7 +456,228 @@ struct Server::Impl {
         std::memmove(buffer.data(), buffer.data() + used, have - used);
         have -= used;
       }
+      carry.clear();
+      carried = false;
     }
+  };
+
+  // Serves the requests of one connection in order, each in named steps:
+  // read the head, refuse from the head alone, prove the connection the
+  // manager's, read the body, answer; then keep the bytes of the next one.
+  void serve_requests(int fd, ConnectionState& state) {
+    Inbox in;
+    http1::RequestHead req;
+    while (true) {
+      Clock::time_point head_deadline;
+      if (!read_head(fd, state, in, req, head_deadline)) return;
+      const RequestKind kind = classify(req);
+      std::optional<Response> refused = refusal(req, kind);
+      // Anything but an authorised call is answered as a part-way head: the
+      // connection may still be given up while the answer is written.
+      if ((refused || !kind.takes_body) && !state.move_to(ConnectionState::partial)) return;
+      if (refused) {
+        if (!answer_refused(fd, in, req, *refused, head_deadline)) return;
+        continue;
+      }
+      // An authorised call or /shutdown: from here the connection is the
+      // manager's, never given up for a newcomer.
+      if (kind.takes_body) {
+        state.proven = true;
+        if (!state.move_to(ConnectionState::busy)) return;
+      }
+      std::string body;
+      if (!read_body(fd, in, req, body)) return;
+      if (!answer(fd, req, std::move(body))) return;
+      in.keep_rest();
+    }
+  }
+
+  // The head, from as few reads as it takes (usually one), all of it before
+  // `head_deadline` (set here). False once the connection is done with: it
+  // closed, was given up, or was answered 408 or 400.
+  bool read_head(int fd, ConnectionState& state, Inbox& in, http1::RequestHead& req,
+                 Clock::time_point& head_deadline) {
+    std::string& buffer = in.buffer;
+    std::size_t& have = in.have;
+    const auto head_started = Clock::now();
+    head_deadline = head_started + head_timeout;
+    state.since = head_started.time_since_epoch().count();
+    if (!state.move_to(have > 0 ? ConnectionState::reading : ConnectionState::waiting)) return false;
+    http1::ParseResult parsed;
+    // A head can only be complete once a line has ended: parsed again only
+    // then, so that a client sending a byte at a time costs no more than one
+    // parse per line (at most 100 of them, max_header_lines).
+    bool line_ended = have > 0;
+    while (true) {
+      if (line_ended &&
+          (parsed = http1::parse_request_head(std::string_view(buffer.data(), have), req)).state !=
+              http1::ParseResult::incomplete) {
+        break;
+      }
+      if (have == buffer.size()) {
+        if (buffer.size() > http1::max_head_bytes) {  // the codec answers 431 first; never read past it
+          parsed = {http1::ParseResult::invalid, 0, 431, "the request head exceeds 64 KiB"};
+          break;
+        }
+        buffer.resize(std::min(buffer.size() * 2, http1::max_head_bytes + 1));
+      }
+      long n = read_head_bytes(fd, state, have, buffer.data() + have, buffer.size() - have, head_deadline);
+      if (n == 0) return false;  // closed (or evicted)
+      if (n < 0) {
+        if (have == 0) return false;  // idle for head_timeout: close quietly
+        if (!state.move_to(ConnectionState::partial)) return false;
+        auto res = error_response(ErrorCode::invalid_input,
+                                  "the request head did not arrive within " +
+                                      protocol::format_duration(head_timeout) + ": send it whole",
+                                  408);
+        res.close = true;
+        send(fd, nullptr, res);
+        linger_close(fd);
+        return false;
+      }
+      line_ended = std::memchr(buffer.data() + have, '\n', static_cast<std::size_t>(n)) != nullptr ||
+                   have + static_cast<std::size_t>(n) >= http1::max_head_bytes;
+      have += static_cast<std::size_t>(n);
+    }
+    if (parsed.state == http1::ParseResult::invalid) {
+      if (!state.move_to(ConnectionState::partial)) return false;
+      auto res = error_response(ErrorCode::invalid_input, std::string("bad request: ") + parsed.error,
+                                parsed.status);
+      res.close = true;
+      send(fd, nullptr, res);
+      linger_close(fd);
+      return false;
+    }
+    in.used = parsed.size;
+    return true;
+  }
+
+  // What a head asks for, as far as reading its body goes.
+  struct RequestKind {
+    bool health;      // GET or HEAD /healthz
+    bool takes_body;  // POST /shutdown or a call: its body is read once authorised
+  };
+
+  static RequestKind classify(const http1::RequestHead& req) {
+    const std::string_view path = http1::path_of(req.target);
+    return RequestKind{(req.method == "GET" || req.method == "HEAD") && path == "/healthz",
+                       req.method == "POST" && (path == "/shutdown" || path.starts_with("/v1/"))};
+  }
+
+  // The answer to a request refused from its head alone, if it is one.
+  // A POST without Content-Length or Transfer-Encoding has an empty body
+  // (RFC 9112 §6.3): the codec gives it Framing::length and length 0.
+  // Only an authorised call or /shutdown has its body read: anything
+  // else is answered from the head alone, so that a client without the
+  // token cannot make the plugin allocate up to maxBodyBytes (each
+  // connection would hold that much).
+  std::optional<Response> refusal(const http1::RequestHead& req, RequestKind kind) const {
+    const std::uint64_t limit = launch.max_body_bytes;
+    const bool has_body = req.framing == http1::Framing::chunked || req.content_length > 0;
+    if (kind.health && has_body) return Response{200, "application/json", R"({"status":"ok"})", false};
+    if (!kind.health && !kind.takes_body) return not_found(req.method, http1::path_of(req.target));
+    if (Response unauthorized; kind.takes_body && !authorized(req, unauthorized)) return unauthorized;
+    if (req.framing == http1::Framing::length && req.content_length > limit) {
+      return error_response(ErrorCode::too_large,
+                            "request body exceeds this plugin's limit of " + std::to_string(limit) + " bytes");
+    }
+    return std::nullopt;
+  }
+
+  // Answers a request refused from its head. A small body is skipped and
+  // the connection kept (true); a larger or chunked one closes it (false).
+  bool answer_refused(int fd, Inbox& in, const http1::RequestHead& req, Response& res,
+                      Clock::time_point head_deadline) {
+    const std::uint64_t length = req.framing == http1::Framing::length ? req.content_length : 0;
+    const bool chunked_body = req.framing == http1::Framing::chunked;
+    std::uint64_t buffered = std::min<std::uint64_t>(length, in.have - in.used);
+    if (!chunked_body && length <= discard_limit && !req.expect_continue) {
+      // Cheap to skip: keep the connection. The body must come by the
+      // head's deadline: a refused client holds a worker no longer.
+      std::uint64_t left = length - buffered;
+      in.used += static_cast<std::size_t>(buffered);
+      char sink[16 * 1024];
+      while (left > 0) {
+        long n = read_by(fd, sink, static_cast<std::size_t>(std::min<std::uint64_t>(left, sizeof sink)),
+                         head_deadline);
+        if (n <= 0) return false;
+        left -= static_cast<std::uint64_t>(n);
+      }
+      if (!send(fd, &req, res) || !req.keep_alive) return false;
+      std::memmove(in.buffer.data(), in.buffer.data() + in.used, in.have - in.used);
+      in.have -= in.used;
+      return true;
+    }
+    res.close = true;
+    send(fd, &req, res);
+    linger_close(fd);
+    return false;
+  }
+
+  // The body of an admitted request, read straight into a buffer of its
+  // length (or decoded from chunks). False once the connection is done with.
+  bool read_body(int fd, Inbox& in, const http1::RequestHead& req, std::string& body) {
+    const std::uint64_t limit = launch.max_body_bytes;
+    if (req.expect_continue && (req.framing == http1::Framing::chunked || req.content_length > in.have - in.used)) {
+      static constexpr char go_on[] = "HTTP/1.1 100 Continue\r\n\r\n";
+      iovec iov{const_cast<char*>(go_on), sizeof go_on - 1};
+      if (!write_all(fd, &iov, 1)) return false;
+    }
+    if (req.framing != http1::Framing::chunked) {
+      auto size = static_cast<std::size_t>(req.content_length);
+      std::size_t buffered = std::min(size, in.have - in.used);
+      http1::resize_for_overwrite(body, size);  // no zero-fill: the read overwrites it, or it is dropped
+      std::memcpy(body.data(), in.buffer.data() + in.used, buffered);
+      in.used += buffered;
+      return read_exactly(fd, body.data() + buffered, size - buffered);
+    }
+    http1::ChunkedDecoder decoder(limit);
+    in.used += decoder.feed(std::string_view(in.buffer.data() + in.used, in.have - in.used), body);
+    std::string more(read_chunk, '\0');
+    while (!decoder.done() && !decoder.failed()) {
+      std::size_t n = read_some(fd, more.data(), more.size());
+      if (n == 0) return false;
+      std::size_t consumed = decoder.feed(std::string_view(more.data(), n), body);
+      if (decoder.done()) {
+        in.carry.assign(more.data() + consumed, n - consumed);
+        in.carried = true;
+      }
+    }
+    if (decoder.failed()) {
+      auto res = decoder.too_large()
+                     ? error_response(ErrorCode::too_large, "request body exceeds this plugin's limit of " +
+                                                                std::to_string(limit) + " bytes")
+                     : error_response(ErrorCode::invalid_input, "bad request: malformed chunked body");
+      res.close = true;
+      send(fd, &req, res);
+      linger_close(fd);
+      return false;
+    }
+    return true;
+  }
+
+  // Routes a whole request and writes its response. The call stays in
+  // flight until the response has been written (protocol §13.2). False when
+  // the connection is to close.
+  bool answer(int fd, const http1::RequestHead& req, std::string body) {
+    bool admitted = false;
+    bool shutdown_answer = false;
+    Response res;
+    try {
+      res = route(req, std::move(body), admitted, shutdown_answer);
+    } catch (...) {
+      res = error_response(ErrorCode::internal, "the plugin failed while reading the request");
+    }
+    if (!req.keep_alive) res.close = true;
+    bool sent = false;
+    try {
+      sent = send(fd, &req, res);
+    } catch (...) {
+      // Only out of memory: the call still ends here.
+    }
+    if (admitted) finish();
+    if (shutdown_answer) shutdown_answered();
+    return sent && !res.close;
   }
 
   // After an answer that leaves a body unread: stop sending, and drain what

@@ -21,8 +21,6 @@
 #include <map>
 #include <optional>
 #include <memory>
-#include <mutex>
-#include <shared_mutex>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -217,73 +215,29 @@ class Registry {
   std::vector<ProviderInfo> list() const;
 
  private:
-  struct Ranked {
-    ProviderEntry entry;
-    std::uint64_t sequence;
-  };
-  struct KeyView {
-    std::string_view contract;
-    std::string_view type;
-    auto operator<=>(const KeyView&) const = default;
-  };
-  struct Key {
-    std::string contract;
-    std::string type;
-    operator KeyView() const { return {contract, type}; }
-  };
-  struct KeyLess {
-    using is_transparent = void;
-    bool operator()(KeyView a, KeyView b) const { return a < b; }
-  };
-  // The providers of one (contract, type), best first: slot.front() is active.
-  using Slots = std::map<Key, std::vector<Ranked>, KeyLess>;
-  // The active providers, hashed by (contract, type); immutable once
-  // published (defined in registry.cpp).
-  struct Index;
+  // The providers, the catalog and the published index, with their lock
+  // (registry/src/registry_state.hpp): not part of the API.
+  struct State;
 
-  // With mutex_ held exclusively: publishes a new index of slots_.
-  void publish_locked();
-  // The current index as this thread cached it, refreshed if stale. Valid
-  // until this thread's next lookup in any registry.
-  const Index& current_index() const;
-
-  // The input schemas of a declaration, compiled once (validate_inputs only).
-  using InputSchemas = std::map<std::string, class JsonSchema, std::less<>>;
-  struct Declaration {
-    const ContractInfo* contract;
-    DeclareOptions options;
-    std::shared_ptr<const InputSchemas> input_schemas;
-  };
-
+  // What the templates above need, defined in registry.cpp.
   // Declares `contract` with default options unless it is declared already
   // (same errors as declare()): what add_internal and get<C> need.
   void declare_if_absent(const ContractInfo& contract);
-  void declare(const ContractInfo& contract, DeclareOptions options, bool keep_existing);
   // Declares `contract` if its wire name is free (on first use: get<C> names
   // C); throws Error(config) if another C++ type declared that name.
   void require_declared(const ContractInfo& contract) const;
   // The typed object of (contract, type), declaring the contract on first
   // use; null or Error(not_found) (`required`) when there is none.
   std::shared_ptr<void> typed_object(const ContractInfo& contract, std::string_view type, bool required) const;
-  std::shared_ptr<void> indexed_object(const ContractInfo& contract, std::string_view type) const;
-  // With mutex_ held exclusively: makes `entry`'s typed object (if its
-  // contract is declared) and rates it against the declaration.
-  void attach_locked(ProviderEntry& entry) const;
-  static void rank_slot(std::vector<Ranked>& slot);
   std::vector<ProviderEntry> typed_entries(const ContractInfo& contract) const;
-  std::vector<ProviderEntry> active_entries(std::string_view contract) const;
   // The active providers of `contract` in rank order (ranked<C>()).
   std::vector<ProviderEntry> ranked_entries(std::string_view contract) const;
-  [[noreturn]] void throw_not_found(std::string_view contract, std::string_view type) const;
 
-  mutable std::shared_mutex mutex_;
-  std::map<std::string, Declaration, std::less<>> catalog_;  // guarded by mutex_
-  Slots slots_;                         // guarded by mutex_
-  std::uint64_t next_sequence_ = 0;     // guarded by mutex_
-  std::shared_ptr<const Index> index_;  // guarded by mutex_; replaced, never changed
-  // Identifies index_ among every index of every registry of the process
-  // (taken from one process-wide counter): a thread's cached index is
-  // current if and only if its stamp equals this.
+  std::unique_ptr<State> state_;
+  // Identifies the published index among every index of every registry of
+  // the process: a thread's cached index is current if and only if its stamp
+  // equals this. Kept here rather than in State so that a lookup whose cache
+  // is current reads this one atomic and nothing behind state_.
   std::atomic<std::uint64_t> stamp_{0};
 };
 

@@ -1,0 +1,114 @@
+// Checks of the launch (L, protocol §5): arguments, the configuration and
+// its defaults, durations.
+#include "conformance/checker.hpp"
+
+#include "process/environment.hpp"
+
+namespace plugvisor::cli::conformance {
+
+using namespace std::chrono_literals;
+
+void Checker::check_usage() {
+  auto bare = run_plain(plugin_, {}, {"PATH=/usr/local/bin:/usr/bin:/bin"}, 5s, true);
+  record("L3", "§5.1", "with no arguments and no PLUGVISOR_PROTOCOL: help on stderr, exit 2, stdin not read",
+         bare.exit && bare.exit->code == 2 && bare.exit->signal == 0,
+         bare.exit ? bare.exit->describe() : "still running after 5 s (waiting on stdin?)");
+
+  // L4: unexpected arguments, and no arguments where PLUGVISOR_PROTOCOL says a
+  // manager started it: a usage error, at once, stdin left alone.
+  auto stray = run_plain(plugin_, {"--validate-unexpected-argument"}, detail::plugin_environment({}), 5s, true);
+  auto none = run_plain(plugin_, {}, detail::plugin_environment({}), 5s, true);
+  auto usage_error = [](const Run& run) { return run.exit && run.exit->code == 2 && run.exit->signal == 0; };
+  record("L4", "§5.1",
+         "unexpected arguments, or none with PLUGVISOR_PROTOCOL set: message on stderr, exit 2, stdin not read",
+         usage_error(stray) && usage_error(none),
+         "--validate-unexpected-argument: " + (stray.exit ? stray.exit->describe() : "still running after 5 s") +
+             "; no arguments: " + (none.exit ? none.exit->describe() : "still running after 5 s (waiting on stdin?)"));
+
+  // L1: `--config -` and end of file before any byte.
+  auto empty = run_plain(plugin_, {"--config", "-"}, detail::plugin_environment({}), 5s, false);
+  record("L1", "§5.1", "--config - with end of file on stdin before any byte: exit 2, nothing on stdout",
+         usage_error(empty) && empty.out.empty(),
+         (empty.exit ? empty.exit->describe() : "still running after 5 s") + ", stdout " + detail::quote(empty.out));
+
+  ScratchDir dir;
+  Json bad{{"protocolVersion", 99}, {"id", "validate"}, {"type", "unix"},
+           {"address", (dir.path() / "p.sock").string()}, {"token", "t"}};
+  auto wrong = run_plain(plugin_, {"--config", bad.dump()}, detail::plugin_environment({}), 5s, true);
+  record("L6", "§5.2", "protocolVersion other than 1: message on stderr, exit 2, nothing on stdout",
+         wrong.exit && wrong.exit->code == 2 && wrong.exit->signal == 0 && wrong.out.empty(),
+         (wrong.exit ? wrong.exit->describe() : "still running after 5 s") + ", stdout " + detail::quote(wrong.out));
+}
+
+// L7: the grammar of durations (protocol 5.3), at its edges.
+void Checker::check_durations() {
+  std::string refused_wrongly, accepted_wrongly;
+  for (const char* invalid : {"1m30s", "00", "10", "1.5s", "5S", "1099511627777ms"}) {
+    ScratchDir dir;
+    Json config = launch_config(dir);
+    config["idleTimeout"] = invalid;
+    auto run = run_plain(plugin_, {"--config", config.dump()}, detail::plugin_environment({}), 5s, true);
+    if (!(run.exit && run.exit->code == 2 && run.exit->signal == 0 && run.out.empty())) {
+      accepted_wrongly += std::string(accepted_wrongly.empty() ? "" : "; ") + invalid + ": " +
+                          (run.exit ? run.exit->describe() : "still running after 5 s") +
+                          (run.out.empty() ? "" : ", stdout " + detail::quote(run.out));
+    }
+  }
+  for (const char* valid : {"1099511627776s", "007s"}) {
+    ScratchDir dir;
+    PluginSession session(plugin_, dir.path(),
+                          {.tcp = tcp_, .overrides = Json{{"idleTimeout", valid}}, .start_timeout = 10s});
+    std::string error;
+    auto health = session.handshake().is_object() ? session.request("GET", "/healthz", "", "", "", error)
+                                                  : std::nullopt;
+    if (!health || health->status != 200) {
+      refused_wrongly += std::string(refused_wrongly.empty() ? "" : "; ") + valid + ": " +
+                         (session.handshake().is_object() ? describe(health, error)
+                                                          : "no handshake; " + [&] {
+                                                              auto exit = session.wait_exit(1s);
+                                                              return exit ? exit->describe() : std::string("running");
+                                                            }());
+    }
+  }
+  record("L7", "§5.3",
+         "idleTimeout: every duration of the grammar up to 2^40 is accepted (1099511627776s, 007s); others "
+         "(1m30s, 00, 10, 1.5s, 5S, 1099511627777ms) exit 2 with nothing on stdout",
+         refused_wrongly.empty() && accepted_wrongly.empty(),
+         (refused_wrongly.empty() ? "" : "refused " + refused_wrongly + (accepted_wrongly.empty() ? "" : "; ")) +
+             (accepted_wrongly.empty() ? "" : "accepted " + accepted_wrongly));
+}
+
+// L5 and L8: a configuration with unknown members and an undeclared config
+// type, without idleTimeout and maxBodyBytes. The plugin stays up for the
+// rest of the run; check_long_idle() sees whether it idled out.
+void Checker::check_defaults() {
+  auto dir = std::make_unique<ScratchDir>();
+  Json extra{{"validateUnknownMember", {{"nested", true}}},
+             {"configTypes", Json::array({{{"type", "validate.undeclared"}, {"data", {{"x", 1}}}}})}};
+  auto session = std::make_unique<PluginSession>(
+      plugin_, dir->path(), SessionOptions{.tcp = tcp_, .overrides = extra, .without = {"idleTimeout"}});
+  std::string error;
+  auto health = session->handshake().is_object() ? session->request("GET", "/healthz", "", "", "", error)
+                                                 : std::nullopt;
+  record("L5", "§5.2", "unknown configuration members and config types the plugin did not declare are ignored",
+         health && health->status == 200,
+         session->handshake().is_object()
+             ? describe(health, error)
+             : "no handshake; " + [&] {
+                 auto exit = session->wait_exit(1s);
+                 return (exit ? exit->describe() : std::string("running")) + "; stderr: " +
+                        detail::quote(session->child().stderr_tail());
+               }());
+  if (!health || health->status != 200) return;
+  auto target = first_type("dataProcessor");
+  if (target) {
+    auto big = session->request("POST", "/v1/dataProcessor/" + target->second + "/processData",
+                                std::string(8 << 20, 'x'), "application/octet-stream", session->token(), error);
+    if (big && big->status == 413) defaults_problem_ = "an 8 MiB body got " + describe(big, error).substr(0, 120);
+    if (!big) defaults_problem_ = "an 8 MiB body got " + describe(big, error);
+  }
+  defaults_ = std::move(session);
+  defaults_dir_ = std::move(dir);
+}
+
+}  // namespace plugvisor::cli::conformance
