@@ -196,6 +196,7 @@ FilterResult run_filter(const Registry& registry, const Filter& filter, HookSet 
     return result;
   }
   if (filter.can_batch) {
+    input.hooks.clear();
     for (Hook hook : list) input.hooks.emplace_back(to_string(hook));
     struct Clear {
       std::vector<std::string>& hooks;
