@@ -217,3 +217,71 @@ TEST_CASE("a chain refuses a hook its provider does not implement, naming both",
   CHECK_THROWS_WITH(FilterChain(registry, {FilterSpec{.type = "any", .timeout = std::chrono::milliseconds(0)}}),
                     Catch::Contains("timeout must be above zero"));
 }
+
+TEST_CASE("select() picks the filters whose patterns match, exactly as path_matches does", "[http][filter][chain]") {
+  Registry registry;
+  registry.add_internal<HttpFilter>("any", std::make_shared<Scripted>());
+  const std::vector<std::string> patterns{"/exact", "/api/*", "*", "/v?/x", "/*.js", "/a*b*c", "*/end", "/"};
+  const std::vector<std::string> paths{"/",        "/exact",    "/exact/",   "/exac",       "/api/",  "/api",
+                                       "/api/x/y", "/v1/x",     "/v12/x",    "/static/a.js", "/a.jsx", "/abc",
+                                       "/axbyc",   "/a/b/c/d",  "/x/end",    "/end",        ""};
+  for (const auto& pattern : patterns) {
+    FilterChain chain(registry, {FilterSpec{.type = "any", .paths = {pattern}}});
+    for (const auto& path : paths) {
+      INFO("pattern " << pattern << ", path " << path);
+      CHECK(chain.select(path).empty() == !path_matches(pattern, path));
+    }
+  }
+}
+
+TEST_CASE("a header hook is sent no body, and the request keeps its body whether the filter succeeds or fails", "[http][filter][chain]") {
+  Registry registry;
+  auto tagger = std::make_shared<Scripted>();
+  std::vector<std::string> bodies_seen;
+  bool fail = false;
+  tagger->on = [&](Hook hook, const FilterInput& in) {
+    bodies_seen.push_back(in.request.body + "|" + (in.response ? in.response->body : "-"));
+    if (fail) throw Error(ErrorCode::crashed, "it died");
+    FilterResult result;
+    if (hook == Hook::request_headers) result.request.headers.set.emplace_back("x-tag", "on");
+    if (hook == Hook::response_headers) result.response.headers.set.emplace_back("x-seen", "yes");
+    return result;
+  };
+  registry.add_internal<HttpFilter>("tagger", tagger);
+  FilterChain chain(registry, {FilterSpec{.type = "tagger", .hooks = HookSet{Hook::request_headers, Hook::response_headers}}});
+  for (bool failing : {false, true}) {
+    fail = failing;
+    bodies_seen.clear();
+    FilterInput input = input_for("/x");
+    auto verdict = chain.on_request(chain.select("/x"), input);
+    Response response{200, {{"content-type", "text/plain"}}, "upstream body"};
+    auto failures = chain.on_response(chain.select("/x"), input, response);
+    CHECK(bodies_seen == std::vector<std::string>{"|-", "|"});  // neither body travels to a header hook
+    CHECK(input.request.body == "body");
+    CHECK(response.body == "upstream body");
+    CHECK(response.status == 200);
+    CHECK(input.request.header("x-tag").has_value() == !failing);
+    CHECK(response.header("x-seen").has_value() == !failing);
+    CHECK(response.header("content-type") == std::optional<std::string_view>("text/plain"));
+    CHECK(verdict.failures.size() + failures.size() == (failing ? 2u : 0u));
+  }
+}
+
+TEST_CASE("a body hook is sent the body and its replacement is kept", "[http][filter][chain]") {
+  Registry registry;
+  auto upper = std::make_shared<Scripted>();
+  upper->on = [](Hook hook, const FilterInput& in) {
+    FilterResult result;
+    if (hook == Hook::request_body) result.request.body = in.request.body + "!";
+    if (hook == Hook::response_body) result.response.body = in.response->body + "?";
+    return result;
+  };
+  registry.add_internal<HttpFilter>("bodies", upper);
+  FilterChain chain(registry, {FilterSpec{.type = "bodies", .hooks = HookSet{Hook::request_body, Hook::response_body}}});
+  FilterInput input = input_for("/x");
+  chain.on_request(chain.select("/x"), input);
+  CHECK(input.request.body == "body!");
+  Response response{200, {}, "answer"};
+  chain.on_response(chain.select("/x"), input, response);
+  CHECK(response.body == "answer?");
+}

@@ -51,11 +51,28 @@ class Breaker {
   Clock::time_point open_until_{};
 };
 
+// A path pattern split at compile time: the literal run before its first
+// wildcard is checked with one comparison before path_matches runs, so that
+// on the bypass most patterns cost a prefix compare.
+struct Pattern {
+  std::string text;
+  std::size_t literal = 0;  // length of the prefix without '*' or '?'
+
+  explicit Pattern(std::string pattern) : text(std::move(pattern)), literal(text.find_first_of("*?")) {
+    if (literal == std::string::npos) literal = text.size();
+  }
+  bool matches(std::string_view path) const noexcept {
+    if (path.substr(0, literal) != std::string_view(text).substr(0, literal)) return false;
+    return literal == text.size() ? path.size() == literal : path_matches(text, path);
+  }
+};
+
 struct Filter {
   FilterSpec spec;
   HookSet hooks;         // resolved: what runs
   bool can_batch = false;
   std::unique_ptr<Breaker> breaker;
+  std::vector<Pattern> patterns;  // spec.paths, compiled
 };
 
 FilterResult call_hook(HttpFilter& filter, Hook hook, const FilterInput& input) {
@@ -133,8 +150,9 @@ FilterChain::FilterChain(const Registry& registry, std::vector<FilterSpec> specs
     }
     bool can_batch = registry.supports(ContractTraits<HttpFilter>::name, spec.type, "batch");
     auto breaker = std::make_unique<Breaker>(spec.breaker_failures, spec.breaker_cool_down);
+    std::vector<Pattern> patterns(spec.paths.begin(), spec.paths.end());
     state_->specs.push_back(spec);
-    state_->filters.push_back(Filter{std::move(spec), hooks, can_batch, std::move(breaker)});
+    state_->filters.push_back(Filter{std::move(spec), hooks, can_batch, std::move(breaker), std::move(patterns)});
   }
 }
 
@@ -147,12 +165,12 @@ FilterSelection FilterChain::select(std::string_view path) const {
   for (std::size_t i = 0; i < state_->filters.size(); ++i) {
     const Filter& filter = state_->filters[i];
     if (filter.hooks.empty()) continue;
-    const auto& paths = filter.spec.paths;
-    bool wanted = paths.empty() || std::any_of(paths.begin(), paths.end(),
-                                               [&](const std::string& pattern) { return path_matches(pattern, path); });
+    const auto& patterns = filter.patterns;
+    bool wanted = patterns.empty() || std::any_of(patterns.begin(), patterns.end(),
+                                                  [&](const Pattern& pattern) { return pattern.matches(path); });
     if (!wanted) continue;
     selection.entries_.emplace_back(i, filter.hooks);
-    for (Hook hook : filter.hooks.list()) selection.union_.add(hook);
+    selection.union_ = selection.union_ | filter.hooks;
   }
   return selection;
 }
@@ -160,7 +178,10 @@ FilterSelection FilterChain::select(std::string_view path) const {
 namespace {
 
 // One filter's hooks of one phase: one call (batch) or one per hook.
-// Returns the combined result, checked against the hooks; throws Error.
+// Returns the changes to apply, checked against the hooks; throws Error.
+// Sends `input` as it is (the caller leaves out what the hooks do not see)
+// and changes it only on success, when a provider without batch ran several
+// hooks one by one: their changes are then in `input` already.
 FilterResult run_filter(const Registry& registry, const Filter& filter, HookSet hooks, FilterInput& input) {
   std::shared_ptr<HttpFilter> object = registry.find<HttpFilter>(filter.spec.type);
   if (!object) {
@@ -169,30 +190,58 @@ FilterResult run_filter(const Registry& registry, const Filter& filter, HookSet 
   DeadlineScope deadline(filter.spec.timeout);
   std::vector<Hook> list = hooks.list();
   FilterResult result;
-  if (list.size() > 1 && filter.can_batch) {
-    input.hooks.clear();
-    for (Hook hook : list) input.hooks.emplace_back(to_string(hook));
-    result = object->batch(input);
-    input.hooks.clear();
+  if (list.size() == 1) {
+    result = call_hook(*object, list.front(), input);
     check_result_fits(result, hooks);
     return result;
   }
-  // Without batch: call each hook on the result of the one before.
+  if (filter.can_batch) {
+    input.hooks.clear();
+    for (Hook hook : list) input.hooks.emplace_back(to_string(hook));
+    struct Clear {
+      std::vector<std::string>& hooks;
+      ~Clear() { hooks.clear(); }
+    } clear{input.hooks};
+    result = object->batch(input);
+    check_result_fits(result, hooks);
+    return result;
+  }
+  // Without batch: each hook on the result of the one before, on a copy
+  // (a failure half-way leaves the request as it was).
+  FilterInput local = input;
   for (Hook hook : list) {
-    FilterResult step = call_hook(*object, hook, input);
+    FilterResult step = call_hook(*object, hook, local);
     check_result_fits(step, HookSet{hook});
-    apply(step.request, input.request);
-    if (input.response) apply(step.response, *input.response);
+    apply(step.request, local.request);
+    if (local.response) apply(step.response, *local.response);
     if (step.respond) {
       result.respond = std::move(step.respond);
       break;
     }
   }
-  // Already applied to `input`: the caller must not apply again.
-  result.request = {};
-  result.response = {};
-  return result;
+  input.request = std::move(local.request);
+  input.response = std::move(local.response);
+  return result;  // no changes left to apply: they are in `input`
 }
+
+// Takes a body out of what a filter is sent, and puts it back however the
+// call ends (unless the filter replaced it: then `keep` is false).
+class BodyAside {
+ public:
+  BodyAside(Bytes& body, bool aside) : body_(body), aside_(aside) {
+    if (aside_) held_ = std::exchange(body_, Bytes());
+  }
+  ~BodyAside() {
+    if (aside_) body_ = std::move(held_);
+  }
+  BodyAside(const BodyAside&) = delete;
+  BodyAside& operator=(const BodyAside&) = delete;
+
+ private:
+  Bytes& body_;
+  bool aside_;
+  Bytes held_;
+};
 
 FilterFailure failure_of(const Filter& filter, const Error& e) {
   return FilterFailure{filter.spec.type, e.code(), e.what(), false};
@@ -223,18 +272,13 @@ RequestVerdict FilterChain::on_request(const FilterSelection& selection, FilterI
       continue;
     }
     try {
-      // The body travels only to a body hook.
-      FilterInput sent{input.request, std::nullopt, input.client, input.route, {}};
-      if (!hooks.has(Hook::request_body)) sent.request.body.clear();
-      FilterResult result = run_filter(state_->registry, filter, hooks, sent);
-      filter.breaker->succeeded();
-      if (hooks.has(Hook::request_body)) {
-        input.request = std::move(sent.request);  // per-hook calls applied their changes there
-      } else {
-        Bytes body = std::move(input.request.body);
-        input.request = std::move(sent.request);
-        input.request.body = std::move(body);
+      FilterResult result;
+      {
+        // The request is sent as it is, not copied; its body only to a body hook.
+        BodyAside aside(input.request.body, !hooks.has(Hook::request_body));
+        result = run_filter(state_->registry, filter, hooks, input);
       }
+      filter.breaker->succeeded();
       apply(result.request, input.request);
       if (result.respond) {
         verdict.respond = std::move(result.respond);
@@ -257,6 +301,10 @@ std::vector<FilterFailure> FilterChain::on_response(const FilterSelection& selec
                                                     Response& response, bool with_body) {
   std::vector<FilterFailure> failures;
   HookSet phase = with_body ? HookSet::response_phase() : HookSet{Hook::response_headers};
+  // What every filter of the phase is sent: the request's head, built once
+  // (response hooks cannot change the request), and the response.
+  FilterInput sent{Request{input.request.method, input.request.path, input.request.query, input.request.headers, {}},
+                   std::nullopt, input.client, input.route, {}};
   for (auto it = selection.entries_.rbegin(); it != selection.entries_.rend(); ++it) {
     Filter& filter = state_->filters[it->first];
     HookSet hooks = it->second & phase;
@@ -274,14 +322,20 @@ std::vector<FilterFailure> FilterChain::on_response(const FilterSelection& selec
       continue;
     }
     try {
-      FilterInput sent{input.request, response, input.client, input.route, {}};
-      sent.request.body.clear();
-      if (!hooks.has(Hook::response_body)) sent.response->body.clear();
-      FilterResult result = run_filter(state_->registry, filter, hooks, sent);
+      FilterResult result;
+      {
+        // The request's head (never its body) and the response, moved in and
+        // back out however the call ends; the response body only to a body hook.
+        BodyAside aside(response.body, !hooks.has(Hook::response_body));
+        sent.response = std::move(response);
+        struct Return {
+          FilterInput& sent;
+          Response& response;
+          ~Return() { response = std::move(*sent.response); }
+        } give_back{sent, response};
+        result = run_filter(state_->registry, filter, hooks, sent);
+      }
       filter.breaker->succeeded();
-      Bytes body = std::move(response.body);
-      response = std::move(*sent.response);
-      if (!hooks.has(Hook::response_body)) response.body = std::move(body);
       apply(result.response, response);
     } catch (const Error& e) {
       filter.breaker->failed();

@@ -222,8 +222,12 @@ void from_json(const Json& j, FilterResult& result) {
 }
 
 void to_json(Json& j, const FilterInput& input) {
-  j = Json{{"request", input.request}, {"client", input.client}, {"route", input.route}};
-  if (input.response) j["response"] = *input.response;
+  // Member by member: a braced initializer list would deep-copy the request's JSON.
+  j = Json::object();
+  to_json(j["request"], input.request);
+  j["client"] = input.client;
+  j["route"] = input.route;
+  if (input.response) to_json(j["response"], *input.response);
   if (!input.hooks.empty()) j["hooks"] = input.hooks;
 }
 

@@ -106,8 +106,12 @@ std::optional<std::string_view> field(const Fields& fields, std::string_view nam
 }
 
 void to_json(Json& j, const Request& request) {
-  j = Json{{"method", request.method}, {"path", request.path}, {"query", fields_to_json(request.query)},
-           {"headers", fields_to_json(request.headers)}};
+  // Member by member: a braced initializer list would deep-copy each nested object.
+  j = Json::object();
+  j["method"] = request.method;
+  j["path"] = request.path;
+  j["query"] = fields_to_json(request.query);
+  j["headers"] = fields_to_json(request.headers);
   body_to_json(j, request.body);
 }
 
@@ -129,7 +133,9 @@ void from_json(const Json& j, Request& request) {
 }
 
 void to_json(Json& j, const Response& response) {
-  j = Json{{"status", response.status}, {"headers", fields_to_json(response.headers)}};
+  j = Json::object();
+  j["status"] = response.status;
+  j["headers"] = fields_to_json(response.headers);
   body_to_json(j, response.body);
 }
 

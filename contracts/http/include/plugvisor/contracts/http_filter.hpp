@@ -51,6 +51,7 @@ class HookSet {
   constexpr bool has(Hook hook) const noexcept { return (bits_ & bit(hook)) != 0; }
   constexpr bool empty() const noexcept { return bits_ == 0; }
   constexpr HookSet operator&(HookSet other) const noexcept { return HookSet(bits_ & other.bits_); }
+  constexpr HookSet operator|(HookSet other) const noexcept { return HookSet(bits_ | other.bits_); }
   constexpr bool operator==(const HookSet&) const = default;
   /// Every hook of the set, in all_hooks order.
   std::vector<Hook> list() const;
