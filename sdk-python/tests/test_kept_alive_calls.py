@@ -164,44 +164,16 @@ class KernelTimeoutsTest(unittest.TestCase):
         # A Python-level timeout (settimeout) makes every recv and send poll()
         # first and switches the descriptor's mode each time it is set: four
         # system calls a request more than the two that move the bytes.
-        plugin = Plugin(name="kernel-timeouts", version="1.0.0")
-        plugin.data_processor("echo")(lambda data: data)
-        launch = parse_launch_config(json.dumps({"protocolVersion": 1, "id": "k", "type": "unix",
-                                                 "address": "/nonexistent/k.sock", "token": TOKEN}).encode())
-        types = {f"{e.contract}/{e.type}": e.build(launch.config) for e in plugin._types.values()}
-        service = S.Service(launch.config, launch.token, launch.max_body_bytes, types, Admission(lambda _: None))
-        ours, theirs = socket.socketpair()
-        self.addCleanup(ours.close)
-        state = S._ConnectionState(threading.Lock())
-
-        class Server:
-            pass
-
-        fake = Server()
-        fake.service = service  # type: ignore[attr-defined]
-        fake.connection_state = lambda _request: state  # type: ignore[attr-defined]
-        served: list[S.RequestHandler] = []
-
-        class Handler(S.RequestHandler):
-            def setup(self) -> None:
-                super().setup()
-                served.append(self)
-
-        thread = threading.Thread(target=Handler, args=(theirs, "", fake), daemon=True)
-        thread.start()
-        ours.settimeout(10)
+        connection = InProcessConnection(self)
         for _ in range(2):  # the first proves the connection; the second takes the fast path
-            reply = raw_exchange(ours, call())
+            reply = raw_exchange(connection.sock, call())
             self.assertEqual((reply.status, reply.body), (200, b"hello"))
-        handler = served[0]
+        handler = connection.served[0]
         self.assertIsNone(handler.request.gettimeout())
         for option in (socket.SO_RCVTIMEO, socket.SO_SNDTIMEO):
             seconds, micros = struct.unpack("@ll", handler.request.getsockopt(socket.SOL_SOCKET, option, 16))
             self.assertGreater(seconds + micros / 1e6, 4.0, option)
-        ours.shutdown(socket.SHUT_WR)
-        thread.join(10)
-        self.assertFalse(thread.is_alive())
-        theirs.close()
+        connection.close(self)
 
 
 if __name__ == "__main__":
