@@ -64,7 +64,10 @@ double p50_of(RawHttpClient& client, const std::string& method, const std::strin
 std::map<std::string, long> running_pids(RawHttpClient& client) {
   if (client.request("GET", "/v1/plugins") != 200) throw std::runtime_error("GET /v1/plugins failed");
   std::map<std::string, long> out;
-  for (const auto& p : Json::parse(client.body())["plugins"]) {
+  // Named: a range-for over a member of the temporary Json::parse(...) read a
+  // destroyed object (the temporary dies before the loop), and found nothing.
+  const Json list = Json::parse(client.body());
+  for (const auto& p : list.at("plugins")) {
     if (p["pid"].get<long>() > 0) out[p["id"].get<std::string>()] = p["pid"].get<long>();
   }
   return out;
@@ -230,6 +233,10 @@ Json measure(const Options& options, int count, bool sustained_here) {
   const auto after = running_pids(client);
   int restarted = 0;
   for (const auto& [id, pid] : before) restarted += !after.contains(id) || after.at(id) != pid;
+  if (static_cast<int>(before.size()) != running) {
+    throw std::runtime_error("the daemon lists " + std::to_string(before.size()) + " running plugins after " +
+                             std::to_string(running) + " were started");
+  }
   r["running_phase"]["running_before_reload"] = before.size();
   r["running_phase"]["restarted_by_reload"] = restarted;
 
