@@ -4,17 +4,9 @@
 // echoes its input: the broker can then reach any one of them by its type.
 #include <string>
 
-#include "plugvisor/sdk.hpp"
+#include "echo_processor.hpp"
 
-namespace {
-
-class Echo final : public plugvisor::DataProcessor {
- public:
-  plugvisor::Bytes process_data(plugvisor::BytesView input) override { return plugvisor::Bytes(input); }
-  std::vector<std::string> supported_formats() override { return {"application/octet-stream"}; }
-};
-
-}  // namespace
+using plugvisor::bench::Echo;
 
 int main(int argc, char** argv) {
   std::string name = argc > 0 ? argv[0] : "bench-scale";
