@@ -147,13 +147,26 @@ class Raw {
   std::string pending_;  // read past the last answer
 };
 
-/// plugin-text-tools behind a daemon on `conf/admin.sock` and loopback TCP,
-/// with the admin token `token`.
-struct TextToolsDaemon {
-  static constexpr const char* token = "0123456789abcdef0123456789abcdef";
-  TempDir plugins;
+/// A daemon's configuration directory: the file `plugvisor.jsonc` (the
+/// fixture writes it) and the admin socket `admin.sock` beside it.
+struct DaemonConfDir {
   TempDir conf;
   std::filesystem::path file = conf.path() / "plugvisor.jsonc";
+
+  DaemonOptions options() const {
+    DaemonOptions options;
+    options.config_file = file;
+    options.environment = {};
+    return options;
+  }
+  std::filesystem::path socket() const { return conf.path() / "admin.sock"; }
+};
+
+/// plugin-text-tools behind a daemon on `conf/admin.sock` and loopback TCP,
+/// with the admin token `token`.
+struct TextToolsDaemon : DaemonConfDir {
+  static constexpr const char* token = "0123456789abcdef0123456789abcdef";
+  TempDir plugins;
 
   TextToolsDaemon() {
     plugins.add_text_tools();
@@ -162,13 +175,6 @@ struct TextToolsDaemon {
         "admin": {"socket": "admin.sock", "tcp": "127.0.0.1:0", "token": ")"
                         << token << R"("}})";
   }
-  DaemonOptions options() const {
-    DaemonOptions options;
-    options.config_file = file;
-    options.environment = {};
-    return options;
-  }
-  std::filesystem::path socket() const { return conf.path() / "admin.sock"; }
 };
 
 }  // namespace plugvisor::test

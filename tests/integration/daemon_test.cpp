@@ -33,10 +33,8 @@ using plugvisor::test::unix_client;
 constexpr const char* token = "0123456789abcdef0123456789abcdef";
 
 /// A plugin directory with the example and the fixture, and a configuration file beside it.
-struct Setup {
+struct Setup : plugvisor::test::DaemonConfDir {
   TempDir plugins;
-  TempDir conf;
-  std::filesystem::path file;
 
   Setup() {
     plugins.add_text_tools();
@@ -49,16 +47,8 @@ struct Setup {
       text.replace(at, 7, plugins.path().string());
     }
     if (auto at = text.find("TOKEN"); at != std::string::npos) text.replace(at, 5, token);
-    file = conf.path() / "plugvisor.jsonc";
     std::ofstream(file) << text;
   }
-  DaemonOptions options() const {
-    DaemonOptions options;
-    options.config_file = file;
-    options.environment = {};
-    return options;
-  }
-  std::filesystem::path socket() const { return conf.path() / "admin.sock"; }
 };
 
 Json json_of(const httplib::Result& result) {
