@@ -29,7 +29,8 @@ void reap(pid_t pid) {
 
 }  // namespace
 
-FloorServer::FloorServer(const std::filesystem::path& program, const std::string& unix_path)
+FloorServer::FloorServer(const std::filesystem::path& program, const std::string& unix_path,
+                         const std::string& relay_to)
     : tcp_(unix_path.empty()) {
   int in[2], out[2];
   if (::pipe2(in, O_CLOEXEC) != 0 || ::pipe2(out, O_CLOEXEC) != 0) fail("pipe");
@@ -38,7 +39,8 @@ FloorServer::FloorServer(const std::filesystem::path& program, const std::string
   if (pid_ == 0) {
     ::dup2(in[0], 0);
     ::dup2(out[1], 1);
-    const char* argv[] = {program.c_str(), tcp_ ? "tcp" : "unix", tcp_ ? nullptr : unix_path.c_str(), nullptr};
+    const char* argv[] = {program.c_str(), tcp_ ? "tcp" : relay_to.empty() ? "unix" : "relay",
+                          tcp_ ? nullptr : unix_path.c_str(), relay_to.empty() ? nullptr : relay_to.c_str(), nullptr};
     ::execv(program.c_str(), const_cast<char* const*>(argv));
     ::_exit(127);
   }

@@ -14,8 +14,9 @@ namespace plugvisor::bench {
 /// A running bench-floor-server; stopped (stdin closed, reaped) on destruction.
 class FloorServer {
  public:
-  /// `unix_path` empty: loopback TCP.
-  FloorServer(const std::filesystem::path& program, const std::string& unix_path);
+  /// `unix_path` empty: loopback TCP. `relay_to` set: a relay on `unix_path`
+  /// to the echo server listening on the Unix socket `relay_to`.
+  FloorServer(const std::filesystem::path& program, const std::string& unix_path, const std::string& relay_to = "");
   ~FloorServer();
   FloorServer(const FloorServer&) = delete;
   FloorServer& operator=(const FloorServer&) = delete;

@@ -4,12 +4,18 @@
 //               socket (`plugvisor serve`) -> POST /v1/call/... -> the plugin
 //               the daemon supervises (a copy of the same plugin)
 //   floor       a raw Unix-socket round trip (bench-floor-server)
+//   relay       the same through a relay process that passes each frame on
+//               and its echo back and does nothing else (bench-floor-server
+//               relay): what one more process hop costs at the least, so the
+//               floor of any broker
 // and a process per call, as scripts use it, against starting bench-hello
 // (fork + exec until it exits, output read):
 //   `plugvisor call dataProcessor echo processData --data ... --admin SOCKET`
 //   `curl --unix-socket SOCKET --data-binary ... http://plugvisor/v1/call/...`
 // The rows "broker adds" hold the broker's p50 minus the direct p50 against
 // the floor: the target is that the broker costs at most one more round trip.
+// The relay's rows show what that target leaves for the broker's own work:
+// the relay adds (relay p50 - floor p50) with no work at all.
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -56,6 +62,9 @@ void bench_path(const Options& options, Results& results) {
   DaemonProcess daemon(cli_program(), echo_plugin_dir(), admin);
   FloorServer server(floor_server_program(), (dir.path() / "floor.sock").string());
   FloorClient floor(server);
+  FloorServer relay_server(floor_server_program(), (dir.path() / "relay.sock").string(),
+                           (dir.path() / "floor.sock").string());
+  FloorClient relay(relay_server);
   auto manager = make_manager(options, echo_plugin_dir(), plugvisor::Transport::unix_socket, std::chrono::milliseconds(0));
   manager->start(echo_id);
   auto echo = manager->registry().get<plugvisor::DataProcessor>(echo_type);
@@ -83,6 +92,7 @@ void bench_path(const Options& options, Results& results) {
     const std::string frame = make_frame(c.bytes);
     std::vector<std::pair<std::string, std::function<void()>>> subjects{
         {"floor", [&] { floor.call(frame); }},
+        {"relay", [&] { relay.call(frame); }},
         {"direct",
          [&] {
            if (echo->process_data(payload).size() != payload.size()) throw std::runtime_error("echo: wrong size");
@@ -120,7 +130,11 @@ void bench_path(const Options& options, Results& results) {
       }
     }
     auto f = summarize(samples["floor"]), d = summarize(samples["direct"]), b = summarize(samples["broker"]);
-    results.raw["path"][c.name] = Json{{"floor", summary_json(f)}, {"direct", summary_json(d)}, {"broker", summary_json(b)}};
+    auto r = summarize(samples["relay"]);
+    results.raw["path"][c.name] = Json{{"floor", summary_json(f)},
+                                       {"relay", summary_json(r)},
+                                       {"direct", summary_json(d)},
+                                       {"broker", summary_json(b)}};
     const std::string base = "path." + c.name;
     results.add({base + ".direct.p50", "whole path " + c.name + ": direct (registry -> plugin), p50", "us", d.p50 / 1e3,
                  f.p50 / 1e3, {}, "floor: a raw Unix-socket round trip"});
@@ -129,6 +143,11 @@ void bench_path(const Options& options, Results& results) {
     results.add({base + ".broker_added.p50", "  the broker adds (broker p50 - direct p50)", "us", (b.p50 - d.p50) / 1e3,
                  f.p50 / 1e3, c.bytes == 64 ? Target{Target::ratio_le, 1} : Target{},
                  "target: at most one raw Unix-socket round trip more"});
+    results.add({base + ".relay_added.p50", "  a relay that does nothing adds (relay p50 - floor p50)", "us",
+                 (r.p50 - f.p50) / 1e3, f.p50 / 1e3, {},
+                 "bench-floor-server relay: one more process hop, no work: the least any broker adds"});
+    results.add({base + ".broker_vs_relay.p50", "  the broker adds, against what the relay adds", "us",
+                 (b.p50 - d.p50) / 1e3, (r.p50 - f.p50) / 1e3, {}, "1x: a broker that costs no more than a bare hop"});
     if (baseline) {
       auto base_summary = summarize(samples["baseline"]);
       results.raw["path"][c.name]["baseline"] = summary_json(base_summary);
