@@ -540,6 +540,34 @@ TEST_CASE("a head trickled a byte at a time is cut at the head deadline with 408
   }
 }
 
+TEST_CASE("a connection that carried an authorised call is still held to the head deadline", "[parity][keep]") {
+  // The manager's kept-alive connections: the C++ SDK waits for their next
+  // head with one blocking read, bounded by the same 5 s as any other.
+  for (const auto& target : sdks()) {
+    DYNAMIC_SECTION(target.name) {
+      Launched plugin(target, Json::object());
+      REQUIRE(plugin.handshake().is_object());
+      int idle = plugin.connect();
+      int trickled = plugin.connect();
+      REQUIRE(idle >= 0);
+      REQUIRE(trickled >= 0);
+      REQUIRE(ask_on(trickled, call_request(target, "proven")) == 200);
+      const auto before_last_answer = std::chrono::steady_clock::now();
+      REQUIRE(ask_on(idle, call_request(target, "proven")) == 200);
+      // Idle: closed quietly, not before the head timeout. Trickled: 408 at
+      // the head deadline, whatever the pace (15 s are liveness bounds).
+      REQUIRE(write_all(trickled, "P"));
+      Trickler trickle({trickled}, 500ms);
+      CHECK(closed_within(idle, 15s));
+      CHECK(std::chrono::steady_clock::now() - before_last_answer >= 5s);
+      ::close(idle);
+      Answer answer = read_answer(trickled, 15s);
+      CHECK(answer.status == 408);
+      CHECK(answer.close);
+    }
+  }
+}
+
 TEST_CASE("1100 connections trickling heads over TCP cannot starve /healthz or an authorised call",
           "[parity][attack]") {
   for (const auto& target : sdks()) {

@@ -420,6 +420,7 @@ std::string_view path_of(std::string_view target) noexcept { return target.subst
 
 std::vector<std::string_view> split_path(std::string_view path) {
   std::vector<std::string_view> parts;
+  parts.reserve(4);  // a call's path, /v1/{contract}/{type}/{method}, in one allocation
   if (!path.empty() && path.front() == '/') path.remove_prefix(1);
   while (true) {
     auto slash = path.find('/');

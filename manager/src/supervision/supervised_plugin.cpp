@@ -37,6 +37,11 @@ spdlog::level::level_enum level_named(const std::string& name) {
 
 std::string format_ms(std::chrono::milliseconds ms) { return protocol::format_duration(ms); }
 
+// "contract/type method": how error messages name a call.
+std::string call_name(std::string_view contract, std::string_view type, std::string_view method) {
+  return std::string(contract) + "/" + std::string(type) + " " + std::string(method);
+}
+
 }  // namespace
 
 SupervisedPlugin::SupervisedPlugin(PluginDefinition definition, std::filesystem::path socket_path,
@@ -308,14 +313,17 @@ void SupervisedPlugin::check_hung(const std::shared_ptr<PluginInstance>& instanc
   instance->child().signal(SIGKILL);
 }
 
-Payload SupervisedPlugin::decode(HttpReply&& reply, std::string_view what) const {
+Payload SupervisedPlugin::decode(HttpReply&& reply, std::string_view contract, std::string_view type,
+                                 std::string_view method) const {
   if (reply.status == 200) {
     bool bytes = reply.content_type.starts_with("application/octet-stream");
     if (!bytes && !Json::accept(reply.body)) {
-      fail(ErrorCode::bad_reply, std::string(what) + " answered 200 with a body that is not JSON: " + quote(reply.body));
+      fail(ErrorCode::bad_reply, call_name(contract, type, method) + " answered 200 with a body that is not JSON: " +
+                                     quote(reply.body));
     }
     return Payload{bytes ? Encoding::bytes : Encoding::json, std::move(reply.body)};
   }
+  const std::string what = call_name(contract, type, method);
   Json doc = protocol::parse_json_or_discarded(reply.body);
   if (doc.is_object() && doc.contains("error") && doc["error"].is_object()) {
     const Json& error = doc["error"];
@@ -356,7 +364,8 @@ Payload SupervisedPlugin::call(std::string_view contract, std::string_view type,
 Payload SupervisedPlugin::call_unrecorded(std::string_view contract, std::string_view type, std::string_view method,
                                     const Payload& input) {
   const auto deadline = DeadlineScope::current().value_or(protocol::deadline_after(definition_.settings.call_timeout));
-  const std::string what = std::string(contract) + "/" + std::string(type) + " " + std::string(method);
+  // The call's name in error messages: spelt only when one is, not on every call.
+  const auto what = [&] { return call_name(contract, type, method); };
   const std::string path = "/v1/" + std::string(contract) + "/" + std::string(type) + "/" + std::string(method);
   for (int attempt = 0;; ++attempt) {
     auto instance = running(deadline);
@@ -368,13 +377,13 @@ Payload SupervisedPlugin::call_unrecorded(std::string_view contract, std::string
         instance->child().wait_until(std::min(deadline, protocol::deadline_after(definition_.settings.stop_grace)));
         continue;
       }
-      return decode(std::move(reply), what);
+      return decode(std::move(reply), contract, type, method);
     } catch (const TransportError& e) {
       if (e.failure == TransportFailure::not_delivered) {
         // Never delivered: the socket is gone or refused (an idle exit under way).
         instance->child().wait_until(std::min(deadline, Clock::now() + exit_grace));
         if (attempt < max_redeliveries && Clock::now() < deadline) continue;
-        fail(ErrorCode::unavailable, what + ": cannot connect (" + e.detail + ") even after " +
+        fail(ErrorCode::unavailable, what() + ": cannot connect (" + e.detail + ") even after " +
                                          std::to_string(attempt) + " relaunch(es)");
       }
       auto exit = instance->child().wait_until(Clock::now() + exit_grace);
@@ -386,14 +395,14 @@ Payload SupervisedPlugin::call_unrecorded(std::string_view contract, std::string
         services_.scheduler.at(Clock::now(), [weak, instance] {
           if (auto self = weak.lock()) self->check_hung(instance);
         });
-        fail(ErrorCode::timeout, what + " did not answer within its deadline");
+        fail(ErrorCode::timeout, what() + " did not answer within its deadline");
       }
       std::string tail = instance->child().stderr_tail();
       if (exit) {
-        fail(ErrorCode::crashed, what + ": the plugin process " + exit->describe() +
+        fail(ErrorCode::crashed, what() + ": the plugin process " + exit->describe() +
                                      " while the call was in flight" + (tail.empty() ? "" : "; its stderr: " + tail));
       }
-      fail(ErrorCode::crashed, what + ": the connection closed without an answer (" + e.detail + ")");
+      fail(ErrorCode::crashed, what() + ": the connection closed without an answer (" + e.detail + ")");
     }
   }
 }

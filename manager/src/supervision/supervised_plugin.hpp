@@ -120,7 +120,7 @@ class SupervisedPlugin : public std::enable_shared_from_this<SupervisedPlugin> {
   // Sets the state and tells the listener, outside the lock.
   void transition(std::unique_lock<std::mutex>& lock, PluginState to);
   // Takes the reply apart: the body moves into the result, uncopied.
-  Payload decode(HttpReply&& reply, std::string_view what) const;
+  Payload decode(HttpReply&& reply, std::string_view contract, std::string_view type, std::string_view method) const;
   [[noreturn]] void fail(ErrorCode code, const std::string& message) const;
 
   const PluginDefinition definition_;

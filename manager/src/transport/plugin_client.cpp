@@ -121,6 +121,7 @@ PluginClient::PluginClient(bool unix_socket, std::string address, std::string to
       address_(std::move(address)),
       token_(std::move(token)),
       connections_(std::move(connections)) {
+  idle_.reserve(max_idle);
   // Host means nothing to a plugin, but strict servers refuse a request
   // whose Host is not a valid host (a socket path is not).
   std::string host = http1::host_header_value(unix_socket_, address_);
@@ -195,6 +196,7 @@ std::unique_ptr<PluginClient::Connection> PluginClient::acquire(Clock::time_poin
       // over TCP it would seem to succeed, so look first.
       if (now - pooled->idle_since < max_idle_time && (unix_socket_ || pooled->still_open())) {
         reused = true;
+        list_in_flight_locked(pooled->fd);
         return pooled;
       }
       stale.push_back(std::move(pooled));
@@ -203,13 +205,27 @@ std::unique_ptr<PluginClient::Connection> PluginClient::acquire(Clock::time_poin
   reused = false;
   auto connection = connect(deadline);
   ++*connections_;
+  std::lock_guard lock(mutex_);
+  list_in_flight_locked(connection->fd);
   return connection;
 }
 
-void PluginClient::release(std::unique_ptr<Connection> connection) {
-  connection->idle_since = Clock::now();
-  std::lock_guard lock(mutex_);
-  if (idle_.size() < max_idle) idle_.push_back(std::move(connection));
+void PluginClient::list_in_flight_locked(int fd) {
+  in_flight_.push_back(fd);
+  if (aborted_) ::shutdown(fd, SHUT_RDWR);
+}
+
+void PluginClient::release(std::unique_ptr<Connection> connection, bool reusable, bool in_flight) noexcept {
+  if (reusable) connection->idle_since = Clock::now();
+  {
+    // One lock for both: off the in-flight list (before another thread can
+    // take it from the pool and close it) and into the pool.
+    std::lock_guard lock(mutex_);
+    if (in_flight) in_flight_.erase(std::find(in_flight_.begin(), in_flight_.end(), connection->fd));
+    // idle_ has room for max_idle reserved: this push never allocates.
+    if (reusable && idle_.size() < max_idle) idle_.push_back(std::move(connection));
+  }
+  // Not pooled: closed here, off the list already.
 }
 
 void PluginClient::close_idle() {
@@ -390,34 +406,19 @@ HttpReply PluginClient::post(const std::string& path, const Payload& payload, Cl
   // connection whatever the pool holds.
   for (std::size_t attempt = 0;; ++attempt) {
     bool reused = false;
-    auto connection = acquire(deadline, reused);
-    // The socket is listed while the exchange runs, and leaves the list before it is pooled or closed.
-    struct InFlight {
+    // Listed in in_flight_ from here; release() takes it off the list and
+    // pools or closes it, whatever the exchange ends in.
+    struct Lease {
       PluginClient& client;
-      int fd;
-      InFlight(PluginClient& c, int f) : client(c), fd(f) {
-        std::lock_guard lock(client.mutex_);
-        client.in_flight_.push_back(fd);
-        if (client.aborted_) ::shutdown(fd, SHUT_RDWR);
-      }
-      ~InFlight() {
-        std::lock_guard lock(client.mutex_);
-        client.in_flight_.erase(std::find(client.in_flight_.begin(), client.in_flight_.end(), fd));
-      }
-    };
-    bool reusable = false;
+      std::unique_ptr<Connection> connection;
+      bool reusable = false;
+      ~Lease() { client.release(std::move(connection), reusable, /*in_flight=*/true); }
+    } lease{*this, acquire(deadline, reused)};
     bool nothing_sent = true;
     try {
-      HttpReply reply;
-      {
-        // Out of in_flight_ before the connection can go back to the pool,
-        // where another thread may close it.
-        InFlight in_flight(*this, connection->fd);
-        reply = exchange(*connection, "POST", path, &payload, deadline, reusable, nothing_sent);
-      }
-      if (reusable) release(std::move(connection));
-      return reply;
+      return exchange(*lease.connection, "POST", path, &payload, deadline, lease.reusable, nothing_sent);
     } catch (const TransportError& e) {
+      lease.reusable = false;
       if (!nothing_sent || remaining_ms(deadline) == 0) throw;
       if (reused && attempt <= max_idle) continue;
       // A new connection that closed before taking a byte: the plugin never saw the request.
@@ -442,7 +443,7 @@ HealthAnswer PluginClient::health(std::chrono::milliseconds timeout) {
     if (reply.status == 200 && reusable) {
       // Saves the first call a connection of its own.
       ++*connections_;
-      release(std::move(connection));
+      release(std::move(connection), true, /*in_flight=*/false);
     }
     return HealthAnswer{std::move(reply), {}};
   } catch (const TransportError& e) {

@@ -80,8 +80,13 @@ class PluginClient {
   struct Connection;  ///< one socket and its read buffer (plugin_client.cpp)
 
  private:
+  // A pooled connection, or a new one; listed in in_flight_ (under the same lock).
   std::unique_ptr<Connection> acquire(std::chrono::steady_clock::time_point deadline, bool& reused);
-  void release(std::unique_ptr<Connection> connection);
+  // Pools the connection if `reusable` (else closes it), first taking it off
+  // in_flight_ if it was listed there (`in_flight`): one lock for both.
+  void release(std::unique_ptr<Connection> connection, bool reusable, bool in_flight) noexcept;
+  // With mutex_ held: lists a connection taken for a call (acquire).
+  void list_in_flight_locked(int fd);
   std::unique_ptr<Connection> connect(std::chrono::steady_clock::time_point deadline) const;
   HttpReply exchange(Connection& connection, std::string_view method, const std::string& path,
                      const Payload* payload, std::chrono::steady_clock::time_point deadline, bool& reusable,
