@@ -632,6 +632,22 @@ TEST_CASE("a plugin that closes the connection mid-response fails that call as c
   CHECK(bystander_works(manager));
 }
 
+TEST_CASE("an answer whose head is larger than the first read and whose body comes in many pieces arrives whole",
+          "[supervision][replies]") {
+  FixtureBesideBystander dir("torn");
+  plugvisor::Manager manager(plugvisor::test::test_options(dir.path()));
+  manager.start("fixture");
+  // The fixture writes a head of about 20 KiB on its own, then 200,000 bytes
+  // of a-z in 1,000-byte writes.
+  auto reply = manager.registry().get<DataProcessor>("echo")->process_data("split");
+  REQUIRE(reply.size() == 200000);
+  std::size_t wrong = 0;
+  for (std::size_t i = 0; i < reply.size(); ++i) wrong += reply[i] != static_cast<char>('a' + i % 26);
+  CHECK(wrong == 0);
+  CHECK(manager.plugin("fixture")->state == PluginState::ready);
+  CHECK(bystander_works(manager));
+}
+
 TEST_CASE("an answer longer than the manager takes fails as bad_reply without the host allocating it",
           "[supervision][replies]") {
   FixtureBesideBystander dir("torn");

@@ -23,8 +23,15 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-// The first read of an answer: its head, and small bodies whole.
-constexpr std::size_t read_chunk = 64 * 1024;
+// The first read of an answer: its head, and small bodies whole. The body
+// bytes this read takes past the head are copied into the reply; the rest of
+// a larger body is read straight into place. 16 KiB (as the SDK's request
+// side): a 64 KiB reply is then one 16 KiB copy and a second read of what is
+// already there, where a 64 KiB first read copied the whole body once more
+// (about 1.3 us of a 20 us call, pinned). A head past 16 KiB grows the buffer.
+constexpr std::size_t read_chunk = 16 * 1024;
+// The reads of a chunked body, whose bytes all go through the buffer.
+constexpr std::size_t chunked_read = 64 * 1024;
 
 [[noreturn]] void lost(const std::string& what) { throw TransportError{TransportFailure::lost, what}; }
 
@@ -332,6 +339,8 @@ std::size_t read_length_body(Connection& c, std::uint64_t length, std::size_t us
 std::size_t read_chunked_body(Connection& c, std::size_t used, Clock::time_point deadline, std::string& body) {
   http1::ChunkedDecoder decoder(max_reply_bytes);
   used += decoder.feed(std::string_view(c.buffer.data() + used, c.have - used), body);
+  // A long chunked body is read in larger pieces than a head.
+  if (!decoder.done() && c.buffer.size() < chunked_read) c.buffer.resize(chunked_read);
   while (!decoder.done() && !decoder.failed()) {
     c.have = used = 0;  // the head is no longer needed: reuse the buffer
     if (!c.fill(deadline)) lost("the chunked answer was cut short");
