@@ -6,6 +6,12 @@
 #include <signal.h>
 
 #include <atomic>
+#include <condition_variable>
+#include <future>
+#include <mutex>
+#include <thread>
+#include <utility>
+#include <vector>
 
 #include <catch2/catch.hpp>
 
@@ -112,6 +118,106 @@ TEST_CASE("a child's first input is in its stdin before it starts: it need not w
   REQUIRE(status);
   CHECK(status->clean());
   CHECK(child->captured().first == "{\"configuration\":1}\n");
+}
+
+namespace {
+
+plugvisor::detail::SpawnSpec shell(const std::string& script) {
+  plugvisor::detail::SpawnSpec spec;
+  spec.path = "/bin/sh";
+  spec.args = {"-c", script};
+  spec.env = {"PATH=/usr/bin:/bin"};
+  spec.pipe_stdin = true;
+  return spec;
+}
+
+}  // namespace
+
+TEST_CASE("the launching thread reads the handshake line itself: a busy reactor thread does not delay a launch",
+          "[host][launch][handshake]") {
+  using namespace std::chrono_literals;
+  std::promise<void> stuck, release;  // before the reactor: its sinks use them until it is gone
+  auto released = release.get_future().share();
+  bool first = true;
+  plugvisor::detail::ProcessReactor reactor;
+  // `late` prints its handshake only when told, after the reactor thread is stuck.
+  auto late = reactor.spawn(shell("read go; echo '{\"handshake\":1}'; echo 'a log line'; exec sleep 30"));
+  auto blocker = shell("echo 'a line that blocks the reactor' >&2; exec sleep 30");
+  blocker.log = [&, released](bool, std::string_view) {
+    if (!std::exchange(first, false)) return;
+    stuck.set_value();
+    released.wait_for(20s);  // a sink that blocks, which it must not: here on purpose
+  };
+  auto other = reactor.spawn(std::move(blocker));
+  REQUIRE(stuck.get_future().wait_for(10s) == std::future_status::ready);
+
+  REQUIRE(late->write_stdin("go\n", std::chrono::steady_clock::now() + 5s));
+  auto line = late->wait_first_line(std::chrono::steady_clock::now() + 10s);
+  release.set_value();
+  REQUIRE(line);
+  CHECK(*line == "{\"handshake\":1}");
+  late->signal(SIGKILL);
+  other->signal(SIGKILL);
+  CHECK(late->wait_until(std::chrono::steady_clock::now() + 10s));
+  CHECK(other->wait_until(std::chrono::steady_clock::now() + 10s));
+}
+
+TEST_CASE("the lines that follow the handshake in the same write reach the log, on the reactor thread",
+          "[host][launch][handshake]") {
+  using namespace std::chrono_literals;
+  std::mutex mutex;
+  std::vector<std::pair<std::string, std::thread::id>> lines;
+  plugvisor::detail::ProcessReactor reactor;
+  auto spec = shell("printf '{\"handshake\":1}\\nfirst log line\\nsecond log line\\n'; read wait_for_eof; echo after");
+  spec.log = [&](bool is_stderr, std::string_view line) {
+    std::lock_guard lock(mutex);
+    if (!is_stderr) lines.emplace_back(std::string(line), std::this_thread::get_id());
+  };
+  auto child = reactor.spawn(std::move(spec));
+  auto line = child->wait_first_line(std::chrono::steady_clock::now() + 10s);
+  REQUIRE(line);
+  CHECK(*line == "{\"handshake\":1}");
+  child->close_stdin();  // the script goes on and prints "after", then exits
+  REQUIRE(child->wait_until(std::chrono::steady_clock::now() + 10s));
+  std::unique_lock lock(mutex);
+  REQUIRE(lines.size() == 3);
+  CHECK(lines[0].first == "first log line");
+  CHECK(lines[1].first == "second log line");
+  CHECK(lines[2].first == "after");
+  for (const auto& [text, thread] : lines) CHECK(thread != std::this_thread::get_id());
+}
+
+TEST_CASE("a handshake line followed by the child's exit is still the handshake", "[host][launch][handshake]") {
+  using namespace std::chrono_literals;
+  plugvisor::detail::ProcessReactor reactor;
+  for (const char* script : {"echo '{\"handshake\":1}'", "printf '{\"handshake\":1}'", "printf '{\"handshake\":1}' & exec sleep 0.2",
+                             "(sleep 30 >&2 &) ; printf '{\"handshake\"'; sleep 0.1; echo ':1}'; exit 3"}) {
+    INFO(script);
+    auto child = reactor.spawn(shell(script));
+    auto line = child->wait_first_line(std::chrono::steady_clock::now() + 10s);
+    REQUIRE(line);
+    CHECK(*line == "{\"handshake\":1}");
+    child->signal(SIGKILL);
+    CHECK(child->wait_until(std::chrono::steady_clock::now() + 10s));
+  }
+}
+
+TEST_CASE("a child that never prints its handshake line is given up at the deadline, and one that exits at once",
+          "[host][launch][handshake]") {
+  using namespace std::chrono_literals;
+  plugvisor::detail::ProcessReactor reactor;
+  auto silent = reactor.spawn(shell("exec sleep 30"));
+  CHECK_FALSE(silent->wait_first_line(std::chrono::steady_clock::now() + 200ms));
+  CHECK_FALSE(silent->exit_status());
+  silent->signal(SIGKILL);
+  CHECK(silent->wait_until(std::chrono::steady_clock::now() + 10s));
+
+  // A grandchild keeps stdout open: the exit, not the end of stdout, ends the wait.
+  auto gone = reactor.spawn(shell("sleep 30 & exit 4"));
+  CHECK_FALSE(gone->wait_first_line(std::chrono::steady_clock::now() + 20s));
+  auto status = gone->exit_status();
+  REQUIRE(status);
+  CHECK(status->code == 4);
 }
 
 // glibc's allocator only: sanitizers bring their own. With glibc's defaults a

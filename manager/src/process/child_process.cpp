@@ -9,6 +9,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <utility>
 
 namespace plugvisor::detail {
 
@@ -93,6 +94,7 @@ std::uint64_t ChildProcess::dropped_lines() const {
 
 ChildProcess::~ChildProcess() {
   close_stdin();
+  if (lent_stdout_fd_ >= 0) ::close(lent_stdout_fd_);  // wait_first_line() was never called
   if (pidfd_ >= 0) ::close(pidfd_);
 }
 
@@ -145,9 +147,62 @@ std::optional<ExitStatus> ChildProcess::exit_status() const {
 }
 
 std::optional<std::string> ChildProcess::wait_first_line(std::chrono::steady_clock::time_point deadline) {
+  int fd;
+  {
+    std::lock_guard lock(mutex_);
+    fd = std::exchange(lent_stdout_fd_, -1);  // a second caller waits below for the first one's reading
+  }
+  if (fd >= 0) read_first_line(fd, deadline);
   std::unique_lock lock(mutex_);
   changed_.wait_until(lock, deadline, [&] { return first_line_.has_value() || exit_.has_value(); });
   return first_line_;
+}
+
+// The launching thread reads the handshake line itself rather than wait for
+// the reactor thread to read it and wake it: one hand-over between threads
+// fewer on every launch. The reactor does not poll stdout meanwhile; it gets
+// the descriptor back for the later lines.
+void ChildProcess::read_first_line(int fd, std::chrono::steady_clock::time_point deadline) {
+  char buffer[4096];
+  bool exited = false;
+  while (!first_line_seen()) {
+    ssize_t n = ::read(fd, buffer, sizeof buffer);
+    if (n > 0) {
+      // Up to the end of the first line; what follows is log, for the
+      // reactor thread (the sinks' thread) once stdout is back there.
+      std::string_view chunk(buffer, static_cast<std::size_t>(n));
+      const std::size_t newline = chunk.find('\n');
+      if (newline != std::string_view::npos) stdout_rest_.assign(chunk.substr(newline + 1));
+      on_output(false, chunk.substr(0, newline == std::string_view::npos ? chunk.size() : newline + 1));
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    if (n == 0 || errno != EAGAIN) {
+      // End of stream (or an error): a last partial line counts, as when the
+      // reactor reads it; nothing more will come, so there is nothing to give back.
+      on_output(false, {});
+      ::close(fd);
+      return;
+    }
+    // Once the child has exited, everything it wrote has been read.
+    if (exited) break;
+    auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now()).count();
+    if (left <= 0) break;
+    // The child's exit ends the wait too: a grandchild may hold stdout open.
+    pollfd fds[2] = {{fd, POLLIN, 0}, {pidfd_, POLLIN, 0}};
+    if (::poll(fds, 2, static_cast<int>(std::min<long long>(left, 60'000))) < 0 && errno != EINTR) break;
+    exited = fds[1].revents != 0;
+  }
+  std::function<void(int)> give_back;
+  {
+    std::lock_guard lock(mutex_);
+    give_back = give_back_stdout_;
+  }
+  if (give_back) {
+    give_back(fd);
+  } else {
+    ::close(fd);
+  }
 }
 
 bool ChildProcess::first_line_seen() const {

@@ -32,7 +32,10 @@ struct ExitStatus {
 /// What to do with the child's stdout.
 enum class StdoutMode {
   capture,    ///< keep every byte (up to a cap), for `capabilities`
-  handshake,  ///< the first line is the handshake, every later line is log
+  /// The first line is the handshake, every later line is log. The owner's
+  /// wait_first_line() reads stdout until that line has come, then hands it
+  /// to the reactor: call it once the child is started.
+  handshake,
 };
 
 /// Where the child's log lines go: (is_stderr, line).
@@ -94,7 +97,9 @@ class ChildProcess {
   std::optional<ExitStatus> exit_status() const;
 
   /// Waits for the first stdout line (handshake mode). nullopt if the
-  /// deadline passed or the child exited first.
+  /// deadline passed or the child exited first. The calling thread reads
+  /// stdout itself until then (no hand-over through the reactor thread), and
+  /// then gives it to the reactor for the later lines.
   std::optional<std::string> wait_first_line(std::chrono::steady_clock::time_point deadline);
   /// True once the first stdout line (the handshake) has arrived.
   bool first_line_seen() const;
@@ -108,8 +113,12 @@ class ChildProcess {
  private:
   friend class ProcessReactor;
 
-  // Called by the reactor thread only.
+  // Called by the thread that holds the stream: the reactor, or for stdout
+  // until the handshake, the one in wait_first_line.
   void on_output(bool is_stderr, std::string_view data);
+  // wait_first_line's read of stdout; returns once the first line has come,
+  // stdout ended, the child exited or the deadline passed.
+  void read_first_line(int fd, std::chrono::steady_clock::time_point deadline);
   // Reaps the child if it has exited; returns whether it has.
   bool reap();
 
@@ -117,6 +126,12 @@ class ChildProcess {
   const int pidfd_;
   SpawnSpec spec_;
   const std::size_t stdin_written_;
+  // Handshake mode: stdout's read end, lent by the reactor until the first
+  // line has been read (then handed back with give_back_stdout_), and the
+  // way back, which is safe to call after the reactor has gone.
+  int lent_stdout_fd_ = -1;  // guarded by mutex_
+  std::function<void(int fd)> give_back_stdout_;
+  std::string stdout_rest_;  // read past the first line; fed by the reactor when it adopts stdout
 
   mutable std::mutex mutex_;
   std::condition_variable changed_;

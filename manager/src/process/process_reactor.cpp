@@ -11,6 +11,7 @@
 #include <cerrno>
 #include <algorithm>
 #include <cstring>
+#include <utility>
 
 #include "plugvisor/contracts.hpp"
 #include "process/child_start.hpp"
@@ -26,6 +27,8 @@ void set_nonblocking(int fd) { ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NON
 ProcessReactor::ProcessReactor() {
   wake_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   if (wake_fd_ < 0) throw Error(ErrorCode::internal, std::string("eventfd: ") + std::strerror(errno));
+  link_ = std::make_shared<Link>();
+  link_->reactor = this;
   thread_ = std::thread([this] { run(); });
 }
 
@@ -36,7 +39,41 @@ ProcessReactor::~ProcessReactor() {
   }
   wake();
   thread_.join();
+  {
+    std::lock_guard lock(link_->mutex);
+    link_->reactor = nullptr;
+  }
+  for (auto& r : returned_) ::close(r.fd);  // given back after the thread stopped
   ::close(wake_fd_);
+}
+
+void ProcessReactor::give_back(std::shared_ptr<ChildProcess> child, int fd) {
+  {
+    std::lock_guard lock(mutex_);
+    if (stopping_) {
+      ::close(fd);  // the children are being killed: no more log lines
+      return;
+    }
+    returned_.push_back(Returned{std::move(child), fd});
+  }
+  // Woken after the unlock: on one CPU, the reactor thread would otherwise
+  // run at once only to block on mutex_ (two more switches per launch).
+  wake();
+}
+
+void ProcessReactor::adopt(Returned& returned) {
+  // The log lines read with the handshake go out here, on this thread, as all others.
+  auto& child = *returned.child;
+  if (!child.stdout_rest_.empty()) child.on_output(false, std::exchange(child.stdout_rest_, {}));
+  for (auto& w : watched_) {
+    if (w.child == returned.child) {
+      w.out_fd = returned.fd;
+      return;
+    }
+  }
+  // Reaped meanwhile: read what it left, as finish() does for the others.
+  Watched gone{returned.child, returned.fd, -1};
+  finish(gone);
 }
 
 void ProcessReactor::wake() {
@@ -140,8 +177,23 @@ void ProcessReactor::launch(Request& request) {
   set_nonblocking(out[0]);
   set_nonblocking(err[0]);
   if (in[1] >= 0) set_nonblocking(in[1]);
+  const bool lend_stdout = request.spec.stdout_mode == StdoutMode::handshake;
   auto child = std::make_shared<ChildProcess>(pid, pidfd, in[1], std::move(request.spec), stdin_written);
-  watched_.push_back(Watched{child, out[0], err[0]});
+  if (lend_stdout) {
+    // The owner reads the handshake line itself (wait_first_line) and gives
+    // stdout back; until then this thread leaves it alone.
+    child->lent_stdout_fd_ = out[0];
+    child->give_back_stdout_ = [link = link_, weak = std::weak_ptr<ChildProcess>(child)](int fd) {
+      std::lock_guard lock(link->mutex);
+      auto owner = weak.lock();
+      if (link->reactor && owner) {
+        link->reactor->give_back(std::move(owner), fd);
+      } else {
+        ::close(fd);
+      }
+    };
+  }
+  watched_.push_back(Watched{child, lend_stdout ? -1 : out[0], err[0]});
   request.result.set_value(std::move(child));
 }
 
@@ -182,12 +234,15 @@ void ProcessReactor::run() {
   std::vector<pollfd> fds;
   while (true) {
     std::deque<Request> requests;
+    std::vector<Returned> returned;
     bool stopping;
     {
       std::lock_guard lock(mutex_);
       requests.swap(requests_);
+      returned.swap(returned_);
       stopping = stopping_;
     }
+    for (auto& r : returned) adopt(r);
     for (auto& request : requests) {
       if (stopping) {
         request.result.set_exception(

@@ -42,10 +42,23 @@ class ProcessReactor {
     SpawnSpec spec;
     std::promise<std::shared_ptr<ChildProcess>> result;
   };
+  // A child's stdout, given back after its owner read the handshake line.
+  struct Returned {
+    std::shared_ptr<ChildProcess> child;
+    int fd;
+  };
+  // The way back to the reactor for a lent stdout; cut when the reactor
+  // stops, so that a child outliving it closes the descriptor instead.
+  struct Link {
+    std::mutex mutex;
+    ProcessReactor* reactor;
+  };
 
   void run();
   void wake();
   void launch(Request& request);
+  void give_back(std::shared_ptr<ChildProcess> child, int fd);
+  void adopt(Returned& returned);
   // Reads what is available; returns false at EOF or error.
   bool drain(Watched& watched, bool is_stderr);
   void finish(Watched& watched);
@@ -53,6 +66,8 @@ class ProcessReactor {
   int wake_fd_ = -1;
   std::mutex mutex_;
   std::deque<Request> requests_;
+  std::vector<Returned> returned_;
+  std::shared_ptr<Link> link_;
   bool stopping_ = false;
   std::vector<Watched> watched_;  // reactor thread only
   std::thread thread_;
