@@ -3,6 +3,7 @@
 #pragma once
 
 #include <array>
+#include <concepts>
 #include <list>
 #include <map>
 #include <optional>
@@ -161,6 +162,22 @@ MethodDescription describe_method(const Spec& spec) {
 
 inline Payload none_payload() { return Payload{Encoding::none, "{}"}; }
 
+/// A type may give its JSON form a codec of its own, found by ADL, which the
+/// method table then uses instead of building an nlohmann DOM per call:
+///   std::string plugvisor_json_encode(Tag<T>, const T&);
+///   T plugvisor_json_decode(Tag<T>, std::string_view text);
+/// They must *be* the type's JSON form, not a second one: the same document
+/// (by value) as to_json, the same values and errors as parse_json + from_json
+/// (the same depth bound), which a type's tests should check against them.
+template <class T>
+concept HasJsonEncoder = requires(const T& value) {
+  { plugvisor_json_encode(Tag<T>{}, value) } -> std::convertible_to<std::string>;
+};
+template <class T>
+concept HasJsonDecoder = requires(std::string_view text) {
+  { plugvisor_json_decode(Tag<T>{}, text) } -> std::same_as<T>;
+};
+
 /// Encodes an argument or a result. Bytes are moved in when given as an
 /// rvalue (a result); a BytesView is copied once, into the payload itself.
 template <class T>
@@ -168,6 +185,8 @@ Payload encode(T&& value) {
   using U = std::remove_cvref_t<T>;
   if constexpr (encoding_of<U>() == Encoding::bytes) {
     return Payload{Encoding::bytes, Bytes(std::forward<T>(value))};
+  } else if constexpr (HasJsonEncoder<U>) {
+    return Payload{Encoding::json, plugvisor_json_encode(Tag<U>{}, value)};
   } else {
     return Payload{Encoding::json, Json(value).dump()};
   }
@@ -178,7 +197,11 @@ Payload encode(T&& value) {
 template <class T>
 T decode_json(const Payload& payload, std::string_view what, ErrorCode on_error) {
   try {
-    return protocol::parse_json(payload.body).get<T>();
+    if constexpr (HasJsonDecoder<T>) {
+      return plugvisor_json_decode(Tag<T>{}, payload.body);
+    } else {
+      return protocol::parse_json(payload.body).get<T>();
+    }
   } catch (const Json::exception& e) {
     throw Error(on_error, std::string(what) + " is not the JSON this method takes: " + e.what());
   } catch (const Error& e) {

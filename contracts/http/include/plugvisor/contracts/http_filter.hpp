@@ -135,6 +135,16 @@ void from_json(const Json& j, FilterResult& result);
 void to_json(Json& j, const FilterInput& input);
 void from_json(const Json& j, FilterInput& input);
 
+/// The same JSON forms, written and read without building an nlohmann DOM:
+/// the codec a filter call uses on both sides (found by the method table
+/// through ADL). They agree with to_json and parse_json + from_json, value
+/// for value and error for error (malformed or unusual documents are read
+/// by from_json itself).
+std::string plugvisor_json_encode(detail::Tag<FilterInput>, const FilterInput& input);
+std::string plugvisor_json_encode(detail::Tag<FilterResult>, const FilterResult& result);
+FilterInput plugvisor_json_decode(detail::Tag<FilterInput>, std::string_view text);
+FilterResult plugvisor_json_decode(detail::Tag<FilterResult>, std::string_view text);
+
 /// Throws Error(bad_reply) if `result` fills parts that `hooks` may not
 /// (e.g. a response change from requestHeaders), naming the hook and part.
 void check_result_fits(const FilterResult& result, HookSet hooks);
