@@ -60,7 +60,8 @@ class ManagerHeads:
     the server dispatches (returned as is); ``expected_auth`` is the whole
     Authorization value (``b"Bearer <token>"``)."""
 
-    __slots__ = ("_calls", "_auth", "_max_body", "_prefix", "_prefix_len", "_tail", "_call", "_content_type")
+    __slots__ = ("_calls", "_auth", "_max_body", "_prefix", "_prefix_len", "_tail", "_call", "_content_type",
+                 "_last", "_last_match")
 
     def __init__(self, calls: Mapping[bytes, Any], expected_auth: bytes, max_body_bytes: int) -> None:
         self._calls = calls
@@ -71,6 +72,8 @@ class ManagerHeads:
         self._tail: re.Pattern[bytes] | None = None
         self._call: Any = None
         self._content_type = ""
+        self._last = b"\0"  # the last head that passed, whole (the deadline and length included)
+        self._last_match: tuple[Any, int, int, int | None, str] | None = None
 
     def match(self, buffer: bytearray, size: int) -> tuple[Any, int, int, int | None, str] | None:
         """If ``buffer[:size]`` starts with the manager's head of a call this
@@ -78,13 +81,18 @@ class ManagerHeads:
         call, the head's length, the body's length, the deadline in
         milliseconds or None, the Content-Type). None otherwise. The body
         need not have come whole."""
+        if buffer.startswith(self._last):  # the same head again (same deadline and length): the same answer
+            return self._last_match
         if buffer.startswith(self._prefix):
             tail = self._tail.match(buffer, self._prefix_len, size)  # type: ignore[union-attr]
             if tail is not None:
                 length = int(tail.group(2))
-                if length <= self._max_body:
-                    return self._call, tail.end(), length, int(tail.group(1)), self._content_type
-                return None
+                if length > self._max_body:
+                    return None
+                matched = self._call, tail.end(), length, int(tail.group(1)), self._content_type
+                self._last = bytes(buffer[:matched[1]])
+                self._last_match = matched
+                return matched
         whole = _WHOLE.match(buffer, 0, size)
         if whole is None:
             return None
@@ -100,4 +108,7 @@ class ManagerHeads:
             self._tail = _tail(bytes(buffer[whole.end(3):whole.start(5)]))
             self._call = call
             self._content_type = text
-        return call, whole.end(), length, None if deadline_text is None else int(deadline_text), text
+        matched = call, whole.end(), length, None if deadline_text is None else int(deadline_text), text
+        self._last = bytes(buffer[:matched[1]])
+        self._last_match = matched
+        return matched

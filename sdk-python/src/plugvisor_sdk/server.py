@@ -46,7 +46,8 @@ from typing import Any, Callable, Mapping
 
 from . import json_depth, log
 from .config import Config
-from .context import Context, _set_current
+from .context import Context
+from .context import _local as _this_call
 from .contracts import Kind
 from .errors import HANDLER_CODES, ErrorCode, PluginError
 from .lifecycle import Admission
@@ -1064,7 +1065,9 @@ class RequestHandler(socketserver.BaseRequestHandler):
         """Decodes the body of an admitted call (read whole), runs its handler and answers."""
         kind = bound.input
         value: Any = None
-        if kind is not _NONE:
+        if kind is _BYTES:
+            value = body
+        elif kind is not _NONE:
             if kind is None:
                 octets = content_type.split(";", 1)[0].strip().lower() == "application/octet-stream"
                 kind = _BYTES if octets else _JSON
@@ -1080,7 +1083,7 @@ class RequestHandler(socketserver.BaseRequestHandler):
             else:
                 value = body
         context = Context(contract, type_name, method_name, deadline, self.service.config, content_type)
-        _set_current(context)
+        _this_call.context = context  # context.current(); an attribute store, not a call: twice per call
         try:
             result = bound.fn(value, context)
         except PluginError as e:
@@ -1097,8 +1100,11 @@ class RequestHandler(socketserver.BaseRequestHandler):
             self._error(500, ErrorCode.INTERNAL, f"{what} failed: {type(e).__name__}: {e}")
             return
         finally:
-            _set_current(None)
-        self._answer(context, bound.output, result)
+            _this_call.context = None
+        if type(result) is bytes and bound.output is _BYTES:  # the usual answer of a bytes method
+            self._send(200, result, BYTES_TYPE)
+        else:
+            self._answer(context, bound.output, result)
 
     def _answer(self, context: Context, kind: Kind | None, result: Any) -> None:
         if kind is _NONE:
