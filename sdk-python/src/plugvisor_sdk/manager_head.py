@@ -81,9 +81,9 @@ class ManagerHeads:
         call, the head's length, the body's length, the deadline in
         milliseconds or None, the Content-Type). None otherwise. The body
         need not have come whole."""
-        if buffer.startswith(self._last):  # the same head again (same deadline and length): the same answer
+        if buffer.startswith(self._last, 0, size):  # the same head again (same deadline and length): the same answer
             return self._last_match
-        if buffer.startswith(self._prefix):
+        if buffer.startswith(self._prefix, 0, size):
             tail = self._tail.match(buffer, self._prefix_len, size)  # type: ignore[union-attr]
             if tail is not None:
                 length = int(tail.group(2))
