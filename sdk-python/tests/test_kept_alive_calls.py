@@ -10,6 +10,7 @@ import json
 import socket
 import struct
 import threading
+import time
 import unittest
 
 from plugvisor_sdk import server as S
@@ -157,6 +158,103 @@ class ManagerSpellingTest(unittest.TestCase):
         self.assertEqual((reply.status, reply.body), (200, b"hello"))
         self.assertEqual(connection.paths["_serve_usual_call"], before["_serve_usual_call"] + 1)
         connection.close(self)
+
+
+class ManagerBodiesTest(unittest.TestCase):
+    """The manager's call whose body does not come in the first read (64 KiB
+    and more) is read by the fast path up to MANAGER_CALL_BUFFER bytes in
+    all; beyond that, or cut short, it is the general path's."""
+
+    def setUp(self) -> None:
+        self.connection = InProcessConnection(self)
+        reply = raw_exchange(self.connection.sock, call())  # proves the connection, by the general path
+        self.assertEqual(reply.status, 200)
+        self.before = dict(self.connection.paths)
+
+    def test_a_64_kib_body_is_read_whole_by_the_fast_path(self) -> None:
+        body = bytes(range(256)) * 256
+        for _ in range(3):
+            reply = raw_exchange(self.connection.sock, call(body=body))
+            self.assertEqual((reply.status, reply.body), (200, body))
+        self.assertEqual(self.connection.paths, self.before)
+        self.connection.close(self)
+
+    def test_a_body_that_trickles_in_is_read_whole_by_the_fast_path(self) -> None:
+        request = call(body=b"y" * 100000)
+        sock = self.connection.sock
+        for start in range(0, len(request) - 20000, 20000):  # the head, then the body in pieces
+            sock.sendall(request[start:start + 20000])
+            time.sleep(0.02)
+        reply = raw_exchange(sock, request[start + 20000:])
+        self.assertEqual((reply.status, reply.body), (200, b"y" * 100000))
+        self.assertEqual(self.connection.paths, self.before)
+        self.connection.close(self)
+
+    def test_a_body_larger_than_the_call_buffer_is_served_by_the_general_path(self) -> None:
+        body = b"z" * (S.MANAGER_CALL_BUFFER + 1)
+        reply = raw_exchange(self.connection.sock, call(body=body))
+        self.assertEqual((reply.status, reply.body), (200, body))
+        self.assertEqual(self.connection.paths["_serve_usual_call"], self.before["_serve_usual_call"] + 1)
+        # and the connection's next usual call is the fast path's again
+        reply = raw_exchange(self.connection.sock, call(body=b"x" * 70000))
+        self.assertEqual((reply.status, reply.body), (200, b"x" * 70000))
+        self.assertEqual(self.connection.paths["_serve_usual_call"], self.before["_serve_usual_call"] + 1)
+        self.connection.close(self)
+
+    def test_a_body_cut_short_closes_the_connection_without_an_answer(self) -> None:
+        request = call(body=b"x" * 70000)
+        self.connection.sock.sendall(request[:-10])
+        self.connection.sock.shutdown(socket.SHUT_WR)
+        self.connection.thread.join(10)  # the handler is done with the connection
+        self.assertFalse(self.connection.thread.is_alive())
+        self.connection.theirs.close()
+        self.assertEqual(self.connection.sock.recv(100), b"")  # nothing was answered
+
+    def test_the_remembered_head_is_not_reused_for_another_token_deadline_or_length(self) -> None:
+        sock = self.connection.sock
+        cases = [
+            (call(), (200, "hello")),
+            (call(), (200, "hello")),  # the same bytes: the remembered answer
+            (call(body=b"hell"), (200, "hell")),  # another length
+            (call().replace(b"Ms: 30000", b"Ms: 30001"), (200, "hello")),  # another deadline
+            (call().replace(b"Ms: 30000", b"Ms: " + b"9" * 20), (400, "invalid_input")),  # over 19 digits
+            (call(token="f" * 64), (401, "unauthorized")),  # the remembered prefix holds the right one
+            (call(), (200, "hello")),
+            (call(path="/v1/dataProcessor/echo/nope"), (404, "not_found")),
+            (call(), (200, "hello")),
+        ]
+        for request, expected in cases:
+            with self.subTest(request=request[:160]):
+                reply = raw_exchange(sock, request)
+                got = reply.error_code if reply.status >= 400 else reply.body.decode()
+                self.assertEqual((reply.status, got), expected)
+        # The remembered head's first bytes, then the rest: judged on what came,
+        # not on what the buffer held from the previous request.
+        for part in (40, len(call()) - 7):
+            for request, expected in ((call(), 200), (call(token="f" * 64), 401), (call(), 200)):
+                sock.sendall(request[:part])
+                time.sleep(0.05)
+                reply = raw_exchange(sock, request[part:])
+                self.assertEqual(reply.status, expected, (part, request))
+        self.connection.close(self)
+
+
+class SendAllTest(unittest.TestCase):
+    def test_a_partial_sendmsg_is_continued_from_where_it_stopped(self) -> None:
+        class Trickle:
+            def __init__(self) -> None:
+                self.out = b""
+
+            def sendmsg(self, buffers: list[memoryview]) -> int:
+                data = b"".join(bytes(b) for b in buffers)[:7]  # at most 7 bytes a call
+                self.out += data
+                return len(data)
+
+        sock = Trickle()
+        head, body = b"HEAD:", bytes(range(40))
+        sent = sock.sendmsg([memoryview(head), memoryview(body)])  # what the first sendmsg took
+        S._send_all(sock, [head, body], sent)  # type: ignore[arg-type]
+        self.assertEqual(sock.out, head + body)
 
 
 class KernelTimeoutsTest(unittest.TestCase):

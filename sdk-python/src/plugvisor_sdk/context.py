@@ -62,6 +62,8 @@ class Context:
         return f"Context({self.contract}/{self.type} {self.method}, deadline={self.deadline})"
 
 
+#: The call this thread runs: the server sets ``_local.context`` around each
+#: handler (an attribute store rather than a function: it runs twice a call).
 _local = threading.local()
 
 
@@ -75,7 +77,3 @@ def deadline() -> float | None:
     running; None outside a call or when the caller sent no deadline."""
     context = getattr(_local, "context", None)
     return None if context is None else context.deadline
-
-
-def _set_current(context: Context | None) -> None:
-    _local.context = context

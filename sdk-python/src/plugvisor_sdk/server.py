@@ -46,10 +46,12 @@ from typing import Any, Callable, Mapping
 
 from . import json_depth, log
 from .config import Config
-from .context import Context, _set_current
+from .context import Context
+from .context import _local as _this_call
 from .contracts import Kind
 from .errors import HANDLER_CODES, ErrorCode, PluginError
 from .lifecycle import Admission
+from .manager_head import MAX_DEADLINE_DIGITS, MAX_LENGTH_DIGITS, ManagerHeads
 
 __all__ = ["BoundMethod", "Service", "RequestHandler", "UnixServer", "TcpServer", "PluginServerMixin"]
 
@@ -78,13 +80,6 @@ MAX_CONNECTIONS = 1024
 #: A body not read by the time an error is answered is read and discarded up
 #: to this size, keeping the connection; a larger one closes it.
 DISCARD_LIMIT = 1 << 20
-#: Most digits a Content-Length value may have (the codec's 18: no overflow,
-#: far beyond any body), checked before int(): CPython refuses int() of more
-#: than 4300 digits.
-MAX_LENGTH_DIGITS = 18
-#: Most digits an X-Plugvisor-Deadline-Ms value may have (protocol.md §10.4),
-#: as many as the C++ SDK's int64 milliseconds: checked before int().
-MAX_DEADLINE_DIGITS = 19
 #: Longest chunk-size or trailer line of a chunked body.
 MAX_CHUNK_LINE = 4096
 #: How long (seconds) a closing connection keeps reading what the client
@@ -94,6 +89,11 @@ LINGER_SECONDS = 1.0
 SMALL_RESPONSE = 16384
 #: Bytes asked of one recv.
 READ_SIZE = 65536
+#: The manager's call is read into a buffer of the connection's own, whole
+#: (head and body), when it fits in this many bytes; the buffer starts at
+#: READ_SIZE and grows to the largest such call the connection carried.
+#: Larger calls are read by the general path.
+MANAGER_CALL_BUFFER = 256 * 1024
 
 JSON_TYPE = b"application/json"
 BYTES_TYPE = b"application/octet-stream"
@@ -114,19 +114,6 @@ _DIGITS = re.compile(r"[0-9]+")
 _TOKEN_CHARS = rb"[!#$%&'*+.^_`|~0-9A-Za-z-]"
 _USUAL_HEAD = re.compile(rb"(" + _TOKEN_CHARS + rb"+) ([^ \t\r\n\0]+) HTTP/1\.1\r\n((?:" + _TOKEN_CHARS +
                          rb"+:[^\r\n\0]*\r\n){0,%d})\r\n" % MAX_HEADERS)
-#: The head the manager sends for a call (manager/src/transport/plugin_client.cpp,
-#: protocol.md 10.8), byte for byte: the target after ``/v1/``, the
-#: Authorization value, the deadline (or None), the Content-Type and the
-#: Content-Length. _serve_manager_call serves a request it matches, with its
-#: body in the same read, without building a header table; anything else,
-#: in any other order or spelling, goes to the paths below.
-_MANAGER_CALL = re.compile(
-    rb"POST /v1/([^ \t\r\n\0?]+) HTTP/1\.1\r\n"
-    rb"Host: [^\r\n\0]*\r\n"
-    rb"Authorization: ([^\r\n\0]*)\r\n"
-    rb"(?:X-Plugvisor-Deadline-Ms: ([0-9]{1,%d})\r\n)?"
-    rb"Content-Type: ([^ \t\r\n\0](?:[^\r\n\0]*[^ \t\r\n\0])?)\r\n"
-    rb"Content-Length: ([0-9]{1,%d})\r\n\r\n" % (MAX_DEADLINE_DIGITS, MAX_LENGTH_DIGITS))
 #: A receive timeout already armed is kept while it is no shorter than the
 #: one wanted and at most this much (seconds) longer: no setsockopt on the
 #: usual read, and a deadline never early, late by at most this.
@@ -135,6 +122,9 @@ _NOT_SERIALIZABLE = object()
 # The kinds as module constants: reading an enum member off its class costs
 # ~70 ns on CPython 3.11, and a call compares kinds five times.
 _NONE, _BYTES, _JSON = Kind.NONE, Kind.BYTES, Kind.JSON
+_monotonic = time.monotonic
+#: Most response heads a connection keeps (RequestHandler._ok_head).
+_OK_HEADS = 64
 
 
 class BoundMethod:
@@ -218,12 +208,14 @@ def _dumps(value: Any) -> bytes:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode("utf-8")
 
 
-def _send_all(sock: socket.socket, buffers: list[Any]) -> None:
-    """Sends every buffer in order with as few system calls as possible and no copy."""
+def _send_all(sock: socket.socket, buffers: list[Any], sent: int = 0) -> None:
+    """Sends every buffer in order with as few system calls as possible and
+    no copy, but for the first ``sent`` bytes (already sent)."""
     views = [memoryview(b).cast("B") for b in buffers]
     views = [v for v in views if v.nbytes]
     while views:
-        sent = sock.sendmsg(views)
+        if not sent:
+            sent = sock.sendmsg(views)
         while sent:
             first = views[0]
             if sent >= first.nbytes:
@@ -411,6 +403,10 @@ class RequestHandler(socketserver.BaseRequestHandler):
         # The manager's usual call is read into it whole (_serve_manager_call).
         self._scratch = bytearray(READ_SIZE)
         self._scratch_view = memoryview(self._scratch)
+        self._ok_heads: dict[tuple[bytes, int], bytes] = {}
+        self._ok_heads_until = 0.0
+        self._manager_heads = ManagerHeads(self.service.calls, self.service.expected_auth,
+                                           self.service.max_body_bytes)
         _arm(self.request, socket.SO_SNDTIMEO, CONNECTION_TIMEOUT)
 
     # -- the connection ---------------------------------------------------------
@@ -740,7 +736,37 @@ class RequestHandler(socketserver.BaseRequestHandler):
         if close:
             self.close_connection = True
         size = len(body) if type(body) is bytes else memoryview(body).nbytes
-        head = b"%s%sContent-Type: %s\r\n%s%s\r\n" % (
+        if status == 200 and not self.close_connection and not self._keep_alive_header:
+            head = self._ok_head(content_type, size)
+        else:
+            head = self._head(status, content_type, size)
+        sock = self.request  # SO_SNDTIMEO: CONNECTION_TIMEOUT (setup)
+        if self.command == "HEAD":
+            sock.sendall(head)
+        elif size <= SMALL_RESPONSE:
+            sock.sendall(head + body if type(body) is bytes else head + bytes(body))
+        else:  # head and body in one system call, the body not copied
+            sent = sock.sendmsg((head, body)) if type(body) is bytes else 0
+            if sent < len(head) + size:
+                _send_all(sock, [head, body], sent)
+
+    def _ok_head(self, content_type: bytes, size: int) -> bytes:
+        """The head of a ``200`` on a kept-alive HTTP/1.1 connection, from a
+        per-connection cache of the current second's (the Date changes
+        once a second; at most _OK_HEADS sizes are kept)."""
+        now = time.time()
+        heads = self._ok_heads
+        if now >= self._ok_heads_until or len(heads) >= _OK_HEADS:
+            heads.clear()
+            self._ok_heads_until = float(int(now) + 1)
+        key = (content_type, size)
+        head = heads.get(key)
+        if head is None:
+            head = heads[key] = self._head(200, content_type, size)
+        return head
+
+    def _head(self, status: int, content_type: bytes, size: int) -> bytes:
+        return b"%s%sContent-Type: %s\r\n%s%s\r\n" % (
             _STATUS_LINES[status],
             _date_header(),
             content_type,
@@ -749,13 +775,6 @@ class RequestHandler(socketserver.BaseRequestHandler):
             b"Connection: close\r\n" if self.close_connection
             else b"Connection: keep-alive\r\n" if self._keep_alive_header else b"",
         )
-        sock = self.request  # SO_SNDTIMEO: CONNECTION_TIMEOUT (setup)
-        if self.command == "HEAD":
-            sock.sendall(head)
-        elif size <= SMALL_RESPONSE:
-            sock.sendall(head + body if type(body) is bytes else head + bytes(body))
-        else:
-            _send_all(sock, [head, body])
 
     def _error(self, status: int, code: ErrorCode, message: str, close: bool = False) -> None:
         self._send(status, _error_body(code, message), JSON_TYPE, close)
@@ -809,56 +828,88 @@ class RequestHandler(socketserver.BaseRequestHandler):
     def _serve_manager_call(self) -> bool:
         """Reads the next request of a proven connection with nothing
         buffered, and serves it if it is the manager's call as the manager
-        spells it (_MANAGER_CALL), whole in this read, to a type and method
-        this plugin has, with the right token and a body within the limit.
-        Returns True when done with it: answered, or the connection closed
-        or stayed idle for HEAD_TIMEOUT (``close_connection`` says which).
-        Returns False with the bytes read in the buffer and the head's
-        deadline set otherwise: the paths that follow judge them, with the
-        same checks; the call served here passes them all."""
+        spells it (manager_head.ManagerHeads), to a type and method this
+        plugin has, with the right token and a body within the limit, the
+        body in this read or the next ones (up to MANAGER_CALL_BUFFER bytes
+        in all) and nothing after it. Returns True when done with it:
+        answered, or the connection closed or stayed idle for HEAD_TIMEOUT
+        (``close_connection`` says which). Returns False with the bytes read
+        in the buffer and the head's deadline set otherwise: the paths that
+        follow judge them, with the same checks; the call served here passes
+        them all."""
         sock = self.request
-        head_deadline = time.monotonic() + HEAD_TIMEOUT
+        head_deadline = _monotonic() + HEAD_TIMEOUT
         if self._rcv_armed != HEAD_TIMEOUT:  # the wait for a head: HEAD_TIMEOUT
             _arm(sock, socket.SO_RCVTIMEO, HEAD_TIMEOUT)
             self._rcv_armed = HEAD_TIMEOUT
-        scratch = self._scratch
         try:
-            size = sock.recv_into(scratch)
+            size = sock.recv_into(self._scratch)
         except (BlockingIOError, TimeoutError):  # SO_RCVTIMEO ran out: idle
             return True
         if not size:
             return True
-        service = self.service
-        usual = _MANAGER_CALL.match(scratch, 0, size)
-        if usual is not None:
-            target, auth, deadline_text, content_type, length_text = usual.groups()
-            call = service.calls.get(target)
-            length = int(length_text)
-            end = usual.end()
-            if (call is not None and end + length == size and length <= service.max_body_bytes
-                    and hmac.compare_digest(auth, service.expected_auth)):
-                arrival = time.monotonic()
-                contract, type_name, method_name, bound = call
+        matched = self._manager_heads.match(self._scratch, size)
+        if matched is not None:
+            call, end, length, deadline_ms, content_type = matched
+            total = end + length
+            if total == size:
                 body = bytes(self._scratch_view[end:size])
+            elif size < total <= MANAGER_CALL_BUFFER:
+                body = self._rest_of_manager_call(size, end, total)
+                if body is None:
+                    self.close_connection = True  # the peer left or stalled mid-body: no answer
+                    return True
+            else:
+                body = None  # pipelined requests, or a body too large for the buffer
+            if body is not None:
+                arrival = _monotonic()
                 self.command = "POST"
                 self._body_done = True
                 self._keep_alive_header = False
                 self.close_connection = False
-                admission = service.admission
+                admission = self.service.admission
                 if not admission.admit():
                     self._error(503, ErrorCode.UNAVAILABLE, "the plugin is shutting down; the call was not run",
                                 close=True)
                     return True
                 try:
+                    contract, type_name, method_name, bound = call
                     self._run_handler(contract, type_name, method_name, bound,
-                                      None if deadline_text is None else arrival + int(deadline_text) / 1000.0,
-                                      body, content_type.decode("latin-1"))
+                                      None if deadline_ms is None else arrival + deadline_ms / 1000.0,
+                                      body, content_type)
                 finally:
                     admission.finish()  # the response has been written (or the peer is gone)
                 return True
         self._buffer += self._scratch_view[:size]
         self._head_deadline = head_deadline
         return False
+
+    def _rest_of_manager_call(self, size: int, end: int, total: int) -> bytes | None:
+        """The body of a manager's call whose first ``size`` bytes are in the
+        call buffer (head ``end`` bytes, ``total`` in all), read into the
+        buffer (grown to hold it) by reads that each make progress within
+        CONNECTION_TIMEOUT, as the general path's; nothing past ``total`` is
+        read. None if the peer closed or stalled."""
+        if total > len(self._scratch):
+            grown = bytearray(min(MANAGER_CALL_BUFFER, -(-total // READ_SIZE) * READ_SIZE))
+            grown[:size] = self._scratch_view[:size]
+            self._scratch_view.release()
+            self._scratch = grown
+            self._scratch_view = memoryview(grown)
+        if self._rcv_armed != CONNECTION_TIMEOUT:
+            _arm(self.request, socket.SO_RCVTIMEO, CONNECTION_TIMEOUT)
+            self._rcv_armed = CONNECTION_TIMEOUT
+        view = self._scratch_view
+        recv_into = self.request.recv_into
+        while size < total:
+            try:
+                got = recv_into(view[size:total])
+            except (BlockingIOError, TimeoutError):
+                return None
+            if not got:
+                return None
+            size += got
+        return bytes(view[end:total])
 
     def _serve_usual_call(self) -> bool:
         """Serves the usual request of a proven connection whole, if the
@@ -1014,7 +1065,9 @@ class RequestHandler(socketserver.BaseRequestHandler):
         """Decodes the body of an admitted call (read whole), runs its handler and answers."""
         kind = bound.input
         value: Any = None
-        if kind is not _NONE:
+        if kind is _BYTES:
+            value = body
+        elif kind is not _NONE:
             if kind is None:
                 octets = content_type.split(";", 1)[0].strip().lower() == "application/octet-stream"
                 kind = _BYTES if octets else _JSON
@@ -1030,7 +1083,7 @@ class RequestHandler(socketserver.BaseRequestHandler):
             else:
                 value = body
         context = Context(contract, type_name, method_name, deadline, self.service.config, content_type)
-        _set_current(context)
+        _this_call.context = context  # context.current(); an attribute store, not a call: twice per call
         try:
             result = bound.fn(value, context)
         except PluginError as e:
@@ -1047,8 +1100,11 @@ class RequestHandler(socketserver.BaseRequestHandler):
             self._error(500, ErrorCode.INTERNAL, f"{what} failed: {type(e).__name__}: {e}")
             return
         finally:
-            _set_current(None)
-        self._answer(context, bound.output, result)
+            _this_call.context = None
+        if type(result) is bytes and bound.output is _BYTES:  # the usual answer of a bytes method
+            self._send(200, result, BYTES_TYPE)
+        else:
+            self._answer(context, bound.output, result)
 
     def _answer(self, context: Context, kind: Kind | None, result: Any) -> None:
         if kind is _NONE:
