@@ -239,6 +239,17 @@ TEST_CASE("the proxy runs filter plugins at their hooks and handles each failure
     CHECK(r->get_header_value("X-Frame-Options") == "DENY");
   }
 
+  SECTION("a header that is not UTF-8 is answered 400 naming it, and the next request is filtered as usual") {
+    auto bad = c.Get("/api/user", {{"X-Latin", "caf\xe9"}});
+    REQUIRE(bad);
+    CHECK(bad->status == 400);
+    CHECK_THAT(bad->body, Catch::Contains("header 'x-latin'") && Catch::Contains("not UTF-8"));
+    auto good = c.Get("/api/user", {{"X-Latin", "caf\xc3\xa9"}});
+    REQUIRE(good);
+    CHECK(good->status == 200);
+    CHECK(s.upstream.last("/api/user").find("x-latin")->second == "caf\xc3\xa9");
+  }
+
   SECTION("the redactor replaces configured fields in a JSON response") {
     auto r = c.Get("/api/user");
     REQUIRE(r);

@@ -285,3 +285,47 @@ TEST_CASE("a body hook is sent the body and its replacement is kept", "[http][fi
   chain.on_response(chain.select("/x"), input, response);
   CHECK(response.body == "answer?");
 }
+
+TEST_CASE("a request or response part that is not UTF-8 is answered 400 or 502 naming it, and no filter is called", "[http][filter][chain]") {
+  // The JSON forms carry heads as strings: such a part cannot reach a plugin.
+  Registry registry;
+  auto tagger = std::make_shared<Scripted>();
+  registry.add_internal<HttpFilter>("tagger", tagger);
+  FilterChain chain(registry, {FilterSpec{.type = "tagger", .hooks = HookSet{Hook::request_headers, Hook::response_headers},
+                                          .paths = {"/f/*"}}});
+  struct Case {
+    std::function<void(Request&)> spoil;
+    std::string named;
+  };
+  const std::vector<Case> cases{{[](Request& r) { r.headers.emplace_back("x-latin", "caf\xe9"); }, "header 'x-latin'"},
+                                {[](Request& r) { r.headers.emplace_back("x-\xff", "v"); }, "a header name"},
+                                {[](Request& r) { r.path = "/f/\xc3"; }, "the path"},
+                                {[](Request& r) { r.query.emplace_back("q", "\xed\xa0\x80"); }, "query parameter 'q'"}};
+  for (const auto& c : cases) {
+    FilterInput input = input_for("/f/x");
+    c.spoil(input.request);
+    auto verdict = chain.on_request(chain.select("/f/x"), input);
+    REQUIRE(verdict.respond);
+    CHECK(verdict.closed);
+    CHECK(verdict.respond->status == 400);
+    CHECK_THAT(verdict.respond->body, Catch::Contains(c.named) && Catch::Contains("not UTF-8"));
+  }
+  CHECK(tagger->calls == 0);
+
+  // The same bytes on a path no filter selects pass untouched (the bypass).
+  FilterInput bypassed = input_for("/other");
+  bypassed.request.headers.emplace_back("x-latin", "caf\xe9");
+  CHECK_FALSE(chain.on_request(chain.select("/other"), bypassed).respond);
+
+  // An upstream's header: 502 before any response hook; then a good one is filtered again.
+  FilterInput input = input_for("/f/x");
+  Response response{200, {{"x-upstream", "\xfe"}}, "body"};
+  CHECK(chain.on_response(chain.select("/f/x"), input, response).empty());
+  CHECK(response.status == 502);
+  CHECK_THAT(response.body, Catch::Contains("header 'x-upstream'"));
+  CHECK(tagger->calls == 0);
+  Response good{200, {{"x-upstream", "ok"}}, "body"};
+  chain.on_response(chain.select("/f/x"), input, good);
+  CHECK(good.status == 200);
+  CHECK(tagger->calls == 1);
+}

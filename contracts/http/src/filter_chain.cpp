@@ -251,6 +251,16 @@ FilterFailure failure_of(const Filter& filter, const Error& e) {
 
 RequestVerdict FilterChain::on_request(const FilterSelection& selection, FilterInput& input, bool with_body) {
   RequestVerdict verdict;
+  // Every selected filter sees the request's head as JSON strings (the
+  // response hooks too): one that is not UTF-8 cannot be shown to them.
+  if (auto where = selection.empty() ? std::nullopt : not_utf8_part(input.request)) {
+    verdict.respond = error_response(400, ErrorCode::invalid_input,
+                                     *where + " of the request is not UTF-8 text, which the filters of this path "
+                                              "need (they see it as a JSON string): send UTF-8, and percent-encode "
+                                              "other bytes in a path or query");
+    verdict.closed = true;
+    return verdict;
+  }
   HookSet phase = HookSet::request_phase();
   if (!with_body) phase = HookSet{Hook::request_headers, Hook::generate_response};
   for (const auto& [index, selected] : selection.entries_) {
@@ -301,6 +311,14 @@ std::vector<FilterFailure> FilterChain::on_response(const FilterSelection& selec
                                                     Response& response, bool with_body) {
   std::vector<FilterFailure> failures;
   HookSet phase = with_body ? HookSet::response_phase() : HookSet{Hook::response_headers};
+  bool any = std::any_of(selection.entries_.begin(), selection.entries_.end(),
+                         [&](const auto& entry) { return !(entry.second & phase).empty(); });
+  if (auto where = any ? not_utf8_part(response) : std::nullopt) {
+    response = error_response(502, ErrorCode::bad_reply,
+                              *where + " of the upstream's response is not UTF-8 text, which the response filters "
+                                       "of this path need (they see it as a JSON string)");
+    return failures;
+  }
   // What every filter of the phase is sent: the request's head, built once
   // (response hooks cannot change the request), and the response.
   FilterInput sent{Request{input.request.method, input.request.path, input.request.query, input.request.headers, {}},

@@ -173,4 +173,27 @@ Response error_response(int status, ErrorCode code, std::string_view message) {
   return Response{status, {{"content-type", "application/json"}}, protocol::error_body(code, message).dump() + "\n"};
 }
 
+namespace {
+
+std::optional<std::string> not_utf8_field(const Fields& fields, const char* what) {
+  for (const auto& [name, value] : fields) {
+    if (!valid_utf8(name)) return std::string("a ") + what + " name";
+    if (!valid_utf8(value)) return std::string(what) + " '" + name + "'";
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+std::optional<std::string> not_utf8_part(const Request& request) {
+  if (!valid_utf8(request.method)) return std::string("the method");
+  if (!valid_utf8(request.path)) return std::string("the path");
+  if (auto where = not_utf8_field(request.query, "query parameter")) return where;
+  return not_utf8_field(request.headers, "header");
+}
+
+std::optional<std::string> not_utf8_part(const Response& response) {
+  return not_utf8_field(response.headers, "header");
+}
+
 }  // namespace plugvisor::http

@@ -168,6 +168,14 @@ std::string base64_encode(std::string_view bytes);
 std::string base64_decode(std::string_view text);
 /// True if `text` is valid UTF-8 (no overlongs, no surrogates).
 bool valid_utf8(std::string_view text) noexcept;
+/// The first part of `request` other than its body that is not UTF-8 text,
+/// named for an error message ("the path", "header 'x-name'", "query
+/// parameter 'q'"), or nullopt. The JSON forms carry these parts as strings,
+/// so a request with such a part cannot be shown to a plugin as it is
+/// (a body can: it travels as bodyBase64).
+std::optional<std::string> not_utf8_part(const Request& request);
+/// The same for a response's headers.
+std::optional<std::string> not_utf8_part(const Response& response);
 
 }  // namespace plugvisor::http
 
