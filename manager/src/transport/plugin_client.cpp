@@ -190,11 +190,30 @@ std::unique_ptr<PluginClient::Connection> PluginClient::connect(Clock::time_poin
   return connection;
 }
 
+namespace {
+
+// The connection a thread took last, and from which client: a hint only (an
+// fd number may since belong to another connection of the pool: harmless).
+thread_local struct {
+  const PluginClient* client = nullptr;
+  int fd = -1;
+} last_used;
+
+}  // namespace
+
 std::unique_ptr<PluginClient::Connection> PluginClient::acquire(Clock::time_point deadline, bool& reused) {
   std::vector<std::unique_ptr<Connection>> stale;  // closed outside the lock
   {
     std::lock_guard lock(mutex_);
     auto now = Clock::now();
+    // The connection this thread used last, if it is idle, goes to the back:
+    // a caller thread keeps talking to the same plugin worker, so that the
+    // scheduler can keep the two on one CPU (a pool that shuffles threads and
+    // connections makes every call a wake-up across CPUs).
+    if (last_used.client == this && idle_.size() > 1 && idle_.back()->fd != last_used.fd) {
+      auto mine = std::find_if(idle_.begin(), idle_.end(), [](const auto& c) { return c->fd == last_used.fd; });
+      if (mine != idle_.end()) std::iter_swap(mine, idle_.end() - 1);
+    }
     while (!idle_.empty()) {
       auto pooled = std::move(idle_.back());
       idle_.pop_back();
@@ -204,6 +223,7 @@ std::unique_ptr<PluginClient::Connection> PluginClient::acquire(Clock::time_poin
       if (now - pooled->idle_since < max_idle_time && (unix_socket_ || pooled->still_open())) {
         reused = true;
         list_in_flight_locked(pooled->fd);
+        last_used = {this, pooled->fd};
         return pooled;
       }
       stale.push_back(std::move(pooled));
@@ -214,6 +234,7 @@ std::unique_ptr<PluginClient::Connection> PluginClient::acquire(Clock::time_poin
   ++*connections_;
   std::lock_guard lock(mutex_);
   list_in_flight_locked(connection->fd);
+  last_used = {this, connection->fd};
   return connection;
 }
 
