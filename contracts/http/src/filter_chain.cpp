@@ -313,7 +313,8 @@ std::vector<FilterFailure> FilterChain::on_response(const FilterSelection& selec
   HookSet phase = with_body ? HookSet::response_phase() : HookSet{Hook::response_headers};
   bool any = std::any_of(selection.entries_.begin(), selection.entries_.end(),
                          [&](const auto& entry) { return !(entry.second & phase).empty(); });
-  if (auto where = any ? not_utf8_part(response) : std::nullopt) {
+  if (!any) return failures;  // no response hook: nothing to build or send
+  if (auto where = not_utf8_part(response)) {
     response = error_response(502, ErrorCode::bad_reply,
                               *where + " of the upstream's response is not UTF-8 text, which the response filters "
                                        "of this path need (they see it as a JSON string)");

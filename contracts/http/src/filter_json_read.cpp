@@ -23,6 +23,10 @@ namespace plugvisor::http {
 
 namespace {
 
+// Beyond this many fields in one object the reader hands it to from_json
+// (its duplicate check is a linear scan per name).
+constexpr std::size_t max_scanned_fields = 64;
+
 using detail::http1::valid_field_name;
 using detail::http1::valid_field_value;
 
@@ -274,6 +278,10 @@ class Reader {
       auto& fields = *static_cast<Fields*>(frame.target);
       if (frame.kind == Kind::header_fields && !valid_field_name(key)) return false;
       // A repeated name (from_json keeps its last value): ask the definition.
+      // The scan is linear, so past max_scanned_fields the definition (a
+      // sorted map) reads the object instead: a hostile reply or query with
+      // 100,000 names must not cost 10^10 comparisons.
+      if (fields.size() >= max_scanned_fields) return false;
       if (std::any_of(fields.begin(), fields.end(), [&](const auto& field) { return field.first == key; })) return false;
       field_name_ = std::move(key);
       return true;

@@ -260,6 +260,7 @@ void PluginClient::close_idle() {
   std::vector<std::unique_ptr<Connection>> closing;
   std::lock_guard lock(mutex_);
   closing.swap(idle_);
+  idle_.reserve(max_idle);  // release() is noexcept: its push must not allocate
 }
 
 namespace {

@@ -850,6 +850,7 @@ class RequestHandler(socketserver.BaseRequestHandler):
             return True
         matched = self._manager_heads.match(self._scratch, size)
         if matched is not None:
+            arrival = _monotonic()  # the deadline counts from the head, as on the general path
             call, end, length, deadline_ms, content_type = matched
             total = end + length
             if total == size:
@@ -862,7 +863,6 @@ class RequestHandler(socketserver.BaseRequestHandler):
             else:
                 body = None  # pipelined requests, or a body too large for the buffer
             if body is not None:
-                arrival = _monotonic()
                 self.command = "POST"
                 self._body_done = True
                 self._keep_alive_header = False
