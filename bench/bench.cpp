@@ -7,6 +7,7 @@
 //                   [--baseline-cli PATH] [--scale-sizes 10,100,1000] [--sustain-seconds N]
 //                   [--tune-malloc] [--untuned-host] [--start-threads N]
 //   plugvisor-bench --loop BYTES COUNT [--tcp] [--floor] [--tune-malloc]
+//   plugvisor-bench --proxy-loop disabled|header COUNT
 //
 // Sections (all by default):
 //   cold        cold start of the C++ echo plugin (and the Python example
@@ -44,7 +45,9 @@
 // The managers here ask for ManagerOptions::tune_malloc, as `plugvisor serve`
 // does; --untuned-host leaves it at its default (off), to measure what a host
 // that does not ask gets (docs/embedding.md, "The host's process").
-// --loop only makes COUNT calls, for strace/perf/callgrind.
+// --loop only makes COUNT calls, for strace/perf/callgrind; --proxy-loop only
+// sends COUNT requests through the proxy example (its "disabled" or "header"
+// subject), printing each process's CPU per request.
 //
 // Floors and plugvisor are measured in alternating rounds, so that drift of
 // this (noisy, shared) machine hits both alike; compare ratios, not figures
@@ -858,6 +861,9 @@ Options parse(int argc, char** argv) {
     } else if (arg == "--loop") {
       options.loop_bytes = std::stoul(value());
       options.loop_count = std::stol(value());
+    } else if (arg == "--proxy-loop") {
+      options.proxy_loop_subject = value();
+      options.proxy_loop_count = std::stol(value());
     } else if (arg == "--tcp") {
       options.loop_tcp = true;
     } else if (arg == "--floor") {
@@ -869,7 +875,7 @@ Options parse(int argc, char** argv) {
     } else {
       throw std::runtime_error("unknown argument " + arg +
                                " (see the top of bench/bench.cpp: --out FILE --python-plugin PATH --quick "
-                               "--sections LIST --baseline-cli PATH --scale-sizes LIST --sustain-seconds N --tune-malloc --start-threads N --loop BYTES COUNT [--tcp] [--floor])");
+                               "--sections LIST --baseline-cli PATH --scale-sizes LIST --sustain-seconds N --tune-malloc --start-threads N --loop BYTES COUNT [--tcp] [--floor] --proxy-loop disabled|header COUNT)");
     }
   }
   return options;
@@ -889,6 +895,7 @@ int main(int argc, char** argv) {
     if (options.hundred_child) return hundred_child(options);
     if (!options.cold_child.empty()) return cold_child_main(options);
     if (options.loop_count > 0) return call_loop(options);
+    if (options.proxy_loop_count > 0) return plugvisor::bench::proxy_loop(options);
 
     Json previous;
     if (fs::exists(options.out)) {

@@ -65,6 +65,10 @@ struct Options {
   long loop_count = 0;
   bool loop_tcp = false;
   bool loop_floor = false;  // --floor: loop over the floor instead
+  // --proxy-loop SUBJECT COUNT: only COUNT requests through the proxy example
+  // (SUBJECT "disabled" or "header"), for perf (proxy.cpp).
+  std::string proxy_loop_subject;
+  long proxy_loop_count = 0;
 };
 
 /// The directory of plugvisor-bench, where its helper programs are.

@@ -33,6 +33,7 @@
 #include <cerrno>
 #include <fstream>
 #include <functional>
+#include <thread>
 #include <sstream>
 #include <stdexcept>
 #include <string>
@@ -177,7 +178,85 @@ Json filter(const std::string& type, const std::string& paths, const Json& hooks
   return f;
 }
 
+// The pids of `pid`'s children (the proxy's plugin processes).
+std::vector<pid_t> children_of(pid_t pid) {
+  std::vector<pid_t> out;
+  std::error_code ec;
+  for (const auto& task : fs::directory_iterator("/proc/" + std::to_string(pid) + "/task", ec)) {
+    std::ifstream in(task.path() / "children");
+    for (pid_t child; in >> child;) out.push_back(child);
+  }
+  return out;
+}
+
 }  // namespace
+
+int proxy_loop(const Options& options) {
+  const std::string& subject = options.proxy_loop_subject;
+  if (subject != "disabled" && subject != "header") {
+    throw std::runtime_error("--proxy-loop takes disabled or header, not " + subject);
+  }
+  TempDir dir;
+  ListeningProcess upstream({(exe_dir() / "bench-upstream").string(), std::to_string(upstream_body_bytes)},
+                            dir.path() / "upstream.log");
+  const bool header = subject == "header";
+  Json filters = Json::array();
+  if (header) filters.push_back(filter("headers", "/header/*", Json::array({"requestHeaders"})));
+  const fs::path file = dir.path() / "proxy.json";
+  std::ofstream(file) << proxy_config(upstream.port(), filters, header).dump(2);
+  ListeningProcess proxy({PLUGVISOR_BENCH_PROXY, "--config", file.string()}, dir.path() / "proxy.log");
+  Caller caller(proxy);
+  auto call = [&] {
+    if (header) {
+      caller.get("/header/x", [](const auto& r) { return saw(r, "x-via"); });
+    } else {
+      caller.get("/x", [](const auto& r) { return saw(r, "x-forwarded-for"); });
+    }
+  };
+  for (int i = 0; i < 200; ++i) call();
+  const std::vector<pid_t> plugins = children_of(proxy.pid());
+  std::fprintf(stderr, "proxy pid %d, upstream pid %d, plugin pids", proxy.pid(), upstream.pid());
+  for (pid_t p : plugins) std::fprintf(stderr, " %d", p);
+  std::fprintf(stderr, "\n");
+  if (const char* delay = std::getenv("BENCH_LOOP_DELAY_MS")) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(std::atol(delay)));
+  }
+  auto plugin_cpu = [&] {
+    CpuTimes sum{};
+    for (pid_t p : plugins) {
+      CpuTimes c = cpu_of(p);
+      sum.user_us += c.user_us;
+      sum.sys_us += c.sys_us;
+    }
+    return sum;
+  };
+  std::vector<double> samples;
+  samples.reserve(static_cast<std::size_t>(options.proxy_loop_count));
+  const CpuTimes proxy0 = cpu_of(proxy.pid()), plugin0 = plugin_cpu(), upstream0 = cpu_of(upstream.pid()),
+                 client0 = cpu_of(::getpid());
+  const auto t0 = Clock::now();
+  for (long i = 0; i < options.proxy_loop_count; ++i) {
+    auto t = Clock::now();
+    call();
+    samples.push_back(ns_since(t));
+  }
+  const double wall_us = ns_since(t0) / 1e3;
+  const CpuTimes proxy1 = cpu_of(proxy.pid()), plugin1 = plugin_cpu(), upstream1 = cpu_of(upstream.pid()),
+                 client1 = cpu_of(::getpid());
+  const Summary s = summarize(samples);
+  const double n = static_cast<double>(options.proxy_loop_count);
+  std::fprintf(stderr, "%ld requests (%s): p50 %.1f us, p90 %.1f us, p99 %.1f us, mean %.1f us\n",
+               options.proxy_loop_count, subject.c_str(), s.p50 / 1e3, s.p90 / 1e3, s.p99 / 1e3, wall_us / n);
+  auto row = [&](const char* name, const CpuTimes& a, const CpuTimes& b) {
+    std::fprintf(stderr, "  CPU per request, %-8s %6.1f us user + %6.1f us sys\n", name, (b.user_us - a.user_us) / n,
+                 (b.sys_us - a.sys_us) / n);
+  };
+  row("client", client0, client1);
+  row("proxy", proxy0, proxy1);
+  row("plugin", plugin0, plugin1);
+  row("upstream", upstream0, upstream1);
+  return 0;
+}
 
 void bench_proxy(const Options& options, Results& results) {
   section("the reverse proxy (examples/proxy)");

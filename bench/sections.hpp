@@ -24,6 +24,11 @@ void bench_path(const Options& options, Results& results);
 /// with plugins disabled and a raw round trip (proxy.cpp).
 void bench_proxy(const Options& options, Results& results);
 
+/// --proxy-loop SUBJECT COUNT: only COUNT requests through the proxy
+/// (SUBJECT disabled or header), for perf; prints the pids and the CPU time
+/// per request of each process, user and system (proxy.cpp).
+int proxy_loop(const Options& options);
+
 /// scale: the daemon with 10, 100 and 1,000 plugins registered and a tenth
 /// running (memory, list, status, reload), and calls at a sustained rate
 /// through it (scale.cpp).
