@@ -25,15 +25,42 @@ bool hop_by_hop(std::string_view name) {
   return std::find(std::begin(names), std::end(names), name) != std::end(names);
 }
 
+void lower_in_place(std::string& text) {
+  for (char& c : text) {
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  }
+}
+
 std::string lower(std::string text) {
-  std::transform(text.begin(), text.end(), text.begin(), [](unsigned char c) { return std::tolower(c); });
+  lower_in_place(text);
   return text;
 }
 
+bool iequals(std::string_view a, std::string_view b) noexcept {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           return (x >= 'A' && x <= 'Z' ? x - 'A' + 'a' : x) == (y >= 'A' && y <= 'Z' ? y - 'A' + 'a' : y);
+         });
+}
+
+// cpp-httplib's server adds the connection's addresses to every request's
+// header map (REMOTE_ADDR, REMOTE_PORT, LOCAL_ADDR, LOCAL_PORT). They are not
+// the client's headers: they are neither shown to filters nor forwarded (the
+// client's address travels as FilterInput.client and x-forwarded-for). A
+// client's own header of one of these names cannot be told from httplib's,
+// and is dropped with it.
+bool connection_pseudo_header(std::string_view name) noexcept {
+  static constexpr std::string_view names[] = {"remote_addr", "remote_port", "local_addr", "local_port"};
+  return std::any_of(std::begin(names), std::end(names), [&](std::string_view n) { return iequals(n, name); });
+}
+
+// The client's request headers, names lower-cased, in the order received.
 http::Fields fields_of(const httplib::Headers& headers) {
   http::Fields out;
   out.reserve(headers.size());
-  for (const auto& [name, value] : headers) out.emplace_back(lower(name), value);
+  for (const auto& [name, value] : headers) {
+    if (connection_pseudo_header(name)) continue;
+    lower_in_place(out.emplace_back(name, value).first);
+  }
   return out;
 }
 
@@ -92,25 +119,38 @@ struct ProxyServer::Impl {
   }
 
   // The upstream's answer to the request (`filtered`, or `original` as
-  // received for the bypass), or a 502 that says why there is none.
-  http::Response forward(const Route& route, const httplib::Request& original, const http::Request* filtered) {
+  // received for the bypass), or a 502 that says why there is none. With
+  // `filtered`: its body is forwarded if `filtered_body` (else the original's,
+  // which no filter saw), and it is moved from, except its headers when
+  // `keep_headers` (the response hooks still show them).
+  http::Response forward(const Route& route, const httplib::Request& original, http::Request* filtered,
+                         bool filtered_body = false, bool keep_headers = true) {
     httplib::Request out;
     out.method = original.method;
     out.path = original.target;  // as received: percent-encoding and query intact
     std::string forwarded_for = original.remote_addr;
-    auto copy = [&](const std::string& name, const std::string& value) {
-      if (hop_by_hop(name)) return;
-      if (name == "x-forwarded-for") {
-        forwarded_for = value + ", " + original.remote_addr;
-      } else {
-        out.headers.emplace(name, value);
-      }
+    auto wanted = [&](const std::string& name, const std::string& value) {
+      if (hop_by_hop(name)) return false;
+      if (name != "x-forwarded-for") return true;
+      forwarded_for = value + ", " + original.remote_addr;
+      return false;
     };
     if (filtered) {
-      for (const auto& [name, value] : filtered->headers) copy(name, value);
-      out.body = filtered->body;
+      for (auto& [name, value] : filtered->headers) {
+        if (!wanted(name, value)) continue;
+        if (keep_headers) {
+          out.headers.emplace(name, value);
+        } else {
+          out.headers.emplace(std::move(name), std::move(value));
+        }
+      }
+      out.body = filtered_body ? std::move(filtered->body) : original.body;
     } else {
-      for (const auto& [name, value] : original.headers) copy(lower(name), value);
+      for (const auto& [name, value] : original.headers) {
+        if (connection_pseudo_header(name)) continue;
+        std::string lowered = lower(name);
+        if (wanted(lowered, value)) out.headers.emplace(std::move(lowered), value);
+      }
       out.body = original.body;
     }
     out.headers.emplace("x-forwarded-for", forwarded_for);
@@ -160,12 +200,19 @@ struct ProxyServer::Impl {
       send(forward(*route, req, nullptr), res);
       return;
     }
+    // The body goes into the filters' view of the request only when a body
+    // hook will see it (the chain sets it aside for the others); else the
+    // original's is forwarded as received.
+    const bool body_to_filters = body_fits && selection.wants(http::Hook::request_body);
+    const bool response_hooks = selection.wants(http::Hook::response_headers) ||
+                                selection.wants(http::Hook::response_body);
     http::FilterInput input;
     input.request.method = req.method;
     input.request.path = req.path;
+    input.request.query.reserve(req.params.size());
     for (const auto& [name, value] : req.params) input.request.query.emplace_back(name, value);
     input.request.headers = fields_of(req.headers);
-    input.request.body = req.body;
+    if (body_to_filters) input.request.body = req.body;
     input.client = req.remote_addr;
     input.route = route->name;
 
@@ -179,7 +226,7 @@ struct ProxyServer::Impl {
         return;
       }
     } else {
-      response = forward(*route, req, &input.request);
+      response = forward(*route, req, &input.request, body_to_filters, response_hooks);
     }
     bool response_fits = response.body.size() <= config.body.filter_limit;
     if (!response_fits && config.body.oversize == Oversize::refuse && selection.wants(http::Hook::response_body)) {

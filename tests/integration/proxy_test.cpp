@@ -364,6 +364,28 @@ TEST_CASE("the proxy runs filter plugins at their hooks and handles each failure
     CHECK_THAT(overreach->body, Catch::Contains("only responseBody may change it"));
   }
 
+  SECTION("the connection's addresses, which cpp-httplib files as headers, are neither shown to filters nor forwarded") {
+    // The upstream (cpp-httplib too) adds its own REMOTE_ADDR etc.: one of each, not two.
+    auto pseudo_once = [](const httplib::Headers& seen) {
+      for (const char* name : {"REMOTE_ADDR", "REMOTE_PORT", "LOCAL_ADDR", "LOCAL_PORT"}) {
+        INFO(name);
+        CHECK(seen.count(name) == 1);
+      }
+    };
+    auto filtered = c.Post("/echo-body/pseudo", {{"X-Mine", "1"}}, "hello", "text/plain");
+    REQUIRE(filtered);
+    CHECK(filtered->status == 200);
+    auto seen = s.upstream.last("/echo-body/pseudo");
+    pseudo_once(seen);
+    REQUIRE(seen.count("x-filter-saw") == 1);
+    const std::string saw = "," + seen.find("x-filter-saw")->second + ",";
+    CHECK_THAT(saw, Catch::Contains(",x-mine,") && !Catch::Contains("remote_") && !Catch::Contains("local_"));
+    auto bypassed = c.Get("/plain/pseudo", {{"X-Mine", "1"}});
+    REQUIRE(bypassed);
+    CHECK(bypassed->status == 200);
+    pseudo_once(s.upstream.last("/plain/pseudo"));
+  }
+
   SECTION("bodies within the limit are filtered, larger ones pass unfiltered, and past the maximum are refused") {
     auto small = c.Post("/echo-body/x", "hello", "text/plain");
     REQUIRE(small);
