@@ -188,13 +188,22 @@ FilterResult run_filter(const Registry& registry, const Filter& filter, HookSet 
     throw Error(ErrorCode::unavailable, "no active httpFilter provider of type '" + filter.spec.type + "'");
   }
   DeadlineScope deadline(filter.spec.timeout);
-  std::vector<Hook> list = hooks.list();
   FilterResult result;
-  if (list.size() == 1) {
-    result = call_hook(*object, list.front(), input);
+  // One hook (the common case): no list built.
+  std::size_t count = 0;
+  Hook only = Hook::request_headers;
+  for (Hook hook : all_hooks) {
+    if (hooks.has(hook)) {
+      only = hook;
+      ++count;
+    }
+  }
+  if (count == 1) {
+    result = call_hook(*object, only, input);
     check_result_fits(result, hooks);
     return result;
   }
+  std::vector<Hook> list = hooks.list();
   if (filter.can_batch) {
     input.hooks.clear();
     for (Hook hook : list) input.hooks.emplace_back(to_string(hook));

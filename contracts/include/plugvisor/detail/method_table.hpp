@@ -192,10 +192,19 @@ Payload encode(T&& value) {
   }
 }
 
-/// Decodes a JSON payload into T; `what` names it in the error. Documents
-/// nested deeper than protocol::max_json_depth are refused before parsing.
-template <class T>
-T decode_json(const Payload& payload, std::string_view what, ErrorCode on_error) {
+/// Decodes a JSON payload into T; `what` names it in the error: a string, or
+/// a function that returns one (called only on an error, so that a call
+/// that succeeds builds no message). Documents nested deeper than
+/// protocol::max_json_depth are refused before parsing.
+template <class T, class What>
+T decode_json(const Payload& payload, const What& what, ErrorCode on_error) {
+  auto name = [&]() -> std::string {
+    if constexpr (std::is_invocable_v<const What&>) {
+      return what();
+    } else {
+      return std::string(what);
+    }
+  };
   try {
     if constexpr (HasJsonDecoder<T>) {
       return plugvisor_json_decode(Tag<T>{}, payload.body);
@@ -203,9 +212,9 @@ T decode_json(const Payload& payload, std::string_view what, ErrorCode on_error)
       return protocol::parse_json(payload.body).get<T>();
     }
   } catch (const Json::exception& e) {
-    throw Error(on_error, std::string(what) + " is not the JSON this method takes: " + e.what());
+    throw Error(on_error, name() + " is not the JSON this method takes: " + e.what());
   } catch (const Error& e) {
-    throw Error(on_error, std::string(what) + ": " + e.what());
+    throw Error(on_error, name() + ": " + e.what());
   }
 }
 
@@ -315,8 +324,9 @@ class RemoteRoot : public C {
     } else if constexpr (encoding_of<R>() == Encoding::bytes) {
       return R(std::move(output.body));
     } else {
-      return decode_json<R>(output, "the reply of " + channel_->provider() + " to " + std::string(spec.name),
-                            ErrorCode::bad_reply);
+      return decode_json<R>(
+          output, [&] { return "the reply of " + channel_->provider() + " to " + std::string(spec.name); },
+          ErrorCode::bad_reply);
     }
   }
 
