@@ -438,7 +438,7 @@ TEST_CASE("many threads can call one plugin at once", "[manager][calls]") {
   CHECK(manager.plugin("fixture")->starts == 1);  // concurrent first calls share one launch
 }
 
-TEST_CASE("over TCP, a 16 MiB argument moved in arrives whole and a handler owning its input answers it changed in place",
+TEST_CASE("a 16 MiB argument moved in over TCP arrives whole and a handler owning its input answers it changed in place",
           "[manager][tcp][calls]") {
   // The typed wrapper sends a moved argument's own buffer, and the SDK hands
   // the request's buffer to the handler, which answers with it: no copy on
