@@ -11,7 +11,7 @@ namespace plugvisor::bench {
 
 class Echo final : public plugvisor::DataProcessor {
  public:
-  plugvisor::Bytes process_data(plugvisor::BytesView input) override { return plugvisor::Bytes(input); }
+  plugvisor::Bytes process_data(plugvisor::Bytes input) override { return input; }
   std::vector<std::string> supported_formats() override { return {"application/octet-stream"}; }
 };
 

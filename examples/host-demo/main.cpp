@@ -23,7 +23,7 @@ using namespace std::chrono_literals;
 /// An internal provider: same interface, called in-process.
 class Reverse final : public plugvisor::DataProcessor {
  public:
-  plugvisor::Bytes process_data(plugvisor::BytesView input) override { return {input.rbegin(), input.rend()}; }
+  plugvisor::Bytes process_data(plugvisor::Bytes input) override { return {input.rbegin(), input.rend()}; }
   std::vector<std::string> supported_formats() override { return {"text/plain"}; }
 };
 

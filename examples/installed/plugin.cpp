@@ -3,7 +3,7 @@
 
 class Shout final : public plugvisor::DataProcessor {
  public:
-  plugvisor::Bytes process_data(plugvisor::BytesView input) override { return std::string(input) + "!"; }
+  plugvisor::Bytes process_data(plugvisor::Bytes input) override { return input + "!"; }
   std::vector<std::string> supported_formats() override { return {"text/plain"}; }
 };
 

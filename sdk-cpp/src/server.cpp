@@ -322,9 +322,9 @@ struct Server::Impl {
       request_deadline = protocol::deadline_after(*ms);  // saturates: a huge budget means no deadline
     }
     const bool bytes = req.get("Content-Type").starts_with("application/octet-stream");
-    const Payload input{bytes ? Encoding::bytes : Encoding::json, std::move(body)};
     try {
-      Payload output = it->second(method, input);
+      // The handler owns the body: an echo answers with the same buffer.
+      Payload output = it->second(method, Payload{bytes ? Encoding::bytes : Encoding::json, std::move(body)});
       res = Response{200, content_type(output.encoding), std::move(output.body), false};
     } catch (const Error& e) {
       const std::string what = contract + "/" + type + " " + std::string(method);

@@ -13,7 +13,7 @@ namespace {
 
 class Shout final : public plugvisor::DataProcessor {
  public:
-  plugvisor::Bytes process_data(plugvisor::BytesView input) override { return std::string(input) + "!"; }
+  plugvisor::Bytes process_data(plugvisor::Bytes input) override { return input + "!"; }
   std::vector<std::string> supported_formats() override { return {"text/plain", "text/markdown"}; }
 };
 
@@ -218,7 +218,7 @@ namespace {
 /// Returns a body it made, and remembers where that body's bytes live.
 class Allocating final : public plugvisor::DataProcessor {
  public:
-  plugvisor::Bytes process_data(plugvisor::BytesView input) override {
+  plugvisor::Bytes process_data(plugvisor::Bytes input) override {
     plugvisor::Bytes out(input.size() * 2, 'r');  // well past the small-string buffer
     made = out.data();
     return out;
@@ -254,4 +254,75 @@ TEST_CASE("the typed wrapper moves the reply body into its result", "[contracts]
   plugvisor::Bytes result = remote.process_data(std::string(4096, 'x'));
   CHECK(result.size() == 4096);
   CHECK(static_cast<const void*>(result.data()) == static_cast<const void*>(channel->made));
+}
+
+namespace {
+
+/// Answers its input itself, and remembers where the input's bytes lived.
+class Returning final : public plugvisor::DataProcessor {
+ public:
+  plugvisor::Bytes process_data(plugvisor::Bytes input) override {
+    seen = input.data();
+    return input;
+  }
+  std::vector<std::string> supported_formats() override { return {}; }
+  const char* seen = nullptr;
+};
+
+/// Records where the request body it was handed lives, and answers a copy.
+class BorrowingChannel final : public plugvisor::Channel {
+ public:
+  Payload call(std::string_view, Payload input) override {
+    seen = input.body.data();
+    return Payload{Encoding::bytes, input.body};
+  }
+  const char* seen = nullptr;
+};
+
+}  // namespace
+
+TEST_CASE("a bytes input given up is moved into the method, and kept when only lent", "[contracts][dispatch]") {
+  Returning impl;
+  Payload input{Encoding::bytes, std::string(4096, 'x')};
+  const char* bytes = input.body.data();
+  SECTION("given up: the method gets the request's buffer itself") {
+    Payload out = plugvisor::dispatch<plugvisor::DataProcessor>(impl, "processData", std::move(input));
+    CHECK(static_cast<const void*>(impl.seen) == static_cast<const void*>(bytes));
+    CHECK(static_cast<const void*>(out.body.data()) == static_cast<const void*>(bytes));
+    CHECK(out.body == std::string(4096, 'x'));
+  }
+  SECTION("lent: the method gets a copy, and the caller's payload is unchanged") {
+    Payload out = plugvisor::dispatch<plugvisor::DataProcessor>(impl, "processData", input);
+    CHECK(static_cast<const void*>(impl.seen) != static_cast<const void*>(bytes));
+    CHECK(input.body == std::string(4096, 'x'));
+    CHECK(out.body == input.body);
+  }
+}
+
+TEST_CASE("the typed wrapper sends a bytes argument given as an rvalue without copying it", "[contracts][wrapper]") {
+  auto channel = std::make_shared<BorrowingChannel>();
+  plugvisor::Remote<plugvisor::DataProcessor> remote(channel);
+  std::string data(4096, 'x');
+  const char* bytes = data.data();
+  SECTION("moved in: the channel gets the caller's buffer") {
+    CHECK(remote.process_data(std::move(data)) == std::string(4096, 'x'));
+    CHECK(static_cast<const void*>(channel->seen) == static_cast<const void*>(bytes));
+  }
+  SECTION("passed as an lvalue: the caller keeps its buffer, the channel gets a copy") {
+    CHECK(remote.process_data(data) == std::string(4096, 'x'));
+    CHECK(static_cast<const void*>(channel->seen) != static_cast<const void*>(bytes));
+    CHECK(data == std::string(4096, 'x'));
+  }
+}
+
+TEST_CASE("an in-process echo hands the caller's buffer back through the local channel, copying nothing",
+          "[contracts][wrapper]") {
+  auto impl = std::make_shared<Returning>();
+  plugvisor::Remote<plugvisor::DataProcessor> remote(std::make_shared<plugvisor::LocalChannel<plugvisor::DataProcessor>>(impl));
+  std::string data(4096, 'y');
+  const char* bytes = data.data();
+  plugvisor::Bytes out = remote.process_data(std::move(data));
+  CHECK(out == std::string(4096, 'y'));
+  CHECK(static_cast<const void*>(impl->seen) == static_cast<const void*>(bytes));
+  CHECK(static_cast<const void*>(out.data()) == static_cast<const void*>(bytes));
 }

@@ -19,7 +19,7 @@ namespace {
 class Tagged final : public DataProcessor {
  public:
   explicit Tagged(std::string tag) : tag_(std::move(tag)) {}
-  plugvisor::Bytes process_data(plugvisor::BytesView) override { return tag_; }
+  plugvisor::Bytes process_data(plugvisor::Bytes) override { return tag_; }
   std::vector<std::string> supported_formats() override { return {}; }
 
  private:

@@ -316,8 +316,12 @@ PLUGVISOR_CONTRACT(PluginBase, "pluginBase", 1, "The base of every contract: pin
 /// Transforms bytes into bytes (text, documents, images...).
 class DataProcessor : public PluginBase {
  public:
-  /// Processes `input` and returns the result.
-  virtual Bytes process_data(BytesView input) = 0;
+  /// Processes `input` and returns the result. `input` is the implementation's
+  /// own: it may change it in place and return it (no copy on either side).
+  /// A host that keeps its buffer passes a copy (`process_data(data)`); one
+  /// that is done with it moves it in (`process_data(std::move(data))`): over
+  /// a plugin's connection the buffer is sent as it is, not copied.
+  virtual Bytes process_data(Bytes input) = 0;
   /// The formats (free-form names such as "text/plain") this processor accepts.
   virtual std::vector<std::string> supported_formats() = 0;
 };
@@ -372,9 +376,16 @@ const ContractInfo* find_builtin_contract(std::string_view name) noexcept;
 /// way a plugin's server does: decodes the input, calls, encodes the result.
 /// Throws Error(not_found) for an unknown method, Error(invalid_input) for an
 /// input the method cannot take; exceptions from the implementation pass through.
+/// A method taking `Bytes` gets a copy of `input.body`.
 template <class C>
 Payload dispatch(C& impl, std::string_view method, const Payload& input) {
   return detail::dispatch<ContractTraits<C>>(impl, method, input);
+}
+/// The same, for a caller that gives `input` up: a method taking `Bytes`
+/// gets `input.body` itself (moved, not copied).
+template <class C>
+Payload dispatch(C& impl, std::string_view method, Payload&& input) {
+  return detail::dispatch<ContractTraits<C>>(impl, method, std::move(input));
 }
 
 /// A Channel that calls an in-process implementation through the same wire
@@ -383,7 +394,9 @@ template <class C>
 class LocalChannel final : public Channel {
  public:
   explicit LocalChannel(std::shared_ptr<C> impl) : impl_(std::move(impl)) {}
-  Payload call(std::string_view method, Payload input) override { return dispatch<C>(*impl_, method, input); }
+  Payload call(std::string_view method, Payload input) override {
+    return dispatch<C>(*impl_, method, std::move(input));
+  }
 
  private:
   std::shared_ptr<C> impl_;

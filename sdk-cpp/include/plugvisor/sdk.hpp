@@ -63,8 +63,10 @@ std::optional<std::chrono::steady_clock::time_point> deadline() noexcept;
 class Plugin {
  public:
   /// Turns a wire call into a result; thrown Errors become their wire code,
-  /// anything else thrown becomes 500 internal.
-  using Handler = std::function<Payload(std::string_view method, const Payload& input)>;
+  /// anything else thrown becomes 500 internal. The input is the handler's
+  /// own (the request's buffer, moved in): it may return it, or parts of it,
+  /// without a copy. A handler taking `const Payload&` works as well.
+  using Handler = std::function<Payload(std::string_view method, Payload input)>;
   /// Makes a type's handler once the configuration is known.
   using HandlerFactory = std::function<Handler(const Config&)>;
 
@@ -89,8 +91,8 @@ class Plugin {
     return add_handler(std::string(ContractTraits<C>::name), std::move(type), std::move(options),
                        [factory = std::move(factory)](const Config& config) -> Handler {
                          std::shared_ptr<C> impl = factory(config);
-                         return [impl](std::string_view method, const Payload& input) {
-                           return dispatch<C>(*impl, method, input);
+                         return [impl](std::string_view method, Payload input) {
+                           return dispatch<C>(*impl, method, std::move(input));
                          };
                        });
   }

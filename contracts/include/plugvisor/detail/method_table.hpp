@@ -218,8 +218,12 @@ T decode_json(const Payload& payload, const What& what, ErrorCode on_error) {
   }
 }
 
-template <class Spec, class C>
-Payload call_spec(const Spec& spec, C& impl, const Payload& input) {
+/// Calls one table entry with a wire input. `In` is `const Payload&` or
+/// `Payload` (the caller gives the input up): a `Bytes` parameter then takes
+/// the request's buffer itself, so that a method that returns its input, or
+/// changes it in place, copies nothing.
+template <class Spec, class C, class In>
+Payload call_spec(const Spec& spec, C& impl, In&& input) {
   using R = typename Spec::Result;
   auto invoke_with_input = [&]() -> decltype(auto) {
     if constexpr (std::tuple_size_v<typename Spec::Args> == 0) {
@@ -227,7 +231,7 @@ Payload call_spec(const Spec& spec, C& impl, const Payload& input) {
     } else {
       using A = std::tuple_element_t<0, typename Spec::Args>;
       if constexpr (std::is_same_v<A, Bytes>) {
-        return (impl.*spec.fn)(input.body);
+        return (impl.*spec.fn)(Bytes(std::forward<In>(input).body));
       } else if constexpr (encoding_of<A>() == Encoding::bytes) {
         return (impl.*spec.fn)(BytesView(input.body));
       } else {
@@ -243,12 +247,13 @@ Payload call_spec(const Spec& spec, C& impl, const Payload& input) {
   }
 }
 
-template <class Traits, class C>
-Payload dispatch(C& impl, std::string_view method, const Payload& input) {
+template <class Traits, class C, class In>
+Payload dispatch(C& impl, std::string_view method, In&& input) {
   std::optional<Payload> out;
+  // Only the one entry named `method` runs, so `input` is given up at most once.
   std::apply(
       [&](const auto&... spec) {
-        ((!out && spec.name == method ? (out = call_spec(spec, impl, input), 0) : 0), ...);
+        ((!out && spec.name == method ? (out = call_spec(spec, impl, std::forward<In>(input)), 0) : 0), ...);
       },
       Traits::methods);
   if (!out) {
