@@ -9,6 +9,7 @@
 #include <condition_variable>
 #include <future>
 #include <mutex>
+#include <string>
 #include <thread>
 #include <utility>
 #include <vector>
@@ -118,6 +119,65 @@ TEST_CASE("a child's first input is in its stdin before it starts: it need not w
   REQUIRE(status);
   CHECK(status->clean());
   CHECK(child->captured().first == "{\"configuration\":1}\n");
+}
+
+namespace {
+
+// One "SigXxx:" mask of /proc/PID/status, as a number.
+std::uint64_t status_mask(const std::string& status, const std::string& name) {
+  auto at = status.find("\n" + name + ":");
+  REQUIRE(at != std::string::npos);
+  return std::stoull(status.substr(at + name.size() + 2), nullptr, 16);
+}
+
+std::uint64_t bit(int sig) { return std::uint64_t{1} << (sig - 1); }
+
+}  // namespace
+
+TEST_CASE("a child starts with an empty signal mask and no caught signal, whatever the host blocks, catches or ignores",
+          "[host][launch]") {
+  // The host catches SIGUSR1 and SIGTERM, ignores SIGPIPE and SIGUSR2, and the
+  // thread that creates the reactor (whose thread inherits its mask) blocks
+  // SIGUSR1 and SIGINT. protocol.md: default dispositions (SIGPIPE, SIGTERM,
+  // SIGINT, SIGHUP, SIGCHLD whatever the host does; other ignored signals
+  // stay ignored, as across a fork) and an empty mask.
+  struct sigaction caught {}, ignored {}, old_usr1 {}, old_term {}, old_pipe {}, old_usr2 {};
+  caught.sa_handler = [](int) {};
+  ignored.sa_handler = SIG_IGN;
+  ::sigaction(SIGUSR1, &caught, &old_usr1);
+  ::sigaction(SIGTERM, &caught, &old_term);
+  ::sigaction(SIGPIPE, &ignored, &old_pipe);
+  ::sigaction(SIGUSR2, &ignored, &old_usr2);
+  sigset_t blocked, old_mask;
+  sigemptyset(&blocked);
+  sigaddset(&blocked, SIGUSR1);
+  sigaddset(&blocked, SIGINT);
+  ::pthread_sigmask(SIG_BLOCK, &blocked, &old_mask);
+  std::string status;
+  {
+    plugvisor::detail::ProcessReactor reactor;
+    plugvisor::detail::SpawnSpec spec;
+    spec.path = "/bin/cat";
+    spec.args = {"/proc/self/status"};
+    spec.env = {"PATH=/usr/bin:/bin"};
+    spec.stdout_mode = plugvisor::detail::StdoutMode::capture;
+    auto child = reactor.spawn(std::move(spec));
+    auto exit = child->wait_until(std::chrono::steady_clock::now() + std::chrono::seconds(10));
+    REQUIRE(exit);
+    CHECK(exit->clean());
+    status = child->captured().first;
+  }
+  INFO(status);
+  CHECK(status_mask(status, "SigBlk") == 0);
+  CHECK(status_mask(status, "SigCgt") == 0);
+  const std::uint64_t ignored_signals = status_mask(status, "SigIgn");
+  CHECK((ignored_signals & bit(SIGUSR2)) != 0);
+  CHECK((ignored_signals & (bit(SIGPIPE) | bit(SIGTERM) | bit(SIGUSR1))) == 0);
+  ::pthread_sigmask(SIG_SETMASK, &old_mask, nullptr);
+  ::sigaction(SIGUSR1, &old_usr1, nullptr);
+  ::sigaction(SIGTERM, &old_term, nullptr);
+  ::sigaction(SIGPIPE, &old_pipe, nullptr);
+  ::sigaction(SIGUSR2, &old_usr2, nullptr);
 }
 
 namespace {

@@ -244,6 +244,24 @@ TEST_CASE("a plugin that closes its stdin before reading the config fails to sta
   CHECK(bystander_works(manager));
 }
 
+TEST_CASE("what a plugin that could not be given its configuration prints on stdout is logged",
+          "[supervision][handshake]") {
+  FixtureBesideBystander dir("close-stdin");
+  CapturedLog log;
+  auto options = plugvisor::test::test_options(dir.path());
+  options.logger = log.logger;
+  options.config_types["fixture.settings"] = std::string(4 << 20, 'x');  // more than the pipe holds
+  {
+    plugvisor::Manager manager(options);
+    auto error = error_of([&] { manager.registry().get<DataProcessor>("echo")->process_data("x"); });
+    CHECK(error.code() == ErrorCode::start_failed);
+    CHECK(bystander_works(manager));
+  }  // the reactor has read and logged every line of the plugins' output once the manager is gone
+  const std::string text = log.text.str();
+  CHECK_THAT(text, Catch::Contains("[stdout] usage: close-stdin reads no configuration"));
+  CHECK_THAT(text, Catch::Contains("[stdout] see its documentation"));
+}
+
 TEST_CASE("a plugin that exits cleanly during its start twice is idle, and the call says to raise its idle timeout",
           "[supervision][restart]") {
   FixtureBesideBystander dir("exit-clean-early");

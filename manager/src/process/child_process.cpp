@@ -205,6 +205,23 @@ void ChildProcess::read_first_line(int fd, std::chrono::steady_clock::time_point
   }
 }
 
+void ChildProcess::give_up_first_line() {
+  int fd;
+  std::function<void(int)> give_back;
+  {
+    std::lock_guard lock(mutex_);
+    fd = std::exchange(lent_stdout_fd_, -1);
+    if (fd < 0) return;  // wait_first_line() has it, or had it
+    first_line_given_up_ = true;
+    give_back = give_back_stdout_;
+  }
+  if (give_back) {
+    give_back(fd);
+  } else {
+    ::close(fd);
+  }
+}
+
 bool ChildProcess::first_line_seen() const {
   std::lock_guard lock(mutex_);
   return first_line_.has_value();
@@ -235,7 +252,7 @@ void ChildProcess::on_output(bool is_stderr, std::string_view data) {
     std::uint64_t dropped_before = 0;
     {
       std::lock_guard lock(mutex_);
-      if (!is_stderr && !first_line_) {
+      if (!is_stderr && !first_line_ && !first_line_given_up_) {
         first_line_ = std::string(raw);
         changed_.notify_all();
         return;

@@ -101,6 +101,11 @@ class ChildProcess {
   /// stdout itself until then (no hand-over through the reactor thread), and
   /// then gives it to the reactor for the later lines.
   std::optional<std::string> wait_first_line(std::chrono::steady_clock::time_point deadline);
+  /// Handshake mode, for an owner that gives up before wait_first_line()
+  /// (the launch failed before the handshake): stdout goes to the reactor as
+  /// it is, and every line on it, the first included, is log. No effect once
+  /// wait_first_line() has taken stdout. Safe to call twice.
+  void give_up_first_line();
   /// True once the first stdout line (the handshake) has arrived.
   bool first_line_seen() const;
   /// Everything written to stdout (capture mode), and whether it overflowed the cap.
@@ -139,6 +144,7 @@ class ChildProcess {
   std::optional<ExitStatus> exit_;
   bool exit_handled_ = false;
   std::optional<std::string> first_line_;
+  bool first_line_given_up_ = false;  // give_up_first_line(): the first line is log too
   std::string captured_;
   bool overflowed_ = false;
   std::deque<std::string> stderr_tail_;

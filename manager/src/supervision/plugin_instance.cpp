@@ -90,6 +90,9 @@ std::shared_ptr<PluginInstance> PluginInstance::launch(ProcessReactor& reactor, 
     instance->client_ = std::make_unique<PluginClient>(unix_socket, reported, token, spec.connections);
     instance->await_health(spec, deadline);
   } catch (const Error& e) {
+    // Failed before its handshake was read (its configuration could not be
+    // written): what it prints on stdout is log, as after a handshake.
+    instance->child_->give_up_first_line();
     auto exit = instance->child_->exit_status();
     if (exit && exit->clean() && instance->child_->first_line_seen()) {
       throw IdleDuringStart{"exited on its idle timeout (" + protocol::format_duration(settings.idle_timeout) +
