@@ -7,9 +7,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include <atomic>
 #include <cerrno>
-#include <cstdint>
 #include <cstring>
 
 // Between vfork and exec the child shares the host's memory while the
@@ -22,10 +20,9 @@
 // - writes to no memory but its own stack frames (errno is the launching
 //   thread's, which is waiting);
 // - runs none of the host's signal handlers: every signal is blocked around
-//   the vfork, and each caught signal is back at its default before the child
-//   unblocks any (set by the kernel, CLONE_CLEAR_SIGHAND, where clone3 is
-//   usable; else by the child; exec would reset them anyway; ignored ones
-//   stay ignored, as across a fork).
+//   the vfork, and the child sets each caught signal to its default before
+//   unblocking (exec would reset them anyway; ignored ones stay ignored, as
+//   across a fork).
 // It ends in exec or _exit, never by returning.
 
 namespace plugvisor::detail {
@@ -57,11 +54,10 @@ void limit(int resource, rlim_t value) {
 }
 
 // The host's handlers must not run in the child (they would run on the
-// host's memory): back to the default for each caught signal (unless the
-// kernel did it, CLONE_CLEAR_SIGHAND), then the dispositions a plugin
-// expects whatever the host ignores.
-void default_signal_dispositions(bool handlers_cleared) {
-  for (int sig = 1; sig < NSIG && !handlers_cleared; ++sig) {
+// host's memory): back to the default for each caught signal, then the
+// dispositions a plugin expects whatever the host ignores.
+void default_signal_dispositions() {
+  for (int sig = 1; sig < NSIG; ++sig) {
     struct sigaction current {};
     if (::sigaction(sig, nullptr, &current) != 0) continue;  // glibc's own (SIGCANCEL, SIGSETXID)
     if (current.sa_handler == SIG_DFL || current.sa_handler == SIG_IGN) continue;
@@ -73,9 +69,9 @@ void default_signal_dispositions(bool handlers_cleared) {
 }
 
 [[noreturn]] void exec_child(const SpawnSpec& spec, char* const* argv, char* const* envp, const ChildFds& fds,
-                             pid_t parent, bool handlers_cleared) {
+                             pid_t parent) {
   const ResourceLimits& limits = spec.limits;
-  default_signal_dispositions(handlers_cleared);
+  default_signal_dispositions();
   ::prctl(PR_SET_PDEATHSIG, SIGTERM);
   if (::getppid() != parent) ::_exit(exec_failed_code);  // the parent died before prctl
   ::setpgid(0, 0);
@@ -122,57 +118,6 @@ void default_signal_dispositions(bool handlers_cleared) {
   fail_in_child(3, 0, nullptr);
 }
 
-#if defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer) || __has_feature(memory_sanitizer)
-#define PLUGVISOR_SANITIZED_STACK 1
-#endif
-#endif
-#if defined(__x86_64__) && !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__) && \
-    !defined(PLUGVISOR_SANITIZED_STACK)
-#define PLUGVISOR_CLONE3_VFORK 1
-
-// vfork with CLONE_CLEAR_SIGHAND (Linux 5.5): the kernel resets every caught
-// signal to its default in the child, in place of the child's 64 sigaction
-// calls (about 15 us of every launch on the benchmark's VM, while the
-// launching thread waits). clone3 has no glibc wrapper, and a child that
-// shares the caller's stack must not return through a frame the parent still
-// needs: so, as glibc's own vfork does, the return address is kept in a
-// register (%rdx: clone3 takes two arguments, and `syscall` keeps it) and
-// pushed back after the call, by the child and again by the parent.
-// Sanitizer builds use vfork (ASan's interceptor mends the shared stack's
-// shadow after it; it does not know this call).
-extern "C" __attribute__((returns_twice)) long plugvisor_clone3_vfork(void* args, unsigned long size);
-asm(R"(
-    .text
-    .globl plugvisor_clone3_vfork
-    .hidden plugvisor_clone3_vfork
-    .type plugvisor_clone3_vfork, @function
-plugvisor_clone3_vfork:
-    .cfi_startproc
-    popq %rdx
-    .cfi_adjust_cfa_offset -8
-    .cfi_register %rip, %rdx
-    movl $435, %eax
-    syscall
-    pushq %rdx
-    .cfi_adjust_cfa_offset 8
-    .cfi_rel_offset %rip, 0
-    ret
-    .cfi_endproc
-    .size plugvisor_clone3_vfork, .-plugvisor_clone3_vfork
-)");
-
-// struct clone_args of <linux/sched.h>, its first version (64 bytes).
-struct CloneArgs {
-  std::uint64_t flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls;
-};
-constexpr std::uint64_t clone_vm = 0x100, clone_vfork = 0x4000, clone_clear_sighand = 0x100000000ULL;
-
-// Cleared once clone3 is refused (a kernel before 5.5, or a seccomp policy
-// that answers ENOSYS, as container runtimes' defaults do): vfork from then on.
-std::atomic<bool> clone3_usable{true};
-#endif
-
 }  // namespace
 
 const char* child_step_name(int step) {
@@ -185,30 +130,9 @@ pid_t start_child(const SpawnSpec& spec, char* const* argv, char* const* envp, c
   sigfillset(&all);
   ::pthread_sigmask(SIG_SETMASK, &all, &previous);
   // The launching thread waits here until the child has executed or exited.
-  pid_t pid = -1;
-  int error = 0;
-#ifdef PLUGVISOR_CLONE3_VFORK
-  if (clone3_usable.load(std::memory_order_relaxed)) {
-    CloneArgs args{};
-    args.flags = clone_vm | clone_vfork | clone_clear_sighand;
-    args.exit_signal = SIGCHLD;
-    long result = plugvisor_clone3_vfork(&args, sizeof args);
-    if (result == 0) exec_child(spec, argv, envp, fds, parent, true);
-    if (result > 0) {
-      pid = static_cast<pid_t>(result);
-    } else if (result == -ENOSYS || result == -EINVAL || result == -EPERM) {
-      clone3_usable.store(false, std::memory_order_relaxed);
-    } else {
-      error = static_cast<int>(-result);
-    }
-  }
-  if (pid < 0 && error == 0)
-#endif
-  {
-    pid = ::vfork();
-    if (pid == 0) exec_child(spec, argv, envp, fds, parent, false);
-    error = errno;
-  }
+  pid_t pid = ::vfork();
+  if (pid == 0) exec_child(spec, argv, envp, fds, parent);
+  int error = errno;
   ::pthread_sigmask(SIG_SETMASK, &previous, nullptr);
   errno = error;
   return pid;
