@@ -50,6 +50,15 @@ bool parse_decimal(std::string_view text, std::uint64_t& value) noexcept {
   return true;
 }
 
+// Whether `text` holds a CR or a NUL byte. One pass over the bytes:
+// find_first_of with a two-byte set calls memchr once per byte of the head:
+// measured, the largest single item of the C++ plugin's user time per call.
+bool has_cr_or_nul(std::string_view text) noexcept {
+  bool found = false;
+  for (char c : text) found |= (c == '\r') | (c == '\0');
+  return found;
+}
+
 // Splits the head at the start of `data` into lines. Calls `line` for each
 // line before the blank one, without its CR LF (a bare LF also ends a line).
 // Returns the head's size, 0 if the blank line has not arrived yet, or
@@ -63,7 +72,7 @@ std::size_t for_each_line(std::string_view data, F&& line) {
     if (lf == std::string_view::npos || lf >= limit) return 0;
     std::size_t end = lf > at && data[lf - 1] == '\r' ? lf - 1 : lf;
     std::string_view text = data.substr(at, end - at);
-    if (text.find_first_of(std::string_view("\r\0", 2)) != std::string_view::npos) return SIZE_MAX;
+    if (has_cr_or_nul(text)) return SIZE_MAX;
     at = lf + 1;
     if (text.empty()) return at;
     if (!line(text)) return SIZE_MAX;
