@@ -353,10 +353,12 @@ Payload SupervisedPlugin::call(std::string_view contract, std::string_view type,
   const auto began = Clock::now();
   try {
     Payload result = call_unrecorded(contract, type, method, input, began);
-    history_->calls.record(contract, type, Clock::now() - began, std::nullopt);
+    const auto ended = Clock::now();
+    history_->calls.record(contract, type, ended, ended - began, std::nullopt);
     return result;
   } catch (const Error& e) {
-    history_->calls.record(contract, type, Clock::now() - began, e.code());
+    const auto ended = Clock::now();
+    history_->calls.record(contract, type, ended, ended - began, e.code());
     throw;
   }
 }
