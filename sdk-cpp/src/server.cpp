@@ -24,6 +24,7 @@
 #include <mutex>
 #include <optional>
 #include <thread>
+#include <utility>
 
 #include "plugvisor/wire/http1.hpp"
 #include "plugvisor/wire/address.hpp"
@@ -66,6 +67,9 @@ static_assert(std::chrono::seconds(connection_timeout.tv_sec) == head_timeout &&
               "read_next_head bounds the wait for a head by SO_RCVTIMEO");
 // The first read of a request: its head, and small bodies whole.
 constexpr std::size_t read_chunk = 16 * 1024;
+// A request body's buffer up to this size stays with its connection for the
+// next request (Inbox::keep_rest).
+constexpr std::size_t kept_body_bytes = 64 * 1024;
 // A body over the limit is read and dropped up to this size, keeping the
 // connection; a larger one is answered and the connection closed.
 constexpr std::uint64_t discard_limit = 1 << 20;
@@ -143,6 +147,49 @@ long read_next_head(int fd, char* into, std::size_t size, Clock::time_point dead
   return 0;
 }
 
+// The heads of a 200 answer in the two content types calls answer with,
+// written once by the codec up to the value of Content-Length: the answer
+// to a call then costs a copy and the length's digits, not a head built and
+// checked anew on the heap.
+class OkHeads {
+ public:
+  static constexpr std::size_t capacity = 128;
+
+  OkHeads() {
+    for (Encoding encoding : {Encoding::json, Encoding::bytes}) {
+      auto& [type, prefix] = heads_[static_cast<std::size_t>(encoding == Encoding::bytes)];
+      type = content_type(encoding);
+      const http1::Header fields[] = {{"Content-Type", type}};
+      std::string head;
+      http1::append_response_head(head, 200, fields, 0);
+      // "... Content-Length: 0\r\n\r\n": the part before the 0 is the prefix.
+      // (Were the codec to end its heads otherwise, the codec writes them all.)
+      if (head.ends_with(length_field) && head.size() - 1 + max_digits <= capacity) {
+        prefix = head.substr(0, head.size() - 5);
+      }
+    }
+  }
+
+  // The head of a 200 answer of `length` bytes of `type`, written into
+  // `out`; empty if `type` has no prepared head.
+  std::string_view write(char (&out)[capacity], std::string_view type, std::uint64_t length) const {
+    for (const auto& [known, prefix] : heads_) {
+      if (prefix.empty() || type != known) continue;
+      std::memcpy(out, prefix.data(), prefix.size());
+      auto [end, ec] = std::to_chars(out + prefix.size(), out + capacity - 4, length);
+      if (ec != std::errc()) return {};
+      std::copy_n("\r\n\r\n", 4, end);
+      return std::string_view(out, static_cast<std::size_t>(end + 4 - out));
+    }
+    return {};
+  }
+
+ private:
+  static constexpr std::string_view length_field = "\r\nContent-Length: 0\r\n\r\n";
+  static constexpr std::size_t max_digits = 20;  // of a std::uint64_t
+  std::pair<std::string_view, std::string> heads_[2];
+};
+
 bool read_exactly(int fd, char* into, std::size_t size) {
   while (size > 0) {
     std::size_t n = read_some(fd, into, size);
@@ -187,6 +234,7 @@ struct Server::Impl {
   std::optional<SocketLock> lock;
   int listen_fd = -1;
   bool tcp = false;
+  const OkHeads ok_heads;
   WorkerPool workers;
 
   std::mutex connections_mutex;  // guards the two fields below
@@ -218,11 +266,12 @@ struct Server::Impl {
   // A call is either admitted, and counted until its response has been
   // written, or refused because a shutdown has begun. Admission and the
   // shutdown decision take the same lock: no call starts after the decision.
+  // (No clock read here: a call in flight holds the idle timer off by
+  // itself, and finish() restarts it.)
   bool admit() {
     std::lock_guard guard(mutex);
     if (draining) return false;
     ++in_flight;
-    last_activity = Clock::now();
     return true;
   }
 
@@ -263,7 +312,7 @@ struct Server::Impl {
   // when the call was counted in flight, and `shutdown_answer` for the 202 of
   // /shutdown: both end once the response is written (finish()). The token
   // of /shutdown and of a call was checked from the head, before the body.
-  Response route(const http1::RequestHead& req, std::string body, bool& admitted, bool& shutdown_answer) {
+  Response route(const http1::RequestHead& req, std::string& body, bool& admitted, bool& shutdown_answer) {
     const std::string_view path = http1::path_of(req.target);
     const bool head = req.method == "HEAD";
     if ((req.method == "GET" || head) && path == "/healthz") {
@@ -280,9 +329,14 @@ struct Server::Impl {
       return Response{202, "application/json", R"({"status":"shutting down"})", false};
     }
     if (req.method == "POST" && path.starts_with("/v1/")) {
-      auto parts = http1::split_path(path);
-      if (parts.size() == 4 && !parts[1].empty() && !parts[2].empty() && !parts[3].empty()) {
-        return handle_call(req, parts[1], parts[2], parts[3], std::move(body), admitted);
+      // /v1/{contract}/{type}/{method}: three non-empty parts, read in place.
+      const std::string_view rest = path.substr(4);
+      const auto slash1 = rest.find('/');
+      const auto slash2 = slash1 == std::string_view::npos ? slash1 : rest.find('/', slash1 + 1);
+      if (slash1 != std::string_view::npos && slash2 != std::string_view::npos && slash1 > 0 &&
+          slash2 > slash1 + 1 && slash2 + 1 < rest.size() && rest.find('/', slash2 + 1) == std::string_view::npos) {
+        return handle_call(req, rest.substr(0, slash1), rest.substr(slash1 + 1, slash2 - slash1 - 1),
+                           rest.substr(slash2 + 1), body, admitted);
       }
     }
     return not_found(req.method, path);
@@ -294,7 +348,7 @@ struct Server::Impl {
   }
 
   Response handle_call(const http1::RequestHead& req, std::string_view contract_v, std::string_view type_v,
-                       std::string_view method, std::string body, bool& admitted) {
+                       std::string_view method, std::string& body, bool& admitted) {
     Response res;
     if (!admit()) {
       res = error_response(ErrorCode::unavailable, "the plugin is shutting down; the call was not run");
@@ -302,14 +356,17 @@ struct Server::Impl {
       return res;
     }
     admitted = true;
-    const std::string contract(contract_v);
-    const std::string type(type_v);
+    const std::string_view contract = contract_v;
+    const std::string_view type = type_v;
+    // "contract/type method": how error messages name the call, spelt only for one.
+    const auto what = [&] { return std::string(contract) + "/" + std::string(type) + " " + std::string(method); };
     // Parts of one path, consecutive: "contract/type" is the view from the
     // one to the other, found without building a key on every call.
     auto it = handlers.find(std::string_view(contract_v.data(),
                                              static_cast<std::size_t>(type_v.data() + type_v.size() - contract_v.data())));
     if (it == handlers.end()) {
-      return error_response(ErrorCode::not_found, "this plugin provides no " + contract + " type '" + type + "'");
+      return error_response(ErrorCode::not_found,
+                            "this plugin provides no " + std::string(contract) + " type '" + std::string(type) + "'");
     }
     request_deadline.reset();
     if (auto header = req.get(protocol::deadline_header); !header.empty()) {
@@ -327,19 +384,17 @@ struct Server::Impl {
       Payload output = it->second(method, Payload{bytes ? Encoding::bytes : Encoding::json, std::move(body)});
       res = Response{200, content_type(output.encoding), std::move(output.body), false};
     } catch (const Error& e) {
-      const std::string what = contract + "/" + type + " " + std::string(method);
       // Only the codes a handler may answer travel as such: 503 means "not
       // run" to the manager, and the host-side codes are not HTTP answers.
       bool wire = e.code() == ErrorCode::invalid_input || e.code() == ErrorCode::not_found ||
                   e.code() == ErrorCode::too_large || e.code() == ErrorCode::internal;
       res = error_response(wire ? e.code() : ErrorCode::internal,
                            wire ? std::string(e.what())
-                                : what + " failed (" + std::string(to_string(e.code())) + "): " + e.what());
+                                : what() + " failed (" + std::string(to_string(e.code())) + "): " + e.what());
     } catch (const std::exception& e) {
-      res = error_response(ErrorCode::internal,
-                           contract + "/" + type + " " + std::string(method) + " failed: " + e.what());
+      res = error_response(ErrorCode::internal, what() + " failed: " + e.what());
     } catch (...) {
-      res = error_response(ErrorCode::internal, contract + "/" + type + " " + std::string(method) + " failed");
+      res = error_response(ErrorCode::internal, what() + " failed");
     }
     request_deadline.reset();
     return res;
@@ -347,15 +402,22 @@ struct Server::Impl {
 
   // Writes `res` (head and body in one sendmsg); false if the peer is gone.
   bool send(int fd, const http1::RequestHead* req, const Response& res) {
-    const http1::Header fields[] = {{"Content-Type", res.content_type},
-                                    {"Connection", res.close ? "close" : "keep-alive"}};
     // HTTP/1.1 keeps the connection by default: say so only when closing, or
     // to an HTTP/1.0 client that asked for keep-alive.
     bool say_connection = res.close || (req && req->minor_version == 0);
+    char prepared[OkHeads::capacity];
     std::string head;
-    head.reserve(160);
-    http1::append_response_head(head, res.status, std::span(fields, say_connection ? 2 : 1), res.body.size());
-    iovec iov[2] = {{head.data(), head.size()}, {const_cast<char*>(res.body.data()), res.body.size()}};
+    std::string_view written =
+        res.status == 200 && !say_connection ? ok_heads.write(prepared, res.content_type, res.body.size()) : "";
+    if (written.empty()) {  // not a call's usual answer: the codec writes it
+      const http1::Header fields[] = {{"Content-Type", res.content_type},
+                                      {"Connection", res.close ? "close" : "keep-alive"}};
+      head.reserve(160);
+      http1::append_response_head(head, res.status, std::span(fields, say_connection ? 2 : 1), res.body.size());
+      written = head;
+    }
+    iovec iov[2] = {{const_cast<char*>(written.data()), written.size()},
+                    {const_cast<char*>(res.body.data()), res.body.size()}};
     bool with_body = !res.body.empty() && !(req && req->method == "HEAD");
     return write_all(fd, iov, with_body ? 2 : 1);
   }
@@ -469,9 +531,14 @@ struct Server::Impl {
     std::size_t used = 0;  // bytes of them the current request took
     std::string carry;     // bytes read past a chunked body
     bool carried = false;  // the chunked body ended in `carry`, not in `buffer`
+    std::string body;      // the current request's body; its buffer is reused
 
     // Keeps what follows the request just answered for the next round.
+    // A body buffer up to kept_body_bytes (the last answer's: answer())
+    // is kept for the next request (no allocation per call); a larger one is
+    // given back to the heap, so that an idle connection holds no more.
     void keep_rest() {
+      if (body.capacity() > kept_body_bytes) std::string().swap(body);
       if (carried) {
         buffer.replace(0, carry.size(), carry);
         have = carry.size();
@@ -509,9 +576,9 @@ struct Server::Impl {
         state.proven = true;
         if (!state.move_to(ConnectionState::busy)) return;
       }
-      std::string body;
-      if (!read_body(fd, in, req, body)) return;
-      if (!answer(fd, req, std::move(body))) return;
+      in.body.clear();
+      if (!read_body(fd, in, req, in.body)) return;
+      if (!answer(fd, req, in.body)) return;
       in.keep_rest();
     }
   }
@@ -683,12 +750,12 @@ struct Server::Impl {
   // Routes a whole request and writes its response. The call stays in
   // flight until the response has been written (protocol §13.2). False when
   // the connection is to close.
-  bool answer(int fd, const http1::RequestHead& req, std::string body) {
+  bool answer(int fd, const http1::RequestHead& req, std::string& body) {
     bool admitted = false;
     bool shutdown_answer = false;
     Response res;
     try {
-      res = route(req, std::move(body), admitted, shutdown_answer);
+      res = route(req, body, admitted, shutdown_answer);
     } catch (...) {
       res = error_response(ErrorCode::internal, "the plugin failed while reading the request");
     }
@@ -701,6 +768,13 @@ struct Server::Impl {
     }
     if (admitted) finish();
     if (shutdown_answer) shutdown_answered();
+    // The handler took the request's buffer (an echo answers with it): the
+    // answer's buffer serves the next request's body instead, so that a
+    // kept connection allocates none per call (Inbox::keep_rest bounds it).
+    if (res.body.capacity() > body.capacity() && res.body.capacity() <= kept_body_bytes) {
+      body = std::move(res.body);
+      body.clear();
+    }
     return sent && !res.close;
   }
 

@@ -360,6 +360,54 @@ TEST_CASE("pipelined requests, lowercase headers and a chunked body are answered
   CHECK(answers[3] == std::pair<int, std::string>{200, R"({"status":"ok"})"});
 }
 
+TEST_CASE("each call on a kept connection gets its own body, whatever the sizes of the bodies before it",
+          "[sdk][calls]") {
+  // The connection keeps a body's buffer for the next request (up to 64 KiB):
+  // a shorter or chunked body after a longer one must not see its bytes.
+  HandRun run;
+  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::strncpy(addr.sun_path, run.socket().c_str(), sizeof addr.sun_path - 1);
+  REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+  timeval timeout{5, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+  const std::string auth_line = std::string("Authorization: Bearer ") + token + "\r\n";
+  const std::string call = "POST /v1/dataProcessor/echo/processData HTTP/1.1\r\n" + auth_line;
+  const std::vector<std::string> bodies{std::string(70'000, 'a'), std::string(40'000, 'b'), "ccccc", "", "dd"};
+  for (std::size_t i = 0; i <= bodies.size(); ++i) {
+    // The last round sends "xyz" chunked, after the others' lengths.
+    const bool chunked = i == bodies.size();
+    const std::string expected = chunked ? "xyz" : bodies[i];
+    const std::string request =
+        chunked ? call + "Transfer-Encoding: chunked\r\n\r\n2\r\nxy\r\n1\r\nz\r\n0\r\n\r\n"
+                : call + "Content-Length: " + std::to_string(expected.size()) + "\r\n\r\n" + expected;
+    for (std::size_t sent = 0; sent < request.size();) {
+      ssize_t n = ::write(fd, request.data() + sent, request.size() - sent);
+      REQUIRE(n > 0);
+      sent += static_cast<std::size_t>(n);
+    }
+    std::string bytes;
+    plugvisor::detail::http1::ResponseHead head;
+    while (true) {
+      auto parsed = plugvisor::detail::http1::parse_response_head(bytes, head);
+      REQUIRE(parsed.state != plugvisor::detail::http1::ParseResult::invalid);
+      if (parsed.state == plugvisor::detail::http1::ParseResult::complete &&
+          bytes.size() >= parsed.size + head.content_length) {
+        INFO("call " << i);
+        CHECK(head.status == 200);
+        CHECK(bytes.substr(parsed.size) == expected);
+        break;
+      }
+      char buffer[16384];
+      ssize_t got = ::read(fd, buffer, sizeof buffer);
+      REQUIRE(got > 0);
+      bytes.append(buffer, static_cast<std::size_t>(got));
+    }
+  }
+  ::close(fd);
+}
+
 TEST_CASE("health checks are not activity: a polled plugin still idles out on time", "[sdk][idle]") {
   HandRun run(Json{{"idleTimeout", "500ms"}});
   auto client = run.client();

@@ -141,6 +141,41 @@ TEST_CASE("header injection through bare CR, folded lines or spaces before the c
   CHECK(parse(std::string(nul, sizeof nul - 1)).state == Result::invalid);
 }
 
+TEST_CASE("a CR or NUL byte anywhere in a header line is refused, and no other byte is taken for one", "[unit][http1]") {
+  // The check reads eight bytes at a time: every position of a 3-word
+  // value, and bytes next to CR and NUL in value (0x01, 0x0c, 0x0e, 0x8d, 0x80, 0xff).
+  const std::string value(24, 'v');
+  for (std::size_t at = 0; at < value.size(); ++at) {
+    for (char bad : {'\r', '\0'}) {
+      std::string v = value;
+      v[at] = bad;
+      INFO("byte " << static_cast<int>(bad) << " at " << at);
+      CHECK(parse("POST /x HTTP/1.1\r\nX-A: " + v + "\r\n\r\n").state == Result::invalid);
+    }
+    for (unsigned char near : {0x01, 0x0c, 0x0e, 0x8d, 0x80, 0xff}) {
+      std::string v = value;
+      v[at] = static_cast<char>(near);
+      INFO("byte " << static_cast<int>(near) << " at " << at);
+      http1::RequestHead head;
+      const std::string bytes = "POST /x HTTP/1.1\r\nX-A: " + v + "\r\n\r\n";  // the head's views point into it
+      REQUIRE(parse(bytes, head).state == Result::complete);
+      CHECK(head.get("X-A") == v);
+    }
+  }
+}
+
+TEST_CASE("header names are tokens: every byte outside RFC 9110's tchar set is refused", "[unit][http1]") {
+  const std::string_view tchars = "!#$%&'*+-.^_`|~";
+  for (int c = 1; c < 256; ++c) {
+    const char byte = static_cast<char>(c);
+    if (c == '\r' || c == '\n' || c == ':') continue;  // these end the line or the name
+    const bool token = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                       tchars.find(byte) != std::string_view::npos;
+    INFO("byte " << c);
+    CHECK((parse("POST /x HTTP/1.1\r\nX" + std::string(1, byte) + "A: v\r\n\r\n").state == Result::complete) == token);
+  }
+}
+
 TEST_CASE("malformed request lines are refused", "[unit][http1]") {
   CHECK(parse("POST\r\n\r\n").state == Result::invalid);
   CHECK(parse("POST /x\r\n\r\n").state == Result::invalid);

@@ -1,6 +1,9 @@
 #include "plugvisor/wire/http1.hpp"
 
+#include <array>
 #include <charconv>
+#include <cstdint>
+#include <cstring>
 #include <stdexcept>
 
 namespace plugvisor::detail::http1 {
@@ -9,16 +12,18 @@ namespace {
 
 constexpr char lower(char c) noexcept { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
 
-bool is_tchar(unsigned char c) noexcept {
-  if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) return true;
-  switch (c) {
-    case '!': case '#': case '$': case '%': case '&': case '\'': case '*': case '+':
-    case '-': case '.': case '^': case '_': case '`': case '|': case '~':
-      return true;
-    default:
-      return false;
+// The token characters of RFC 9110 §5.6.2, as a table: a header name is
+// checked a byte at a time on every head, both sides.
+constexpr std::array<bool, 256> tchar_table = [] {
+  std::array<bool, 256> table{};
+  for (int c = 0; c < 256; ++c) {
+    table[static_cast<std::size_t>(c)] = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
   }
-}
+  for (unsigned char c : std::string_view("!#$%&'*+-.^_`|~")) table[c] = true;
+  return table;
+}();
+
+bool is_tchar(unsigned char c) noexcept { return tchar_table[c]; }
 
 std::string_view trim(std::string_view s) noexcept {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
@@ -50,6 +55,27 @@ bool parse_decimal(std::string_view text, std::uint64_t& value) noexcept {
   return true;
 }
 
+// Whether `text` holds a CR or a NUL byte: one pass, eight bytes at a time
+// (find_first_of with a two-byte set calls memchr once per byte of the head:
+// measured, the largest single item of the C++ plugin's user time per call).
+bool has_cr_or_nul(std::string_view text) noexcept {
+  constexpr std::uint64_t ones = 0x0101010101010101u;
+  constexpr std::uint64_t highs = 0x8080808080808080u;
+  // Whether any byte of `v` is zero (exact: no false positive).
+  auto zero_byte = [](std::uint64_t v) { return ((v - ones) & ~v & highs) != 0; };
+  const char* p = text.data();
+  std::size_t left = text.size();
+  for (; left >= 8; p += 8, left -= 8) {
+    std::uint64_t v;
+    std::memcpy(&v, p, 8);
+    if (zero_byte(v) || zero_byte(v ^ (ones * '\r'))) return true;
+  }
+  for (; left > 0; ++p, --left) {
+    if (*p == '\r' || *p == '\0') return true;
+  }
+  return false;
+}
+
 // Splits the head at the start of `data` into lines. Calls `line` for each
 // line before the blank one, without its CR LF (a bare LF also ends a line).
 // Returns the head's size, 0 if the blank line has not arrived yet, or
@@ -63,7 +89,7 @@ std::size_t for_each_line(std::string_view data, F&& line) {
     if (lf == std::string_view::npos || lf >= limit) return 0;
     std::size_t end = lf > at && data[lf - 1] == '\r' ? lf - 1 : lf;
     std::string_view text = data.substr(at, end - at);
-    if (text.find_first_of(std::string_view("\r\0", 2)) != std::string_view::npos) return SIZE_MAX;
+    if (has_cr_or_nul(text)) return SIZE_MAX;
     at = lf + 1;
     if (text.empty()) return at;
     if (!line(text)) return SIZE_MAX;

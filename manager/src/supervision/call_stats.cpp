@@ -12,47 +12,82 @@ const std::vector<double>& latency_bucket_bounds_list() {
   return bounds;
 }
 
-void LatencyWindow::add(double seconds) {
-  samples_[next_] = seconds;
+void LatencyWindow::add(std::chrono::steady_clock::time_point ended, double seconds) {
+  samples_[next_] = Sample{ended, seconds};
   next_ = (next_ + 1) % capacity;
   size_ = std::min(size_ + 1, capacity);
 }
 
-LatencyQuantiles LatencyWindow::quantiles() const {
-  if (size_ == 0) return {};
-  std::vector<double> sorted(samples_.begin(), samples_.begin() + static_cast<std::ptrdiff_t>(size_));
-  std::sort(sorted.begin(), sorted.end());
+void LatencyWindow::collect(std::vector<Sample>& out) const {
+  out.insert(out.end(), samples_.begin(), samples_.begin() + static_cast<std::ptrdiff_t>(size_));
+}
+
+LatencyQuantiles LatencyWindow::quantiles(std::vector<Sample>& samples) {
+  if (samples.empty()) return {};
+  if (samples.size() > capacity) {
+    // The last `capacity` calls of all the windows merged.
+    auto newest_first = [](const Sample& a, const Sample& b) { return a.ended > b.ended; };
+    std::nth_element(samples.begin(), samples.begin() + capacity - 1, samples.end(), newest_first);
+    samples.resize(capacity);
+  }
+  std::sort(samples.begin(), samples.end(), [](const Sample& a, const Sample& b) { return a.seconds < b.seconds; });
   // Nearest rank: the smallest sample with at least q of the samples at or below it.
   auto at = [&](double q) {
-    auto rank = static_cast<std::size_t>(std::ceil(q * static_cast<double>(sorted.size())));
-    return sorted[std::clamp<std::size_t>(rank, 1, sorted.size()) - 1];
+    auto rank = static_cast<std::size_t>(std::ceil(q * static_cast<double>(samples.size())));
+    return samples[std::clamp<std::size_t>(rank, 1, samples.size()) - 1].seconds;
   };
   return {at(0.50), at(0.90), at(0.99)};
 }
 
-void CallStats::declare(std::string contract, std::string type) {
-  std::lock_guard lock(mutex_);
-  entry_locked(contract, type);
+CallStats::CallStats() = default;
+
+CallStats::~CallStats() {
+  for (auto& shard : shards_) delete shard.load();
 }
 
-CallStats::Entry& CallStats::entry_locked(std::string_view contract, std::string_view type) {
-  for (auto& entry : entries_) {
-    if (entry.stats.contract == contract && entry.stats.type == type) return entry;
+CallStats::Shard& CallStats::my_shard() {
+  // Threads take shards in turn, once each: a few caller threads get one each.
+  static std::atomic<std::size_t> next_thread{0};
+  thread_local const std::size_t index = next_thread.fetch_add(1, std::memory_order_relaxed) % shard_count;
+  if (Shard* shard = shards_[index].load(std::memory_order_acquire)) return *shard;
+  std::lock_guard lock(names_mutex_);
+  if (!shards_[index].load(std::memory_order_relaxed)) {
+    shards_[index].store(new Shard, std::memory_order_release);
   }
-  Entry& entry = entries_.emplace_back();
-  entry.stats.contract = contract;
-  entry.stats.type = type;
-  entry.stats.buckets.assign(latency_bucket_bounds_list().size() + 1, 0);
-  return entry;
+  return *shards_[index].load(std::memory_order_relaxed);
 }
 
-void CallStats::record(std::string_view contract, std::string_view type, std::chrono::steady_clock::duration latency,
-                       std::optional<ErrorCode> error) {
+void CallStats::name_type(std::string_view contract, std::string_view type) {
+  std::lock_guard lock(names_mutex_);
+  for (const auto& [c, t] : names_) {
+    if (c == contract && t == type) return;
+  }
+  names_.emplace_back(contract, type);
+}
+
+void CallStats::declare(std::string contract, std::string type) { name_type(contract, type); }
+
+CallStats::Entry& CallStats::entry_locked(Shard& shard, std::string_view contract, std::string_view type) {
+  if (shard.last && shard.last->stats.contract == contract && shard.last->stats.type == type) return *shard.last;
+  for (auto& entry : shard.entries) {
+    if (entry->stats.contract == contract && entry->stats.type == type) return *(shard.last = entry.get());
+  }
+  name_type(contract, type);  // a type not declared: reported after the declared ones
+  auto& entry = shard.entries.emplace_back(std::make_unique<Entry>());
+  entry->stats.contract = contract;
+  entry->stats.type = type;
+  entry->stats.buckets.assign(latency_bucket_bounds_list().size() + 1, 0);
+  return *(shard.last = entry.get());
+}
+
+void CallStats::record(std::string_view contract, std::string_view type, std::chrono::steady_clock::time_point ended,
+                       std::chrono::steady_clock::duration latency, std::optional<ErrorCode> error) {
   const double seconds = std::chrono::duration<double>(latency).count();
   const auto& bounds = latency_bucket_bounds_list();
   const auto bucket = static_cast<std::size_t>(std::lower_bound(bounds.begin(), bounds.end(), seconds) - bounds.begin());
-  std::lock_guard lock(mutex_);
-  Entry& entry = entry_locked(contract, type);
+  Shard& shard = my_shard();
+  std::lock_guard lock(shard.mutex);
+  Entry& entry = entry_locked(shard, contract, type);
   ++entry.stats.calls;
   if (error) {
     ++entry.stats.errors;
@@ -60,24 +95,56 @@ void CallStats::record(std::string_view contract, std::string_view type, std::ch
   }
   ++entry.stats.buckets[bucket];
   entry.stats.latency_sum += seconds;
-  entry.window.add(seconds);
-  overall_.add(seconds);
+  entry.window.add(ended, seconds);
+  shard.overall.add(ended, seconds);
 }
 
 std::vector<TypeCallStats> CallStats::by_type() const {
-  std::lock_guard lock(mutex_);
-  std::vector<TypeCallStats> out;
-  out.reserve(entries_.size());
-  for (const auto& entry : entries_) {
-    out.push_back(entry.stats);
-    out.back().latency = entry.window.quantiles();
+  std::vector<std::pair<std::string, std::string>> names;
+  {
+    std::lock_guard lock(names_mutex_);
+    names = names_;
   }
+  std::vector<TypeCallStats> out(names.size());
+  std::vector<std::vector<LatencyWindow::Sample>> samples(names.size());
+  for (std::size_t i = 0; i < names.size(); ++i) {
+    out[i].contract = names[i].first;
+    out[i].type = names[i].second;
+    out[i].buckets.assign(latency_bucket_bounds_list().size() + 1, 0);
+  }
+  for (const auto& slot : shards_) {
+    const Shard* shard = slot.load(std::memory_order_acquire);
+    if (!shard) continue;
+    std::lock_guard lock(shard->mutex);
+    for (const auto& entry : shard->entries) {
+      const TypeCallStats& from = entry->stats;
+      // Every type a shard holds was named before its first record.
+      auto named = std::find_if(names.begin(), names.end(),
+                                [&](const auto& n) { return n.first == from.contract && n.second == from.type; });
+      if (named == names.end()) continue;
+      const auto i = static_cast<std::size_t>(named - names.begin());
+      TypeCallStats& into = out[i];
+      into.calls += from.calls;
+      into.errors += from.errors;
+      for (const auto& [code, count] : from.errors_by_code) into.errors_by_code[code] += count;
+      for (std::size_t b = 0; b < into.buckets.size(); ++b) into.buckets[b] += from.buckets[b];
+      into.latency_sum += from.latency_sum;
+      entry->window.collect(samples[i]);
+    }
+  }
+  for (std::size_t i = 0; i < out.size(); ++i) out[i].latency = LatencyWindow::quantiles(samples[i]);
   return out;
 }
 
 LatencyQuantiles CallStats::overall() const {
-  std::lock_guard lock(mutex_);
-  return overall_.quantiles();
+  std::vector<LatencyWindow::Sample> samples;
+  for (const auto& slot : shards_) {
+    const Shard* shard = slot.load(std::memory_order_acquire);
+    if (!shard) continue;
+    std::lock_guard lock(shard->mutex);
+    shard->overall.collect(samples);
+  }
+  return LatencyWindow::quantiles(samples);
 }
 
 }  // namespace plugvisor::detail

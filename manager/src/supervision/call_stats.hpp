@@ -3,7 +3,9 @@
 #pragma once
 
 #include <array>
+#include <atomic>
 #include <chrono>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -14,42 +16,71 @@
 
 namespace plugvisor::detail {
 
-/// Keeps the last `N` samples; quantiles are taken over them.
 const std::vector<double>& latency_bucket_bounds_list();
 
+/// The last `capacity` latencies recorded into it, each with when its call
+/// ended, so that the windows of several recorders can be merged into the
+/// last `capacity` calls of them all.
 class LatencyWindow {
  public:
   static constexpr std::size_t capacity = 1024;
-  void add(double seconds);
-  LatencyQuantiles quantiles() const;
+  struct Sample {
+    std::chrono::steady_clock::time_point ended;
+    double seconds;
+  };
+  void add(std::chrono::steady_clock::time_point ended, double seconds);
+  /// Appends the samples held to `out`.
+  void collect(std::vector<Sample>& out) const;
+  /// p50, p90 and p99 of the last `capacity` samples of `samples` (by end
+  /// time; reordered).
+  static LatencyQuantiles quantiles(std::vector<Sample>& samples);
 
  private:
-  std::array<double, capacity> samples_{};
+  std::array<Sample, capacity> samples_{};
   std::size_t size_ = 0;
   std::size_t next_ = 0;
 };
 
-/// The statistics of one plugin's calls. Thread-safe.
+/// The statistics of one plugin's calls. Thread-safe. A calling thread
+/// records into a shard of its own (of `shard_count`, made on its first
+/// call), under that shard's lock: threads calling at once on different CPUs
+/// share no lock and no cache line. Readers merge the shards.
 class CallStats {
  public:
-  /// One entry per declared type, in this order.
+  CallStats();
+  ~CallStats();
+  CallStats(const CallStats&) = delete;
+  CallStats& operator=(const CallStats&) = delete;
+
+  /// One entry per declared type, in this order (others follow as first called).
   void declare(std::string contract, std::string type);
-  /// Records one call; `error` is the code it failed with, if it did.
-  void record(std::string_view contract, std::string_view type, std::chrono::steady_clock::duration latency,
-              std::optional<ErrorCode> error);
+  /// Records one call that ended at `ended` after `latency`; `error` is the
+  /// code it failed with, if it did.
+  void record(std::string_view contract, std::string_view type, std::chrono::steady_clock::time_point ended,
+              std::chrono::steady_clock::duration latency, std::optional<ErrorCode> error);
   std::vector<TypeCallStats> by_type() const;
   LatencyQuantiles overall() const;
+
+  static constexpr std::size_t shard_count = 8;
 
  private:
   struct Entry {
     TypeCallStats stats;
     LatencyWindow window;
   };
-  Entry& entry_locked(std::string_view contract, std::string_view type);
+  struct Shard {
+    mutable std::mutex mutex;    // guards the fields below
+    std::vector<std::unique_ptr<Entry>> entries;
+    Entry* last = nullptr;       // the entry recorded last: usually the next one too
+    LatencyWindow overall;
+  };
+  Shard& my_shard();
+  Entry& entry_locked(Shard& shard, std::string_view contract, std::string_view type);
+  void name_type(std::string_view contract, std::string_view type);
 
-  mutable std::mutex mutex_;
-  std::vector<Entry> entries_;
-  LatencyWindow overall_;
+  mutable std::mutex names_mutex_;  // guards names_, and the making of shards
+  std::vector<std::pair<std::string, std::string>> names_;  // (contract, type), in report order
+  std::array<std::atomic<Shard*>, shard_count> shards_{};  // made on first use, owned here
 };
 
 }  // namespace plugvisor::detail

@@ -352,24 +352,31 @@ Payload SupervisedPlugin::call(std::string_view contract, std::string_view type,
                                const Payload& input) {
   const auto began = Clock::now();
   try {
-    Payload result = call_unrecorded(contract, type, method, input);
-    history_->calls.record(contract, type, Clock::now() - began, std::nullopt);
+    Payload result = call_unrecorded(contract, type, method, input, began);
+    const auto ended = Clock::now();
+    history_->calls.record(contract, type, ended, ended - began, std::nullopt);
     return result;
   } catch (const Error& e) {
-    history_->calls.record(contract, type, Clock::now() - began, e.code());
+    const auto ended = Clock::now();
+    history_->calls.record(contract, type, ended, ended - began, e.code());
     throw;
   }
 }
 
 Payload SupervisedPlugin::call_unrecorded(std::string_view contract, std::string_view type, std::string_view method,
-                                    const Payload& input) {
-  const auto deadline = DeadlineScope::current().value_or(protocol::deadline_after(definition_.settings.call_timeout));
+                                          const Payload& input, Clock::time_point began) {
+  const auto deadline =
+      DeadlineScope::current().value_or(protocol::deadline_after(definition_.settings.call_timeout, began));
   // The call's name in error messages: spelt only when one is, not on every call.
   const auto what = [&] { return call_name(contract, type, method); };
-  const std::string path = "/v1/" + std::string(contract) + "/" + std::string(type) + "/" + std::string(method);
   for (int attempt = 0;; ++attempt) {
     auto instance = running(deadline);
     try {
+      // The path, in this thread's buffer (no allocation per call), written
+      // just before post(): a launch above may run a host's callback, which
+      // may call a plugin on this thread; post() runs no host code.
+      thread_local std::string path;
+      path.assign("/v1/").append(contract).append("/").append(type).append("/").append(method);
       HttpReply reply = instance->client().post(path, input, deadline);
       if (reply.status == 503 && attempt < max_redeliveries) {
         // The plugin began its shutdown (idle) as the call arrived: the call

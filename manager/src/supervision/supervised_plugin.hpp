@@ -103,8 +103,10 @@ class SupervisedPlugin : public std::enable_shared_from_this<SupervisedPlugin> {
  private:
   using Clock = std::chrono::steady_clock;
 
-  // call() without the statistics.
-  Payload call_unrecorded(std::string_view contract, std::string_view type, std::string_view method, const Payload& input);
+  // call() without the statistics; `began` is when the call began (its
+  // deadline counts from there).
+  Payload call_unrecorded(std::string_view contract, std::string_view type, std::string_view method, const Payload& input,
+                          Clock::time_point began);
   std::shared_ptr<PluginInstance> running(Clock::time_point deadline);
   // With `lock` (on mutex_) held and start_mutex_ owned: launches, records
   // the outcome, and returns the instance or throws.

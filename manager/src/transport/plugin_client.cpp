@@ -48,10 +48,10 @@ constexpr std::size_t reply_prealloc_bytes = 16 * 1024 * 1024;
 
 std::string errno_text(const char* what) { return std::string(what) + ": " + std::strerror(errno); }
 
-// The remaining budget in whole milliseconds, at least 1 (0 would mean "no
-// timeout" to SO_RCVTIMEO), or 0 if the deadline has passed.
-std::int64_t remaining_ms(Clock::time_point deadline) {
-  auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
+// The remaining budget at `now` in whole milliseconds, at least 1 (0 would
+// mean "no timeout" to SO_RCVTIMEO), or 0 if the deadline has passed.
+std::int64_t remaining_ms(Clock::time_point deadline, Clock::time_point now = Clock::now()) {
+  auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now).count();
   return left <= 0 ? 0 : left;
 }
 
@@ -62,6 +62,10 @@ struct PluginClient::Connection {
   int fd = -1;
   std::string buffer;
   std::size_t have = 0;
+  std::string head;  // the request head being sent; its buffer is reused
+  // The answer's head being read: its list of header views (into `buffer`)
+  // keeps its room from answer to answer, so that parsing allocates nothing.
+  http1::ResponseHead response;
   Clock::time_point idle_since;
   // The SO_RCVTIMEO / SO_SNDTIMEO now set, in ms (-1: none yet). Lowered
   // whenever the deadline is nearer, so that no blocking read or write
@@ -77,11 +81,11 @@ struct PluginClient::Connection {
   Connection& operator=(const Connection&) = delete;
 
   // Bounds the next blocking read (SO_RCVTIMEO) or write (SO_SNDTIMEO) by the
-  // deadline; `force` sets it even if the one set is shorter. Throws `lost`
-  // once the deadline has passed.
-  void arm(int option, Clock::time_point deadline, bool force = false) {
+  // deadline, as it stands at `now`; `force` sets it even if the one set is
+  // shorter. Throws `lost` once the deadline has passed.
+  void arm(int option, Clock::time_point deadline, Clock::time_point now, bool force = false) {
     std::int64_t& current = option == SO_RCVTIMEO ? read_timeout : write_timeout;
-    std::int64_t left = remaining_ms(deadline);
+    std::int64_t left = remaining_ms(deadline, now);
     if (left == 0) lost("timed out: the deadline passed");
     if (!force && current >= 0 && current <= left) return;
     timeval tv{static_cast<time_t>(left / 1000), static_cast<suseconds_t>((left % 1000) * 1000)};
@@ -92,13 +96,13 @@ struct PluginClient::Connection {
   // Reads into `into`; returns the count (0: the peer closed). Throws `lost`
   // on an error or at the deadline.
   std::size_t read_into(char* into, std::size_t size, Clock::time_point deadline) {
-    arm(SO_RCVTIMEO, deadline);
+    arm(SO_RCVTIMEO, deadline, Clock::now());
     while (true) {
       ssize_t n = ::recv(fd, into, size, 0);
       if (n >= 0) return static_cast<std::size_t>(n);
       if (errno == EINTR) continue;
       if (errno == EAGAIN || errno == EWOULDBLOCK) {
-        arm(SO_RCVTIMEO, deadline, true);  // throws once the deadline has passed
+        arm(SO_RCVTIMEO, deadline, Clock::now(), true);  // throws once the deadline has passed
         continue;
       }
       lost(errno_text("read"));
@@ -159,7 +163,7 @@ std::unique_ptr<PluginClient::Connection> PluginClient::connect(Clock::time_poin
       if (remaining_ms(deadline) == 0) {
         throw TransportError{TransportFailure::not_delivered, "connect: the deadline passed"};
       }
-      connection->arm(SO_SNDTIMEO, deadline);
+      connection->arm(SO_SNDTIMEO, deadline, Clock::now());
       rc = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
     }
   } else {
@@ -176,7 +180,7 @@ std::unique_ptr<PluginClient::Connection> PluginClient::connect(Clock::time_poin
       if (remaining_ms(deadline) == 0) {
         throw TransportError{TransportFailure::not_delivered, "connect: the deadline passed"};
       }
-      connection->arm(SO_SNDTIMEO, deadline);
+      connection->arm(SO_SNDTIMEO, deadline, Clock::now());
       rc = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), size);
     }
   }
@@ -201,11 +205,11 @@ thread_local struct {
 
 }  // namespace
 
-std::unique_ptr<PluginClient::Connection> PluginClient::acquire(Clock::time_point deadline, bool& reused) {
+std::unique_ptr<PluginClient::Connection> PluginClient::acquire(Clock::time_point deadline, Clock::time_point now,
+                                                                bool& reused) {
   std::vector<std::unique_ptr<Connection>> stale;  // closed outside the lock
   {
     std::lock_guard lock(mutex_);
-    auto now = Clock::now();
     // The connection this thread used last, if it is idle, goes to the back:
     // a caller thread keeps talking to the same plugin worker, so that the
     // scheduler can keep the two on one CPU (a pool that shuffles threads and
@@ -267,16 +271,19 @@ namespace {
 
 using Connection = PluginClient::Connection;
 
-/// The request head: the request line, then `fixed_lines` (Host, and the
-/// token on calls), then the deadline and the body's type and length.
-std::string request_head(std::string_view method, const std::string& path, const Payload* payload,
-                         Clock::time_point deadline, const std::string& fixed_lines) {
-  std::string head;
+/// Writes the request head into `head` (its buffer reused from call to
+/// call): the request line, then `fixed_lines` (Host, and the token on
+/// calls), then the deadline as it stands at `now` and the body's type and
+/// length.
+void request_head(std::string& head, std::string_view method, const std::string& path, const Payload* payload,
+                  Clock::time_point deadline, Clock::time_point now, const std::string& fixed_lines) {
+  head.clear();
   head.reserve(256 + fixed_lines.size());
   try {
     if (payload) {
       char budget[24];
-      auto [end, ec] = std::to_chars(budget, budget + sizeof budget, std::max<std::int64_t>(remaining_ms(deadline), 1));
+      auto [end, ec] =
+          std::to_chars(budget, budget + sizeof budget, std::max<std::int64_t>(remaining_ms(deadline, now), 1));
       const http1::Header fields[] = {{protocol::deadline_header, std::string_view(budget, end)},
                                       {"Content-Type", content_type(payload->encoding)}};
       http1::append_request_head(head, method, path, fields, payload->body.size());
@@ -287,20 +294,20 @@ std::string request_head(std::string_view method, const std::string& path, const
     throw Error(ErrorCode::invalid_input, std::string("cannot send ") + path + ": " + e.what());
   }
   head.insert(head.find("\r\n") + 2, fixed_lines);
-  return head;
 }
 
 /// Head and body in one sendmsg (more if the socket takes less). Throws
 /// `lost` if not a byte went out; returns why the request was cut short
-/// after some bytes, or "" once it is all sent.
+/// after some bytes, or "" once it is all sent. `now`: the time the first
+/// write's timeout is counted from.
 std::string send_request(Connection& c, std::string& head, const Payload* payload, Clock::time_point deadline,
-                         bool& nothing_sent) {
+                         Clock::time_point now, bool& nothing_sent) {
   iovec iov[2] = {{head.data(), head.size()},
                   {payload ? const_cast<char*>(payload->body.data()) : nullptr, payload ? payload->body.size() : 0}};
   iovec* at = iov;
   int count = payload && !payload->body.empty() ? 2 : 1;
-  while (count > 0) {
-    c.arm(SO_SNDTIMEO, deadline);
+  for (bool first = true; count > 0; first = false) {
+    c.arm(SO_SNDTIMEO, deadline, first ? now : Clock::now());
     msghdr msg{};
     msg.msg_iov = at;
     msg.msg_iovlen = static_cast<std::size_t>(count);
@@ -308,7 +315,7 @@ std::string send_request(Connection& c, std::string& head, const Payload* payloa
     if (n < 0) {
       if (errno == EINTR) continue;
       if (errno == EAGAIN || errno == EWOULDBLOCK) {
-        c.arm(SO_SNDTIMEO, deadline, true);  // throws once the deadline has passed
+        c.arm(SO_SNDTIMEO, deadline, Clock::now(), true);  // throws once the deadline has passed
         continue;
       }
       if (nothing_sent) lost(errno_text("write"));
@@ -385,7 +392,7 @@ std::size_t read_body_until_close(Connection& c, std::size_t used, Clock::time_p
 }
 
 HttpReply read_reply(Connection& c, std::string_view method, Clock::time_point deadline, bool& reusable) {
-  http1::ResponseHead response;
+  http1::ResponseHead& response = c.response;
   http1::ParseResult parsed = read_response_head(c, deadline, response);
   HttpReply reply{response.status, std::string(response.get("Content-Type")), {}};
   const bool keep_alive = response.keep_alive;
@@ -409,13 +416,13 @@ HttpReply read_reply(Connection& c, std::string_view method, Clock::time_point d
 }  // namespace
 
 HttpReply PluginClient::exchange(Connection& c, std::string_view method, const std::string& path,
-                                 const Payload* payload, Clock::time_point deadline, bool& reusable,
-                                 bool& nothing_sent) {
+                                 const Payload* payload, Clock::time_point deadline, Clock::time_point now,
+                                 bool& reusable, bool& nothing_sent) {
   reusable = false;
   nothing_sent = true;
   // /healthz goes without the token.
-  std::string head = request_head(method, path, payload, deadline, payload ? fixed_headers_ : host_header_);
-  std::string write_error = send_request(c, head, payload, deadline, nothing_sent);
+  request_head(c.head, method, path, payload, deadline, now, payload ? fixed_headers_ : host_header_);
+  std::string write_error = send_request(c, c.head, payload, deadline, now, nothing_sent);
   if (!write_error.empty()) {
     // The plugin closed while the request was still going out, perhaps
     // after answering early (a 413): that answer may be there to read.
@@ -431,7 +438,10 @@ HttpReply PluginClient::exchange(Connection& c, std::string_view method, const s
 }
 
 HttpReply PluginClient::post(const std::string& path, const Payload& payload, Clock::time_point deadline) {
-  if (remaining_ms(deadline) == 0) lost("the deadline passed before the call was sent");
+  // One clock read serves the pool, the deadline header and the write's
+  // timeout (a new connection reads it again).
+  auto now = Clock::now();
+  if (remaining_ms(deadline, now) == 0) lost("the deadline passed before the call was sent");
   // A pooled connection the plugin closed meanwhile fails before any byte is
   // written: take the next one, or a new one. max_idle + 1 tries reach a new
   // connection whatever the pool holds.
@@ -444,13 +454,15 @@ HttpReply PluginClient::post(const std::string& path, const Payload& payload, Cl
       std::unique_ptr<Connection> connection;
       bool reusable = false;
       ~Lease() { client.release(std::move(connection), reusable, /*in_flight=*/true); }
-    } lease{*this, acquire(deadline, reused)};
+    } lease{*this, acquire(deadline, now, reused)};
+    if (!reused) now = Clock::now();  // after the connect
     bool nothing_sent = true;
     try {
-      return exchange(*lease.connection, "POST", path, &payload, deadline, lease.reusable, nothing_sent);
+      return exchange(*lease.connection, "POST", path, &payload, deadline, now, lease.reusable, nothing_sent);
     } catch (const TransportError& e) {
       lease.reusable = false;
-      if (!nothing_sent || remaining_ms(deadline) == 0) throw;
+      now = Clock::now();
+      if (!nothing_sent || remaining_ms(deadline, now) == 0) throw;
       if (reused && attempt <= max_idle) continue;
       // A new connection that closed before taking a byte: the plugin never saw the request.
       throw TransportError{TransportFailure::not_delivered, e.detail};
@@ -470,7 +482,8 @@ HealthAnswer PluginClient::health(std::chrono::milliseconds timeout) {
     auto connection = connect(deadline);
     bool reusable = false;
     bool nothing_sent = true;
-    HttpReply reply = exchange(*connection, "GET", "/healthz", nullptr, deadline, reusable, nothing_sent);
+    HttpReply reply =
+        exchange(*connection, "GET", "/healthz", nullptr, deadline, Clock::now(), reusable, nothing_sent);
     if (reply.status == 200 && reusable) {
       // Saves the first call a connection of its own.
       ++*connections_;

@@ -80,17 +80,21 @@ class PluginClient {
   struct Connection;  ///< one socket and its read buffer (plugin_client.cpp)
 
  private:
-  // A pooled connection, or a new one; listed in in_flight_ (under the same lock).
-  std::unique_ptr<Connection> acquire(std::chrono::steady_clock::time_point deadline, bool& reused);
+  // A pooled connection (one idle since before `now` - max_idle_time is not
+  // reused), or a new one; listed in in_flight_ (under the same lock).
+  std::unique_ptr<Connection> acquire(std::chrono::steady_clock::time_point deadline,
+                                      std::chrono::steady_clock::time_point now, bool& reused);
   // Pools the connection if `reusable` (else closes it), first taking it off
   // in_flight_ if it was listed there (`in_flight`): one lock for both.
   void release(std::unique_ptr<Connection> connection, bool reusable, bool in_flight) noexcept;
   // With mutex_ held: lists a connection taken for a call (acquire).
   void list_in_flight_locked(int fd);
   std::unique_ptr<Connection> connect(std::chrono::steady_clock::time_point deadline) const;
+  // One request and its answer; `now` is a recent reading of the clock (the
+  // deadline header and the first write's timeout count from it).
   HttpReply exchange(Connection& connection, std::string_view method, const std::string& path,
-                     const Payload* payload, std::chrono::steady_clock::time_point deadline, bool& reusable,
-                     bool& nothing_sent);
+                     const Payload* payload, std::chrono::steady_clock::time_point deadline,
+                     std::chrono::steady_clock::time_point now, bool& reusable, bool& nothing_sent);
 
   static constexpr std::size_t max_idle = 8;
   // Plugins may close a connection idle for 5 s (the C++ SDK's and Node's
