@@ -53,12 +53,15 @@ bool connection_pseudo_header(std::string_view name) noexcept {
   return std::any_of(std::begin(names), std::end(names), [&](std::string_view n) { return iequals(n, name); });
 }
 
-// The client's request headers, names lower-cased, in the order received.
-http::Fields fields_of(const httplib::Headers& headers) {
+// Headers as received, names lower-cased, in order; a client request's
+// without httplib's connection pseudo-headers (an upstream's answer has none:
+// a header of such a name there is the upstream's own, and kept).
+enum class From { client, upstream };
+http::Fields fields_of(const httplib::Headers& headers, From from) {
   http::Fields out;
   out.reserve(headers.size());
   for (const auto& [name, value] : headers) {
-    if (connection_pseudo_header(name)) continue;
+    if (from == From::client && connection_pseudo_header(name)) continue;
     lower_in_place(out.emplace_back(name, value).first);
   }
   return out;
@@ -177,7 +180,7 @@ struct ProxyServer::Impl {
                                       " (is it running?)");
     }
     response.status = result->status;
-    response.headers = fields_of(result->headers);
+    response.headers = fields_of(result->headers, From::upstream);
     std::erase_if(response.headers, [](const auto& field) { return hop_by_hop(field.first); });
     return response;
   }
@@ -211,7 +214,7 @@ struct ProxyServer::Impl {
     input.request.path = req.path;
     input.request.query.reserve(req.params.size());
     for (const auto& [name, value] : req.params) input.request.query.emplace_back(name, value);
-    input.request.headers = fields_of(req.headers);
+    input.request.headers = fields_of(req.headers, From::client);
     if (body_to_filters) input.request.body = req.body;
     input.client = req.remote_addr;
     input.route = route->name;

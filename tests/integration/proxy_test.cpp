@@ -30,6 +30,7 @@ class Upstream {
     server_.Get("/api/user", [this](const httplib::Request& req, httplib::Response& res) {
       remember(req);
       res.set_header("Server", "upstream/1.0");
+      res.set_header("Remote_Addr", "the upstream's own");  // a real header of a pseudo-header's name
       res.set_content(R"({"name":"ada","password":"hunter2","profile":{"ssn":"078-05-1120","city":"London"}})",
                       "application/json");
     });
@@ -384,6 +385,11 @@ TEST_CASE("the proxy runs filter plugins at their hooks and handles each failure
     REQUIRE(bypassed);
     CHECK(bypassed->status == 200);
     pseudo_once(s.upstream.last("/plain/pseudo"));
+    // An upstream's answer has no pseudo-headers: one of such a name is its own, and reaches the client.
+    auto answered = c.Get("/api/user");
+    REQUIRE(answered);
+    CHECK(answered->status == 200);
+    CHECK(answered->get_header_value("Remote_Addr") == "the upstream's own");
   }
 
   SECTION("bodies within the limit are filtered, larger ones pass unfiltered, and past the maximum are refused") {

@@ -101,6 +101,10 @@ std::shared_ptr<PluginInstance> PluginInstance::launch(ProcessReactor& reactor, 
     instance->kill();
     std::string tail = instance->child_->stderr_tail();
     throw Error(ErrorCode::start_failed, e.what() + (tail.empty() ? std::string() : "; its stderr: " + tail));
+  } catch (...) {  // out of memory, a system error: the launch is over all the same
+    instance->child_->give_up_first_line();
+    instance->kill();
+    throw;
   }
   return instance;
 }
