@@ -90,6 +90,16 @@ std::string error_code(const httplib::Result& result) {
   return doc.is_object() ? doc["error"].value("code", "") : "(no error body: " + result->body + ")";
 }
 
+// A blocking connection to the plugin's socket at `path` (fails the test if refused).
+int connected_to(const std::string& path) {
+  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::strncpy(addr.sun_path, path.c_str(), sizeof addr.sun_path - 1);
+  REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+  return fd;
+}
+
 }  // namespace
 
 TEST_CASE("the handshake names the bound socket, which is 0600 with a pid lock beside it", "[sdk][handshake]") {
@@ -206,11 +216,7 @@ TEST_CASE("connections beyond max_connections wait in the backlog, without a thr
   // Authorised calls, as the manager's: such connections are never given up
   // for a newcomer (an unproven one would be: see sdk_parity_test).
   auto open_and_ask = [&] {
-    int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_un addr{};
-    addr.sun_family = AF_UNIX;
-    std::strncpy(addr.sun_path, run.socket().c_str(), sizeof addr.sun_path - 1);
-    REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+    int fd = connected_to(run.socket());
     const std::string request = std::string("POST /v1/dataProcessor/echo/ping HTTP/1.1\r\nHost: x\r\n") +
                                 "Authorization: Bearer " + token + "\r\nContent-Length: 0\r\n\r\n";
     REQUIRE(::write(fd, request.data(), request.size()) == static_cast<ssize_t>(request.size()));
@@ -259,11 +265,7 @@ TEST_CASE("a body over maxBodyBytes answers 413 too_large", "[sdk][calls]") {
 /// Connects to the plugin's socket, writes `request` as is, and returns the
 /// first bytes of the answer ("" if none came within 5 s, a liveness bound).
 static std::string first_answer(const HandRun& run, const std::string& request) {
-  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  std::strncpy(addr.sun_path, run.socket().c_str(), sizeof addr.sun_path - 1);
-  REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+  int fd = connected_to(run.socket());
   REQUIRE(::write(fd, request.data(), request.size()) == static_cast<ssize_t>(request.size()));
   timeval timeout{5, 0};
   ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
@@ -321,11 +323,7 @@ TEST_CASE("a request without the right token is answered before its body is read
 TEST_CASE("pipelined requests, lowercase headers and a chunked body are answered in order on one connection",
           "[sdk][calls]") {
   HandRun run;
-  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  std::strncpy(addr.sun_path, run.socket().c_str(), sizeof addr.sun_path - 1);
-  REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+  int fd = connected_to(run.socket());
   const std::string auth_line = std::string("authorization: Bearer ") + token + "\r\n";
   std::string requests =
       "POST /v1/dataProcessor/echo/processData HTTP/1.1\r\n" + auth_line + "content-length: 3\r\n\r\none" +
@@ -365,11 +363,7 @@ TEST_CASE("each call on a kept connection gets its own body, whatever the sizes 
   // The connection keeps a body's buffer for the next request (up to 64 KiB):
   // a shorter or chunked body after a longer one must not see its bytes.
   HandRun run;
-  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  std::strncpy(addr.sun_path, run.socket().c_str(), sizeof addr.sun_path - 1);
-  REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+  int fd = connected_to(run.socket());
   timeval timeout{5, 0};
   ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
   const std::string auth_line = std::string("Authorization: Bearer ") + token + "\r\n";
