@@ -35,10 +35,9 @@ http::Request from_httplib(const httplib::Request& in) {
   out.path = in.path;
   for (const auto& [name, value] : in.params) out.query.emplace_back(name, value);
   for (const auto& [name, value] : in.headers) {
+    if (http::connection_pseudo_header(name)) continue;  // httplib's, not the client's
     std::string lower = name;
     for (auto& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    // httplib adds these itself; they say nothing the client sent.
-    if (lower == "remote_addr" || lower == "remote_port" || lower == "local_addr" || lower == "local_port") continue;
     out.headers.emplace_back(std::move(lower), value);
   }
   out.body = in.body;

@@ -36,32 +36,17 @@ std::string lower(std::string text) {
   return text;
 }
 
-bool iequals(std::string_view a, std::string_view b) noexcept {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return (x >= 'A' && x <= 'Z' ? x - 'A' + 'a' : x) == (y >= 'A' && y <= 'Z' ? y - 'A' + 'a' : y);
-         });
-}
-
-// cpp-httplib's server adds the connection's addresses to every request's
-// header map (REMOTE_ADDR, REMOTE_PORT, LOCAL_ADDR, LOCAL_PORT). They are not
-// the client's headers: they are neither shown to filters nor forwarded (the
-// client's address travels as FilterInput.client and x-forwarded-for). A
-// client's own header of one of these names cannot be told from httplib's,
-// and is dropped with it.
-bool connection_pseudo_header(std::string_view name) noexcept {
-  static constexpr std::string_view names[] = {"remote_addr", "remote_port", "local_addr", "local_port"};
-  return std::any_of(std::begin(names), std::end(names), [&](std::string_view n) { return iequals(n, name); });
-}
-
 // Headers as received, names lower-cased, in order; a client request's
-// without httplib's connection pseudo-headers (an upstream's answer has none:
-// a header of such a name there is the upstream's own, and kept).
+// without httplib's connection pseudo-headers, neither shown to filters nor
+// forwarded (the client's address travels as FilterInput.client and
+// x-forwarded-for). An upstream's answer has none: a header of such a name
+// there is the upstream's own, and kept.
 enum class From { client, upstream };
 http::Fields fields_of(const httplib::Headers& headers, From from) {
   http::Fields out;
   out.reserve(headers.size());
   for (const auto& [name, value] : headers) {
-    if (from == From::client && connection_pseudo_header(name)) continue;
+    if (from == From::client && http::connection_pseudo_header(name)) continue;
     lower_in_place(out.emplace_back(name, value).first);
   }
   return out;
@@ -150,7 +135,7 @@ struct ProxyServer::Impl {
       out.body = filtered_body ? std::move(filtered->body) : original.body;
     } else {
       for (const auto& [name, value] : original.headers) {
-        if (connection_pseudo_header(name)) continue;
+        if (http::connection_pseudo_header(name)) continue;
         std::string lowered = lower(name);
         if (wanted(lowered, value)) out.headers.emplace(std::move(lowered), value);
       }

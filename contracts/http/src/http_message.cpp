@@ -196,4 +196,10 @@ std::optional<std::string> not_utf8_part(const Response& response) {
   return not_utf8_field(response.headers, "header");
 }
 
+bool connection_pseudo_header(std::string_view name) noexcept {
+  static constexpr std::string_view names[] = {"remote_addr", "remote_port", "local_addr", "local_port"};
+  return std::any_of(std::begin(names), std::end(names),
+                     [&](std::string_view n) { return detail::http1::iequals(n, name); });
+}
+
 }  // namespace plugvisor::http

@@ -13,14 +13,15 @@ const std::vector<double>& latency_bucket_bounds_list() {
 }
 
 void LatencyWindow::add(std::chrono::steady_clock::time_point ended, double seconds) {
+  if (samples_.size() < capacity) {
+    samples_.push_back(Sample{ended, seconds});
+    return;
+  }
   samples_[next_] = Sample{ended, seconds};
   next_ = (next_ + 1) % capacity;
-  size_ = std::min(size_ + 1, capacity);
 }
 
-void LatencyWindow::collect(std::vector<Sample>& out) const {
-  out.insert(out.end(), samples_.begin(), samples_.begin() + static_cast<std::ptrdiff_t>(size_));
-}
+void LatencyWindow::collect(std::vector<Sample>& out) const { out.insert(out.end(), samples_.begin(), samples_.end()); }
 
 LatencyQuantiles LatencyWindow::quantiles(std::vector<Sample>& samples) {
   if (samples.empty()) return {};
@@ -96,7 +97,6 @@ void CallStats::record(std::string_view contract, std::string_view type, std::ch
   ++entry.stats.buckets[bucket];
   entry.stats.latency_sum += seconds;
   entry.window.add(ended, seconds);
-  shard.overall.add(ended, seconds);
 }
 
 std::vector<TypeCallStats> CallStats::by_type() const {
@@ -142,7 +142,7 @@ LatencyQuantiles CallStats::overall() const {
     const Shard* shard = slot.load(std::memory_order_acquire);
     if (!shard) continue;
     std::lock_guard lock(shard->mutex);
-    shard->overall.collect(samples);
+    for (const auto& entry : shard->entries) entry->window.collect(samples);
   }
   return LatencyWindow::quantiles(samples);
 }

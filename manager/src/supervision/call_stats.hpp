@@ -20,7 +20,8 @@ const std::vector<double>& latency_bucket_bounds_list();
 
 /// The last `capacity` latencies recorded into it, each with when its call
 /// ended, so that the windows of several recorders can be merged into the
-/// last `capacity` calls of them all.
+/// last `capacity` calls of them all. It grows with the calls recorded: a
+/// window of a few calls holds a few samples.
 class LatencyWindow {
  public:
   static constexpr std::size_t capacity = 1024;
@@ -36,15 +37,16 @@ class LatencyWindow {
   static LatencyQuantiles quantiles(std::vector<Sample>& samples);
 
  private:
-  std::array<Sample, capacity> samples_{};
-  std::size_t size_ = 0;
-  std::size_t next_ = 0;
+  std::vector<Sample> samples_;  // up to capacity, then a ring
+  std::size_t next_ = 0;         // where the ring writes next, once full
 };
 
 /// The statistics of one plugin's calls. Thread-safe. A calling thread
 /// records into a shard of its own (of `shard_count`, made on its first
 /// call), under that shard's lock: threads calling at once on different CPUs
-/// share no lock and no cache line. Readers merge the shards.
+/// share no lock and no cache line. Readers merge the shards; the overall
+/// quantiles come from the types' windows (the last `capacity` calls of all
+/// types are among the last `capacity` of each), so no window is kept twice.
 class CallStats {
  public:
   CallStats();
@@ -72,7 +74,6 @@ class CallStats {
     mutable std::mutex mutex;    // guards the fields below
     std::vector<std::unique_ptr<Entry>> entries;
     Entry* last = nullptr;       // the entry recorded last: usually the next one too
-    LatencyWindow overall;
   };
   Shard& my_shard();
   Entry& entry_locked(Shard& shard, std::string_view contract, std::string_view type);

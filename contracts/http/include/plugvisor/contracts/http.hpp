@@ -176,6 +176,13 @@ bool valid_utf8(std::string_view text) noexcept;
 std::optional<std::string> not_utf8_part(const Request& request);
 /// The same for a response's headers.
 std::optional<std::string> not_utf8_part(const Response& response);
+/// True for the names, in any case, under which cpp-httplib's server files
+/// the connection's addresses among a request's headers (REMOTE_ADDR,
+/// REMOTE_PORT, LOCAL_ADDR, LOCAL_PORT). They are not headers the client
+/// sent: a host on cpp-httplib leaves them out of the Request it shows
+/// plugins (a client's own header of such a name cannot be told apart, and
+/// goes with them).
+bool connection_pseudo_header(std::string_view name) noexcept;
 
 }  // namespace plugvisor::http
 
