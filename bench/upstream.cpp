@@ -8,6 +8,15 @@
 // start with "x-", in order, comma-separated, so that the benchmark can check
 // that each filter really changed the request (a filter that failed open
 // would otherwise only look fast).
+//
+// With a second argument, the path of bench-floor-server's Unix socket, a GET
+// of a path under /rtt/ first makes one raw 64 B round trip to it (a
+// connection per server thread): the floor's round trip made inside the
+// proxy's pipeline, where the caches hold the proxy's, the client's and
+// this server's work, not only the two ends of a ping-pong.
+#include <sys/socket.h>
+#include <sys/un.h>
+
 #include <httplib.h>
 
 #include <cstdio>
@@ -15,15 +24,57 @@
 #include <string>
 #include <thread>
 
+#include "floor_wire.hpp"
+
+namespace {
+
+// One 64 B frame to the floor server at `path` and its echo back; false on
+// any failure (the GET then answers 500, which stops the benchmark).
+bool floor_round_trip(const std::string& path) {
+  namespace wire = plugvisor::bench::wire;
+  thread_local int fd = -1;
+  thread_local std::vector<char> buffer;
+  static const std::string frame = [] {
+    std::string f(wire::header_size + 64, 'x');
+    wire::put_length(f.data(), 64);
+    return f;
+  }();
+  if (fd < 0) {
+    fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    if (fd < 0 || path.size() >= sizeof addr.sun_path) return false;
+    std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
+    if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+      ::close(fd);
+      fd = -1;
+      return false;
+    }
+  }
+  return wire::write_all(fd, frame.data(), frame.size()) && wire::read_frame(fd, buffer) == 64;
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
   const std::size_t size = argc > 1 ? std::stoul(argv[1]) : 1024;
+  const std::string floor_socket = argc > 2 ? argv[2] : "";
   std::string body(size, 'a');
   for (std::size_t i = 0; i < size; ++i) body[i] = static_cast<char>('a' + i % 26);
 
   httplib::Server server;
   server.set_keep_alive_max_count(1'000'000);  // the default 5 reconnects every 5th request (PITFALLS.md)
   server.set_tcp_nodelay(true);
-  server.Get(".*", [&body](const httplib::Request& req, httplib::Response& res) {
+  // A thread per kept-alive connection: more than the proxies of a run can
+  // open (cpp-httplib's default pool of 8 would leave a 9th connection
+  // waiting for another's keep-alive to time out, 5 s).
+  server.new_task_queue = [] { return new httplib::ThreadPool(64); };
+  server.Get(".*", [&body, &floor_socket](const httplib::Request& req, httplib::Response& res) {
+    if (req.path.rfind("/rtt/", 0) == 0 && (floor_socket.empty() || !floor_round_trip(floor_socket))) {
+      res.status = 500;
+      res.set_content("bench-upstream: no round trip to the floor server\n", "text/plain");
+      return;
+    }
     std::string seen;
     for (const auto& [name, value] : req.headers) {
       if (name.size() > 2 && (name[0] == 'x' || name[0] == 'X') && name[1] == '-') {

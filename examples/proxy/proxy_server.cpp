@@ -6,12 +6,19 @@
 
 #include <algorithm>
 #include <cctype>
+#include <map>
+#include <mutex>
+#include <vector>
 
 #include <spdlog/spdlog.h>
 
 namespace proxy {
 
 namespace {
+
+constexpr std::size_t worker_threads = 32;
+// At most as many idle upstream clients as requests can be in flight.
+constexpr std::size_t max_idle_clients = worker_threads;
 
 using plugvisor::ErrorCode;
 using plugvisor::Json;
@@ -87,23 +94,59 @@ struct ProxyServer::Impl {
     return best;
   }
 
-  httplib::Client& client_for(const Route& route) {
-    // One client per worker thread and upstream: a client serializes its calls.
-    thread_local std::map<std::string, std::unique_ptr<httplib::Client>> clients;
-    auto& client = clients[route.upstream];
-    if (!client) {
-      client = std::make_unique<httplib::Client>(route.upstream);
-      client->set_tcp_nodelay(true);  // else ~88 ms per small call (PITFALLS.md)
-      client->set_keep_alive(true);
-      auto timeout = config.upstream_timeout;
-      client->set_connection_timeout(std::chrono::duration_cast<std::chrono::seconds>(timeout).count(),
-                                     static_cast<long>((timeout % std::chrono::seconds(1)).count() * 1000));
-      client->set_read_timeout(std::chrono::duration_cast<std::chrono::seconds>(timeout).count(),
-                               static_cast<long>((timeout % std::chrono::seconds(1)).count() * 1000));
-      client->set_write_timeout(std::chrono::duration_cast<std::chrono::seconds>(timeout).count(),
-                                static_cast<long>((timeout % std::chrono::seconds(1)).count() * 1000));
+  // Kept-alive upstream clients, idle ones by upstream URL, shared by the
+  // worker threads: a request takes one (the most recently used, whose
+  // connection is warm) and gives it back. So the proxy holds as many
+  // connections to an upstream as requests it has had in flight there at
+  // once, not one per worker thread that ever served it: a client that
+  // reconnects lands on another worker, and per-thread clients would grow
+  // to one connection per worker (32), each holding a thread of a
+  // thread-per-connection upstream (cpp-httplib's default has 8: the 9th
+  // waits out another's keep-alive, 5 s).
+  std::mutex clients_mutex;
+  std::map<std::string, std::vector<std::unique_ptr<httplib::Client>>> idle_clients;
+
+  class Lease {
+   public:
+    Lease(Impl& impl, const std::string& upstream) : impl_(impl), upstream_(upstream) {
+      {
+        std::lock_guard lock(impl_.clients_mutex);
+        auto& idle = impl_.idle_clients[upstream_];
+        idle.reserve(max_idle_clients);  // so that giving back never allocates
+        if (!idle.empty()) {
+          client_ = std::move(idle.back());
+          idle.pop_back();
+          return;
+        }
+      }
+      client_ = impl_.new_client(upstream_);
     }
-    return *client;
+    ~Lease() {
+      std::lock_guard lock(impl_.clients_mutex);
+      auto& idle = impl_.idle_clients[upstream_];
+      if (idle.size() < max_idle_clients) idle.push_back(std::move(client_));
+    }
+    Lease(const Lease&) = delete;
+    Lease& operator=(const Lease&) = delete;
+    httplib::Client& operator*() const { return *client_; }
+
+   private:
+    Impl& impl_;
+    const std::string& upstream_;
+    std::unique_ptr<httplib::Client> client_;
+  };
+
+  std::unique_ptr<httplib::Client> new_client(const std::string& upstream) const {
+    auto client = std::make_unique<httplib::Client>(upstream);
+    client->set_tcp_nodelay(true);  // else ~88 ms per small call (PITFALLS.md)
+    client->set_keep_alive(true);
+    auto timeout = config.upstream_timeout;
+    auto seconds = std::chrono::duration_cast<std::chrono::seconds>(timeout).count();
+    auto micros = static_cast<long>(std::chrono::duration_cast<std::chrono::microseconds>(timeout % std::chrono::seconds(1)).count());
+    client->set_connection_timeout(seconds, micros);
+    client->set_read_timeout(seconds, micros);
+    client->set_write_timeout(seconds, micros);
+    return client;
   }
 
   // The upstream's answer to the request (`filtered`, or `original` as
@@ -152,7 +195,10 @@ struct ProxyServer::Impl {
       response.body.append(data, length);
       return true;
     };
-    auto result = client_for(route).send(out);
+    auto result = [&] {
+      Lease client(*this, route.upstream);
+      return (*client).send(out);
+    }();
     if (too_large) {
       return http::error_response(502, ErrorCode::too_large,
                                   "the upstream " + route.upstream + " answered a body over the proxy's limit of " +
@@ -249,7 +295,7 @@ ProxyServer::ProxyServer(ProxyConfig config, const plugvisor::Registry& registry
   server.set_payload_max_length(impl_->config.body.max);
   server.set_keep_alive_max_count(1000);  // the default 5 reconnects every 5th request (PITFALLS.md)
   server.set_tcp_nodelay(true);
-  server.new_task_queue = [] { return new httplib::ThreadPool(32); };
+  server.new_task_queue = [] { return new httplib::ThreadPool(worker_threads); };
   server.set_exception_handler([](const httplib::Request& req, httplib::Response& res, std::exception_ptr error) {
     std::string what = "unknown";
     try {

@@ -11,6 +11,7 @@
 #include <atomic>
 #include <filesystem>
 #include <fstream>
+#include <set>
 #include <thread>
 
 #include <httplib.h>
@@ -45,9 +46,10 @@ class Upstream {
     };
     server_.Get(".*", echo);
     server_.Post(".*", echo);
-    // Each proxy worker keeps its own connection alive: more threads than
-    // the default 8, or the 9th concurrent client waits out a keep-alive.
+    // A thread per connection the proxy keeps alive: as many as requests in
+    // flight at once, more than the default 8 in the concurrency test.
     server_.new_task_queue = [] { return new httplib::ThreadPool(64); };
+    server_.set_keep_alive_max_count(1000);  // the default 5 reconnects every 5th request
     port_ = server_.bind_to_any_port("127.0.0.1");
     thread_ = std::thread([this] { server_.listen_after_bind(); });
   }
@@ -56,6 +58,11 @@ class Upstream {
     thread_.join();
   }
   int port() const { return port_; }
+  /// How many connections (client ports) its requests have come on.
+  std::size_t connections() {
+    std::lock_guard lock(mutex_);
+    return ports_.size();
+  }
   /// The headers of the last request the upstream got for `path`.
   httplib::Headers last(const std::string& path) {
     std::lock_guard lock(mutex_);
@@ -66,12 +73,14 @@ class Upstream {
   void remember(const httplib::Request& req) {
     std::lock_guard lock(mutex_);
     seen_[req.path] = req.headers;
+    ports_.insert(req.remote_port);
   }
   httplib::Server server_;
   std::thread thread_;
   int port_ = 0;
   std::mutex mutex_;
   std::map<std::string, httplib::Headers> seen_;
+  std::set<int> ports_;  // the client ports of the connections requests came on
 };
 
 // plugvisor-proxy as a child process; its port from its "listening on" line.
@@ -473,4 +482,24 @@ TEST_CASE("the proxy refuses bodies over the limit when configured to", "[proxy]
   auto big_response = c.Get("/big/x");  // 300 KiB from the upstream, over the limit, a body filter selected
   REQUIRE(big_response);
   CHECK(big_response->status == 502);
+}
+
+TEST_CASE("the proxy keeps as many upstream connections as requests in flight, not one per worker thread", "[proxy]") {
+  // Clients that each come on a new connection land on the proxy's worker
+  // threads in turn; one at a time, they need one upstream connection. With
+  // a connection kept per worker thread there were up to 32, each holding a
+  // thread of a thread-per-connection upstream (cpp-httplib's default has 8).
+  Upstream upstream;
+  TempDir dir;
+  Json config{{"listen", "127.0.0.1:0"},
+              {"routes", {{{"prefix", "/"}, {"upstream", "http://127.0.0.1:" + std::to_string(upstream.port())}}}}};
+  ProxyProcess proxy(dir.add_file("proxy.json", config.dump(), 0644));
+  REQUIRE(proxy.port() > 0);
+  for (int i = 0; i < 40; ++i) {
+    auto c = client(proxy.port());  // a new connection to the proxy each time
+    auto r = c.Get("/conn/" + std::to_string(i));
+    REQUIRE(r);
+    REQUIRE(r->status == 200);
+  }
+  CHECK(upstream.connections() <= 2);
 }
