@@ -21,12 +21,14 @@ void bench_path(const Options& options, Results& results);
 
 /// proxy: the reverse-proxy example's overhead per request (bypass, a header
 /// filter, a body filter, five filters of one process) against the proxy
-/// with plugins disabled and a raw round trip (proxy.cpp).
+/// with plugins disabled and a raw round trip, in a tight loop and made
+/// inside the pipeline by the upstream (proxy.cpp).
 void bench_proxy(const Options& options, Results& results);
 
 /// --proxy-loop SUBJECT COUNT: only COUNT requests through the proxy
-/// (SUBJECT disabled or header), for perf; prints the pids and the CPU time
-/// per request of each process, user and system (proxy.cpp).
+/// (SUBJECT disabled or header), for perf; prints the pids, the requests
+/// over 1 ms, and each process's CPU time per request: on-CPU (schedstat)
+/// and its user/system split (proxy.cpp).
 int proxy_loop(const Options& options);
 
 /// scale: the daemon with 10, 100 and 1,000 plugins registered and a tenth
