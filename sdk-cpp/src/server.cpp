@@ -28,6 +28,7 @@
 
 #include "plugvisor/wire/http1.hpp"
 #include "plugvisor/wire/address.hpp"
+#include "plugvisor/wire/call_mutex.hpp"
 #include "socket_lock.hpp"
 #include "worker_pool.hpp"
 
@@ -241,8 +242,8 @@ struct Server::Impl {
   std::map<int, ConnectionState*> connections;  // open accepted connections
   bool stopping = false;         // step 4 of the shutdown: no more connections
 
-  mutable std::mutex mutex;  // guards the fields below
-  std::condition_variable changed;
+  mutable plugvisor::wire::CallMutex mutex;  // guards the fields below (taken by every call: admit, finish)
+  std::condition_variable_any changed;
   bool draining = false;
   int in_flight = 0;
   int shutdown_answers = 0;  // 202s of /shutdown not yet written

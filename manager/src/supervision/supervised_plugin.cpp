@@ -60,7 +60,7 @@ void SupervisedPlugin::fail(ErrorCode code, const std::string& message) const {
   throw Error(code, "plugin " + id() + ": " + message);
 }
 
-void SupervisedPlugin::transition(std::unique_lock<std::mutex>& lock, PluginState to) {
+void SupervisedPlugin::transition(SupervisedPlugin::Lock& lock, PluginState to) {
   PluginState from = state_;
   if (from == to) return;
   state_ = to;
@@ -169,7 +169,7 @@ std::shared_ptr<PluginInstance> SupervisedPlugin::running(Clock::time_point dead
   }
 }
 
-std::shared_ptr<PluginInstance> SupervisedPlugin::launch_locked(std::unique_lock<std::mutex>& lock) {
+std::shared_ptr<PluginInstance> SupervisedPlugin::launch_locked(Lock& lock) {
   const bool half_open = state_ == PluginState::failed;
   ++history_->starts;
   if (last_ended_in_failure_) ++history_->restarts;
@@ -225,7 +225,7 @@ std::shared_ptr<PluginInstance> SupervisedPlugin::launch_locked(std::unique_lock
   return instance;
 }
 
-void SupervisedPlugin::record_failure(std::unique_lock<std::mutex>& lock, const std::string& what) {
+void SupervisedPlugin::record_failure(Lock& lock, const std::string& what) {
   last_ended_in_failure_ = true;
   ++history_->crashes;
   const auto now = Clock::now();

@@ -17,6 +17,7 @@
 #include "supervision/log_ring.hpp"
 #include "supervision/plugin_instance.hpp"
 #include "plugvisor/manager.hpp"
+#include "plugvisor/wire/call_mutex.hpp"
 #include "supervision/timed_gate.hpp"
 
 namespace plugvisor::detail {
@@ -102,6 +103,7 @@ class SupervisedPlugin : public std::enable_shared_from_this<SupervisedPlugin> {
 
  private:
   using Clock = std::chrono::steady_clock;
+  using Lock = std::unique_lock<plugvisor::wire::CallMutex>;  // on mutex_
 
   // call() without the statistics; `began` is when the call began (its
   // deadline counts from there).
@@ -110,17 +112,17 @@ class SupervisedPlugin : public std::enable_shared_from_this<SupervisedPlugin> {
   std::shared_ptr<PluginInstance> running(Clock::time_point deadline);
   // With `lock` (on mutex_) held and start_mutex_ owned: launches, records
   // the outcome, and returns the instance or throws.
-  std::shared_ptr<PluginInstance> launch_locked(std::unique_lock<std::mutex>& lock);
+  std::shared_ptr<PluginInstance> launch_locked(Lock& lock);
   // Stops the current instance; with start_mutex_ owned. Ends in `final_state`.
   void stop_owned(PluginState final_state);
   void on_exit(const std::shared_ptr<PluginInstance>& instance, const ExitStatus& status);
   // With `lock` held: counts a failure and moves to crashed or failed.
-  void record_failure(std::unique_lock<std::mutex>& lock, const std::string& what);
+  void record_failure(Lock& lock, const std::string& what);
   void schedule_restart(Clock::time_point when);
   void check_hung(const std::shared_ptr<PluginInstance>& instance);
   void log_line(bool is_stderr, std::string_view line);
   // Sets the state and tells the listener, outside the lock.
-  void transition(std::unique_lock<std::mutex>& lock, PluginState to);
+  void transition(Lock& lock, PluginState to);
   // Takes the reply apart: the body moves into the result, uncopied.
   Payload decode(HttpReply&& reply, std::string_view contract, std::string_view type, std::string_view method) const;
   [[noreturn]] void fail(ErrorCode code, const std::string& message) const;
@@ -133,7 +135,8 @@ class SupervisedPlugin : public std::enable_shared_from_this<SupervisedPlugin> {
       std::make_shared<std::atomic<std::uint64_t>>(0);
 
   TimedGate start_mutex_;  // one launch or stop at a time
-  mutable std::mutex mutex_;       // the fields below
+  // The fields below; taken by every call (running), hence a CallMutex.
+  mutable plugvisor::wire::CallMutex mutex_;
   PluginState state_ = PluginState::registered;
   std::shared_ptr<PluginInstance> current_;
   bool closed_ = false;

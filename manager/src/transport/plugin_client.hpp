@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "plugvisor/contracts.hpp"
+#include "plugvisor/wire/call_mutex.hpp"
 
 namespace plugvisor::detail {
 
@@ -109,7 +110,7 @@ class PluginClient {
   std::string fixed_headers_;
   std::string host_header_;
   const std::shared_ptr<std::atomic<std::uint64_t>> connections_;
-  std::mutex mutex_;
+  plugvisor::wire::CallMutex mutex_;  // taken twice a call (acquire, release)
   std::vector<std::unique_ptr<Connection>> idle_;
   // The sockets of the calls in flight (a socket may appear twice), and
   // whether the process has exited; guarded by mutex_. A socket leaves the
