@@ -142,7 +142,8 @@ struct ProxyServer::Impl {
     client->set_keep_alive(true);
     auto timeout = config.upstream_timeout;
     auto seconds = std::chrono::duration_cast<std::chrono::seconds>(timeout).count();
-    auto micros = static_cast<long>(std::chrono::duration_cast<std::chrono::microseconds>(timeout % std::chrono::seconds(1)).count());
+    auto micros = static_cast<long>(
+        std::chrono::duration_cast<std::chrono::microseconds>(timeout % std::chrono::seconds(1)).count());
     client->set_connection_timeout(seconds, micros);
     client->set_read_timeout(seconds, micros);
     client->set_write_timeout(seconds, micros);

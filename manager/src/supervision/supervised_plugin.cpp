@@ -60,7 +60,7 @@ void SupervisedPlugin::fail(ErrorCode code, const std::string& message) const {
   throw Error(code, "plugin " + id() + ": " + message);
 }
 
-void SupervisedPlugin::transition(SupervisedPlugin::Lock& lock, PluginState to) {
+void SupervisedPlugin::transition(Lock& lock, PluginState to) {
   PluginState from = state_;
   if (from == to) return;
   state_ = to;
