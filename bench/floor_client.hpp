@@ -36,6 +36,8 @@ class FloorServer {
 class FloorClient {
  public:
   explicit FloorClient(const FloorServer& server);
+  /// To a floor server listening on the Unix socket `unix_path`.
+  explicit FloorClient(const std::string& unix_path);
   ~FloorClient();
   FloorClient(const FloorClient&) = delete;
   FloorClient& operator=(const FloorClient&) = delete;
@@ -45,6 +47,7 @@ class FloorClient {
   void call(const std::string& frame);
 
  private:
+  void connect_unix(const std::string& path);
   int fd_ = -1;
   std::vector<char> buffer_;
 };

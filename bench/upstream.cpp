@@ -14,44 +14,32 @@
 // connection per server thread): the floor's round trip made inside the
 // proxy's pipeline, where the caches hold the proxy's, the client's and
 // this server's work, not only the two ends of a ping-pong.
-#include <sys/socket.h>
-#include <sys/un.h>
-
 #include <httplib.h>
 
 #include <cstdio>
 #include <iostream>
+#include <memory>
 #include <string>
 #include <thread>
 
-#include "floor_wire.hpp"
+#include "floor_client.hpp"
 
 namespace {
 
-// One 64 B frame to the floor server at `path` and its echo back; false on
-// any failure (the GET then answers 500, which stops the benchmark).
+// One 64 B round trip to the floor server at `path`, on a connection per
+// server thread; false on any failure (the GET then answers 500, which
+// stops the benchmark).
 bool floor_round_trip(const std::string& path) {
-  namespace wire = plugvisor::bench::wire;
-  thread_local int fd = -1;
-  thread_local std::vector<char> buffer;
-  static const std::string frame = [] {
-    std::string f(wire::header_size + 64, 'x');
-    wire::put_length(f.data(), 64);
-    return f;
-  }();
-  if (fd < 0) {
-    fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_un addr{};
-    addr.sun_family = AF_UNIX;
-    if (fd < 0 || path.size() >= sizeof addr.sun_path) return false;
-    std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
-    if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
-      ::close(fd);
-      fd = -1;
-      return false;
-    }
+  static const std::string frame = plugvisor::bench::make_frame(64);
+  thread_local std::unique_ptr<plugvisor::bench::FloorClient> client;
+  try {
+    if (!client) client = std::make_unique<plugvisor::bench::FloorClient>(path);
+    client->call(frame);
+    return true;
+  } catch (const std::exception&) {
+    client.reset();
+    return false;
   }
-  return wire::write_all(fd, frame.data(), frame.size()) && wire::read_frame(fd, buffer) == 64;
 }
 
 }  // namespace

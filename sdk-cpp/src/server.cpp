@@ -280,7 +280,10 @@ struct Server::Impl {
     std::lock_guard guard(mutex);
     --in_flight;
     last_activity = Clock::now();
-    changed.notify_all();
+    // Only a drain waits for the calls in flight, and it starts waiting
+    // after `draining` is set under this mutex: no notify on other calls
+    // (condition_variable_any's notify takes a lock of its own).
+    if (draining) changed.notify_all();
   }
 
   void shutdown_answered() {
