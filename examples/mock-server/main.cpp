@@ -69,7 +69,12 @@ void apply_start_policy(plugvisor::Manager& manager, const mockserver::RoutesFil
     }
   }
   for (const auto& status : manager.plugins()) {
-    if (status.state != plugvisor::PluginState::crashed && status.state != plugvisor::PluginState::failed) continue;
+    // Failed to start: every eager start is over, so a plugin that failed
+    // at least once and is not ready now failed its start; it may already be
+    // crashed, failed, or starting again after its backoff (a slow machine).
+    const bool failed_to_start = status.crashes > 0 && status.state != plugvisor::PluginState::ready &&
+                                 status.state != plugvisor::PluginState::disabled;
+    if (!failed_to_start) continue;
     manager.disable(status.id);
     std::size_t removed = manager.registry().remove_provider(status.id);
     spdlog::warn("plugin {} skipped ({} type(s) out of the chains): it failed to start: {}", status.id, removed,

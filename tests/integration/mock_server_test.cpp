@@ -283,6 +283,7 @@ TEST_CASE("bad input to the mock server gets a clear answer and the server keeps
   CHECK(split->get_header_value("set-cookie").empty());
   // A handler that times out: 504 naming it.
   auto slow = client.Get("/flaky/slow");
+  INFO("the answer to /flaky/slow: " << slow->body);
   CHECK(slow->status == 504);
   CHECK_THAT(error_message(slow), Catch::Contains("type 'flaky' of plugin-py-mock-fixture (timeout)"));
 
