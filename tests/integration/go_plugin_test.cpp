@@ -44,6 +44,8 @@ TEST_CASE("every type of the Go plugin answers its calls through the manager", "
   auto& registry = manager.registry();
   auto reverse = registry.get<DataProcessor>("reverse");
   CHECK(reverse->process_data("héllo") == "olléh");
+  // 4- and 3-byte characters, each kept whole
+  CHECK(reverse->process_data("a" "\xF0\x9F\x98\x80" "b" "\xE2\x82\xAC") == "\xE2\x82\xAC" "b" "\xF0\x9F\x98\x80" "a");
   CHECK(registry.get<DataProcessor>("title-case")->process_data("the QUICK brown fox") == "The Quick Brown Fox");
   auto counts = Json::parse(registry.get<DataProcessor>("word-frequencies")->process_data("a b a, A!"));
   CHECK(counts == Json{{"a", 3}, {"b", 1}});

@@ -62,11 +62,15 @@ func reverse(_ context.Context, input []byte) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	runes := []rune(s)
-	for i, j := 0, len(runes)-1; i < j; i, j = i+1, j-1 {
-		runes[i], runes[j] = runes[j], runes[i]
+	// Character by character from the end, into one buffer of the input's
+	// size (a []rune of the text would be four times as big, and written twice).
+	out := make([]byte, 0, len(s))
+	for end := len(s); end > 0; {
+		_, size := utf8.DecodeLastRuneInString(s[:end])
+		out = append(out, s[end-size:end]...)
+		end -= size
 	}
-	return []byte(string(runes)), nil
+	return out, nil
 }
 
 func titleCase(_ context.Context, input []byte) ([]byte, error) {
