@@ -58,16 +58,21 @@ func text(input []byte) (string, error) {
 }
 
 func reverse(_ context.Context, input []byte) ([]byte, error) {
-	s, err := text(input)
-	if err != nil {
+	if _, err := text(input); err != nil {
 		return nil, err
 	}
 	// Character by character from the end, into one buffer of the input's
 	// size (a []rune of the text would be four times as big, and written twice).
-	out := make([]byte, 0, len(s))
-	for end := len(s); end > 0; {
-		_, size := utf8.DecodeLastRuneInString(s[:end])
-		out = append(out, s[end-size:end]...)
+	out := make([]byte, len(input))
+	w := 0
+	for end := len(input); end > 0; {
+		if c := input[end-1]; c < utf8.RuneSelf { // ASCII: one byte, the common case
+			out[w] = c
+			w, end = w+1, end-1
+			continue
+		}
+		_, size := utf8.DecodeLastRune(input[:end])
+		w += copy(out[w:], input[end-size:end])
 		end -= size
 	}
 	return out, nil
