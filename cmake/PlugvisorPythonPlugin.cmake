@@ -9,6 +9,7 @@
 # plugin. The launcher's #! line names the interpreter CMake found, resolved
 # to the real binary (not a pyenv shim, which costs ~60 ms a launch); the
 # modules are byte-compiled here so that no launch compiles them.
+# PLUGVISOR_PYTHON is that interpreter alone, for other uses.
 find_package(Python3 3.11 COMPONENTS Interpreter REQUIRED)
 
 execute_process(
@@ -19,8 +20,11 @@ execute_process(
 if(plugvisor_python_result EQUAL 0 AND IS_ABSOLUTE "${plugvisor_python_real}")
   # -I: isolated (no PYTHON* variables, no user site, no script directory on sys.path).
   set(PLUGVISOR_PYTHON_SHEBANG "${plugvisor_python_real} -I")
+  # The interpreter itself, for whatever else runs Python (the tests' fixtures).
+  set(PLUGVISOR_PYTHON "${plugvisor_python_real}")
 else()
   set(PLUGVISOR_PYTHON_SHEBANG "/usr/bin/env python3")
+  set(PLUGVISOR_PYTHON "${Python3_EXECUTABLE}")
 endif()
 set(plugvisor_python_launcher_in ${CMAKE_CURRENT_LIST_DIR}/python_launcher.py.in)
 
