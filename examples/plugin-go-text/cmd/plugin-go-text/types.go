@@ -50,15 +50,23 @@ func textTypes() []protocol.Type {
 	return list
 }
 
-func text(input []byte) (string, error) {
+// checkText refuses input that is not UTF-8 text.
+func checkText(input []byte) error {
 	if !utf8.Valid(input) {
-		return "", protocol.Fail(http.StatusBadRequest, "invalid_input", "the input is not UTF-8 text; send text/plain in UTF-8")
+		return protocol.Fail(http.StatusBadRequest, "invalid_input", "the input is not UTF-8 text; send text/plain in UTF-8")
+	}
+	return nil
+}
+
+func text(input []byte) (string, error) {
+	if err := checkText(input); err != nil {
+		return "", err
 	}
 	return string(input), nil
 }
 
 func reverse(_ context.Context, input []byte) ([]byte, error) {
-	if _, err := text(input); err != nil {
+	if err := checkText(input); err != nil {
 		return nil, err
 	}
 	// Character by character from the end, into one buffer of the input's
