@@ -25,6 +25,8 @@ PluginSession::PluginSession(const std::filesystem::path& plugin, const std::fil
   spec.env = detail::plugin_environment({});
   spec.pipe_stdin = true;
   spec.stdout_mode = detail::StdoutMode::handshake;
+  std::optional<StartGate::Start> place;
+  if (options.gate) place.emplace(options.gate->begin());
   child_ = reactor_.spawn(std::move(spec));
   auto deadline = std::chrono::steady_clock::now() + options.start_timeout;
   if (options.config_on_stdin) child_->write_stdin(config.dump() + "\n", deadline);

@@ -13,6 +13,7 @@
 #include "plugvisor/contracts.hpp"
 #include "process/process_reactor.hpp"
 #include "raw_http.hpp"
+#include "start_gate.hpp"
 
 namespace plugvisor::cli {
 
@@ -23,6 +24,7 @@ struct SessionOptions {
   Json overrides = Json::object();  ///< merged into the launch configuration
   std::vector<std::string> without = {};  ///< members left out of it (to see their defaults)
   std::chrono::milliseconds start_timeout = std::chrono::seconds(10);
+  StartGate* gate = nullptr;  ///< the start waits for its place here first (none: at once)
 };
 
 /// Launches the plugin in a private directory with a fresh token and waits

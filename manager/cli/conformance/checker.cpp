@@ -34,9 +34,10 @@ bool is_error(const std::optional<RawResponse>& response, int status, const std:
   return response && response->status == status && error_code(*response) == code;
 }
 
-Run run_plain(const fs::path& plugin, std::vector<std::string> args, std::vector<std::string> env,
+Run run_plain(StartGate& gate, const fs::path& plugin, std::vector<std::string> args, std::vector<std::string> env,
               std::chrono::milliseconds limit, bool keep_stdin_open) {
   detail::ProcessReactor reactor;
+  auto place = gate.begin();
   detail::SpawnSpec spec;
   spec.path = plugin.string();
   spec.args = std::move(args);
@@ -53,6 +54,28 @@ Run run_plain(const fs::path& plugin, std::vector<std::string> args, std::vector
   run.out = child->captured().first;
   run.err = child->stderr_tail();
   return run;
+}
+
+std::unique_ptr<Checker> Checker::fork() const {
+  auto fork = std::make_unique<Checker>(plugin_);
+  fork->gate_ = gate_;
+  fork->capabilities_ = capabilities_;
+  fork->have_capabilities_ = have_capabilities_;
+  fork->served_ = served_;
+  fork->tcp_ = tcp_;
+  return fork;
+}
+
+void Checker::absorb(Checker& fork) {
+  for (auto& result : fork.results_) {
+    // Every launch that fails the same way reports H1: once is enough.
+    if (result.id == "H1" &&
+        std::any_of(results_.begin(), results_.end(), [](const CheckResult& r) { return r.id == "H1"; })) {
+      continue;
+    }
+    results_.push_back(std::move(result));
+  }
+  fork.results_.clear();
 }
 
 void Checker::record(std::string id, std::string section, std::string rule, bool ok, std::string saw,
@@ -100,6 +123,7 @@ std::string Checker::ping_path() const {
 std::unique_ptr<PluginSession> Checker::launch(const ScratchDir& dir, SessionOptions options, const std::string& id,
                                       const std::string& rule) {
   options.tcp = options.tcp || tcp_;  // the whole set runs over the transport the manager would pick
+  options.gate = gate_.get();
   auto session = std::make_unique<PluginSession>(plugin_, dir.path(), std::move(options));
   if (session->handshake().is_object()) return session;
   const auto& line = session->first_line();

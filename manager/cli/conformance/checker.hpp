@@ -1,13 +1,15 @@
 // The conformance checker's runner and fixtures, shared by the check groups
 // (one file per group of the checklist in docs/protocol.md §18: capabilities
 // C, launch L, handshake H, calls A/K, connections N, shutdown S, idle I,
-// transports T, files F). conformance.cpp runs the groups in order.
+// transports T, files F). conformance.cpp runs the groups at once, each on a
+// checker of its own (a fork), and reports them in its order.
 #pragma once
 
 #include <stdlib.h>
 
 #include <chrono>
 #include <filesystem>
+#include <future>
 #include <memory>
 #include <optional>
 #include <string>
@@ -56,7 +58,7 @@ struct Run {
   std::string err;
 };
 
-Run run_plain(const fs::path& plugin, std::vector<std::string> args, std::vector<std::string> env,
+Run run_plain(StartGate& gate, const fs::path& plugin, std::vector<std::string> args, std::vector<std::string> env,
               std::chrono::milliseconds limit, bool keep_stdin_open);
 
 // One run of every check against one plugin executable. The check groups
@@ -75,6 +77,11 @@ class Checker {
 
  private:
   // The runner (checker.cpp).
+  // A checker for one group on a thread of its own: what the capabilities
+  // said, and no results yet.
+  std::unique_ptr<Checker> fork() const;
+  // Takes over a fork's results, in their order (H1 is reported once).
+  void absorb(Checker& fork);
   void record(std::string id, std::string section, std::string rule, bool ok, std::string saw,
               Weight weight = Weight::must);
   void skip(std::string id, std::string section, std::string rule, std::string why);
@@ -124,9 +131,14 @@ class Checker {
   // files.cpp (A5, F)
   void check_socket_files(PluginSession& session);
   void check_socket_paths();
-  void check_locks();
+  void check_live_lock();
+  void check_stale_lock();
+  void check_file_at_socket();
 
   fs::path plugin_;
+  // One process starting per core, for the whole run (the forks share it).
+  std::shared_ptr<StartGate> gate_ =
+      std::make_shared<StartGate>(std::thread::hardware_concurrency(), std::chrono::seconds(1));
   Capabilities capabilities_;
   bool have_capabilities_ = false;
   std::vector<CheckResult> results_;
@@ -142,5 +154,12 @@ class Checker {
   std::optional<RawResponse> idle_answer_;
   std::string idle_error_;
 };
+
+// Starts f() on a thread of its own; get() on the result waits for it and
+// rethrows what it threw. The checks use it for launches that wait apart.
+template <class F>
+auto start(F&& f) {
+  return std::async(std::launch::async, std::forward<F>(f));
+}
 
 }  // namespace plugvisor::cli::conformance

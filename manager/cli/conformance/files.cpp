@@ -17,6 +17,18 @@ namespace plugvisor::cli::conformance {
 
 using namespace std::chrono_literals;
 
+namespace {
+
+// The pid of a process that has exited and been reaped.
+pid_t dead_pid() {
+  pid_t dead = ::fork();
+  if (dead == 0) ::_exit(0);
+  ::waitpid(dead, nullptr, 0);
+  return dead;
+}
+
+}  // namespace
+
 // A5, F1: the files of a Unix socket.
 void Checker::check_socket_files(PluginSession& session) {
   struct stat st{};
@@ -48,7 +60,7 @@ void Checker::check_socket_paths() {
     Json config = launch_config(dir);
     config["type"] = "unix";
     config["address"] = address;
-    return run_plain(plugin_, {"--config", config.dump()}, detail::plugin_environment({}), 5s, true);
+    return run_plain(*gate_, plugin_, {"--config", config.dump()}, detail::plugin_environment({}), 5s, true);
   };
   std::string long_path = (dir.path() / (std::string(120, 'p') + ".sock")).string();
   auto too_long = run_with(long_path);
@@ -63,71 +75,71 @@ void Checker::check_socket_paths() {
              detail::quote(missing.err));
 }
 
-void Checker::check_locks() {
+// F2: a lock that names a live process.
+void Checker::check_live_lock() {
   if (!serves(Transport::unix_socket)) {
     not_applicable("F2", "§15", "a socket whose lock names a live process is refused with exit code 3",
                    not_served(Transport::unix_socket));
+    return;
+  }
+  ScratchDir dir;
+  auto socket = (dir.path() / "plugin.sock").string();
+  std::ofstream(socket + ".lock") << ::getpid() << "\n";  // a live owner: this process
+  PluginSession session(plugin_, dir.path(), {.start_timeout = 5s, .gate = gate_.get()});
+  auto exit = session.wait_exit(5s);
+  record("F2", "§15", "a socket whose lock names a live process is refused with exit code 3",
+         exit && exit->code == 3 && exit->signal == 0 && !session.first_line(),
+         (exit ? exit->describe() : "still running") +
+             (session.first_line() ? ", printed " + detail::quote(*session.first_line()) : ""));
+}
+
+// F3: a stale socket and lock, as a crashed plugin leaves them.
+void Checker::check_stale_lock() {
+  if (!serves(Transport::unix_socket)) {
     not_applicable("F3", "§15", "a stale socket and lock left by a dead process are removed and the plugin starts",
                    not_served(Transport::unix_socket));
     return;
   }
-  {
-    ScratchDir dir;
-    auto socket = (dir.path() / "plugin.sock").string();
-    std::ofstream(socket + ".lock") << ::getpid() << "\n";  // a live owner: this process
-    PluginSession session(plugin_, dir.path(), {.start_timeout = 5s});
-    auto exit = session.wait_exit(5s);
-    record("F2", "§15", "a socket whose lock names a live process is refused with exit code 3",
-           exit && exit->code == 3 && exit->signal == 0 && !session.first_line(),
-           (exit ? exit->describe() : "still running") +
-               (session.first_line() ? ", printed " + detail::quote(*session.first_line()) : ""));
+  ScratchDir dir;
+  auto socket = (dir.path() / "plugin.sock").string();
+  // A socket nothing listens on, as a crashed plugin leaves it.
+  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::strncpy(addr.sun_path, socket.c_str(), sizeof addr.sun_path - 1);
+  if (fd >= 0) {
+    ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+    ::close(fd);
   }
-  {
-    ScratchDir dir;
-    auto socket = (dir.path() / "plugin.sock").string();
-    pid_t dead = ::fork();
-    if (dead == 0) ::_exit(0);
-    ::waitpid(dead, nullptr, 0);
-    // A socket nothing listens on, as a crashed plugin leaves it.
-    int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_un addr{};
-    addr.sun_family = AF_UNIX;
-    std::strncpy(addr.sun_path, socket.c_str(), sizeof addr.sun_path - 1);
-    if (fd >= 0) {
-      ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-      ::close(fd);
-    }
-    std::ofstream(socket + ".lock") << dead << "\n";
-    PluginSession session(plugin_, dir.path(), {});
-    std::string error;
-    auto health = session.handshake().is_object() ? session.request("GET", "/healthz", "", "", "", error)
-                                                  : std::nullopt;
-    record("F3", "§15", "a stale socket and lock left by a dead process are removed and the plugin starts",
-           health && health->status == 200,
-           session.handshake().is_object()
-               ? describe(health, error)
-               : session.first_line()
-                     ? "first line " + detail::quote(*session.first_line()) + ", not a handshake"
-                     : "no handshake; stderr: " + detail::quote(session.child().stderr_tail()));
-  }
-  {
-    // A user's file at the socket path, with a stale lock: never removed.
-    ScratchDir dir;
-    auto socket = (dir.path() / "plugin.sock").string();
-    pid_t dead = ::fork();
-    if (dead == 0) ::_exit(0);
-    ::waitpid(dead, nullptr, 0);
-    std::ofstream(socket) << "notes";
-    std::ofstream(socket + ".lock") << dead << "\n";
-    PluginSession session(plugin_, dir.path(), {.start_timeout = 5s});
-    auto exit = session.wait_exit(5s);
-    std::ifstream in(socket);
-    std::string kept((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    record("F7", "§15", "a regular file at the socket path is left as it is and the launch exits 3",
-           exit && exit->code == 3 && exit->signal == 0 && !session.first_line() && kept == "notes",
-           (exit ? exit->describe() : "still running after 5 s") +
-               (kept == "notes" ? ", the file kept" : ", the file was removed or changed"));
-  }
+  std::ofstream(socket + ".lock") << dead_pid() << "\n";
+  PluginSession session(plugin_, dir.path(), {.gate = gate_.get()});
+  std::string error;
+  auto health = session.handshake().is_object() ? session.request("GET", "/healthz", "", "", "", error)
+                                                : std::nullopt;
+  record("F3", "§15", "a stale socket and lock left by a dead process are removed and the plugin starts",
+         health && health->status == 200,
+         session.handshake().is_object()
+             ? describe(health, error)
+             : session.first_line()
+                   ? "first line " + detail::quote(*session.first_line()) + ", not a handshake"
+                   : "no handshake; stderr: " + detail::quote(session.child().stderr_tail()));
+}
+
+// F7: a user's file at the socket path, with a stale lock: never removed.
+void Checker::check_file_at_socket() {
+  if (!serves(Transport::unix_socket)) return;
+  ScratchDir dir;
+  auto socket = (dir.path() / "plugin.sock").string();
+  std::ofstream(socket) << "notes";
+  std::ofstream(socket + ".lock") << dead_pid() << "\n";
+  PluginSession session(plugin_, dir.path(), {.start_timeout = 5s, .gate = gate_.get()});
+  auto exit = session.wait_exit(5s);
+  std::ifstream in(socket);
+  std::string kept((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  record("F7", "§15", "a regular file at the socket path is left as it is and the launch exits 3",
+         exit && exit->code == 3 && exit->signal == 0 && !session.first_line() && kept == "notes",
+         (exit ? exit->describe() : "still running after 5 s") +
+             (kept == "notes" ? ", the file kept" : ", the file was removed or changed"));
 }
 
 }  // namespace plugvisor::cli::conformance

@@ -22,21 +22,26 @@ void Checker::check_live_plugin() {
   } else {
     check_socket_files(*session);
   }
-  check_calls(*session);
   // N2: a kept-alive connection left idle for 4.5 s (a plugin may close it
-  // after 5 s), probed by a thread of its own while the other checks run.
-  idle_probe_ = std::thread([endpoint = session->endpoint(), this] {
-    std::string error;
-    auto connection = RawConnection::open(endpoint, error);
-    if (connection && connection->send(http_request(endpoint, "GET", "/healthz", "", "", ""))) {
-      connection->receive(2s, error);
+  // after 5 s): its first request now, its second from a thread of its own
+  // while the calls here and the other groups run.
+  std::string error;
+  auto connection = RawConnection::open(session->endpoint(), error);
+  if (connection && connection->send(http_request(session->endpoint(), "GET", "/healthz", "", "", "")) &&
+      connection->receive(2s, error)) {
+    idle_probe_ = std::thread([endpoint = session->endpoint(), connection = std::move(*connection), this]() mutable {
+      std::string probe_error;
       std::this_thread::sleep_for(4500ms);
-      if (connection->send(http_request(endpoint, "GET", "/healthz", "", "", ""))) {
-        idle_answer_ = connection->receive(2s, error);
+      if (connection.send(http_request(endpoint, "GET", "/healthz", "", "", ""))) {
+        idle_answer_ = connection.receive(2s, probe_error);
       }
-    }
-    idle_error_ = error.empty() ? "the plugin closed the connection" : error;
-  });
+      idle_error_ = probe_error.empty() ? "the plugin closed the connection" : probe_error;
+    });
+  } else {
+    idle_error_ = "its first request, before the idle time, got no answer: " +
+                  (error.empty() ? std::string("the plugin closed the connection") : error);
+  }
+  check_calls(*session);
   live_ = std::move(session);
   live_dir_ = std::move(dir);
 }

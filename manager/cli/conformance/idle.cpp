@@ -61,7 +61,7 @@ void Checker::check_idle() {
 // without idleTimeout, after the rest of the run (at least 4.5 s).
 void Checker::check_long_idle() {
   if (live_) {
-    idle_probe_.join();
+    if (idle_probe_.joinable()) idle_probe_.join();
     record("N2", "§12", "a kept-alive connection idle for 4.5 s is still open: a request on it is answered",
            idle_answer_ && idle_answer_->status == 200, describe(idle_answer_, idle_error_), Weight::should);
     auto exit = live_->child().exit_status();

@@ -9,15 +9,28 @@ namespace plugvisor::cli::conformance {
 using namespace std::chrono_literals;
 
 void Checker::check_usage() {
-  auto bare = run_plain(plugin_, {}, {"PATH=/usr/local/bin:/usr/bin:/bin"}, 5s, true);
+  // Five runs at once: each may wait its 5 s (a plugin that reads stdin).
+  ScratchDir dir;
+  Json bad{{"protocolVersion", 99}, {"id", "validate"}, {"type", "unix"},
+           {"address", (dir.path() / "p.sock").string()}, {"token", "t"}};
+  auto run_at_once = [this](std::vector<std::string> args, std::vector<std::string> env, bool keep_stdin_open) {
+    return start([=, this] { return run_plain(*gate_, plugin_, args, env, 5s, keep_stdin_open); });
+  };
+  auto bare_run = run_at_once({}, {"PATH=/usr/local/bin:/usr/bin:/bin"}, true);
+  auto stray_run = run_at_once({"--validate-unexpected-argument"}, detail::plugin_environment({}), true);
+  auto none_run = run_at_once({}, detail::plugin_environment({}), true);
+  auto empty_run = run_at_once({"--config", "-"}, detail::plugin_environment({}), false);
+  auto wrong_run = run_at_once({"--config", bad.dump()}, detail::plugin_environment({}), true);
+
+  auto bare = bare_run.get();
   record("L3", "§5.1", "with no arguments and no PLUGVISOR_PROTOCOL: help on stderr, exit 2, stdin not read",
          bare.exit && bare.exit->code == 2 && bare.exit->signal == 0,
          bare.exit ? bare.exit->describe() : "still running after 5 s (waiting on stdin?)");
 
   // L4: unexpected arguments, and no arguments where PLUGVISOR_PROTOCOL says a
   // manager started it: a usage error, at once, stdin left alone.
-  auto stray = run_plain(plugin_, {"--validate-unexpected-argument"}, detail::plugin_environment({}), 5s, true);
-  auto none = run_plain(plugin_, {}, detail::plugin_environment({}), 5s, true);
+  auto stray = stray_run.get();
+  auto none = none_run.get();
   auto usage_error = [](const Run& run) { return run.exit && run.exit->code == 2 && run.exit->signal == 0; };
   record("L4", "§5.1",
          "unexpected arguments, or none with PLUGVISOR_PROTOCOL set: message on stderr, exit 2, stdin not read",
@@ -26,15 +39,12 @@ void Checker::check_usage() {
              "; no arguments: " + (none.exit ? none.exit->describe() : "still running after 5 s (waiting on stdin?)"));
 
   // L1: `--config -` and end of file before any byte.
-  auto empty = run_plain(plugin_, {"--config", "-"}, detail::plugin_environment({}), 5s, false);
+  auto empty = empty_run.get();
   record("L1", "§5.1", "--config - with end of file on stdin before any byte: exit 2, nothing on stdout",
          usage_error(empty) && empty.out.empty(),
          (empty.exit ? empty.exit->describe() : "still running after 5 s") + ", stdout " + detail::quote(empty.out));
 
-  ScratchDir dir;
-  Json bad{{"protocolVersion", 99}, {"id", "validate"}, {"type", "unix"},
-           {"address", (dir.path() / "p.sock").string()}, {"token", "t"}};
-  auto wrong = run_plain(plugin_, {"--config", bad.dump()}, detail::plugin_environment({}), 5s, true);
+  auto wrong = wrong_run.get();
   record("L6", "§5.2", "protocolVersion other than 1: message on stderr, exit 2, nothing on stdout",
          wrong.exit && wrong.exit->code == 2 && wrong.exit->signal == 0 && wrong.out.empty(),
          (wrong.exit ? wrong.exit->describe() : "still running after 5 s") + ", stdout " + detail::quote(wrong.out));
@@ -42,34 +52,44 @@ void Checker::check_usage() {
 
 // L7: the grammar of durations (protocol 5.3), at its edges.
 void Checker::check_durations() {
-  std::string refused_wrongly, accepted_wrongly;
+  // Every case at once: a plugin that takes a wrong duration runs its 5 s.
+  std::vector<std::future<std::string>> accepted, refused;  // what was wrong, or ""
   for (const char* invalid : {"1m30s", "00", "10", "1.5s", "5S", "1099511627777ms"}) {
-    ScratchDir dir;
-    Json config = launch_config(dir);
-    config["idleTimeout"] = invalid;
-    auto run = run_plain(plugin_, {"--config", config.dump()}, detail::plugin_environment({}), 5s, true);
-    if (!(run.exit && run.exit->code == 2 && run.exit->signal == 0 && run.out.empty())) {
-      accepted_wrongly += std::string(accepted_wrongly.empty() ? "" : "; ") + invalid + ": " +
-                          (run.exit ? run.exit->describe() : "still running after 5 s") +
-                          (run.out.empty() ? "" : ", stdout " + detail::quote(run.out));
-    }
+    accepted.push_back(start([this, invalid]() -> std::string {
+      ScratchDir dir;
+      Json config = launch_config(dir);
+      config["idleTimeout"] = invalid;
+      auto run = run_plain(*gate_, plugin_, {"--config", config.dump()}, detail::plugin_environment({}), 5s, true);
+      if (run.exit && run.exit->code == 2 && run.exit->signal == 0 && run.out.empty()) return "";
+      return std::string(invalid) + ": " + (run.exit ? run.exit->describe() : "still running after 5 s") +
+             (run.out.empty() ? "" : ", stdout " + detail::quote(run.out));
+    }));
   }
   for (const char* valid : {"1099511627776s", "007s"}) {
-    ScratchDir dir;
-    PluginSession session(plugin_, dir.path(),
-                          {.tcp = tcp_, .overrides = Json{{"idleTimeout", valid}}, .start_timeout = 10s});
-    std::string error;
-    auto health = session.handshake().is_object() ? session.request("GET", "/healthz", "", "", "", error)
-                                                  : std::nullopt;
-    if (!health || health->status != 200) {
-      refused_wrongly += std::string(refused_wrongly.empty() ? "" : "; ") + valid + ": " +
-                         (session.handshake().is_object() ? describe(health, error)
-                                                          : "no handshake; " + [&] {
-                                                              auto exit = session.wait_exit(1s);
-                                                              return exit ? exit->describe() : std::string("running");
-                                                            }());
-    }
+    refused.push_back(start([this, valid]() -> std::string {
+      ScratchDir dir;
+      PluginSession session(plugin_, dir.path(),
+                            {.tcp = tcp_, .overrides = Json{{"idleTimeout", valid}}, .start_timeout = 10s, .gate = gate_.get()});
+      std::string error;
+      auto health = session.handshake().is_object() ? session.request("GET", "/healthz", "", "", "", error)
+                                                    : std::nullopt;
+      if (health && health->status == 200) return "";
+      return std::string(valid) + ": " +
+             (session.handshake().is_object() ? describe(health, error) : "no handshake; " + [&] {
+               auto exit = session.wait_exit(1s);
+               return exit ? exit->describe() : std::string("running");
+             }());
+    }));
   }
+  auto joined = [](std::vector<std::future<std::string>>& cases) {
+    std::string text;
+    for (auto& c : cases) {
+      auto wrong = c.get();
+      if (!wrong.empty()) text += (text.empty() ? "" : "; ") + wrong;
+    }
+    return text;
+  };
+  const std::string accepted_wrongly = joined(accepted), refused_wrongly = joined(refused);
   record("L7", "§5.3",
          "idleTimeout: every duration of the grammar up to 2^40 is accepted (1099511627776s, 007s); others "
          "(1m30s, 00, 10, 1.5s, 5S, 1099511627777ms) exit 2 with nothing on stdout",
@@ -86,7 +106,7 @@ void Checker::check_defaults() {
   Json extra{{"validateUnknownMember", {{"nested", true}}},
              {"configTypes", Json::array({{{"type", "validate.undeclared"}, {"data", {{"x", 1}}}}})}};
   auto session = std::make_unique<PluginSession>(
-      plugin_, dir->path(), SessionOptions{.tcp = tcp_, .overrides = extra, .without = {"idleTimeout"}});
+      plugin_, dir->path(), SessionOptions{.tcp = tcp_, .overrides = extra, .without = {"idleTimeout"}, .gate = gate_.get()});
   std::string error;
   auto health = session->handshake().is_object() ? session->request("GET", "/healthz", "", "", "", error)
                                                  : std::nullopt;
