@@ -83,9 +83,8 @@ void Checker::check_sigterm() {
     if (kept && kept->send(http_request(session->endpoint(), "GET", "/healthz", "", "", ""))) kept->receive(2s, error);
     return kept;
   };
-  auto kept_for_call = idle_open();
-  auto kept_for_shutdown = idle_open();
   auto connection = RawConnection::open(session->endpoint(), error);
+  std::optional<RawConnection> kept_for_call, kept_for_shutdown;
   std::optional<RawResponse> answer, late_call, second_shutdown;
   bool socket_gone = false;
   if (connection) {
@@ -93,6 +92,10 @@ void Checker::check_sigterm() {
     connection->send(http_request(session->endpoint(), "POST", "/v1/dataProcessor/" + target->second + "/processData", body,
                                   "application/octet-stream", session->token()));
     connection->wait_readable(10s);  // the first bytes of the answer
+    // Opened now, not before the call: a plugin may close a connection idle
+    // for 5 s (§12), and a 16 MiB call on a loaded machine can take that long.
+    kept_for_call = idle_open();
+    kept_for_shutdown = idle_open();
     ::kill(session->child().pid(), SIGTERM);
     if (!tcp_) {
       auto until = Clock::now() + 2s;
