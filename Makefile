@@ -61,8 +61,9 @@ bench: setup
 # exit status is the result, no figure is compared. The Release tree is only
 # configured (its CMake is checked); the bench is built and run in the test
 # tree $(BUILD), after `make build`, so that only the bench's own sources
-# compile. Its figures are not the Release tree's when $(BUILD) is a Debug
-# or sanitizer build: use `make bench` for figures.
+# compile (the test tree keeps PLUGVISOR_BUILD_BENCH on afterwards). Its
+# figures are not the Release tree's when $(BUILD) is a Debug or sanitizer
+# build: use `make bench` for figures.
 bench-smoke: build
 	@cmake -S . -B $(BUILD)/release $(BENCH_CMAKE_FLAGS) >/dev/null
 	@cmake -S . -B $(BUILD) -DPLUGVISOR_BUILD_BENCH=ON >/dev/null

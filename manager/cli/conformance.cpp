@@ -17,7 +17,7 @@ std::vector<CheckResult> Checker::run() {
   // reported in this order.
   const std::vector<void (*)(Checker&)> groups = {
       [](Checker& c) { c.check_usage(); },
-      [](Checker& c) { c.check_live_plugin(); },  // the first launch with a valid configuration (H6)
+      [](Checker& c) { c.check_live_plugin(); },  // H6, then the calls and connections on that plugin
       [](Checker& c) { c.check_durations(); },
       [](Checker& c) { c.check_defaults(); },
       [](Checker& c) { c.check_body_limit(); },
@@ -41,7 +41,7 @@ std::vector<CheckResult> Checker::run() {
   }
   for (auto& group : running) group.get();
   for (auto& forked : forks) absorb(*forked);
-  // Last: the plugins kept up for the whole run (the first launch and the
+  // Last: the plugins kept up for the whole run (the live plugin and the
   // one without idleTimeout), and the connection left idle meanwhile.
   for (auto& forked : forks) {
     forked->check_long_idle();

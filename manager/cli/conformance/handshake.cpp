@@ -1,5 +1,5 @@
-// Checks of the handshake (H, protocol §6) on the plugin launched first,
-// which then stays up for the call and connection checks.
+// Checks of the handshake (H, protocol §6) on the live plugin: a launch with
+// a valid configuration that then stays up for the call and connection checks.
 #include "conformance/checker.hpp"
 
 #include <cstdlib>

@@ -57,7 +57,7 @@ void Checker::check_idle() {
          exit ? "socket or lock file left behind" : "no idle exit");
 }
 
-// Last: N2 and I4 on the plugin launched first, L8 on the one launched
+// Last: N2 and I4 on the live plugin, L8 on the one launched
 // without idleTimeout, after the rest of the run (at least 4.5 s).
 void Checker::check_long_idle() {
   if (live_) {
