@@ -13,7 +13,7 @@ namespace plugvisor::cli::conformance {
 using namespace std::chrono_literals;
 
 void Checker::check_capabilities() {
-  auto run = run_plain(*gate_, plugin_, {"capabilities"}, {"PATH=/usr/local/bin:/usr/bin:/bin", "PLUGVISOR_PROTOCOL=1"},
+  auto run = run_plain({"capabilities"}, {"PATH=/usr/local/bin:/usr/bin:/bin", "PLUGVISOR_PROTOCOL=1"},
                        5s, false);
   record("C3", "§4.1", "`capabilities` exits 0 within 5 s", run.exit && run.exit->clean(),
          run.exit ? run.exit->describe() + "; stderr: " + detail::quote(run.err) : "still running after 5 s");

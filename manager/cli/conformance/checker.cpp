@@ -34,12 +34,12 @@ bool is_error(const std::optional<RawResponse>& response, int status, const std:
   return response && response->status == status && error_code(*response) == code;
 }
 
-Run run_plain(StartGate& gate, const fs::path& plugin, std::vector<std::string> args, std::vector<std::string> env,
-              std::chrono::milliseconds limit, bool keep_stdin_open) {
+Run Checker::run_plain(std::vector<std::string> args, std::vector<std::string> env, std::chrono::milliseconds limit,
+                       bool keep_stdin_open) const {
   detail::ProcessReactor reactor;
-  auto place = gate.begin();
+  auto place = gate_->begin();
   detail::SpawnSpec spec;
-  spec.path = plugin.string();
+  spec.path = plugin_.string();
   spec.args = std::move(args);
   spec.env = std::move(env);
   spec.pipe_stdin = keep_stdin_open;
@@ -54,6 +54,11 @@ Run run_plain(StartGate& gate, const fs::path& plugin, std::vector<std::string> 
   run.out = child->captured().first;
   run.err = child->stderr_tail();
   return run;
+}
+
+std::unique_ptr<PluginSession> Checker::start_session(const ScratchDir& dir, SessionOptions options) const {
+  options.gate = gate_.get();
+  return std::make_unique<PluginSession>(plugin_, dir.path(), std::move(options));
 }
 
 std::unique_ptr<Checker> Checker::fork() const {
@@ -123,8 +128,7 @@ std::string Checker::ping_path() const {
 std::unique_ptr<PluginSession> Checker::launch(const ScratchDir& dir, SessionOptions options, const std::string& id,
                                       const std::string& rule) {
   options.tcp = options.tcp || tcp_;  // the whole set runs over the transport the manager would pick
-  options.gate = gate_.get();
-  auto session = std::make_unique<PluginSession>(plugin_, dir.path(), std::move(options));
+  auto session = start_session(dir, std::move(options));
   if (session->handshake().is_object()) return session;
   const auto& line = session->first_line();
   if (line) {

@@ -58,8 +58,6 @@ struct Run {
   std::string err;
 };
 
-Run run_plain(StartGate& gate, const fs::path& plugin, std::vector<std::string> args, std::vector<std::string> env,
-              std::chrono::milliseconds limit, bool keep_stdin_open);
 
 // One run of every check against one plugin executable. The check groups
 // define its check_* members, each in the file named after its group.
@@ -90,6 +88,11 @@ class Checker {
   std::string not_served(Transport transport) const;
   std::optional<std::pair<std::string, std::string>> first_type(const std::string& contract = "") const;
   std::string ping_path() const;
+  // Every process of the plugin under test starts through one of these two,
+  // which wait for its place in gate_ first.
+  Run run_plain(std::vector<std::string> args, std::vector<std::string> env, std::chrono::milliseconds limit,
+                bool keep_stdin_open) const;
+  std::unique_ptr<PluginSession> start_session(const ScratchDir& dir, SessionOptions options) const;
   std::unique_ptr<PluginSession> launch(const ScratchDir& dir, SessionOptions options, const std::string& id,
                                         const std::string& rule);
   Json launch_config(const ScratchDir& dir) const;

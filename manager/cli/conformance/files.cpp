@@ -60,7 +60,7 @@ void Checker::check_socket_paths() {
     Json config = launch_config(dir);
     config["type"] = "unix";
     config["address"] = address;
-    return run_plain(*gate_, plugin_, {"--config", config.dump()}, detail::plugin_environment({}), 5s, true);
+    return run_plain({"--config", config.dump()}, detail::plugin_environment({}), 5s, true);
   };
   std::string long_path = (dir.path() / (std::string(120, 'p') + ".sock")).string();
   auto too_long = run_with(long_path);
@@ -85,7 +85,8 @@ void Checker::check_live_lock() {
   ScratchDir dir;
   auto socket = (dir.path() / "plugin.sock").string();
   std::ofstream(socket + ".lock") << ::getpid() << "\n";  // a live owner: this process
-  PluginSession session(plugin_, dir.path(), {.start_timeout = 5s, .gate = gate_.get()});
+  auto started = start_session(dir, {.start_timeout = 5s});
+  auto& session = *started;
   auto exit = session.wait_exit(5s);
   record("F2", "§15", "a socket whose lock names a live process is refused with exit code 3",
          exit && exit->code == 3 && exit->signal == 0 && !session.first_line(),
@@ -112,7 +113,8 @@ void Checker::check_stale_lock() {
     ::close(fd);
   }
   std::ofstream(socket + ".lock") << dead_pid() << "\n";
-  PluginSession session(plugin_, dir.path(), {.gate = gate_.get()});
+  auto started = start_session(dir, {});
+  auto& session = *started;
   std::string error;
   auto health = session.handshake().is_object() ? session.request("GET", "/healthz", "", "", "", error)
                                                 : std::nullopt;
@@ -132,7 +134,8 @@ void Checker::check_file_at_socket() {
   auto socket = (dir.path() / "plugin.sock").string();
   std::ofstream(socket) << "notes";
   std::ofstream(socket + ".lock") << dead_pid() << "\n";
-  PluginSession session(plugin_, dir.path(), {.start_timeout = 5s, .gate = gate_.get()});
+  auto started = start_session(dir, {.start_timeout = 5s});
+  auto& session = *started;
   auto exit = session.wait_exit(5s);
   std::ifstream in(socket);
   std::string kept((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());

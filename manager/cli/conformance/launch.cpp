@@ -14,7 +14,7 @@ void Checker::check_usage() {
   Json bad{{"protocolVersion", 99}, {"id", "validate"}, {"type", "unix"},
            {"address", (dir.path() / "p.sock").string()}, {"token", "t"}};
   auto run_at_once = [this](std::vector<std::string> args, std::vector<std::string> env, bool keep_stdin_open) {
-    return start([=, this] { return run_plain(*gate_, plugin_, args, env, 5s, keep_stdin_open); });
+    return start([=, this] { return run_plain(args, env, 5s, keep_stdin_open); });
   };
   auto bare_run = run_at_once({}, {"PATH=/usr/local/bin:/usr/bin:/bin"}, true);
   auto stray_run = run_at_once({"--validate-unexpected-argument"}, detail::plugin_environment({}), true);
@@ -59,7 +59,7 @@ void Checker::check_durations() {
       ScratchDir dir;
       Json config = launch_config(dir);
       config["idleTimeout"] = invalid;
-      auto run = run_plain(*gate_, plugin_, {"--config", config.dump()}, detail::plugin_environment({}), 5s, true);
+      auto run = run_plain({"--config", config.dump()}, detail::plugin_environment({}), 5s, true);
       if (run.exit && run.exit->code == 2 && run.exit->signal == 0 && run.out.empty()) return "";
       return std::string(invalid) + ": " + (run.exit ? run.exit->describe() : "still running after 5 s") +
              (run.out.empty() ? "" : ", stdout " + detail::quote(run.out));
@@ -68,8 +68,8 @@ void Checker::check_durations() {
   for (const char* valid : {"1099511627776s", "007s"}) {
     refused.push_back(start([this, valid]() -> std::string {
       ScratchDir dir;
-      PluginSession session(plugin_, dir.path(),
-                            {.tcp = tcp_, .overrides = Json{{"idleTimeout", valid}}, .start_timeout = 10s, .gate = gate_.get()});
+      auto started = start_session(dir, {.tcp = tcp_, .overrides = Json{{"idleTimeout", valid}}, .start_timeout = 10s});
+      auto& session = *started;
       std::string error;
       auto health = session.handshake().is_object() ? session.request("GET", "/healthz", "", "", "", error)
                                                     : std::nullopt;
@@ -105,8 +105,7 @@ void Checker::check_defaults() {
   auto dir = std::make_unique<ScratchDir>();
   Json extra{{"validateUnknownMember", {{"nested", true}}},
              {"configTypes", Json::array({{{"type", "validate.undeclared"}, {"data", {{"x", 1}}}}})}};
-  auto session = std::make_unique<PluginSession>(
-      plugin_, dir->path(), SessionOptions{.tcp = tcp_, .overrides = extra, .without = {"idleTimeout"}, .gate = gate_.get()});
+  auto session = start_session(*dir, {.tcp = tcp_, .overrides = extra, .without = {"idleTimeout"}});
   std::string error;
   auto health = session->handshake().is_object() ? session->request("GET", "/healthz", "", "", "", error)
                                                  : std::nullopt;

@@ -50,7 +50,7 @@ void Checker::check_undeclared_transport() {
   Json config = launch_config(dir);
   config["type"] = other_is_tcp ? "tcp" : "unix";
   config["address"] = other_is_tcp ? "127.0.0.1:0" : (dir.path() / "plugin.sock").string();
-  auto run = run_plain(*gate_, plugin_, {"--config", config.dump()}, detail::plugin_environment({}), 5s, true);
+  auto run = run_plain({"--config", config.dump()}, detail::plugin_environment({}), 5s, true);
   record("T3", "§4.2, §5.2", rule, run.exit && run.exit->code == 2 && run.exit->signal == 0 && run.out.empty(),
          std::string("type ") + (other_is_tcp ? "tcp" : "unix") + ": " +
              (run.exit ? run.exit->describe() : "still running after 5 s") +
